@@ -1,0 +1,125 @@
+"""The object-key layout of the data and resource buckets (ORIGINAL.md 3.6), defined once.
+
+Kept from the original: thumbnails, ROI tensors/labels/subclasses/ROI JSON keyed by the embedding
+name, per-training prefix lists and ROI embeddings keyed by trainId. Changed: flat fields are keyed
+by plate only, because they do not depend on the embedding (ORIGINAL.md 8.4 #31).
+"""
+
+from __future__ import annotations
+
+ARTIFACT_ROOT = "artifact"
+SUFFIX_TRAIN = "-train.npy"
+SUFFIX_LABEL = "-label.npy"
+SUFFIX_NO_LABEL = "-label.NONE"
+SUFFIX_SUBCLASS = "-subclass.npy"
+SUFFIX_ROI = "-roi.json"
+
+
+def s3key_artifact(key: str) -> str:
+    """The artifact-table sort key for an object key (`s3key#<key>`)."""
+    return f"s3key#{key}"
+
+
+# --- plate / image level -----------------------------------------------------------------------
+def thumbnail_key(plate_id: str, image_id: str, name: str) -> str:
+    return f"{ARTIFACT_ROOT}/plate/{plate_id}/default/image/{image_id}/{name}"
+
+
+def flatfield_key(plate_id: str, channel: str) -> str:
+    return f"{ARTIFACT_ROOT}/plate/{plate_id}/flatfield/channel-{channel}-flatfield.npy"
+
+
+def plate_prefix(plate_id: str) -> str:
+    return f"{ARTIFACT_ROOT}/plate/{plate_id}/"
+
+
+# --- ROI files of an embedding -----------------------------------------------------------------
+def train_prefix(embedding_name: str, plate_id: str, image_id: str) -> str:
+    """Prefix of one image's ROI files; the training image list holds these prefixes."""
+    return f"{ARTIFACT_ROOT}/train/embedding/{embedding_name}/plate/{plate_id}/image-{image_id}"
+
+
+def roi_tensor_key(embedding_name: str, plate_id: str, image_id: str) -> str:
+    return train_prefix(embedding_name, plate_id, image_id) + SUFFIX_TRAIN
+
+
+def label_key(embedding_name: str, plate_id: str, image_id: str) -> str:
+    return train_prefix(embedding_name, plate_id, image_id) + SUFFIX_LABEL
+
+
+def no_label_key(embedding_name: str, plate_id: str, image_id: str) -> str:
+    return train_prefix(embedding_name, plate_id, image_id) + SUFFIX_NO_LABEL
+
+
+def subclass_key(embedding_name: str, plate_id: str, image_id: str) -> str:
+    return train_prefix(embedding_name, plate_id, image_id) + SUFFIX_SUBCLASS
+
+
+def roi_json_key(embedding_name: str, plate_id: str, image_id: str) -> str:
+    return train_prefix(embedding_name, plate_id, image_id) + SUFFIX_ROI
+
+
+def embedding_plate_prefix(embedding_name: str, plate_id: str) -> str:
+    return f"{ARTIFACT_ROOT}/train/embedding/{embedding_name}/plate/{plate_id}/"
+
+
+# --- per training ------------------------------------------------------------------------------
+def training_prefix(train_id: str) -> str:
+    return f"{ARTIFACT_ROOT}/train/{train_id}/"
+
+
+def image_list_key(train_id: str) -> str:
+    return f"{ARTIFACT_ROOT}/train/{train_id}/{train_id}-image-prefix-list.txt"
+
+
+def training_manifest_key(train_id: str) -> str:
+    """JSON manifest of a training set: images, labels, ROI counts, validation split."""
+    return f"{ARTIFACT_ROOT}/train/{train_id}/{train_id}-training-manifest.json"
+
+
+def model_key(train_id: str) -> str:
+    return f"{ARTIFACT_ROOT}/train/{train_id}/model/model.pth"
+
+
+def model_card_key(train_id: str) -> str:
+    return f"{ARTIFACT_ROOT}/train/{train_id}/model/model-card.json"
+
+
+def checkpoint_prefix(train_id: str) -> str:
+    return f"{ARTIFACT_ROOT}/train/{train_id}/checkpoints/"
+
+
+def roi_embedding_key(train_id: str, plate_id: str, image_id: str) -> str:
+    return f"{ARTIFACT_ROOT}/train/{train_id}/plate/{plate_id}/{image_id}-roi-embedding.npy"
+
+
+def plate_embeddings_key(train_id: str, plate_id: str) -> str:
+    """All image embeddings of one plate for one training: the search loader's input."""
+    return f"{ARTIFACT_ROOT}/train/{train_id}/plate/{plate_id}/image-embeddings.npz"
+
+
+def report_prefix(train_id: str) -> str:
+    return f"{ARTIFACT_ROOT}/train/{train_id}/report/"
+
+
+# --- search ------------------------------------------------------------------------------------
+def search_snapshot_prefix(train_id: str) -> str:
+    return f"{ARTIFACT_ROOT}/search/{train_id}/"
+
+
+def search_tags_key(embedding_name: str) -> str:
+    return f"{ARTIFACT_ROOT}/search/tags/{embedding_name}.json"
+
+
+# --- resource bucket ---------------------------------------------------------------------------
+def train_filter_key(embedding_name: str, compound_label: str) -> str:
+    return f"train-filter/{embedding_name}/{compound_label}-filter.txt"
+
+
+def source_plate_manifest_key(plate_source_id: str, unique: str) -> str:
+    return f"source-plate/{unique}-{plate_source_id}.json"
+
+
+def normalize_label(name: str) -> str:
+    """The original's label form for compounds and MOAs: no whitespace, '/' -> '-'."""
+    return "".join(name.split()).replace("/", "-")

@@ -1,0 +1,146 @@
+"""Storage ports and the factory that picks adapters for the configured backend."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from bioims import resources
+from bioims.config import Settings
+from bioims.store.localfs import LocalObjectStore
+from bioims.store.ports import (
+    Condition,
+    ConditionFailed,
+    Item,
+    ItemNotFound,
+    Message,
+    ObjectInfo,
+    ObjectNotFound,
+    ObjectStore,
+    Page,
+    Queue,
+    SortKey,
+    StoreError,
+    Table,
+    Update,
+)
+from bioims.tables import TableSpec
+
+__all__ = [
+    "Condition",
+    "ConditionFailed",
+    "Item",
+    "ItemNotFound",
+    "Message",
+    "ObjectInfo",
+    "ObjectNotFound",
+    "ObjectStore",
+    "Page",
+    "Queue",
+    "SortKey",
+    "StoreError",
+    "Stores",
+    "Table",
+    "Update",
+]
+
+
+class Stores:
+    """Tables, object stores and queues of one backend, created on first use and cached."""
+
+    def __init__(self, settings: Settings, *, memory_queues: bool = False):
+        self.settings = settings
+        self.memory_queues = memory_queues
+        self._tables: dict[str, Table] = {}
+        self._objects: dict[str, ObjectStore] = {}
+        self._queues: dict[str, Queue] = {}
+        self._lock = threading.RLock()
+        self._sqlite = None
+        self._boto: dict[str, object] = {}
+
+    # --- backend plumbing ------------------------------------------------------------------------
+    def _database(self):
+        from bioims.store.sqlite_table import SqliteDatabase
+
+        if self._sqlite is None:
+            self._sqlite = SqliteDatabase(self.settings.database_path)
+        return self._sqlite
+
+    def _aws(self, service: str, kind: str = "client"):
+        import boto3
+
+        key = f"{kind}:{service}"
+        if key not in self._boto:
+            session = boto3.session.Session(region_name=self.settings.region)
+            self._boto[key] = session.resource(service) if kind == "resource" else session.client(service)
+        return self._boto[key]
+
+    # --- tables --------------------------------------------------------------------------------
+    def table(self, spec: TableSpec) -> Table:
+        with self._lock:
+            if spec.name not in self._tables:
+                physical = self.settings.table_name(spec.name)
+                if self.settings.backend == "local":
+                    from bioims.store.sqlite_table import SqliteTable
+
+                    self._tables[spec.name] = SqliteTable(self._database(), spec, physical)
+                else:
+                    from bioims.store.dynamodb_table import DynamoTable
+
+                    self._tables[spec.name] = DynamoTable(spec, physical, self._aws("dynamodb", "resource"))
+            return self._tables[spec.name]
+
+    # --- objects -------------------------------------------------------------------------------
+    @property
+    def data(self) -> ObjectStore:
+        """The system-managed data ("artifact") bucket."""
+        return self.bucket(self.settings.resource(resources.DATA_BUCKET))
+
+    @property
+    def resource_bucket(self) -> ObjectStore:
+        """The user landing zone: manifests, filters, training scripts."""
+        return self.bucket(self.settings.resource(resources.RESOURCE_BUCKET))
+
+    def bucket(self, name: str) -> ObjectStore:
+        """An object store by bucket name. A name that is a filesystem path (`/data/bbbc021` or
+        `file:///data/bbbc021`) is a local directory on either backend, so source images can be
+        read in place; other names are buckets (directories under BIOIMS_HOME/objects locally)."""
+        if not isinstance(name, str) or not name.strip():
+            raise ValueError("bucket name must be a non-empty string")
+        with self._lock:
+            if name not in self._objects:
+                if name.startswith("file://") or name.startswith("/"):
+                    root = Path(name[len("file://"):] if name.startswith("file://") else name)
+                    self._objects[name] = LocalObjectStore(root, bucket=name)
+                elif self.settings.backend == "local":
+                    _check_bucket_name(name)
+                    self._objects[name] = LocalObjectStore(self.settings.objects_root / name, bucket=name)
+                else:
+                    from bioims.store.s3 import S3ObjectStore
+
+                    self._objects[name] = S3ObjectStore(name, self._aws("s3"))
+            return self._objects[name]
+
+    # --- queues --------------------------------------------------------------------------------
+    def queue(self, slot: str) -> Queue:
+        with self._lock:
+            if slot not in self._queues:
+                name = self.settings.resource(slot)
+                if self.settings.backend == "local":
+                    from bioims.store.queues import MemoryQueue, SqliteQueue
+
+                    self._queues[slot] = MemoryQueue(name) if self.memory_queues else SqliteQueue(self._database(), name)
+                else:
+                    from bioims.store.queues import SqsQueue
+
+                    self._queues[slot] = SqsQueue(name, self._aws("sqs"))
+            return self._queues[slot]
+
+    def aws_client(self, service: str):
+        """A boto3 client for the configured region (runtime adapters use this)."""
+        return self._aws(service)
+
+
+def _check_bucket_name(name: str) -> None:
+    if "/" in name or name in (".", "..") or name.startswith("."):
+        raise ValueError(f"invalid bucket name {name!r}")

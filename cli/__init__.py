@@ -1,0 +1,1 @@
+"""The `bioims` command line: thin commands over bioims."""

@@ -1,0 +1,62 @@
+"""Entry point of the `bioims` command. Each command group lives in its own module under cli/
+and registers itself here; a module that is absent is simply not offered."""
+
+from __future__ import annotations
+
+import importlib
+
+import click
+
+from cli.common import run_cli
+
+# module -> attribute holding a click command or group
+COMMAND_MODULES: tuple[tuple[str, str], ...] = (
+    ("cli.status", "status"),
+    ("cli.services", "register_service_commands"),
+    ("cli.bbbc021", "bbbc021"),
+    ("cli.process_plate", "process_plate"),
+    ("cli.train", "train"),
+    ("cli.embed", "embed"),
+    ("cli.search", "search_group"),
+    ("cli.evaluate", "evaluate"),
+    ("cli.evaluate", "report"),
+    ("cli.walkthrough", "walkthrough"),
+    ("cli.deploy", "deploy_group"),
+)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="bioimage-search")
+def main_group() -> None:
+    """bioimage-search: upload plates, process images, train embeddings, search, evaluate.
+
+    Runs locally by default (BIOIMS_BACKEND=local, data in BIOIMS_HOME=./.bioims);
+    BIOIMS_BACKEND=aws drives a deployed stack."""
+
+
+def _register() -> None:
+    for module_name, attribute in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name == module_name:
+                continue
+            raise
+        target = getattr(module, attribute, None)
+        if target is None:
+            continue
+        if isinstance(target, click.Command):
+            main_group.add_command(target)
+        else:
+            target(main_group)  # a function that adds several commands
+
+
+_register()
+
+
+def main() -> None:
+    run_cli(main_group)
+
+
+if __name__ == "__main__":
+    main()

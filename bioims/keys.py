@@ -123,3 +123,37 @@ def source_plate_manifest_key(plate_source_id: str, unique: str) -> str:
 def normalize_label(name: str) -> str:
     """The original's label form for compounds and MOAs: no whitespace, '/' -> '-'."""
     return "".join(name.split()).replace("/", "-")
+
+
+# --- search snapshots (the search service's own copy, so a restart loses nothing) ---------------
+def search_root() -> str:
+    return f"{ARTIFACT_ROOT}/search/"
+
+
+def search_segment_key(train_id: str, plate_id: str) -> str:
+    """One plate's image embeddings as loaded into the search index of a training."""
+    return f"{search_snapshot_prefix(train_id)}plate/{plate_id}.npz"
+
+
+def search_deleting_marker_key(train_id: str) -> str:
+    """Present while a training is being deleted: a restart finishes the deletion."""
+    return f"{search_snapshot_prefix(train_id)}DELETING"
+
+
+def search_tags_prefix(embedding_name: str) -> str:
+    return f"{ARTIFACT_ROOT}/search/tags/{embedding_name}/"
+
+
+def search_plate_tags_key(embedding_name: str, plate_id: str) -> str:
+    """Tag ids of one plate's images for one embedding: {"images": [{"imageId", "tags"}]}."""
+    return f"{search_tags_prefix(embedding_name)}plate/{plate_id}.json"
+
+
+def search_tag_labels_key() -> str:
+    """The tag-id -> tag-value map the search service filters with (requireMoa)."""
+    return f"{ARTIFACT_ROOT}/search/tag-labels.json"
+
+
+def search_failed_message_key(queue_name: str, message_id: str) -> str:
+    """A message the local search service gave up on (the local stand-in for a DLQ)."""
+    return f"{ARTIFACT_ROOT}/search/failed/{queue_name}/{message_id}.json"

@@ -12,7 +12,7 @@ __version__ = "0.1.0"
 
 def client(name: str, context=None):
     """A client of one service (the original's client classes and method names)."""
-    from bioims.client import client as _client
+    from bioims.clients.base import client as _client
 
     return _client(name, context)
 

@@ -6,6 +6,8 @@ Environment variables:
   BIOIMS_REGION      AWS region (else AWS_REGION / AWS_DEFAULT_REGION / us-east-1)
   BIOIMS_DEPLOYMENT  deployment name, the SSM parameter prefix and stack-name prefix (default bioims)
   BIOIMS_DISCOVERY   ssm (default) | stacks: where deployed resource names are read from
+  BIOIMS_SERVICES    lambda (default) | inprocess: on AWS, invoke the service Lambdas or run
+                     the service code in this process against the deployed tables and buckets
 
 On AWS, names come from SSM parameters `/<deployment>/<slot>` (one paginated
 GetParametersByPath) or from the outputs of the stacks named `<deployment>-*` — never from
@@ -39,6 +41,9 @@ class Settings:
     region: str = "us-east-1"
     deployment: str = "bioims"
     discovery: Literal["ssm", "stacks"] = "ssm"
+    # How clients reach services on AWS: invoke the Lambdas, or run the service code in this
+    # process against the AWS tables/buckets/queues (users' own code with their credentials).
+    services: Literal["lambda", "inprocess"] = "lambda"
     # slot -> value; filled lazily from SSM/stack outputs on AWS, fixed names locally.
     overrides: dict[str, str] = field(default_factory=dict)
 
@@ -138,12 +143,16 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
     )
     home = Path(env.get("BIOIMS_HOME") or ".bioims").expanduser().resolve()
     deployment = env.get("BIOIMS_DEPLOYMENT", "bioims").strip() or "bioims"
+    services = env.get("BIOIMS_SERVICES", "lambda").strip().lower() or "lambda"
+    if services not in ("lambda", "inprocess"):
+        raise ConfigError(f"BIOIMS_SERVICES must be 'lambda' or 'inprocess', not {services!r}")
     return Settings(
         backend=backend,  # type: ignore[arg-type]
         home=home,
         region=region,
         deployment=deployment,
         discovery=discovery,  # type: ignore[arg-type]
+        services=services,  # type: ignore[arg-type]
     )
 
 

@@ -18,6 +18,7 @@ SERVICES: Final[tuple[str, ...]] = (
     "tag",
     "training-configuration",
     "image-management",
+    "image-artifact",
     "process-plate",
     "train",
     "embedding",

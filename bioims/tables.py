@@ -57,6 +57,8 @@ IMAGE_MANAGEMENT = TableSpec(
         IndexSpec("trainPlateIndex", "trainPlateId", "imageId"),
         # validated plate rows by geometry: `plateDims` = "<width>x<height>x<depth>x<channels>"
         IndexSpec("plateDimsIndex", "plateDims", "imageId"),
+        # every plate row (they carry `plateList` = "plate"): listing plates without a scan
+        IndexSpec("plateListIndex", "plateList", "imageId"),
     ),
 )
 SEARCH = TableSpec("BioimsSearch", "searchId", "imageId")

@@ -26,7 +26,7 @@ def emit(value: Any, as_json: bool) -> None:
 
 
 def run_cli(group: click.Group) -> None:
-    from bioims.client import ClientError
+    from bioims.clients.base import ClientError
     from bioims.config import ConfigError
 
     try:

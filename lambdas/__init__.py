@@ -1,1 +1,1 @@
-
+"""One thin Lambda handler module per service; all logic lives in bioims.services."""

@@ -87,12 +87,12 @@ class DynamoTable:
         sets, removes, adds = [], [], []
 
         def name(attribute: str) -> str:
-            placeholder = f"#n{len(names)}"
+            placeholder = f"#upd{len(names)}"
             names[placeholder] = attribute
             return placeholder
 
         def value(v: Any) -> str:
-            placeholder = f":v{len(values)}"
+            placeholder = f":upd{len(values)}"
             values[placeholder] = _to_dynamo(v)
             return placeholder
 

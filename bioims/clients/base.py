@@ -1,0 +1,114 @@
+"""`bioims.client(name)`: the same client API on both backends.
+
+local: the request event goes through JSON into the service handler in this process (exactly what
+a Lambda receives); aws: the service's Lambda is invoked synchronously. Non-2xx answers raise
+ClientError with the service's message (the original swallowed or double-decoded them).
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+from typing import Any
+
+from bioims import resources
+
+CLIENT_CLASSES: dict[str, str] = {
+    "configuration": "bioims.clients.data:ConfigurationClient",
+    "label": "bioims.clients.data:LabelClient",
+    "message": "bioims.clients.data:MessageClient",
+    "artifact": "bioims.clients.data:ArtifactClient",
+    "tag": "bioims.clients.data:TagClient",
+    "training-configuration": "bioims.clients.data:TrainingConfigurationClient",
+    "image-management": "bioims.clients.data:ImageManagementClient",
+    "image-artifact": "bioims.clients.processing:ImageArtifactClient",
+    "process-plate": "bioims.clients.processing:ProcessPlateClient",
+    "train": "bioims.clients.train:TrainClient",
+    "embedding": "bioims.clients.embedding:EmbeddingClient",
+    "search": "bioims.clients.search:SearchClient",
+}
+
+
+class ClientError(RuntimeError):
+    """A service answered with an error status."""
+
+    def __init__(self, service: str, method: str, status: int, body: Any):
+        self.service, self.method, self.status, self.body = service, method, status, body
+        message = body.get("message") if isinstance(body, dict) else str(body)
+        super().__init__(f"{service}.{method} failed ({status}): {message}")
+
+
+class LocalTransport:
+    def __init__(self, context):
+        self.context = context
+
+    def invoke(self, service: str, event: dict) -> dict:
+        from bioims.services.api import handle_json
+
+        return handle_json(self.context.service(service), event)
+
+
+class LambdaTransport:
+    def __init__(self, context):
+        self.context = context
+
+    def invoke(self, service: str, event: dict) -> dict:
+        function = self.context.settings.resource(resources.function_slot(service))
+        response = self.context.stores.aws_client("lambda").invoke(
+            FunctionName=function, InvocationType="RequestResponse", Payload=json.dumps(event).encode()
+        )
+        payload = response["Payload"].read()
+        if response.get("FunctionError"):
+            detail = payload.decode(errors="replace")[:2000]
+            return {"statusCode": 502, "body": {"error": "LambdaError", "message": f"{function}: {detail}"}}
+        return json.loads(payload or b"{}")
+
+
+class ServiceClient:
+    """Generic client: `call(method, **params)`; unknown attributes call the method of that name."""
+
+    service: str = ""
+
+    def __init__(self, service: str, transport):
+        self.service = service
+        self.transport = transport
+
+    def call(self, method: str, **params: Any) -> dict:
+        event = {"method": method, **{k: v for k, v in params.items() if v is not None}}
+        response = self.transport.invoke(self.service, event)
+        status = int(response.get("statusCode", 500)) if isinstance(response, dict) else 500
+        body = response.get("body") if isinstance(response, dict) else response
+        if isinstance(body, str):  # a body encoded as a string by a foreign implementation
+            try:
+                body = json.loads(body)
+            except json.JSONDecodeError:
+                pass
+        if status >= 300:
+            raise ClientError(self.service, method, status, body)
+        return body if isinstance(body, dict) else {"value": body}
+
+    def __getattr__(self, method: str):
+        if method.startswith("_"):
+            raise AttributeError(method)
+        return lambda **params: self.call(method, **params)
+
+
+def transport_for(context):
+    settings = context.settings
+    if settings.backend == "local" or settings.services == "inprocess":
+        return LocalTransport(context)
+    return LambdaTransport(context)
+
+
+def client(name: str, context=None) -> ServiceClient:
+    from bioims import context as context_module
+
+    ctx = context or context_module.get()
+    if name not in CLIENT_CLASSES:
+        raise ValueError(f"unknown service {name!r}; known: {', '.join(sorted(CLIENT_CLASSES))}")
+    module_name, class_name = CLIENT_CLASSES[name].split(":")
+    try:
+        cls = getattr(importlib.import_module(module_name), class_name)
+    except (ModuleNotFoundError, AttributeError):
+        cls = ServiceClient
+    return cls(name, transport_for(ctx))

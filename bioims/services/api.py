@@ -1,0 +1,173 @@
+"""The service framework: request routing, validation and the response envelope, defined once.
+
+A service is a class whose API methods are marked with `@api(RequestModel)`. `handle(service,
+event)` is what a Lambda handler and the local client both call with the same JSON event
+`{"method": ..., <params>}`; it answers `{"statusCode": int, "body": <JSON object>}`:
+  200/201  the method's result (always a JSON object)
+  400      unknown or missing method, missing/invalid/unknown parameters (the body says which)
+  404      an id that does not exist
+  409      a conflicting write (e.g. duplicate upload)
+  500      only for genuine internal faults, never for bad input
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import traceback
+from dataclasses import dataclass
+from typing import Any, Callable, ClassVar, TypeVar
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from bioims.store.ports import ConditionFailed
+
+log = logging.getLogger("bioims.services")
+
+
+class ServiceError(Exception):
+    """An error with an HTTP-style status and a message meant for the caller."""
+
+    status: int = 500
+
+    def __init__(self, message: str, *, details: dict | None = None):
+        super().__init__(message)
+        self.message = message
+        self.details = details or {}
+
+    def body(self) -> dict:
+        body = {"error": type(self).__name__, "message": self.message}
+        body.update(self.details)
+        return body
+
+
+class BadRequest(ServiceError):
+    status = 400
+
+
+class NotFound(ServiceError):
+    status = 404
+
+
+class Conflict(ServiceError):
+    status = 409
+
+
+class Request(BaseModel):
+    """Base of every request model: unknown parameters are an error, not silently dropped."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False, populate_by_name=True)
+
+
+class NoParams(Request):
+    pass
+
+
+ModelT = TypeVar("ModelT", bound=Request)
+
+
+@dataclass(frozen=True)
+class ApiMethod:
+    name: str
+    model: type[Request]
+    function: Callable[..., Any]
+    status: int = 200
+    doc: str = ""
+
+
+def api(model: type[Request] = NoParams, *, name: str | None = None, status: int = 200):
+    """Mark a service method as part of the API; `model` validates its parameters."""
+
+    def mark(function: Callable[..., Any]) -> Callable[..., Any]:
+        function.__bioims_api__ = ApiMethod(name or function.__name__, model, function, status, (function.__doc__ or "").strip())  # type: ignore[attr-defined]
+        return function
+
+    return mark
+
+
+class Service:
+    """Base class: a service holds its context (stores, runtime, sibling services)."""
+
+    name: ClassVar[str] = ""
+
+    def __init__(self, context):
+        self.ctx = context
+
+    def table(self, spec):
+        return self.ctx.stores.table(spec)
+
+    def sibling(self, name: str):
+        return self.ctx.service(name)
+
+    @classmethod
+    def api_methods(cls) -> dict[str, ApiMethod]:
+        found: dict[str, ApiMethod] = {}
+        for klass in reversed(cls.__mro__):
+            for value in vars(klass).values():
+                method = getattr(value, "__bioims_api__", None)
+                if method is not None:
+                    found[method.name] = method
+        return found
+
+
+def _describe_validation(error: ValidationError) -> str:
+    parts = []
+    for issue in error.errors():
+        location = ".".join(str(p) for p in issue.get("loc", ())) or "request"
+        kind = issue.get("type", "")
+        if kind == "missing":
+            parts.append(f"missing parameter '{location}'")
+        elif kind == "extra_forbidden":
+            parts.append(f"unknown parameter '{location}'")
+        else:
+            parts.append(f"invalid parameter '{location}': {issue.get('msg', 'invalid')}")
+    return "; ".join(parts)
+
+
+def respond(status: int, body: Any) -> dict:
+    return {"statusCode": status, "body": body}
+
+
+def handle(service: Service, event: Any) -> dict:
+    """Route one request event to the service; never raises, never answers 500 for bad input."""
+    if not isinstance(event, dict):
+        return respond(400, BadRequest("the request must be a JSON object with a 'method' field").body())
+    method_name = event.get("method")
+    methods = service.api_methods()
+    if method_name is None:
+        return respond(400, BadRequest("missing parameter 'method'", details={"methods": sorted(methods)}).body())
+    if not isinstance(method_name, str) or method_name not in methods:
+        return respond(
+            400,
+            BadRequest(
+                f"unknown method {method_name!r} for service {service.name!r}",
+                details={"methods": sorted(methods)},
+            ).body(),
+        )
+    method = methods[method_name]
+    params = {k: v for k, v in event.items() if k != "method"}
+    try:
+        request = method.model.model_validate(params)
+    except ValidationError as exc:
+        return respond(400, BadRequest(f"{method_name}: {_describe_validation(exc)}").body())
+    try:
+        result = method.function(service, request)
+    except ServiceError as exc:
+        log.info("%s.%s -> %s %s", service.name, method_name, exc.status, exc.message)
+        return respond(exc.status, exc.body())
+    except ConditionFailed as exc:
+        return respond(409, Conflict(f"{method_name}: {exc}").body())
+    except Exception as exc:  # an internal fault: report it without a stack trace to the caller
+        log.error("%s.%s failed: %s\n%s", service.name, method_name, exc, traceback.format_exc())
+        return respond(500, {"error": "InternalError", "message": f"{method_name}: {type(exc).__name__}: {exc}"})
+    if result is None:
+        result = {}
+    if not isinstance(result, dict):
+        raise TypeError(f"{service.name}.{method_name} must return a dict, got {type(result).__name__}")
+    return respond(method.status, result)
+
+
+def handle_json(service: Service, event: Any) -> dict:
+    """`handle` with the event and response passed through JSON, exactly as a Lambda sees them."""
+    wire_event = json.loads(json.dumps(event))
+    return json.loads(json.dumps(handle(service, wire_event)))

@@ -1,0 +1,115 @@
+"""Configuration service (ORIGINAL.md 2.2): versioned key/value settings.
+
+Every set writes the LATEST row and a timestamped history row. Keys the system reads have
+documented defaults, so a fresh installation works before anyone sets them; `getParameter`
+says whether a value is a default. Fixed: bodies are JSON objects (no double encoding), history
+excludes the LATEST row, same-millisecond sets do not overwrite each other.
+"""
+
+from __future__ import annotations
+
+from bioims import tables
+from bioims.services.api import NotFound, Request, Service, api
+from bioims.services.history import history_rows, write_latest_and_history
+from bioims.services.models import Name, Text
+from bioims.store import SortKey
+
+DEFAULT_TRAIN_ID_KEY = "DefaultTrainId"
+
+# The keys the system reads, with the original's values as defaults (ORIGINAL.md 2.2, App. B).
+DEFAULTS: dict[str, str] = {
+    "default-image-artifact-sizes": "100,1000",
+    "default-image-artifact-keys": "thumbnail-2d.png,medium-2d.png",
+    "image-preprocessing-roi-size": "128",
+    "image-preprocessing-min-voxels": "200",
+    "image-preprocessing-segmentation-channel": "dapi",
+}
+
+
+class KeyRequest(Request):
+    key: Name
+
+
+class SetRequest(Request):
+    key: Name
+    value: Text
+
+
+class ValueRequest(Request):
+    value: Text
+
+
+class ConfigurationService(Service):
+    name = "configuration"
+
+    @property
+    def _table(self):
+        return self.table(tables.CONFIGURATION)
+
+    def value(self, key: str) -> str:
+        """The current value of `key` (or its default); NotFound when neither exists."""
+        row = self._table.get({"key1": key, "timestamp1": tables.LATEST})
+        if row is not None:
+            return row["value"]
+        if key in DEFAULTS:
+            return DEFAULTS[key]
+        raise NotFound(f"configuration key {key!r} is not set")
+
+    def int_value(self, key: str) -> int:
+        text = self.value(key)
+        try:
+            return int(text)
+        except ValueError:
+            raise NotFound(f"configuration key {key!r} holds {text!r}, not an integer") from None
+
+    @api(KeyRequest)
+    def getParameter(self, request: KeyRequest) -> dict:
+        """The current value of a key; `source` is "set" or "default"."""
+        row = self._table.get({"key1": request.key, "timestamp1": tables.LATEST})
+        if row is not None:
+            return {"key": request.key, "value": row["value"], "timestamp": row.get("createTimestamp"), "source": "set"}
+        if request.key in DEFAULTS:
+            return {"key": request.key, "value": DEFAULTS[request.key], "timestamp": None, "source": "default"}
+        raise NotFound(f"configuration key {request.key!r} is not set")
+
+    @api(SetRequest)
+    def setParameter(self, request: SetRequest) -> dict:
+        stamp = write_latest_and_history(self._table, {"key1": request.key, "value": request.value})
+        return {"key": request.key, "value": request.value, "timestamp": stamp}
+
+    @api(KeyRequest)
+    def getHistory(self, request: KeyRequest) -> dict:
+        rows = history_rows(self._table, request.key)
+        if not rows:
+            raise NotFound(f"configuration key {request.key!r} has no history")
+        return {"key": request.key, "history": [{"timestamp": r["timestamp1"], "value": r["value"]} for r in rows]}
+
+    @api()
+    def getAll(self, request: Request) -> dict:
+        """Every key's current value, defaults included (marked in `defaults`)."""
+        values = dict(DEFAULTS)
+        set_keys = set()
+        for row in self._table.scan_all():
+            if row["timestamp1"] == tables.LATEST:
+                values[row["key1"]] = row["value"]
+                set_keys.add(row["key1"])
+        return {"parameters": values, "defaults": sorted(k for k in DEFAULTS if k not in set_keys)}
+
+    @api()
+    def getDefaultTrainId(self, request: Request) -> dict:
+        row = self._table.get({"key1": DEFAULT_TRAIN_ID_KEY, "timestamp1": tables.LATEST})
+        if row is None:
+            raise NotFound("no default trainId is set")
+        return {"key": DEFAULT_TRAIN_ID_KEY, "value": row["value"]}
+
+    @api(ValueRequest)
+    def setDefaultTrainId(self, request: ValueRequest) -> dict:
+        return self.setParameter(SetRequest(key=DEFAULT_TRAIN_ID_KEY, value=request.value))
+
+    @api(KeyRequest)
+    def deleteParameter(self, request: KeyRequest) -> dict:
+        rows = list(self._table.query_all(request.key, SortKey.ge("")))
+        if not rows:
+            raise NotFound(f"configuration key {request.key!r} is not set")
+        self._table.batch_write(deletes=[{"key1": r["key1"], "timestamp1": r["timestamp1"]} for r in rows])
+        return {"key": request.key, "deleted": len(rows)}

@@ -1,0 +1,46 @@
+"""Service name -> implementing class; one place that knows where each service lives."""
+
+from __future__ import annotations
+
+import importlib
+
+from bioims.services.api import NotFound, Service
+
+SERVICE_CLASSES: dict[str, str] = {
+    "configuration": "bioims.services.configuration:ConfigurationService",
+    "label": "bioims.services.label:LabelService",
+    "message": "bioims.services.message:MessageService",
+    "artifact": "bioims.services.artifact:ArtifactService",
+    "tag": "bioims.services.tag:TagService",
+    "training-configuration": "bioims.services.training_configuration:TrainingConfigurationService",
+    "image-management": "bioims.services.image_management:ImageManagementService",
+    "image-artifact": "bioims.services.image_artifact:ImageArtifactService",
+    "process-plate": "bioims.services.process_plate:ProcessPlateService",
+    "train": "bioims.services.train:TrainService",
+    "embedding": "bioims.services.embedding:EmbeddingService",
+    "search": "bioims.services.search:SearchService",
+}
+
+
+def service_class(name: str) -> type[Service]:
+    if name not in SERVICE_CLASSES:
+        raise NotFound(f"unknown service {name!r}; known: {', '.join(sorted(SERVICE_CLASSES))}")
+    module_name, class_name = SERVICE_CLASSES[name].split(":")
+    module = importlib.import_module(module_name)
+    return getattr(module, class_name)
+
+
+def available_services() -> list[str]:
+    """Services whose implementation is present in this build."""
+    names = []
+    for name in SERVICE_CLASSES:
+        try:
+            service_class(name)
+        except ModuleNotFoundError:
+            continue
+        names.append(name)
+    return names
+
+
+def create_service(name: str, context) -> Service:
+    return service_class(name)(context)

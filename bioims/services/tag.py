@@ -1,0 +1,103 @@
+"""Tag service (ORIGINAL.md 2.11): tag strings ("moa:Actindisruptors", "compound:taxol",
+"batch:Week1", ...) with unique integer ids from 1, used to filter searches.
+
+Row kinds: counter {tagValue: "nextId", tagType: "counter", id: <last id>}; reverse lookup
+{tagValue: "unique#<id>", tagType: "unique", value}; tag {tagValue, tagType: "id", id}.
+Fixed (8.3 #18): ids are unique under concurrency, the counter never resets.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import Field, StrictInt
+
+from bioims import tables
+from bioims.services.api import BadRequest, NotFound, Request, Service, api
+from bioims.services.models import Name
+from bioims.services.numbering import get_or_assign_number
+
+COUNTER_KEY = {"tagValue": "nextId", "tagType": "counter"}
+UNIQUE = "unique#"
+
+
+class ValueRequest(Request):
+    tagValue: Name
+
+
+class ValuesRequest(Request):
+    tagValues: Annotated[list[Name], Field(min_length=1, max_length=10_000)]
+
+
+class IdRequest(Request):
+    tagId: Annotated[StrictInt, Field(ge=1)]
+
+
+def _check_value(value: str) -> None:
+    if value == COUNTER_KEY["tagValue"] or value.startswith(UNIQUE):
+        raise BadRequest(f"tag value {value!r} is reserved")
+
+
+class TagService(Service):
+    name = "tag"
+
+    @property
+    def _table(self):
+        return self.table(tables.TAG)
+
+    def create(self, value: str) -> tuple[int, bool]:
+        _check_value(value)
+        tag_id, created = get_or_assign_number(
+            self._table,
+            {"tagValue": value, "tagType": "id"},
+            {},
+            number_attr="id",
+            counter_key=COUNTER_KEY,
+            counter_attr="id",
+            first_number=1,
+        )
+        if created:
+            self._table.put({"tagValue": f"{UNIQUE}{tag_id}", "tagType": "unique", "value": value})
+        return tag_id, created
+
+    def all_tags(self) -> dict[int, str]:
+        """id -> tag value for every tag (the search service's tag-label map)."""
+        return {
+            int(r["id"]): r["tagValue"]
+            for r in self._table.scan_all()
+            if r.get("tagType") == "id" and r.get("id") is not None
+        }
+
+    @api(ValueRequest)
+    def createTag(self, request: ValueRequest) -> dict:
+        tag_id, created = self.create(request.tagValue)
+        return {"tagValue": request.tagValue, "id": tag_id, "created": created}
+
+    @api(ValuesRequest)
+    def createTags(self, request: ValuesRequest) -> dict:
+        """Create many tags in one call, in the given order; returns each value's id."""
+        for value in request.tagValues:
+            _check_value(value)
+        tags = []
+        for value in request.tagValues:
+            tag_id, created = self.create(value)
+            tags.append({"tagValue": value, "id": tag_id, "created": created})
+        return {"tags": tags}
+
+    @api(ValueRequest)
+    def getTagByValue(self, request: ValueRequest) -> dict:
+        row = self._table.get({"tagValue": request.tagValue, "tagType": "id"})
+        if row is None or row.get("id") is None:
+            raise NotFound(f"tag {request.tagValue!r} does not exist")
+        return {"tagValue": request.tagValue, "id": int(row["id"])}
+
+    @api(IdRequest)
+    def getTagById(self, request: IdRequest) -> dict:
+        row = self._table.get({"tagValue": f"{UNIQUE}{request.tagId}", "tagType": "unique"})
+        if row is None:
+            raise NotFound(f"tag id {request.tagId} does not exist")
+        return {"tagValue": row["value"], "id": request.tagId}
+
+    @api()
+    def getAllTags(self, request: Request) -> dict:
+        return {"tags": [{"id": i, "tagValue": v} for i, v in sorted(self.all_tags().items())]}

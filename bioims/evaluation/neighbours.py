@@ -1,0 +1,186 @@
+"""NSC and NSCB: nearest-neighbour MOA prediction on compounds the profiles never matched.
+
+Protocol (Ljosa et al. 2013; Ando et al. 2017), at any level (treatment, well or image):
+  * queries: every MOA-labelled profile that is not DMSO;
+  * candidates of a query: MOA-labelled, non-DMSO profiles of OTHER compounds (all
+    concentrations of the query's compound are excluded); for NSCB also of other batches (a
+    candidate sharing any week with the query is excluded);
+  * prediction: the MOA of the candidate with the highest cosine similarity (ties: the first
+    candidate in table order);
+  * NSCB drops a query whose MOA has no candidate left (an MOA seen in one week only).
+Accuracy = correct / total over the queries kept.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from bioims.evaluation.bootstrap import bootstrap_ci
+from bioims.evaluation.prepare import EvaluationError, Prepared, prepare
+from bioims.profiling.columns import BATCH, COMPOUND, MOA, batch_sets
+
+BLOCK_ROWS = 1024
+
+
+@dataclass
+class NeighbourResult:
+    """Outcome of NSC or NSCB: counts, the per-query table and what was left out."""
+
+    protocol: str
+    level: str
+    queries: pd.DataFrame  # query, compound, true_moa, predicted_moa, neighbour, similarity, correct, ...
+    dropped: pd.DataFrame  # query, true_moa, reason
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def correct(self) -> int:
+        return int(self.queries["correct"].sum())
+
+    @property
+    def total(self) -> int:
+        return int(len(self.queries))
+
+    @property
+    def accuracy(self) -> float:
+        return self.correct / self.total if self.total else float("nan")
+
+    def confidence_interval(
+        self, n_boot: int = 1000, confidence: float = 0.95, seed: int = 0, cluster: str | None = "compound"
+    ) -> tuple[float, float]:
+        """Bootstrap interval of the accuracy, resampling compounds (queries of one compound are not independent)."""
+        groups = None if cluster is None else self.queries[cluster].to_numpy()
+        return bootstrap_ci(self.queries["correct"].to_numpy(), groups, n_boot=n_boot, confidence=confidence, seed=seed)
+
+    def summary(self, n_boot: int = 1000, confidence: float = 0.95, seed: int = 0) -> dict:
+        low, high = self.confidence_interval(n_boot, confidence, seed) if self.total else (float("nan"),) * 2
+        return {
+            "correct": self.correct,
+            "total": self.total,
+            "accuracy": self.accuracy,
+            "ci_low": low,
+            "ci_high": high,
+            "dropped": int(len(self.dropped)),
+        }
+
+
+def _codes(values: pd.Series) -> np.ndarray:
+    return pd.factorize(values.astype(str))[0]
+
+
+def _batch_matrix(meta: pd.DataFrame) -> np.ndarray:
+    """(n, n_batches) 0/1 matrix: which weeks each profile covers."""
+    sets = batch_sets(meta[BATCH])
+    names = sorted(set().union(*sets)) if sets else []
+    index = {name: i for i, name in enumerate(names)}
+    matrix = np.zeros((len(sets), max(len(names), 1)), dtype=np.float32)
+    rows = [i for i, s in enumerate(sets) for _ in s]
+    cols = [index[b] for s in sets for b in s]
+    matrix[rows, cols] = 1.0
+    return matrix
+
+
+def nearest_other_compound(prepared: Prepared, exclude_batch: bool) -> pd.DataFrame:
+    """For every profile: its nearest allowed candidate and whether one of its MOA was allowed."""
+    meta, unit = prepared.meta, prepared.unit
+    compound = _codes(meta[COMPOUND])
+    moa = _codes(meta[MOA])
+    batches = _batch_matrix(meta) if exclude_batch else None
+    n = len(meta)
+    neighbour = np.full(n, -1)
+    similarity = np.full(n, np.nan)
+    reachable = np.zeros(n, dtype=bool)
+    for start in range(0, n, BLOCK_ROWS):
+        rows = slice(start, min(start + BLOCK_ROWS, n))
+        allowed = compound[rows, None] != compound[None, :]
+        if batches is not None:
+            allowed &= (batches[rows] @ batches.T) == 0
+        sims = np.where(allowed, unit[rows] @ unit.T, -np.inf)
+        best = sims.argmax(axis=1)
+        found = allowed.any(axis=1)
+        neighbour[rows] = np.where(found, best, -1)
+        similarity[rows] = np.where(found, sims[np.arange(len(best)), best], np.nan)
+        reachable[rows] = (allowed & (moa[rows, None] == moa[None, :])).any(axis=1)
+    return pd.DataFrame({"neighbour_index": neighbour, "similarity": similarity, "reachable": reachable})
+
+
+def _run(prepared: Prepared, protocol: str) -> NeighbourResult:
+    exclude_batch = protocol == "nscb"
+    meta = prepared.meta
+    nn = nearest_other_compound(prepared, exclude_batch)
+    found = nn["neighbour_index"].to_numpy() >= 0
+    reachable = nn["reachable"].to_numpy()
+    keep = found & (reachable if exclude_batch else True)
+    dropped = []
+    if (~found).any():
+        dropped.append(pd.DataFrame({"query": meta.loc[~found, "query"], "true_moa": meta.loc[~found, MOA], "reason": "no candidate"}))
+    if exclude_batch:
+        unreachable = found & ~reachable
+        if unreachable.any():
+            dropped.append(
+                pd.DataFrame(
+                    {
+                        "query": meta.loc[unreachable, "query"],
+                        "true_moa": meta.loc[unreachable, MOA],
+                        "reason": "MOA has no other-compound candidate outside the query's batch",
+                    }
+                )
+            )
+    dropped_df = pd.concat(dropped, ignore_index=True) if dropped else pd.DataFrame(columns=["query", "true_moa", "reason"])
+    notes = list(prepared.notes)
+    if exclude_batch and len(dropped_df):
+        moas = sorted(dropped_df["true_moa"].astype(str).unique())
+        notes.append(f"NSCB left out {len(dropped_df)} {prepared.level} quer(ies) of MOA(s) found in one batch only: {', '.join(moas)}")
+    if not exclude_batch:
+        lonely = found & ~reachable
+        if lonely.any():
+            notes.append(
+                f"{int(lonely.sum())} NSC quer(ies) have no other compound of their MOA, so cannot be right: "
+                + ", ".join(meta.loc[lonely, "query"].head(5))
+            )
+    index = nn.loc[keep, "neighbour_index"].to_numpy()
+    extra = [c for c in meta.columns if c not in ("query", COMPOUND, MOA) and c.startswith("Metadata_")]
+    queries = pd.DataFrame(
+        {
+            "query": meta.loc[keep, "query"].to_numpy(),
+            "compound": meta.loc[keep, COMPOUND].to_numpy(),
+            "true_moa": meta.loc[keep, MOA].to_numpy(),
+            "predicted_moa": meta[MOA].to_numpy()[index],
+            "neighbour": meta["query"].to_numpy()[index],
+            "neighbour_compound": meta[COMPOUND].to_numpy()[index],
+            "similarity": nn.loc[keep, "similarity"].to_numpy(),
+        }
+    )
+    queries["correct"] = queries["true_moa"].to_numpy() == queries["predicted_moa"].to_numpy()
+    for column in extra:
+        queries[column] = meta.loc[keep, column].to_numpy()
+    if queries.empty:
+        raise EvaluationError(f"{protocol.upper()} has no query left at {prepared.level} level ({'; '.join(notes) or 'no candidates'})")
+    return NeighbourResult(protocol, prepared.level, queries, dropped_df, notes)
+
+
+def nsc(
+    profiles: pd.DataFrame | Prepared,
+    level: str = "treatment",
+    *,
+    methods: Mapping[str, str] | None = None,
+) -> NeighbourResult:
+    """Not-same-compound 1-NN MOA accuracy at `level` (profiles are rolled up to it first)."""
+    prepared = profiles if isinstance(profiles, Prepared) else prepare(profiles, level, methods=methods)
+    return _run(prepared, "nsc")
+
+
+def nscb(
+    profiles: pd.DataFrame | Prepared,
+    level: str = "treatment",
+    *,
+    methods: Mapping[str, str] | None = None,
+) -> NeighbourResult:
+    """Not-same-compound-or-batch 1-NN MOA accuracy (batch = Metadata_Batch, else the plate's week)."""
+    prepared = profiles if isinstance(profiles, Prepared) else prepare(profiles, level, methods=methods, need_batch=True)
+    if BATCH not in prepared.meta.columns:
+        raise EvaluationError(f"NSCB needs {BATCH}; prepare the profiles with need_batch=True")
+    return _run(prepared, "nscb")

@@ -1,0 +1,76 @@
+"""The AWS runtime: Step Functions executions, SageMaker and Batch descriptions through boto3."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+from bioims import resources
+from bioims.ids import new_id
+
+
+def _jsonable(value):
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items() if k != "ResponseMetadata"}
+    if isinstance(value, list):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+class AwsRuntime:
+    def __init__(self, context):
+        self.ctx = context
+
+    def _client(self, service: str):
+        return self.ctx.stores.aws_client(service)
+
+    def start_workflow(self, workflow: str, payload: dict, *, wait: bool = False) -> dict:
+        from bioims.workflows.definitions import workflow as lookup
+
+        lookup(workflow)  # unknown names fail here, before any call
+        arn = self.ctx.settings.resource(resources.state_machine_slot(workflow))
+        response = self._client("stepfunctions").start_execution(
+            stateMachineArn=arn, name=f"{workflow}-{new_id()}"[:80], input=json.dumps(payload)
+        )
+        return {"executionArn": response["executionArn"], "startDate": _jsonable(response["startDate"])}
+
+    def describe_execution(self, execution_arn: str) -> dict:
+        from botocore.exceptions import ClientError
+
+        from bioims.services.api import BadRequest, NotFound
+
+        try:
+            response = self._client("stepfunctions").describe_execution(executionArn=execution_arn)
+        except ClientError as exc:
+            code = exc.response["Error"]["Code"]
+            if code == "ExecutionDoesNotExist":
+                raise NotFound(f"execution {execution_arn!r} does not exist") from None
+            if code == "InvalidArn":
+                raise BadRequest(f"{execution_arn!r} is not an execution ARN") from None
+            raise
+        return _jsonable(response)
+
+    def describe_training_job(self, name: str) -> dict:
+        from botocore.exceptions import ClientError
+
+        from bioims.services.api import NotFound
+
+        try:
+            return _jsonable(self._client("sagemaker").describe_training_job(TrainingJobName=name))
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] in ("ValidationException", "ResourceNotFound"):
+                raise NotFound(f"training job {name!r} does not exist") from None
+            raise
+
+    def describe_job(self, job_id: str) -> dict:
+        from bioims.services.api import NotFound
+
+        jobs = self._client("batch").describe_jobs(jobs=[job_id]).get("jobs", [])
+        if not jobs:
+            raise NotFound(f"Batch job {job_id!r} does not exist")
+        return _jsonable(jobs[0])
+
+    def run_training_job(self, request, *, observer=None) -> dict:
+        raise RuntimeError("on AWS, training jobs run inside the train state machine (SageMaker)")

@@ -1,0 +1,198 @@
+"""The local runtime: workflows run by the local runner, training jobs as subprocesses running
+the same SageMaker script-mode entry (training/train.py) with the same SM_* environment.
+
+Executions and training jobs are recorded in the local BioimsExecution table so
+`describeExecution` / `getTrainingJobInfo` answer like their AWS counterparts.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+from bioims import keys, resources, tables
+from bioims.ids import new_id
+from bioims.runtime.ports import Observer, TrainingJobRequest
+from bioims.store import Update
+
+
+def _now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat()
+
+
+class LocalRuntime:
+    def __init__(self, context):
+        self.ctx = context
+        self.observer: Observer = Observer()
+
+    @property
+    def _executions(self):
+        return self.ctx.stores.table(tables.EXECUTION)
+
+    # --- workflows -----------------------------------------------------------------------------
+    def start_workflow(self, workflow: str, payload: dict, *, wait: bool = True) -> dict:
+        """Run a workflow; locally this waits for the end unless wait=False (then a thread runs it)."""
+        from bioims.workflows.definitions import workflow as lookup
+
+        definition = lookup(workflow)
+        if wait:
+            outcome = self.run_workflow(definition, payload, observer=self.observer)
+            return {"executionArn": outcome["executionArn"], "startDate": outcome["startDate"], "status": outcome["status"]}
+        arn = self._new_execution(definition.name, payload)
+        thread = threading.Thread(target=self._run_recorded, args=(definition, payload, arn, self.observer), daemon=True)
+        thread.start()
+        return {"executionArn": arn, "startDate": self.describe_execution(arn)["startDate"]}
+
+    def run_workflow(self, definition, payload: dict, *, observer: Observer | None = None) -> dict:
+        arn = self._new_execution(definition.name, payload)
+        return self._run_recorded(definition, payload, arn, observer or self.observer)
+
+    def _new_execution(self, workflow: str, payload: dict) -> str:
+        arn = f"arn:bioims:local:execution:{workflow}:{new_id()}"
+        self._executions.put(
+            {
+                "executionArn": arn,
+                "record": "origin",
+                "workflow": workflow,
+                "status": "RUNNING",
+                "input": json.dumps(payload),
+                "startDate": _now_iso(),
+                "pid": os.getpid(),
+            }
+        )
+        return arn
+
+    def _run_recorded(self, definition, payload: dict, arn: str, observer: Observer) -> dict:
+        from bioims.workflows.runner import StepFailed, WorkflowRunner
+
+        observer.workflow_started(arn, definition.name, payload)
+        runner = WorkflowRunner(self.ctx, observer)
+        status, error, cause, output = "SUCCEEDED", None, None, None
+        try:
+            output = runner.run(definition, payload)
+        except StepFailed as exc:
+            status, error, cause = "FAILED", exc.error, f"{exc.step}: {exc.cause}"
+        except BaseException as exc:
+            status, error, cause = "FAILED", type(exc).__name__, str(exc)
+            self._finish(arn, status, error, cause, None, runner.executed)
+            observer.workflow_finished(arn, definition.name, status, f"{error}: {cause}")
+            raise
+        self._finish(arn, status, error, cause, output, runner.executed)
+        observer.workflow_finished(arn, definition.name, status, None if status == "SUCCEEDED" else f"{error}: {cause}")
+        return self.describe_execution(arn)
+
+    def _finish(self, arn, status, error, cause, output, executed) -> None:
+        values = {"status": status, "stopDate": _now_iso(), "steps": executed}
+        if output is not None:
+            values["output"] = json.dumps(output, default=str)
+        if error:
+            values["error"], values["cause"] = error, cause
+        self._executions.update({"executionArn": arn, "record": "origin"}, Update(set=values))
+
+    def describe_execution(self, execution_arn: str) -> dict:
+        from bioims.services.api import NotFound
+
+        row = self._executions.get({"executionArn": execution_arn, "record": "origin"})
+        if row is None:
+            raise NotFound(f"execution {execution_arn!r} does not exist")
+        out = {k: row[k] for k in ("executionArn", "status", "startDate", "input") if k in row}
+        out["name"] = execution_arn.rsplit(":", 1)[-1]
+        out["stateMachineArn"] = f"arn:bioims:local:stateMachine:{row.get('workflow')}"
+        for optional in ("stopDate", "output", "error", "cause", "steps"):
+            if optional in row:
+                out[optional] = row[optional]
+        return out
+
+    # --- training jobs -------------------------------------------------------------------------
+    def _data_root(self) -> Path:
+        return self.ctx.settings.objects_root / self.ctx.settings.resource(resources.DATA_BUCKET)
+
+    def run_training_job(self, request: dict | TrainingJobRequest, *, observer: Observer | None = None) -> dict:
+        """Run the script-mode training entry as a subprocess and wait for it; the job is
+        recorded so getTrainingJobInfo answers like SageMaker's DescribeTrainingJob."""
+        job = request if isinstance(request, TrainingJobRequest) else TrainingJobRequest.model_validate(request)
+        observer = observer or self.observer
+        root = self._data_root()
+        model_dir = root / job.modelPrefix
+        checkpoint_dir = root / job.checkpointPrefix
+        output_dir = root / keys.training_prefix(job.trainId) / "output"
+        for directory in (model_dir, checkpoint_dir, output_dir):
+            directory.mkdir(parents=True, exist_ok=True)
+        log_path = output_dir / "training.log"
+        env = dict(os.environ)
+        env.update(
+            {
+                "SM_CHANNEL_TRAINING": str(root / job.channelPrefix) if job.channelPrefix else str(root),
+                "SM_MODEL_DIR": str(model_dir),
+                "SM_OUTPUT_DATA_DIR": str(output_dir),
+                "SM_CHECKPOINT_DIR": str(checkpoint_dir),
+                "SM_HOSTS": json.dumps(["algo-1"]),
+                "SM_CURRENT_HOST": "algo-1",
+                "SM_NUM_GPUS": "0",
+                "SM_TRAINING_JOB_NAME": job.trainingJobName,
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
+        args = [sys.executable, "-m", job.entryModule]
+        for name, value in sorted(job.hyperparameters.items()):
+            args += [f"--{name}", str(value)]
+        key = {"executionArn": f"trainingjob:{job.trainingJobName}", "record": "origin"}
+        self._executions.put(
+            {**key, "status": "InProgress", "request": job.model_dump(), "startDate": _now_iso(), "log": str(log_path)}
+        )
+        observer.log(f"training job {job.trainingJobName} started; log: {log_path}")
+        started = time.monotonic()
+        project_root = Path(__file__).resolve().parents[2]
+        env["PYTHONPATH"] = os.pathsep.join([str(project_root), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+        with open(log_path, "ab") as log:
+            process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, cwd=str(project_root))
+            assert process.stdout is not None
+            for raw in process.stdout:
+                log.write(raw)
+                log.flush()
+                line = raw.decode(errors="replace").rstrip()
+                if line.startswith("BIOIMS_PROGRESS "):
+                    observer.log(line[len("BIOIMS_PROGRESS "):])
+            code = process.wait()
+        elapsed = int(time.monotonic() - started)
+        if code == 0:
+            values = {"status": "Completed", "stopDate": _now_iso(), "seconds": elapsed}
+        else:
+            tail = log_path.read_text(errors="replace").strip().splitlines()[-15:]
+            values = {"status": "Failed", "stopDate": _now_iso(), "seconds": elapsed, "failureReason": f"exit code {code}: " + "\n".join(tail)}
+        self._executions.update(key, Update(set=values))
+        return self.describe_training_job(job.trainingJobName)
+
+    def describe_training_job(self, name: str) -> dict:
+        from bioims.services.api import NotFound
+
+        row = self._executions.get({"executionArn": f"trainingjob:{name}", "record": "origin"})
+        if row is None:
+            raise NotFound(f"training job {name!r} does not exist")
+        request = row.get("request", {})
+        out = {
+            "TrainingJobName": name,
+            "TrainingJobStatus": row["status"],
+            "TrainingStartTime": row.get("startDate"),
+            "HyperParameters": request.get("hyperparameters", {}),
+            "ModelArtifacts": {"S3ModelArtifacts": request.get("modelPrefix", "")},
+            "CheckpointConfig": {"S3Uri": request.get("checkpointPrefix", "")},
+            "LogPath": row.get("log"),
+        }
+        if "stopDate" in row:
+            out["TrainingEndTime"] = row["stopDate"]
+            out["TrainingTimeInSeconds"] = row.get("seconds", 0)
+        if row.get("failureReason"):
+            out["FailureReason"] = row["failureReason"]
+        return out
+
+    def describe_job(self, job_id: str) -> dict:
+        from bioims.services.api import NotFound
+
+        raise NotFound(f"local jobs run inside workflows; there is no job {job_id!r} to describe")

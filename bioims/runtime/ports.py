@@ -1,0 +1,64 @@
+"""What services and the CLI need from a runtime: workflows, container jobs, training jobs.
+
+Two implementations: `local` (the workflow runner in this process, jobs in worker processes,
+training in a subprocess) and `aws` (Step Functions, Batch, SageMaker through boto3).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class TrainingJobRequest(BaseModel):
+    """A training job, described once for both backends (SageMaker CreateTrainingJob fields)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    trainingJobName: str = Field(min_length=1, max_length=63, pattern=r"^[a-zA-Z0-9](-*[a-zA-Z0-9])*$")
+    trainId: str
+    # Passed to the script as --name value (SageMaker hyperparameters are strings).
+    hyperparameters: dict[str, str] = Field(default_factory=dict)
+    # The script: `python -m <entryModule>` locally; the training image's entry on AWS.
+    entryModule: str = "training.train"
+    # Data bucket prefix the script reads (SM_CHANNEL_TRAINING is the bucket root view).
+    channelPrefix: str = ""
+    # Data bucket keys where the model and checkpoints go.
+    modelPrefix: str
+    checkpointPrefix: str
+    instanceType: str = "ml.g4dn.xlarge"
+    useSpot: bool = False
+    maxRuntimeSeconds: int = 24 * 3600
+
+
+class Observer:
+    """Progress callbacks of a running workflow; the CLI renders them, tests record them."""
+
+    def workflow_started(self, execution_arn: str, workflow: str, payload: dict) -> None: ...
+
+    def workflow_finished(self, execution_arn: str, workflow: str, status: str, error: str | None) -> None: ...
+
+    def step_started(self, workflow: str, step: str) -> None: ...
+
+    def step_finished(self, workflow: str, step: str) -> None: ...
+
+    def map_progress(self, workflow: str, step: str, done: int, total: int, failed: int) -> None: ...
+
+    def log(self, message: str) -> None: ...
+
+
+class Runtime(Protocol):
+    def start_workflow(self, workflow: str, payload: dict, *, wait: bool = False) -> dict:
+        """Start an execution; returns {executionArn, startDate} (and status/output if waited)."""
+        ...
+
+    def describe_execution(self, execution_arn: str) -> dict:
+        """{executionArn, status: RUNNING|SUCCEEDED|FAILED|TIMED_OUT|ABORTED, input, output?, error?, cause?}"""
+        ...
+
+    def describe_training_job(self, name: str) -> dict:
+        """SageMaker-shaped: {TrainingJobName, TrainingJobStatus, FailureReason?, ModelArtifacts?...}"""
+        ...
+
+    def describe_job(self, job_id: str) -> dict: ...

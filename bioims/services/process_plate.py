@@ -1,0 +1,85 @@
+"""Process-plate service (ORIGINAL.md 2.7): upload a source plate and start plate workflows.
+
+`uploadSourcePlate` creates the plate's rows and runs the upload workflow (inspection, validation,
+thumbnails); `processPlate` runs flat fields + ROIs for one embedding; `describeExecution` reports
+either. Locally the workflows run to completion inside the call; on AWS they are Step Functions
+executions. Fixed: processPlate requires the embedding (the original client omitted it), execution
+names cannot exceed Step Functions' 80 characters.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import Field, StrictStr
+
+from bioims.services.api import BadRequest, Conflict, Request, Service, ServiceError, api
+from bioims.services.models import Flag, Id, Name, Text
+
+ArnText = Annotated[StrictStr, Field(min_length=1, max_length=2048)]
+
+
+class UploadRequest(Request):
+    inputBucket: Name
+    inputKey: Text
+    wait: Flag = True
+
+
+class ProcessRequest(Request):
+    plateId: Id
+    embeddingName: Name
+    wait: Flag = True
+
+
+class DescribeRequest(Request):
+    executionArn: ArnText | None = None
+    ExecutionArn: ArnText | None = None  # the original accepted both spellings
+
+
+class ProcessPlateService(Service):
+    name = "process-plate"
+
+    def _start(self, workflow: str, payload: dict, wait: bool) -> dict:
+        runtime = self.ctx.runtime
+        if self.ctx.settings.backend == "local":
+            return runtime.start_workflow(workflow, payload, wait=wait)
+        return runtime.start_workflow(workflow, payload)
+
+    @api(UploadRequest, status=201)
+    def uploadSourcePlate(self, request: UploadRequest) -> dict:
+        """Create the plate's rows from the manifest, then inspect, validate and thumbnail it.
+        Uploading a finished plate again answers 409 with its plateId; an interrupted upload is
+        completed."""
+        from bioims.services.image_management import PopulateRequest
+
+        management = self.sibling("image-management")
+        try:
+            created = management.populateSourcePlate(PopulateRequest(inputBucket=request.inputBucket, inputKey=request.inputKey))
+        except Conflict as exc:
+            plate_id = exc.details.get("plateId")
+            plate = management.plate(plate_id) if plate_id else {}
+            if plate.get("searchReady") in ("VALIDATED", "ERROR"):
+                raise
+            # Rows exist but the upload workflow never finished: run it again.
+            created = {"plateId": plate_id, "plateSourceId": plate.get("plateSourceId", ""), "resumed": True}
+        execution = self._start("upload-source-plate", {"plateId": created["plateId"]}, request.wait)
+        return {**created, **execution}
+
+    @api(ProcessRequest)
+    def processPlate(self, request: ProcessRequest) -> dict:
+        self.sibling("training-configuration").embedding(request.embeddingName)
+        self.sibling("image-management").plate(request.plateId)
+        execution = self._start("process-plate", {"plateId": request.plateId, "embeddingName": request.embeddingName}, request.wait)
+        return {"plateId": request.plateId, "embeddingName": request.embeddingName, **execution}
+
+    @api(DescribeRequest)
+    def describeExecution(self, request: DescribeRequest) -> dict:
+        arn = request.executionArn or request.ExecutionArn
+        if not arn:
+            raise BadRequest("describeExecution: missing parameter 'executionArn'")
+        description = self.ctx.runtime.describe_execution(arn)
+        description["ExecutionArn"] = description.get("executionArn", arn)
+        return description
+
+
+__all__ = ["ProcessPlateService", "ServiceError"]

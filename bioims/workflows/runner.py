@@ -1,0 +1,206 @@
+"""The local workflow runner: executes bioims.workflows definitions in this process.
+
+Service steps call the service handlers in-process through the same JSON events a Lambda gets;
+Batch steps run the job functions (in worker processes when a Map asks for them); training steps
+go to the runtime. A failing step stops the workflow with its error and cause, like a Step
+Functions Catch -> Fail. Steps are idempotent, so re-running a failed or interrupted workflow
+does only the missing work.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as futures
+import multiprocessing
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from bioims.runtime.ports import Observer
+from bioims.workflows import jobs
+from bioims.workflows.dsl import (
+    BatchJob,
+    Choice,
+    Fail,
+    Invoke,
+    Map,
+    PathError,
+    StartWorkflow,
+    Step,
+    TrainingJob,
+    Workflow,
+    get_path,
+    resolve,
+)
+
+
+class StepFailed(RuntimeError):
+    def __init__(self, step: str, error: str, cause: str):
+        super().__init__(f"{step}: {error}: {cause}")
+        self.step, self.error, self.cause = step, error, cause
+
+
+@dataclass
+class RunResult:
+    state: dict
+    steps: list[str]
+
+
+def local_worker_count() -> int:
+    """Worker processes for CPU-heavy maps: one per core (BIOIMS_WORKERS overrides)."""
+    configured = os.environ.get("BIOIMS_WORKERS", "").strip()
+    if configured:
+        return max(1, int(configured))
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
+
+
+class WorkflowRunner:
+    def __init__(self, context, observer: Observer | None = None, *, allow_processes: bool = True):
+        self.ctx = context
+        self.observer = observer or Observer()
+        self.allow_processes = allow_processes
+        self.executed: list[str] = []
+
+    # --- public --------------------------------------------------------------------------------
+    def run(self, workflow: Workflow, payload: dict) -> dict:
+        missing = [name for name in workflow.inputs if name not in payload]
+        if missing:
+            raise StepFailed(workflow.name, "InvalidInput", f"missing input fields {missing}")
+        state = dict(payload)
+        self._run_steps(workflow.name, workflow.steps, state)
+        return state
+
+    # --- steps ---------------------------------------------------------------------------------
+    def _run_steps(self, workflow: str, steps, state: dict) -> Any:
+        last = None
+        for step in steps:
+            last = self._run_step(workflow, step, state)
+        return last
+
+    def _run_step(self, workflow: str, step: Step, state: dict) -> Any:
+        self.executed.append(step.name)
+        self.observer.step_started(workflow, step.name)
+        try:
+            value = self._execute(workflow, step, state)
+        except PathError as exc:
+            raise StepFailed(step.name, "States.Runtime", str(exc)) from None
+        result_field = getattr(step, "result", None)
+        if result_field:
+            state[result_field] = value
+        self.observer.step_finished(workflow, step.name)
+        return value
+
+    def _execute(self, workflow: str, step: Step, state: dict) -> Any:
+        if isinstance(step, Invoke):
+            return self._invoke(step, state)
+        if isinstance(step, BatchJob):
+            params = resolve(step.params, state)
+            try:
+                return jobs.run_job(step.job, self.ctx, params)
+            except Exception as exc:
+                raise StepFailed(step.name, type(exc).__name__, str(exc)) from exc
+        if isinstance(step, TrainingJob):
+            request = self._invoke(step.request, state)
+            self.executed.append(step.request.name)
+            result = self.ctx.runtime.run_training_job(request, observer=self.observer)
+            if result.get("TrainingJobStatus") != "Completed":
+                raise StepFailed(step.name, "TrainingJobFailed", result.get("FailureReason", "training job did not complete"))
+            return result
+        if isinstance(step, StartWorkflow):
+            from bioims.workflows.definitions import workflow as lookup
+
+            child = lookup(step.workflow)
+            payload = resolve(step.input, state)
+            outcome = self.ctx.runtime.run_workflow(child, payload, observer=self.observer)
+            if outcome["status"] != "SUCCEEDED":
+                raise StepFailed(step.name, outcome.get("error") or "ChildWorkflowFailed", outcome.get("cause") or "")
+            return {"executionArn": outcome["executionArn"], "status": outcome["status"]}
+        if isinstance(step, Choice):
+            branch = step.then if get_path(state, step.path.path) == step.equals else step.otherwise
+            return self._run_steps(workflow, branch, state)
+        if isinstance(step, Fail):
+            raise StepFailed(step.name, step.error, step.cause)
+        if isinstance(step, Map):
+            return self._map(workflow, step, state)
+        raise TypeError(f"unknown step type {type(step).__name__}")
+
+    def _invoke(self, step: Invoke, state: dict) -> Any:
+        from bioims.services.api import handle_json
+
+        event = {"method": step.method, **resolve(step.params, state)}
+        response = handle_json(self.ctx.service(step.service), event)
+        if response["statusCode"] >= 300:
+            body = response.get("body") or {}
+            raise StepFailed(step.name, body.get("error", "ServiceError"), body.get("message", str(body)))
+        return response["body"]
+
+    def _map(self, workflow: str, step: Map, state: dict) -> list:
+        items = get_path(state, step.items.path)
+        if not isinstance(items, list):
+            raise StepFailed(step.name, "States.Runtime", f"{step.items.path} is not a list")
+        total = len(items)
+        self.observer.map_progress(workflow, step.name, 0, total, 0)
+        if total == 0:
+            return []
+        base = {k: v for k, v in state.items() if k != "item"}
+        use_processes = step.local_workers == "processes" and self.allow_processes and local_worker_count() > 1 and total > 1
+        workers = local_worker_count() if use_processes else min(max(step.max_concurrency or 8, 1), 8)
+        results: list[Any] = [None] * total
+        errors: list[StepFailed] = []
+        done = 0
+        if workers == 1 or total == 1:
+            for index, item in enumerate(items):
+                results[index] = self._run_iteration(workflow, step, base, item)
+                done += 1
+                self.observer.map_progress(workflow, step.name, done, total, 0)
+            return results
+        if use_processes:
+            executor: futures.Executor = futures.ProcessPoolExecutor(
+                max_workers=workers, mp_context=multiprocessing.get_context("spawn")
+            )
+        else:
+            executor = futures.ThreadPoolExecutor(max_workers=workers)
+        with executor:
+            pending = {}
+            for index, item in enumerate(items):
+                if use_processes:
+                    future = executor.submit(_iteration_in_worker, self.ctx.settings, workflow, step.iterator, base, item)
+                else:
+                    future = executor.submit(self._run_iteration, workflow, step, base, item)
+                pending[future] = index
+            for future in futures.as_completed(pending):
+                index = pending[future]
+                try:
+                    results[index] = future.result()
+                except StepFailed as exc:
+                    errors.append(exc)
+                except Exception as exc:  # a worker crashed: report it as the step's failure
+                    errors.append(StepFailed(step.name, type(exc).__name__, str(exc)))
+                done += 1
+                self.observer.map_progress(workflow, step.name, done, total, len(errors))
+        if use_processes:
+            self.executed.extend(s.name for s in step.iterator)
+        if errors:
+            first = errors[0]
+            raise StepFailed(first.step, first.error, f"{first.cause} ({len(errors)} of {total} items failed)")
+        return results
+
+    def _run_iteration(self, workflow: str, step: Map, base: dict, item: Any) -> Any:
+        iteration_state = {**base, "item": item}
+        return self._run_steps(workflow, step.iterator, iteration_state)
+
+
+def _iteration_in_worker(settings, workflow: str, iterator, base: dict, item: Any) -> Any:
+    """Run one Map iteration in a worker process with its own context (stores reopened)."""
+    from bioims.context import Context
+    from bioims.store import Stores
+
+    key = repr(settings)
+    context = _worker_contexts.get(key)
+    if context is None:
+        context = Context(settings, Stores(settings))
+        _worker_contexts[key] = context
+    runner = WorkflowRunner(context, allow_processes=False)
+    return runner._run_steps(workflow, iterator, {**base, "item": item})
+
+
+_worker_contexts: dict = {}

@@ -1,0 +1,126 @@
+"""The local workflow runner executes definitions against real services (SQLite backend),
+including Map iterations in worker processes that reopen the same database."""
+
+from __future__ import annotations
+
+import pytest
+
+from bioims.workflows import definitions
+from bioims.workflows.dsl import Choice, Fail, Invoke, Item, Map, Ref, StartWorkflow, Workflow, referenced_fields
+from bioims.workflows.runner import StepFailed, WorkflowRunner
+from tests.support.backends import installed, local_context
+
+
+def _tag_workflow(workers: str) -> Workflow:
+    return Workflow(
+        name="test-tags",
+        description="create tags for every value, then count them",
+        inputs=("values", "category"),
+        steps=(
+            Invoke("Category", "label", "createCategory", {"category": Ref("$.category")}, result="category_row"),
+            Map(
+                "Tag Each",
+                Ref("$.values"),
+                (
+                    Invoke("Create Tag", "tag", "createTag", {"tagValue": Item("$")}, result="tag"),
+                    Invoke("Create Label", "label", "createLabel", {"category": Ref("$.category"), "label": Item("$")}, result="label"),
+                ),
+                local_workers=workers,
+                result="made",
+            ),
+            Invoke("All Tags", "tag", "getAllTags", result="all"),
+        ),
+    )
+
+
+@pytest.mark.parametrize("workers", ["threads", "processes"])
+def test_map_runs_every_item_and_keeps_results_in_order(tmp_path, workers, monkeypatch):
+    monkeypatch.setenv("BIOIMS_WORKERS", "2")
+    ctx = local_context(tmp_path)
+    values = [f"value-{i}" for i in range(12)]
+    with installed(ctx):
+        state = WorkflowRunner(ctx).run(_tag_workflow(workers), {"values": values, "category": "c"})
+    assert [r["label"] for r in state["made"]] == values
+    assert sorted(t["tagValue"] for t in state["all"]["tags"]) == sorted(values)
+    # label indices are dense and unique even when created from two processes at once
+    assert sorted(r["index"] for r in state["made"]) == list(range(12))
+    assert sorted(t["id"] for t in state["all"]["tags"]) == list(range(1, 13))
+
+
+def test_failed_service_call_fails_the_workflow_with_its_cause(tmp_path):
+    ctx = local_context(tmp_path)
+    flow = Workflow(
+        "test-fail",
+        "label in a missing category",
+        (Invoke("Orphan Label", "label", "createLabel", {"category": "missing", "label": "x"}),),
+    )
+    with installed(ctx), pytest.raises(StepFailed) as failure:
+        WorkflowRunner(ctx).run(flow, {})
+    assert failure.value.step == "Orphan Label"
+    assert failure.value.error == "NotFound"
+    assert "missing" in failure.value.cause
+
+
+def test_choice_branches_and_fail_step(tmp_path):
+    ctx = local_context(tmp_path)
+    flow = Workflow(
+        "test-choice",
+        "",
+        (
+            Choice(
+                "Go?",
+                Ref("$.go"),
+                True,
+                then=(Invoke("Make", "tag", "createTag", {"tagValue": "went"}, result="made"),),
+                otherwise=(Fail("Stop", "Stopped", "go was false"),),
+            ),
+        ),
+    )
+    with installed(ctx):
+        assert WorkflowRunner(ctx).run(flow, {"go": True})["made"]["id"] == 1
+        with pytest.raises(StepFailed) as failure:
+            WorkflowRunner(ctx).run(flow, {"go": False})
+    assert (failure.value.error, failure.value.cause) == ("Stopped", "go was false")
+
+
+def test_missing_input_and_bad_paths_are_clear_failures(tmp_path):
+    ctx = local_context(tmp_path)
+    with installed(ctx):
+        with pytest.raises(StepFailed, match="missing input fields"):
+            WorkflowRunner(ctx).run(definitions.PROCESS_PLATE, {"plateId": "x"})
+        flow = Workflow("test-path", "", (Invoke("Read", "tag", "createTag", {"tagValue": Ref("$.nope")}),))
+        with pytest.raises(StepFailed, match=r"\$\.nope"):
+            WorkflowRunner(ctx).run(flow, {})
+
+
+def test_executions_are_recorded_and_described(tmp_path):
+    ctx = local_context(tmp_path)
+    with installed(ctx):
+        outcome = ctx.runtime.run_workflow(
+            Workflow("test-rec", "", (Invoke("Tag", "tag", "createTag", {"tagValue": Ref("$.v")}, result="t"),)), {"v": "a"}
+        )
+        assert outcome["status"] == "SUCCEEDED"
+        assert ctx.runtime.describe_execution(outcome["executionArn"])["steps"] == ["Tag"]
+        failed = ctx.runtime.run_workflow(Workflow("test-rec2", "", (Fail("F", "E", "because"),)), {})
+        assert failed["status"] == "FAILED" and failed["error"] == "E" and "because" in failed["cause"]
+
+
+def test_child_workflow_failure_fails_the_parent(tmp_path, monkeypatch):
+    ctx = local_context(tmp_path)
+    child = Workflow("test-child", "", (Fail("Child Fails", "ChildError", "no"),))
+    monkeypatch.setitem(definitions.WORKFLOWS, "test-child", child)
+    parent = Workflow("test-parent", "", (StartWorkflow("Run Child", "test-child", {}),))
+    with installed(ctx), pytest.raises(StepFailed) as failure:
+        WorkflowRunner(ctx).run(parent, {})
+    assert failure.value.error == "ChildError"
+
+
+def test_map_iterations_receive_only_what_they_reference():
+    iterator = definitions.PROCESS_PLATE.steps[-1].iterator
+    assert referenced_fields(iterator) == {"embeddingName", "plateId"}
+
+
+def test_every_definition_has_unique_step_names():
+    for flow in definitions.WORKFLOWS.values():
+        names = flow.step_names()
+        assert len(names) == len(set(names)), flow.name

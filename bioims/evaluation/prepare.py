@@ -84,7 +84,8 @@ def prepare(
         raise EvaluationError(f"unknown level {level!r}; use one of {', '.join(EVAL_LEVELS)}")
     if not isinstance(profiles, pd.DataFrame) or profiles.empty:
         raise EvaluationError("no profiles to evaluate (empty table)")
-    require_columns(profiles, [COMPOUND, MOA], "MOA evaluation")
+    needed = [COMPOUND, CONCENTRATION, MOA] if level == "treatment" else [COMPOUND, MOA]
+    require_columns(profiles, needed, f"MOA evaluation at {level} level")
     require_features(profiles)
     if need_batch:
         profiles = with_batch(profiles)

@@ -1,0 +1,82 @@
+"""`bioims evaluate PROFILES`: NSC, NSCB, mAP and the compound vote of a profile table.
+
+The table is a CSV (optionally .gz) or Parquet file with Metadata_ columns for plate, well,
+compound, concentration and MOA (batch = week, read from Metadata_Batch or the WeekN_ plate
+prefix); every other column is a feature.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from rich.table import Table
+
+from cli.common import CliError, console, emit
+
+LEVELS = ("treatment", "well", "image")
+
+
+def _summary_table(metrics: dict) -> Table:
+    table = Table(title=f"MOA evaluation at {metrics['level']} level ({metrics['n_queries']} profiles, {metrics['n_features']} features)")
+    table.add_column("metric")
+    table.add_column("correct/total", justify="right")
+    table.add_column("accuracy", justify="right")
+    table.add_column("95% CI", justify="right")
+    for name, label in (("nsc", "NSC"), ("nscb", "NSCB"), ("compound_vote", "compound vote (original)")):
+        block = metrics.get(name)
+        if not block:
+            table.add_row(label, "-", "not computed", "")
+            continue
+        ci = f"{block['ci_low']:.3f}-{block['ci_high']:.3f}" if block.get("ci_low") is not None else ""
+        table.add_row(label, f"{block['correct']}/{block['total']}", f"{block['accuracy']:.3f}", ci)
+    table.add_row("mAP", "", "not computed" if metrics.get("map") is None else f"{metrics['map']:.3f}", "")
+    return table
+
+
+@click.command("evaluate")
+@click.argument("profiles", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--level", type=click.Choice(LEVELS), default="treatment", show_default=True, help="Level the NSC/NSCB queries are made at.")
+@click.option("--recipe", default=None, help="Apply a named profiling recipe first (e.g. default, embedding); see bioims.profiling.RECIPES.")
+@click.option("--method", type=click.Choice(("median", "mean")), default=None, help="Aggregation of wells and treatments (default median).")
+@click.option("--bootstrap", "n_boot", type=click.IntRange(1), default=1000, show_default=True, help="Bootstrap resamples for the confidence intervals.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--k", type=click.IntRange(1), default=10, show_default=True, help="Hits per query in the compound vote.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object (nsc, nscb, map, compound_vote, ...).")
+@click.option("--report", "report_dir", type=click.Path(file_okay=False, path_type=Path), default=None, help="Write metrics.json, figures and report.md here.")
+def evaluate(
+    profiles: Path,
+    level: str,
+    recipe: str | None,
+    method: str | None,
+    n_boot: int,
+    seed: int,
+    k: int,
+    as_json: bool,
+    report_dir: Path | None,
+) -> None:
+    """Evaluate how well PROFILES predict the MOA of compounds they never matched."""
+    from bioims.evaluation import evaluate as run_evaluation
+    from bioims.evaluation import summary_only, write_report
+    from bioims.profiling import ProfileError, apply_recipe, read_profiles
+
+    try:
+        table = read_profiles(profiles)
+        if recipe:
+            table = apply_recipe(table, recipe)
+        methods = {"well": method, "treatment": method} if method else None
+        metrics = run_evaluation(table, level, methods=methods, n_boot=n_boot, seed=seed, k=k, details=report_dir is not None)
+        paths = write_report(metrics, table, report_dir, title=f"MOA evaluation of {profiles.name}", seed=seed) if report_dir else {}
+    except ProfileError as exc:
+        raise CliError(str(exc)) from None
+    summary = summary_only(metrics)
+    if report_dir:
+        summary["report"] = str(paths["report"])
+    if as_json:
+        emit(summary, True)
+        return
+    console.print(_summary_table(summary))
+    for note in summary.get("notes", []):
+        console.print(f"[dim]note:[/dim] {note}")
+    if report_dir:
+        console.print(f"report: {paths['report']}")

@@ -1,0 +1,311 @@
+"""The search engine: one exact FAISS index per trainId, tag filters per embedding, snapshots in
+the object store, batched queries on one FAISS thread each.
+
+Every mutation is validated first and persisted before the in-memory index changes, so bad input
+changes nothing and a restart (`load`) rebuilds exactly what was acknowledged.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping, Sequence
+
+import faiss
+import numpy as np
+
+from bioims import keys
+from bioims.search.batching import Batcher
+from bioims.search.errors import InvalidRequest, SearchError, UnknownImage, UnknownTraining
+from bioims.search.index import TrainingIndex, check_embeddings
+from bioims.search.query import Metric, SearchQuery, check_id, check_train_id, parse_query
+from bioims.search.snapshot import Segment, SnapshotStore, read_plate_embeddings
+from bioims.search.tags import TagLabels, TagStore, as_tag_array
+from bioims.store.ports import ObjectNotFound, ObjectStore
+
+log = logging.getLogger("bioims.search")
+
+_thread_state = threading.local()
+
+
+def pin_faiss_thread() -> None:
+    """One OpenMP thread for FAISS calls made by this thread. OpenMP settings are per thread, so
+    every thread that searches calls this (once)."""
+    if not getattr(_thread_state, "pinned", False):
+        faiss.omp_set_num_threads(1)
+        _thread_state.pinned = True
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    query: SearchQuery
+    image_ids: list[str]
+    distances: np.ndarray  # float64, ascending
+    candidates: int  # how many images the filters allowed (the query image not counted)
+
+    def hits(self) -> list[dict]:
+        """[{imageId, rank, distance}], rank from 0: the BioimsSearch hit rows' content."""
+        return [
+            {"imageId": image_id, "rank": rank, "distance": float(distance)}
+            for rank, (image_id, distance) in enumerate(zip(self.image_ids, self.distances.tolist()))
+        ]
+
+    def to_json(self) -> dict:
+        return {**self.query.describe(), "candidateCount": self.candidates, "hits": self.hits()}
+
+
+Outcome = SearchResult | SearchError
+
+
+class SearchEngine:
+    """Thread-safe. `objects` is the data bucket (snapshots, plate embedding files); without it the
+    engine is memory-only. `tag_source` returns the tag service's id -> value map."""
+
+    def __init__(
+        self,
+        objects: ObjectStore | None = None,
+        *,
+        tag_source: Callable[[], Mapping[int, str]] | None = None,
+    ):
+        self.objects = objects
+        self.snapshots = SnapshotStore(objects) if objects is not None else None
+        self.tag_source = tag_source
+        self.labels = TagLabels()
+        self.load_errors: list[str] = []
+        self.started_at = time.time()
+        self._trainings: dict[str, TrainingIndex] = {}
+        self._tags: dict[str, TagStore] = {}
+        self._lock = threading.RLock()
+        self._batcher: Batcher[SearchQuery, Outcome] = Batcher(self.search_many)
+
+    # --- start ---------------------------------------------------------------------------------
+    def load(self) -> dict:
+        """Rebuild the state from the snapshots (finishing any interrupted training deletion)."""
+        if self.snapshots is None:
+            return {"trainings": 0, "images": 0, "errors": []}
+        snapshot = self.snapshots.load()
+        for train_id in snapshot.unfinished_deletes:
+            self.snapshots.delete_training(train_id)
+            log.info("search: finished the interrupted deletion of training %s", train_id)
+        for segment in snapshot.segments:
+            try:
+                self._apply_plate(segment.train_id, segment.embedding_name, segment.plate_id, segment.image_ids, segment.vectors)
+            except SearchError as exc:
+                snapshot.errors.append(f"segment {segment.train_id}/{segment.plate_id}: {exc.reason}")
+        for embedding_name, plate_id, tags in snapshot.plate_tags:
+            try:
+                self._tag_store(embedding_name).set_plate(plate_id, tags)
+            except SearchError as exc:
+                snapshot.errors.append(f"tags {embedding_name}/{plate_id}: {exc.reason}")
+        if snapshot.tag_labels is not None:
+            self.labels.replace(snapshot.tag_labels)
+        self.load_errors = snapshot.errors
+        summary = {
+            "trainings": len(self._trainings),
+            "images": sum(t.size for t in self._trainings.values()),
+            "errors": list(snapshot.errors),
+        }
+        log.info("search: loaded %(trainings)d trainings, %(images)d images", summary)
+        return summary
+
+    # --- management ----------------------------------------------------------------------------
+    def add_plate(self, train_id: str, embedding_name: str, plate_id: str, image_ids: Sequence[str], vectors) -> int:
+        """Load (or reload) one plate's image embeddings into the index of `train_id`."""
+        check_train_id(train_id)
+        check_id(embedding_name, "embeddingName")
+        check_id(plate_id, "plateId")
+        with self._lock:
+            current = self._trainings.get(train_id)
+        ids, matrix = check_embeddings(image_ids, vectors, current.dim if current else None)
+        if current is not None and current.embedding_name != embedding_name:
+            raise InvalidRequest(
+                f"training {train_id} belongs to embedding {current.embedding_name!r}, not {embedding_name!r}"
+            )
+        if self.snapshots is not None:
+            self.snapshots.save_segment(Segment(train_id, embedding_name, plate_id, ids, matrix))
+        self._apply_plate(train_id, embedding_name, plate_id, ids, matrix)
+        return len(ids)
+
+    def load_plate_embeddings(self, train_id: str, embedding_name: str, plate_id: str, key: str | None = None) -> int:
+        """Read a plate's embedding file from the data bucket (default bioims.keys.
+        plate_embeddings_key) and load it."""
+        if self.objects is None:
+            raise InvalidRequest("this search engine has no object store to read plate embeddings from")
+        check_train_id(train_id)
+        check_id(plate_id, "plateId")
+        key = key or keys.plate_embeddings_key(train_id, plate_id)
+        try:
+            data = self.objects.get_bytes(key)
+        except ObjectNotFound:
+            raise PlateFileMissing(f"no plate embeddings file {key!r} for training {train_id}, plate {plate_id}") from None
+        image_ids, vectors = read_plate_embeddings(data)
+        return self.add_plate(train_id, embedding_name, plate_id, image_ids, vectors)
+
+    def _apply_plate(self, train_id, embedding_name, plate_id, image_ids, vectors) -> None:
+        with self._lock:
+            index = self._trainings.get(train_id)
+            if index is None:
+                index = TrainingIndex(train_id, embedding_name, int(np.shape(vectors)[1]))
+                self._trainings[train_id] = index
+        index.replace_plate(plate_id, image_ids, vectors)
+
+    def set_plate_tags(self, embedding_name: str, plate_id: str, tags: Mapping[str, Sequence[int]]) -> int:
+        """Replace the tags of one plate's images for one embedding."""
+        check_id(embedding_name, "embeddingName")
+        check_id(plate_id, "plateId")
+        checked = {}
+        for image_id, values in tags.items():
+            check_id(image_id, "imageId")
+            checked[image_id] = as_tag_array(values, f"image {image_id}").tolist()
+        if self.snapshots is not None:
+            self.snapshots.save_plate_tags(embedding_name, plate_id, checked)
+        self._tag_store(embedding_name).set_plate(plate_id, checked)
+        return len(checked)
+
+    def _tag_store(self, embedding_name: str) -> TagStore:
+        with self._lock:
+            store = self._tags.get(embedding_name)
+            if store is None:
+                store = self._tags[embedding_name] = TagStore(embedding_name)
+            return store
+
+    def set_tag_labels(self, labels: Mapping[Any, str] | None = None) -> int:
+        """Replace the tag-id -> value map (from `labels`, else from the tag source)."""
+        if labels is None:
+            if self.tag_source is None:
+                raise InvalidRequest("no tag labels given and this engine has no tag source")
+            labels = self.tag_source()
+        staged = TagLabels()
+        staged.replace(labels)  # validates before anything is written
+        clean = staged.as_dict()
+        if self.snapshots is not None:
+            self.snapshots.save_tag_labels(clean)
+        self.labels.replace(clean)
+        return len(clean)
+
+    def delete_training(self, train_id: str) -> bool:
+        """Drop a training's index and its snapshots; True if it was loaded."""
+        check_train_id(train_id)
+        with self._lock:
+            existed = self._trainings.pop(train_id, None) is not None
+        if self.snapshots is not None:
+            self.snapshots.delete_training(train_id)
+        return existed
+
+    # --- introspection -------------------------------------------------------------------------
+    def training(self, train_id: str) -> TrainingIndex:
+        with self._lock:
+            index = self._trainings.get(train_id)
+        if index is None:
+            raise UnknownTraining(f"training {train_id!r} is not loaded in the search index")
+        return index
+
+    def trainings(self) -> list[dict]:
+        with self._lock:
+            indexes = sorted(self._trainings.values(), key=lambda t: t.train_id)
+        return [
+            {
+                "trainId": t.train_id,
+                "embeddingName": t.embedding_name,
+                "dimension": t.dim,
+                "images": t.size,
+                "plates": len(t.plates()),
+            }
+            for t in indexes
+        ]
+
+    def tag_summary(self) -> dict:
+        with self._lock:
+            stores = dict(self._tags)
+        return {
+            "labels": len(self.labels.as_dict()),
+            "labelsLoaded": self.labels.loaded,
+            "embeddings": {name: s.image_count() for name, s in sorted(stores.items())},
+        }
+
+    # --- search --------------------------------------------------------------------------------
+    def search(self, query: SearchQuery | Mapping[str, Any]) -> SearchResult:
+        """One query; concurrent callers are batched. Raises SearchError subclasses."""
+        return self._batcher.submit(parse_query(query))
+
+    def search_many(self, queries: Sequence[SearchQuery | Mapping[str, Any]]) -> list[Outcome]:
+        """Answer several queries at once: those that share a training, metric and filter go to
+        FAISS as one batch. Each place holds a result or the SearchError for that query."""
+        pin_faiss_thread()
+        outcomes: list[Outcome | None] = [None] * len(queries)
+        groups: dict[tuple, list[tuple[int, SearchQuery]]] = defaultdict(list)
+        for place, raw in enumerate(queries):
+            try:
+                query = parse_query(raw)
+            except SearchError as exc:
+                outcomes[place] = exc
+                continue
+            groups[(query.trainId, query.metric, query.tag_filter)].append((place, query))
+        for (train_id, metric, tag_filter), members in groups.items():
+            try:
+                self._search_group(train_id, metric, tag_filter, members, outcomes)
+            except SearchError as exc:
+                for place, _ in members:
+                    if outcomes[place] is None:
+                        outcomes[place] = exc
+        return outcomes  # type: ignore[return-value]
+
+    def _search_group(self, train_id, metric, tag_filter, members, outcomes) -> None:
+        index = self.training(train_id)
+        with index.lock:
+            selection = index.filters.selection(
+                tag_filter,
+                rows_version=index.version,
+                size=index.size,
+                image_ids=lambda: index.image_ids,
+                tags=self._tags.get(index.embedding_name),
+                labels=self.labels,
+            )
+            ready: list[tuple[int, SearchQuery, int]] = []
+            vectors: list[np.ndarray] = []
+            for place, query in members:
+                try:
+                    vector, row = self._query_vector(index, query, metric)
+                except SearchError as exc:
+                    outcomes[place] = exc
+                    continue
+                ready.append((place, query, row))
+                vectors.append(vector)
+            if not ready:
+                return
+            k = max(query.maxHits for _, query, _ in ready)
+            found = index.knn(np.stack(vectors), k, metric, selection, [row for _, _, row in ready])
+            for (place, query, row), neighbours in zip(ready, found):
+                self_allowed = row >= 0 and (selection.mask is None or bool(selection.mask[row]))
+                ids = index.image_ids
+                outcomes[place] = SearchResult(
+                    query,
+                    [ids[r] for r in neighbours.rows[: query.maxHits].tolist()],
+                    neighbours.distances[: query.maxHits],
+                    selection.count - (1 if self_allowed else 0),
+                )
+
+    @staticmethod
+    def _query_vector(index: TrainingIndex, query: SearchQuery, metric: Metric) -> tuple[np.ndarray, int]:
+        if query.queryImageId is not None:
+            row = index.row_of(query.queryImageId)
+            if row is None:
+                raise UnknownImage(f"image {query.queryImageId!r} has no embedding in training {index.train_id!r}")
+            vector = index.vector(row)
+        else:
+            row = -1
+            vector = query.vector
+            if vector.size != index.dim:
+                raise InvalidRequest(f"vector has {vector.size} dimensions, training {index.train_id!r} has {index.dim}")
+        if metric is Metric.COSINE and not np.any(vector):
+            raise InvalidRequest("a zero vector has no direction: cosine search is undefined for it")
+        return vector, row
+
+
+class PlateFileMissing(SearchError):
+    """The plate embeddings file named by a message is not (yet) in the data bucket."""
+
+    status = 404

@@ -1,0 +1,232 @@
+"""The exact nearest-neighbour index of one training's image embeddings (FAISS flat indexes).
+
+Cosine: inner product on L2-normalised copies (`IndexFlatIP`), reported as the cosine distance
+1 - cos (clipped to [0, 2]); Euclidean: `IndexFlatL2` on the raw vectors, reported as the
+Euclidean distance. The reported distance is always the one the hits are ranked by (the original
+ranked by cosine and reported Euclidean, ORIGINAL.md 8.5 #40).
+
+Order: ascending distance, equal distances by imageId, so results do not depend on load order or
+on how FAISS breaks ties; ties at the k-th place are resolved by fetching more until every tied
+candidate is seen.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Sequence
+
+import faiss
+import numpy as np
+
+from bioims.search.errors import InvalidRequest
+from bioims.search.filters import FilterIndex, Selection
+from bioims.search.query import Metric, check_id
+from bioims.tables import ORIGIN
+
+
+@dataclass(frozen=True)
+class Neighbours:
+    """Hits of one query: index rows and their distances, best first."""
+
+    rows: np.ndarray  # int64
+    distances: np.ndarray  # float64
+
+
+def check_embeddings(image_ids: Sequence[str], vectors, dim: int | None) -> tuple[list[str], np.ndarray]:
+    """Validated (ids, float32 C-contiguous (n, d) matrix); InvalidRequest names the problem."""
+    ids = list(image_ids)
+    for image_id in ids:
+        check_id(image_id, "imageId")
+        if image_id == ORIGIN:
+            raise InvalidRequest(f"imageId {ORIGIN!r} is reserved")
+    if len(set(ids)) != len(ids):
+        raise InvalidRequest("image ids of a plate must be unique")
+    try:
+        matrix = np.ascontiguousarray(vectors, dtype=np.float32)
+    except (TypeError, ValueError):
+        raise InvalidRequest("embeddings must be a numeric matrix") from None
+    if matrix.ndim != 2 or matrix.shape[0] != len(ids) or matrix.shape[1] == 0:
+        raise InvalidRequest(f"embeddings must have shape ({len(ids)}, d), got {matrix.shape}")
+    if dim is not None and matrix.shape[1] != dim:
+        raise InvalidRequest(f"embeddings have {matrix.shape[1]} dimensions, the training's index has {dim}")
+    if not np.isfinite(matrix).all():
+        raise InvalidRequest("embeddings contain NaN or infinity")
+    return ids, matrix
+
+
+def normalised(vectors: np.ndarray) -> np.ndarray:
+    """Unit-length rows (float32 copy); an all-zero row stays zero (cosine similarity 0)."""
+    out = np.array(vectors, dtype=np.float32, copy=True, order="C")
+    faiss.normalize_L2(out)
+    return out
+
+
+class TrainingIndex:
+    """Image embeddings of one trainId. Mutations and searches take `lock`; rows keep insertion
+    order, and `version` changes with every mutation (filters cache against it)."""
+
+    def __init__(self, train_id: str, embedding_name: str, dim: int):
+        self.train_id = train_id
+        self.embedding_name = embedding_name
+        self.dim = dim
+        self.lock = threading.RLock()
+        self.version = 0
+        self.filters = FilterIndex()
+        self._raw = faiss.IndexFlatL2(dim)
+        self._cos: faiss.IndexFlatIP | None = None
+        self._ids: list[str] = []
+        self._plate_of: list[str] = []
+        self._row: dict[str, int] = {}
+        self._plates: dict[str, int] = {}
+
+    # --- contents ----------------------------------------------------------------------------
+    @property
+    def size(self) -> int:
+        return len(self._ids)
+
+    @property
+    def image_ids(self) -> list[str]:
+        """Row -> imageId (the live list; do not modify)."""
+        return self._ids
+
+    def plates(self) -> dict[str, int]:
+        """plateId -> number of images loaded from it."""
+        with self.lock:
+            return dict(self._plates)
+
+    def row_of(self, image_id: str) -> int | None:
+        return self._row.get(image_id)
+
+    def vector(self, row: int) -> np.ndarray:
+        return self._raw.reconstruct(int(row))
+
+    def vectors(self) -> np.ndarray:
+        """A copy of all raw vectors, (n, d) float32, in row order."""
+        with self.lock:
+            n = self.size
+            if n == 0:
+                return np.zeros((0, self.dim), dtype=np.float32)
+            return np.array(faiss.rev_swig_ptr(self._raw.get_xb(), n * self.dim), copy=True).reshape(n, self.dim)
+
+    def plate_rows(self, plate_id: str) -> np.ndarray:
+        with self.lock:
+            return np.flatnonzero(np.asarray(self._plate_of, dtype=object) == plate_id)
+
+    # --- mutations ---------------------------------------------------------------------------
+    def replace_plate(self, plate_id: str, image_ids: Sequence[str], vectors) -> None:
+        """Make `plate_id` hold exactly these images (a re-run replaces, never duplicates; an image
+        previously loaded from another plate moves here)."""
+        ids, matrix = check_embeddings(image_ids, vectors, self.dim)
+        with self.lock:
+            incoming = set(ids)
+            stale = [r for r, (i, p) in enumerate(zip(self._ids, self._plate_of)) if p == plate_id or i in incoming]
+            if stale:
+                self._remove_rows(np.asarray(stale, dtype=np.int64))
+            start = self.size
+            self._raw.add(matrix)
+            if self._cos is not None:
+                self._cos.add(normalised(matrix))
+            self._ids.extend(ids)
+            self._plate_of.extend([plate_id] * len(ids))
+            self._row.update({image_id: start + j for j, image_id in enumerate(ids)})
+            self._recount()
+            self.version += 1
+
+    def remove_plate(self, plate_id: str) -> int:
+        with self.lock:
+            rows = [r for r, p in enumerate(self._plate_of) if p == plate_id]
+            if rows:
+                self._remove_rows(np.asarray(rows, dtype=np.int64))
+                self._recount()
+                self.version += 1
+            return len(rows)
+
+    def _remove_rows(self, rows: np.ndarray) -> None:
+        # IndexFlat.remove_ids compacts in place and keeps the order of the remaining rows.
+        selector = faiss.IDSelectorBatch(rows.size, faiss.swig_ptr(rows))
+        removed = self._raw.remove_ids(selector)
+        if self._cos is not None:
+            self._cos.remove_ids(selector)
+        if removed != rows.size:
+            raise RuntimeError(f"index of {self.train_id}: removed {removed} rows instead of {rows.size}")
+        drop = set(rows.tolist())
+        self._ids = [i for r, i in enumerate(self._ids) if r not in drop]
+        self._plate_of = [p for r, p in enumerate(self._plate_of) if r not in drop]
+        self._row = {image_id: r for r, image_id in enumerate(self._ids)}
+
+    def _recount(self) -> None:
+        counts: dict[str, int] = {}
+        for plate in self._plate_of:
+            counts[plate] = counts.get(plate, 0) + 1
+        self._plates = counts
+
+    def _index(self, metric: Metric) -> faiss.Index:
+        if metric is Metric.EUCLIDEAN:
+            return self._raw
+        if self._cos is None:
+            cos = faiss.IndexFlatIP(self.dim)
+            if self.size:
+                cos.add(normalised(self.vectors()))
+            self._cos = cos
+        return self._cos
+
+    # --- search ------------------------------------------------------------------------------
+    def knn(
+        self,
+        queries: np.ndarray,
+        k: int,
+        metric: Metric,
+        selection: Selection,
+        exclude_rows: Sequence[int],
+    ) -> list[Neighbours]:
+        """The k nearest allowed rows for each query row; `exclude_rows[j]` (>= 0) is a row never
+        returned for query j (the query image itself). Caller holds `lock`."""
+        queries = np.ascontiguousarray(queries, dtype=np.float32)
+        if queries.ndim != 2 or queries.shape[1] != self.dim:
+            raise InvalidRequest(f"query vectors must have {self.dim} dimensions, got {queries.shape[-1]}")
+        nq = queries.shape[0]
+        if self.size == 0 or selection.count == 0 or nq == 0:
+            empty = Neighbours(np.zeros(0, np.int64), np.zeros(0, np.float64))
+            return [empty] * nq
+        index = self._index(metric)
+        if metric is Metric.COSINE:
+            queries = normalised(queries)
+        excluding = any(r >= 0 for r in exclude_rows)
+        fetch = min(k + (1 if excluding else 0), selection.count)
+        distances, labels = index.search(queries, fetch, params=selection.params)
+        return [
+            self._finish(index, queries[j : j + 1], distances[j], labels[j], k, fetch, int(exclude_rows[j]), metric, selection)
+            for j in range(nq)
+        ]
+
+    def _finish(self, index, query, raw_d, raw_i, k, fetch, exclude, metric, selection) -> Neighbours:
+        while True:
+            valid = raw_i >= 0
+            rows = raw_i[valid]
+            dist = _as_distance(raw_d[valid], metric)
+            if exclude >= 0:
+                keep = rows != exclude
+                rows, dist = rows[keep], dist[keep]
+            exhausted = valid.sum() < fetch or fetch >= selection.count
+            # Candidates tied with the k-th hit may lie beyond what FAISS returned: fetch more.
+            if exhausted or rows.size < k or dist[k - 1] != dist[-1]:
+                break
+            fetch = min(fetch * 2, selection.count)
+            found_d, found_i = index.search(query, fetch, params=selection.params)
+            raw_d, raw_i = found_d[0], found_i[0]
+        m = min(k, rows.size)
+        upto = min(k + 1, rows.size)
+        if upto > 1 and np.any(dist[1:upto] == dist[: upto - 1]):
+            names = np.asarray([self._ids[r] for r in rows.tolist()])
+            order = np.lexsort((names, dist))
+            rows, dist = rows[order], dist[order]
+        return Neighbours(rows[:m].astype(np.int64, copy=False), dist[:m])
+
+
+def _as_distance(raw: np.ndarray, metric: Metric) -> np.ndarray:
+    """FAISS scores -> the reported distance (ascending = more similar)."""
+    values = raw.astype(np.float64)
+    if metric is Metric.COSINE:
+        return np.clip(1.0 - values, 0.0, 2.0)
+    return np.sqrt(np.maximum(values, 0.0))

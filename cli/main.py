@@ -12,7 +12,6 @@ from cli.common import run_cli
 # module -> attribute holding a click command or group
 COMMAND_MODULES: tuple[tuple[str, str], ...] = (
     ("cli.status", "status"),
-    ("cli.services", "register_service_commands"),
     ("cli.bbbc021", "bbbc021"),
     ("cli.process_plate", "process_plate"),
     ("cli.train", "train"),
@@ -22,6 +21,7 @@ COMMAND_MODULES: tuple[tuple[str, str], ...] = (
     ("cli.evaluate", "report"),
     ("cli.walkthrough", "walkthrough"),
     ("cli.deploy", "deploy_group"),
+    ("cli.services", "register_service_commands"),
 )
 
 

@@ -18,7 +18,7 @@ from bioims import keys, resources, tables
 from bioims.ids import new_id, now_ms
 from bioims.services.api import NotFound, Request, Service, api
 from bioims.services.models import Id, Name, Text
-from bioims.store import Condition, ConditionFailed, SortKey, Update
+from bioims.store import Condition, ConditionFailed, Update
 
 
 class ArtifactModel(Request):
@@ -121,7 +121,7 @@ class ArtifactService(Service):
 
     @api(ContextRequest)
     def deleteArtifacts(self, request: ContextRequest) -> dict:
-        rows = list(self._table.query_all(f"{request.contextId}#{request.trainId}", SortKey.ge("")))
+        rows = list(self._table.query_all(f"{request.contextId}#{request.trainId}"))
         self._table.batch_write(deletes=rows)
         return {"contextId": request.contextId, "trainId": request.trainId, "deleted": len(rows)}
 

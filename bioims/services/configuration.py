@@ -12,7 +12,6 @@ from bioims import tables
 from bioims.services.api import NotFound, Request, Service, api
 from bioims.services.history import history_rows, write_latest_and_history
 from bioims.services.models import Name, Text
-from bioims.store import SortKey
 
 DEFAULT_TRAIN_ID_KEY = "DefaultTrainId"
 
@@ -108,7 +107,7 @@ class ConfigurationService(Service):
 
     @api(KeyRequest)
     def deleteParameter(self, request: KeyRequest) -> dict:
-        rows = list(self._table.query_all(request.key, SortKey.ge("")))
+        rows = list(self._table.query_all(request.key))
         if not rows:
             raise NotFound(f"configuration key {request.key!r} is not set")
         self._table.batch_write(deletes=[{"key1": r["key1"], "timestamp1": r["timestamp1"]} for r in rows])

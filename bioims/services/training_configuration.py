@@ -16,7 +16,7 @@ from bioims import tables
 from bioims.ids import now_ms
 from bioims.services.api import BadRequest, Conflict, NotFound, Request, Service, api
 from bioims.services.models import Dimension, Flag, Id, Name, Text
-from bioims.store import Condition, ConditionFailed, SortKey, Update
+from bioims.store import Condition, ConditionFailed, Update
 
 ORIGIN = tables.ORIGIN
 
@@ -184,7 +184,7 @@ class TrainingConfigurationService(Service):
     @api(DeleteEmbeddingRequest)
     def deleteEmbedding(self, request: DeleteEmbeddingRequest) -> dict:
         self.embedding(request.embeddingName)
-        rows = list(self._table.query_all(request.embeddingName, SortKey.ge("")))
+        rows = list(self._table.query_all(request.embeddingName))
         if len(rows) > 1 and not request.force:
             raise Conflict(
                 f"embedding {request.embeddingName!r} has {len(rows) - 1} trainings; delete them first or pass force=true"

@@ -243,7 +243,8 @@ def _sort_expression(key: Key, sort: SortKey):
         return key.begins_with(sort.value)
     if sort.op == "between":
         return key.between(sort.value, sort.upper)
-    return getattr(key, sort.op)(sort.value)
+    boto_names = {"lt": "lt", "le": "lte", "gt": "gt", "ge": "gte"}
+    return getattr(key, boto_names[sort.op])(sort.value)
 
 
 def create_table(client, spec: TableSpec, physical_name: str | None = None) -> None:

@@ -41,7 +41,8 @@ def moto_context(home: Path) -> Iterator[Context]:
         {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1", "AWS_SESSION_TOKEN": "testing"}
     )
     try:
-        with mock_aws():
+        # Lambda invokes go to moto's simple backend (no Docker); tests dispatch them in-process.
+        with mock_aws(config={"lambda": {"use_docker": False}, "batch": {"use_docker": False}}):
             region = "us-east-1"
             dynamodb = boto3.client("dynamodb", region_name=region)
             for spec in ALL_TABLES:

@@ -1,0 +1,24 @@
+"""Errors of the imaging pipeline. Each names the image/channel/object it concerns, so a plate run
+can record the failure of one image and carry on with the others."""
+
+from __future__ import annotations
+
+
+class ImagingError(ValueError):
+    """Base class: the input cannot be processed as given (the message says why)."""
+
+
+class ImageReadError(ImagingError):
+    """A channel file is missing, unreadable or not a supported TIFF."""
+
+
+class ImageShapeError(ImagingError):
+    """Channels of one image (or an image and its plate's flat field) disagree in shape."""
+
+
+class UnsupportedImageError(ImagingError):
+    """The pixel type or dimensionality is outside what the pipeline handles (8/16-bit, 2-D/3-D)."""
+
+
+class ParameterError(ImagingError):
+    """A processing parameter (ROI size, minimum voxels, channel names, artifact sizes) is invalid."""

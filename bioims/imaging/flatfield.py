@@ -1,0 +1,135 @@
+"""Flat field per plate and channel (ORIGINAL.md 4.1), accumulated streaming.
+
+F = gaussian(min(A, c), sigma=50, mode="nearest", truncate=4), where A is the pixel-wise mean of
+every field of the plate for that channel scaled to [0, 1] and c its ~30th-percentile cut-off
+(`findHistCutoff`, one bin high). F is a heavily smoothed background level; images are later
+divided by it.
+
+Streaming: fields are added one at a time to a float64 running sum of raw grey levels (8-bit levels
+are widened to 16-bit units, x257, so both types share one scale). The sum of integers is exact,
+so the result does not depend on the order in which fields arrive, partial sums from several
+workers can be merged, and a re-run is byte-identical. Memory: one sum array, whatever the plate size.
+
+Scaling constant: the original divided by 65536 here but by 65535 for images (8.4 #28). Both paths
+now use the full scale of the pixel type (65535 for 16-bit), so a full-scale pixel is 1.0 in both.
+Only the image/flat-field ratio enters the ROIs, and for 16-bit data that ratio changes by the factor
+65535/65536 (1.5e-5 in log space) against the original: ROI values differ by at most one uint16 step.
+
+Smoothing is in-plane (Y, X); a z-stack gets each plane's own flat field from the per-plane means.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import ndimage as ndi
+
+from bioims.imaging.errors import ImageShapeError, ImagingError
+from bioims.imaging.histogram import quantile_cutoff
+from bioims.imaging.io import full_scale
+from bioims.imaging.normalize import log_background
+from bioims.imaging.params import FLATFIELD_QUANTILE, FLATFIELD_SIGMA, GAUSSIAN_MODE, GAUSSIAN_TRUNCATE
+
+SUM_SCALE = 65535  # running sums are kept in 16-bit grey levels
+
+
+class FlatFieldAccumulator:
+    """Running sum of one channel over the fields of a plate."""
+
+    def __init__(self, shape: tuple[int, ...]):
+        self.shape = tuple(int(n) for n in shape)
+        self.total = np.zeros(self.shape, dtype=np.float64)
+        self.count = 0
+
+    def add(self, raw: np.ndarray, label: str = "") -> None:
+        """Add one (Z, Y, X) field of uint8/uint16 grey levels."""
+        if raw.shape != self.shape:
+            raise ImageShapeError(f"{label or 'field'}: shape {raw.shape} differs from the plate's {self.shape}")
+        factor = SUM_SCALE // full_scale(raw.dtype)
+        if factor == 1:
+            self.total += raw
+        else:
+            self.total += raw.astype(np.float64) * factor
+        self.count += 1
+
+    def merge(self, other: "FlatFieldAccumulator") -> None:
+        if other.shape != self.shape:
+            raise ImageShapeError(f"cannot merge flat-field sums of shapes {other.shape} and {self.shape}")
+        self.total += other.total
+        self.count += other.count
+
+    def mean(self) -> np.ndarray:
+        """Pixel-wise mean scaled to [0, 1] (float64)."""
+        if self.count == 0:
+            raise ImagingError("no readable fields to compute a flat field from")
+        return self.total / (self.count * SUM_SCALE)
+
+    def flat_field(self) -> np.ndarray:
+        return flat_field_from_mean(self.mean())
+
+
+def flat_field_from_mean(mean: np.ndarray) -> np.ndarray:
+    """Clip the plate mean at its ~30th-percentile cut-off and smooth it (sigma 50, in-plane).
+    Returns float32 of the mean's shape."""
+    cut = quantile_cutoff(mean, FLATFIELD_QUANTILE)
+    clipped = np.minimum(mean, cut)
+    sigma = [0.0] * (clipped.ndim - 2) + [FLATFIELD_SIGMA, FLATFIELD_SIGMA]
+    smooth = ndi.gaussian_filter(clipped, sigma=sigma, mode=GAUSSIAN_MODE, truncate=GAUSSIAN_TRUNCATE)
+    return smooth.astype(np.float32)
+
+
+def compute_flat_field(fields) -> np.ndarray:
+    """Flat field of an iterable of (Z, Y, X) raw fields (streamed: one field in memory at a time)."""
+    accumulator: FlatFieldAccumulator | None = None
+    for raw in fields:
+        if accumulator is None:
+            accumulator = FlatFieldAccumulator(raw.shape)
+        accumulator.add(raw)
+    if accumulator is None:
+        raise ImagingError("no fields to compute a flat field from")
+    return accumulator.flat_field()
+
+
+@dataclass
+class FlatField:
+    """One channel's flat field as used by image preprocessing, with its logarithm cached (the
+    logarithm is the only per-pixel transcendental work, done once per plate channel)."""
+
+    channel: str
+    array: np.ndarray  # (Z, Y, X) float32
+    _log: np.ndarray | None = field(default=None, repr=False)
+
+    @staticmethod
+    def from_array(channel: str, array: np.ndarray, expected_shape: tuple[int, ...] | None = None) -> "FlatField":
+        """Validate a stored flat field: finite floats, (Y, X) or (Z, Y, X), matching the image."""
+        array = np.asarray(array)
+        if array.dtype.kind != "f":
+            raise ImagingError(f"flat field of channel {channel!r} has type {array.dtype}, float expected")
+        if array.ndim == 2:
+            array = array[np.newaxis]
+        if array.ndim != 3:
+            raise ImageShapeError(f"flat field of channel {channel!r} has shape {array.shape}")
+        if expected_shape is not None and array.shape != tuple(expected_shape):
+            raise ImageShapeError(
+                f"flat field of channel {channel!r} has shape {array.shape} but the image has {tuple(expected_shape)}"
+            )
+        if not np.all(np.isfinite(array)):
+            raise ImagingError(f"flat field of channel {channel!r} has non-finite values")
+        return FlatField(channel, array)
+
+    @property
+    def log(self) -> np.ndarray:
+        if self._log is None:
+            self._log = log_background(self.array)
+        return self._log
+
+    def check_shape(self, shape: tuple[int, ...]) -> None:
+        if self.array.shape != tuple(shape):
+            raise ImageShapeError(
+                f"flat field of channel {self.channel!r} has shape {self.array.shape} but the image has {tuple(shape)}"
+            )
+
+    def to_storage(self) -> np.ndarray:
+        """The array as stored: (Y, X) for single-plane fields, like the original's files."""
+        return self.array[0] if self.array.shape[0] == 1 else self.array

@@ -1,0 +1,72 @@
+"""Image inspection (ORIGINAL.md 4.4): can every channel be read, and what are the image's shape,
+channel count and pixel type?
+
+Width is the last axis, height the second-to-last, depth the third-to-last (1 for a 2-D file).
+Fixed against the original (8.4 #29): all three dimensions are compared across channels (the
+original compared only widths), the pixel type is reported and checked, and every failure yields an
+invalid result with the reason instead of no result at all.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from bioims.imaging.errors import ImagingError
+from bioims.imaging.io import channel_sources, read_channel
+
+INVALID_DIM = -1
+
+
+@dataclass(frozen=True)
+class InspectionResult:
+    image_id: str
+    valid: bool
+    width: int = INVALID_DIM
+    height: int = INVALID_DIM
+    depth: int = INVALID_DIM
+    channels: int = INVALID_DIM
+    dtype: str | None = None
+    error: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """The `inspectionResult` shape that image-management's applyInspectionResult takes."""
+        out: dict[str, Any] = {
+            "imageId": self.image_id,
+            "valid": self.valid,
+            "width": self.width,
+            "height": self.height,
+            "depth": self.depth,
+            "channels": self.channels,
+        }
+        if self.dtype is not None:
+            out["dtype"] = self.dtype
+        if self.error is not None:
+            out["error"] = self.error
+        return out
+
+
+def inspect_image(stores: Any, row: Mapping[str, Any]) -> InspectionResult:
+    """Read every channel of an image origin row and report its geometry, or why it is invalid."""
+    image_id = str(row.get("imageId", ""))
+    try:
+        sources = channel_sources(row)
+        first: tuple[int, ...] | None = None
+        dtypes: list[str] = []
+        for source in sources:
+            label = f"image {image_id} channel {source.name} ({source.bucket}/{source.key})"
+            array = read_channel(stores.bucket(source.bucket), source.key, label)
+            depth, height, width = array.shape
+            if first is None:
+                first = (width, height, depth)
+            elif (width, height, depth) != first:
+                raise ImagingError(
+                    f"image {image_id}: channel {source.name!r} is {width}x{height}x{depth} (w x h x d) "
+                    f"but channel {sources[0].name!r} is {first[0]}x{first[1]}x{first[2]}"
+                )
+            dtypes.append(str(array.dtype))
+    except (ImagingError, ValueError) as exc:
+        return InspectionResult(image_id, False, error=str(exc))
+    assert first is not None
+    dtype = dtypes[0] if len(set(dtypes)) == 1 else ",".join(dtypes)
+    return InspectionResult(image_id, True, first[0], first[1], first[2], len(sources), dtype)

@@ -22,6 +22,7 @@ from bioims.search.openapi import document
 log = logging.getLogger("bioims.search.http")
 
 MAX_BODY = 1 << 20  # 1 MiB: a query is a few hundred numbers at most
+DISCARD_LIMIT = 16 * MAX_BODY
 
 
 class _PayloadTooLarge(SearchError):
@@ -64,6 +65,7 @@ def _handler_class(engine: SearchEngine) -> type[BaseHTTPRequestHandler]:
             except ValueError:
                 raise InvalidRequest("invalid Content-Length") from None
             if length > MAX_BODY:
+                self._discard(length)
                 raise _PayloadTooLarge(f"request body of {length} bytes exceeds {MAX_BODY}")
             raw = self.rfile.read(length) if length > 0 else b""
             try:
@@ -73,6 +75,16 @@ def _handler_class(engine: SearchEngine) -> type[BaseHTTPRequestHandler]:
             if not isinstance(body, dict):
                 raise InvalidRequest("request body must be a JSON object")
             return body
+
+        def _discard(self, length: int) -> None:
+            """Read (and drop) a moderately oversized body so the client sees the 413 rather
+            than a broken pipe; beyond that the connection is simply closed."""
+            if length <= DISCARD_LIMIT:
+                while length > 0:
+                    chunk = self.rfile.read(min(length, 1 << 16))
+                    if not chunk:
+                        break
+                    length -= len(chunk)
 
         def _guard(self, produce) -> None:
             try:

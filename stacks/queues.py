@@ -1,0 +1,40 @@
+"""The search service's FIFO queues, each with an encrypted FIFO dead-letter queue.
+
+The original's queues had no DLQ, no encryption and the default 30 s visibility timeout, so a long
+search was redelivered and a poison message blocked its group forever (ORIGINAL.md 5.6, 8.5).
+Messages here are grouped per trainId by the sender (bioims.store.queues.SqsQueue).
+"""
+
+from __future__ import annotations
+
+from aws_cdk import Duration
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+# A message is handled within this time or it becomes visible again (the consumer may extend it).
+VISIBILITY_TIMEOUT = Duration.minutes(5)
+# After this many failed receives a message moves to the dead-letter queue.
+MAX_RECEIVE_COUNT = 3
+RETENTION = Duration.days(4)
+DEAD_LETTER_RETENTION = Duration.days(14)
+
+
+class QueueWithDeadLetter(Construct):
+    """A FIFO queue (SSE-SQS, TLS only) whose poison messages go to a FIFO dead-letter queue."""
+
+    def __init__(self, scope: Construct, construct_id: str) -> None:
+        super().__init__(scope, construct_id)
+        common = dict(
+            fifo=True,
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+        )
+        self.dead_letter = sqs.Queue(self, "DeadLetter", retention_period=DEAD_LETTER_RETENTION, **common)
+        self.queue = sqs.Queue(
+            self,
+            "Queue",
+            visibility_timeout=VISIBILITY_TIMEOUT,
+            retention_period=RETENTION,
+            dead_letter_queue=sqs.DeadLetterQueue(queue=self.dead_letter, max_receive_count=MAX_RECEIVE_COUNT),
+            **common,
+        )

@@ -1,0 +1,127 @@
+"""The Fargate search service: one task consuming the search and management queues, with an HTTP
+API reachable only inside the VPC under a private Cloud Map name.
+
+No load balancer and no public address: the task sits in private subnets, its security group
+admits the API port from the VPC's own address range only, and clients inside the VPC resolve
+`search.<deployment>.bioims.internal`. Deployments stop the old task before starting the new one
+(at most one consumer writes index snapshots), and a deployment that fails rolls back.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_ecs as ecs
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_servicediscovery as discovery
+from constructs import Construct
+
+from stacks.access import needs_of
+from stacks.grants import DeploymentResources, grant_needs
+from stacks.images import REPO_ROOT, RepositoryImage
+from stacks.job_definitions import runtime_environment
+from stacks.log_groups import log_group
+from stacks.nag import acknowledge
+from stacks.settings import DeploymentSettings
+
+SEARCH_DOCKERFILE = Path("search_service/Dockerfile")
+SERVICE_NAME = "search"
+
+
+def namespace_name(settings: DeploymentSettings) -> str:
+    return f"{settings.deployment.lower()}.bioims.internal"
+
+
+def service_url(settings: DeploymentSettings) -> str:
+    return f"http://{SERVICE_NAME}.{namespace_name(settings)}:{settings.search_port}"
+
+
+class SearchService(Construct):
+    """ECS cluster, task definition, Fargate service and private DNS name of the search service."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        vpc: ec2.IVpc,
+        settings: DeploymentSettings,
+        resources: DeploymentResources,
+        *,
+        dockerfile: Path = SEARCH_DOCKERFILE,
+        root: Path = REPO_ROOT,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.url = service_url(settings)
+        self.cluster = ecs.Cluster(
+            self, "Cluster", vpc=vpc, container_insights_v2=ecs.ContainerInsights.ENABLED
+        )
+        self.task_role = iam.Role(
+            self,
+            "TaskRole",
+            assumed_by=iam.ServicePrincipal("ecs-tasks.amazonaws.com"),
+            description=f"{settings.deployment} search service task",
+        )
+        grant_needs(self.task_role, self, needs_of("search-service"), resources)
+        self.task = ecs.FargateTaskDefinition(
+            self,
+            "Task",
+            cpu=settings.search_cpu,
+            memory_limit_mib=settings.search_memory_mib,
+            task_role=self.task_role,
+            runtime_platform=ecs.RuntimePlatform(
+                cpu_architecture=ecs.CpuArchitecture.X86_64,
+                operating_system_family=ecs.OperatingSystemFamily.LINUX,
+            ),
+        )
+        self.image = RepositoryImage(self, "Image", dockerfile, root=root)
+        environment = runtime_environment(settings) | {"BIOIMS_SEARCH_PORT": str(settings.search_port)}
+        self.task.add_container(
+            "Search",
+            image=ecs.ContainerImage.from_docker_image_asset(self.image.asset),
+            environment=environment,
+            logging=ecs.LogDriver.aws_logs(stream_prefix="search", log_group=log_group(self, "Logs", settings)),
+            port_mappings=[ecs.PortMapping(container_port=settings.search_port, name="http")],
+            essential=True,
+        )
+        self.security_group = ec2.SecurityGroup(
+            self,
+            "SecurityGroup",
+            vpc=vpc,
+            description="Search service: HTTP API from inside the VPC only",
+            allow_all_outbound=True,
+        )
+        self.security_group.add_ingress_rule(
+            ec2.Peer.ipv4(vpc.vpc_cidr_block), ec2.Port.tcp(settings.search_port), "Search HTTP API from the VPC"
+        )
+        self.namespace = discovery.PrivateDnsNamespace(
+            self, "Namespace", name=namespace_name(settings), vpc=vpc, description=f"{settings.deployment} private names"
+        )
+        self.service = ecs.FargateService(
+            self,
+            "Service",
+            cluster=self.cluster,
+            task_definition=self.task,
+            desired_count=1,
+            min_healthy_percent=0,
+            max_healthy_percent=100,
+            assign_public_ip=False,
+            vpc_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS),
+            security_groups=[self.security_group],
+            circuit_breaker=ecs.DeploymentCircuitBreaker(rollback=True),
+            cloud_map_options=ecs.CloudMapOptions(
+                name=SERVICE_NAME, cloud_map_namespace=self.namespace, dns_record_type=discovery.DnsRecordType.A
+            ),
+        )
+        acknowledge(
+            self.task,
+            "ECS2",
+            "The environment holds names only (backend, deployment, region, port), never secrets; the service "
+            "reads everything else from SSM at start.",
+        )
+        acknowledge(
+            self.task,
+            "IAM5[Resource::*]",
+            "ecr:GetAuthorizationToken (image pulls) has no resource-level permissions; the pull itself is "
+            "limited to the image's repository.",
+        )

@@ -17,6 +17,7 @@ from bioims.profiling.aggregate import roll_up
 from bioims.profiling.columns import MOA, CONTROL_COMPOUND, feature_columns, has_label, is_control
 
 DPI = 120
+EXACT_TSNE_MAX = 1000
 
 
 def _save(figure: Figure, path: Path) -> Path:
@@ -61,7 +62,11 @@ def embed_2d(values: np.ndarray, method: str = "tsne", seed: int = 0) -> np.ndar
         from sklearn.manifold import TSNE
 
         perplexity = float(min(30.0, (n - 1) / 3))
-        return TSNE(n_components=2, metric="cosine", init="pca", perplexity=perplexity, random_state=seed).fit_transform(values)
+        # the exact gradient is faster than Barnes-Hut below about a thousand points
+        method_name = "exact" if n <= EXACT_TSNE_MAX else "barnes_hut"
+        return TSNE(
+            n_components=2, metric="cosine", init="pca", perplexity=perplexity, random_state=seed, method=method_name
+        ).fit_transform(values)
     if method == "umap":
         import umap  # optional
 

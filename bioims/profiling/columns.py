@@ -101,10 +101,10 @@ def with_batch(df: pd.DataFrame) -> pd.DataFrame:
     out = df.copy()
     derived = out[PLATE].map(batch_of_plate) if PLATE in out.columns else pd.Series(None, index=out.index, dtype=object)
     if BATCH in out.columns:
-        current = out[BATCH].astype(object).where(out[BATCH].notna(), None)
-        out[BATCH] = current.where(current.notna(), derived)
-    else:
-        out[BATCH] = derived
+        current = out[BATCH].astype(object)
+        derived = current.where(current.notna(), derived)
+    derived = derived.astype(object)
+    out[BATCH] = derived.where(derived.notna(), None)
     return out
 
 

@@ -40,8 +40,8 @@ def read_profiles(path: str | os.PathLike) -> pd.DataFrame:
         raise ProfileError(f"{path}: cannot read profiles ({exc})") from exc
     for column in TEXT_COLUMNS:
         if column in df.columns:
-            df[column] = df[column].astype(object).where(df[column].notna(), None)
-            df[column] = df[column].map(lambda v: v if v is None else str(v))
+            text = [None if pd.isna(v) else str(v) for v in df[column].tolist()]
+            df[column] = pd.Series(text, index=df.index, dtype=object)
     feature_columns(df)
     return df
 

@@ -1,0 +1,43 @@
+"""`bioims evaluate`: JSON output, report folder, clear errors."""
+
+from __future__ import annotations
+
+import json
+
+from click.testing import CliRunner
+
+from cli.evaluate import evaluate as evaluate_command
+from bioims.evaluation import nsc, nscb
+from bioims.profiling import write_profiles
+
+from .synthetic import synthetic_wells
+
+
+def test_json_output(tmp_path):
+    wells = synthetic_wells(2, noise=1.2)
+    path = write_profiles(wells, tmp_path / "wells.parquet")
+    result = CliRunner().invoke(evaluate_command, [str(path), "--json", "--bootstrap", "50"])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.output)
+    assert {"nsc", "nscb", "map", "compound_vote"} <= set(out)
+    assert (out["nsc"]["correct"], out["nsc"]["total"]) == (nsc(wells).correct, nsc(wells).total)
+    assert (out["nscb"]["correct"], out["nscb"]["total"]) == (nscb(wells).correct, nscb(wells).total)
+    assert out["compound_vote"] is None
+
+
+def test_report_and_well_level(tmp_path):
+    path = write_profiles(synthetic_wells(0), tmp_path / "wells.csv.gz")
+    result = CliRunner().invoke(evaluate_command, [str(path), "--level", "well", "--json", "--report", str(tmp_path / "r"), "--bootstrap", "20"])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.output)
+    assert out["level"] == "well" and out["nsc"]["total"] == 44
+    assert (tmp_path / "r" / "report.md").is_file() and (tmp_path / "r" / "confusion_nsc.png").is_file()
+
+
+def test_missing_column_and_missing_file_fail_cleanly(tmp_path):
+    path = write_profiles(synthetic_wells(0).drop(columns=["Metadata_moa"]), tmp_path / "wells.csv")
+    result = CliRunner().invoke(evaluate_command, [str(path)])
+    assert result.exit_code == 1
+    assert "Metadata_moa" in result.output and "Traceback" not in result.output
+    result = CliRunner().invoke(evaluate_command, [str(tmp_path / "none.csv")])
+    assert result.exit_code == 1 and "no such file" in result.output

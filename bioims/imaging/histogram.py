@@ -66,7 +66,8 @@ def unit_histogram(x: np.ndarray, nbins: int) -> Histogram:
     min-max normalised channel); exact and one pass when `nbins` is a power of two."""
     if nbins & (nbins - 1) or float(x.min()) != 0.0 or float(x.max()) != 1.0:
         return histogram(x, nbins)
-    index = (x * nbins).astype(np.intp).ravel()
+    index_type = np.uint16 if nbins < 65535 else np.intp  # a narrow cast is several times faster
+    index = (x * nbins).astype(index_type).ravel()
     counts = np.bincount(index, minlength=nbins + 1)
     counts[nbins - 1] += counts[nbins]  # x == 1.0 belongs to the last bin
     edges = np.linspace(0.0, 1.0, nbins + 1)

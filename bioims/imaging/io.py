@@ -141,10 +141,14 @@ def write_tiff_bytes(array: np.ndarray) -> bytes:
 
 
 def npy_bytes(array: np.ndarray) -> bytes:
-    """`np.save` bytes of an array; deterministic for equal arrays."""
-    buffer = io.BytesIO()
-    np.save(buffer, np.ascontiguousarray(array), allow_pickle=False)
-    return buffer.getvalue()
+    """The bytes `np.save` writes for an array (format 1.0 header + C-order data), built without
+    the stream copies of `np.save` into a BytesIO; deterministic for equal arrays."""
+    array = np.ascontiguousarray(array)
+    if array.dtype.hasobject:
+        raise TypeError("object arrays are not stored")
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, np.lib.format.header_data_from_array_1_0(array))
+    return header.getvalue() + array.tobytes()
 
 
 def load_npy(data: bytes, label: str) -> np.ndarray:

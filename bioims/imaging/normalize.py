@@ -122,7 +122,8 @@ def normalize_for_thumbnail(raw: np.ndarray, quantile: float = THUMBNAIL_BACKGRO
     return table[raw]
 
 
-def to_uint16(normalized: np.ndarray) -> np.ndarray:
-    """x65535 then truncate to uint16, as the original stored ROI crops."""
-    scaled = normalized * ROI_SCALE
+def to_uint16(normalized: np.ndarray, *, in_place: bool = False) -> np.ndarray:
+    """x65535 then truncate to uint16, as the original stored ROI crops (in_place reuses the input
+    as scratch space)."""
+    scaled = np.multiply(normalized, ROI_SCALE, out=normalized if in_place else None)
     return scaled.astype(np.uint16)

@@ -95,7 +95,7 @@ def preprocess_image(
             # field, so it has no nuclei (the original segmented that shape).
             mask = nucleus_mask(normalized) if raw.min() != raw.max() else np.zeros(shape, dtype=bool)
             found = components(mask, parameters.min_voxels)
-        stack[c] = to_uint16(normalized)
+        stack[c] = to_uint16(normalized, in_place=True)
     assert found is not None
 
     extent = roi_extent(shape, parameters.roi_size)

@@ -88,9 +88,8 @@ def components(mask: np.ndarray, min_voxels: int) -> Components:
     """Label the mask (cross connectivity) and return size-filtered component centres in label
     order; sums of integer coordinates are exact, so the centres equal a per-voxel loop's."""
     labels, total = ndi.label(mask)
-    flat = labels.ravel()
-    where = np.flatnonzero(flat)
-    owner = flat[where]
+    where = np.flatnonzero(mask)  # labelled voxels are exactly the mask's
+    owner = labels.ravel()[where]
     sizes = np.bincount(owner, minlength=total + 1)
     keep = np.flatnonzero(sizes >= min_voxels)
     keep = keep[keep > 0]

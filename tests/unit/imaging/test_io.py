@@ -96,3 +96,15 @@ def test_read_image_checks_channel_shapes(tmp_path):
     assert [c.dtype for c in channels] == [np.uint16, np.uint8]
     with pytest.raises(ImageShapeError, match="channel 'tubulin' has shape"):
         read_image(stores, sources + [ChannelSource("tubulin", str(root), "c.tif")], "i1")
+
+
+@pytest.mark.parametrize(
+    "array",
+    [np.zeros((0, 3, 1, 16, 16), np.uint16), np.arange(12, dtype=np.int32), np.ones((5, 7), np.float32)[:, ::2]],
+)
+def test_npy_bytes_equal_np_save(array, tmp_path):
+    from bioims.imaging.io import npy_bytes
+
+    path = tmp_path / "a.npy"
+    np.save(path, array)
+    assert npy_bytes(array) == path.read_bytes()

@@ -19,7 +19,7 @@ class _Slot:
 
     def __init__(self, item):
         self.item = item
-        self.ready = threading.Event()
+        self.ready: threading.Event | None = None  # only callers that must wait get one
         self.done = False
         self.value = None
         self.error: BaseException | None = None
@@ -42,7 +42,9 @@ class Batcher(Generic[Item, Result]):
             self._pending.append(slot)
             lead = not self._busy
             self._busy = True
-        if not lead:
+            if not lead:
+                slot.ready = threading.Event()
+        if slot.ready is not None:
             slot.ready.wait()
         if not slot.done:  # we lead: either first to arrive, or promoted by the previous leader
             self._lead()
@@ -75,4 +77,5 @@ class Batcher(Generic[Item, Result]):
                 else:
                     self._busy = False
             for s in batch:
-                s.ready.set()
+                if s.ready is not None:
+                    s.ready.set()

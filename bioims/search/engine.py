@@ -12,6 +12,7 @@ import threading
 import time
 from collections import defaultdict
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any, Callable, Mapping, Sequence
 
 import faiss
@@ -277,13 +278,14 @@ class SearchEngine:
             if not ready:
                 return
             k = max(query.maxHits for _, query, _ in ready)
-            found = index.knn(np.stack(vectors), k, metric, selection, [row for _, _, row in ready])
+            matrix = vectors[0][None, :] if len(vectors) == 1 else np.stack(vectors)
+            found = index.knn(matrix, k, metric, selection, [row for _, _, row in ready])
             for (place, query, row), neighbours in zip(ready, found):
                 self_allowed = row >= 0 and (selection.mask is None or bool(selection.mask[row]))
-                ids = index.image_ids
+                rows = neighbours.rows[: query.maxHits].tolist()
                 outcomes[place] = SearchResult(
                     query,
-                    [ids[r] for r in neighbours.rows[: query.maxHits].tolist()],
+                    list(itemgetter(*rows)(index.image_ids)) if len(rows) > 1 else [index.image_ids[r] for r in rows],
                     neighbours.distances[: query.maxHits],
                     selection.count - (1 if self_allowed else 0),
                 )

@@ -46,19 +46,22 @@ class RowTagIndex:
             return self._rows[lo[0]:hi[0]]
         return np.concatenate([self._rows[a:b] for a, b in zip(lo, hi)])
 
-    def mask(self, tag_filter: TagFilter, moa_tags: np.ndarray | None) -> np.ndarray:
-        """Boolean mask of the rows the filter allows (moa_tags: the MOA tag ids, for requireMoa)."""
+    def any_mask(self, tags: np.ndarray) -> np.ndarray:
+        """Boolean mask of the rows carrying at least one of `tags`."""
+        mask = np.zeros(self.size, dtype=bool)
+        mask[self.rows_with_any(tags)] = True
+        return mask
+
+    def mask(self, tag_filter: TagFilter, moa_rows: np.ndarray | None) -> np.ndarray:
+        """Boolean mask of the rows the filter allows (moa_rows: rows with an MOA tag, for requireMoa)."""
         if tag_filter.inclusion:
-            mask = np.zeros(self.size, dtype=bool)
-            mask[self.rows_with_any(np.asarray(tag_filter.inclusion, dtype=np.int64))] = True
+            mask = self.any_mask(np.asarray(tag_filter.inclusion, dtype=np.int64))
         else:
             mask = np.ones(self.size, dtype=bool)
         if tag_filter.exclusion:
             mask[self.rows_with_any(np.asarray(tag_filter.exclusion, dtype=np.int64))] = False
         if tag_filter.require_moa:
-            moa = np.zeros(self.size, dtype=bool)
-            moa[self.rows_with_any(moa_tags if moa_tags is not None else _NO_ROWS)] = True
-            mask &= moa
+            mask &= moa_rows if moa_rows is not None else False
         return mask
 
 
@@ -93,7 +96,7 @@ class FilterIndex:
         self._lock = threading.Lock()
         self._rows: RowTagIndex | None = None
         self._rows_key: tuple | None = None
-        self._moa: tuple[int, np.ndarray] | None = None
+        self._moa: tuple[tuple, np.ndarray] | None = None
         self._cache: "OrderedDict[tuple, Selection]" = OrderedDict()
 
     def selection(
@@ -119,7 +122,7 @@ class FilterIndex:
                 self._cache.move_to_end(key)
                 return hit
             rows = self._row_index(rows_version, tags_version, size, image_ids, tags)
-            moa = self._moa_tags(labels) if tag_filter.require_moa else None
+            moa = self._moa_rows(rows, labels) if tag_filter.require_moa else None
             selection = Selection.from_mask(rows.mask(tag_filter, moa))
             self._cache[key] = selection
             while len(self._cache) > self._cache_size:
@@ -137,7 +140,9 @@ class FilterIndex:
             self._cache = OrderedDict((k, v) for k, v in self._cache.items() if k[1][:2] == key)
         return self._rows
 
-    def _moa_tags(self, labels: TagLabels) -> np.ndarray:
-        if self._moa is None or self._moa[0] != labels.version:
-            self._moa = (labels.version, labels.moa_tag_ids())
+    def _moa_rows(self, rows: RowTagIndex, labels: TagLabels) -> np.ndarray:
+        """Rows with an MOA tag, kept until the rows, tags or labels change."""
+        key = (self._rows_key, labels.version)
+        if self._moa is None or self._moa[0] != key:
+            self._moa = (key, rows.any_mask(labels.moa_tag_ids()))
         return self._moa[1]

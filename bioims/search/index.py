@@ -109,20 +109,18 @@ class TrainingIndex:
                 return np.zeros((0, self.dim), dtype=np.float32)
             return np.array(faiss.rev_swig_ptr(self._raw.get_xb(), n * self.dim), copy=True).reshape(n, self.dim)
 
-    def plate_rows(self, plate_id: str) -> np.ndarray:
-        with self.lock:
-            return np.flatnonzero(np.asarray(self._plate_of, dtype=object) == plate_id)
-
     # --- mutations ---------------------------------------------------------------------------
     def replace_plate(self, plate_id: str, image_ids: Sequence[str], vectors) -> None:
         """Make `plate_id` hold exactly these images (a re-run replaces, never duplicates; an image
         previously loaded from another plate moves here)."""
         ids, matrix = check_embeddings(image_ids, vectors, self.dim)
         with self.lock:
-            incoming = set(ids)
-            stale = [r for r, (i, p) in enumerate(zip(self._ids, self._plate_of)) if p == plate_id or i in incoming]
-            if stale:
+            # Only a reload (plate already here, or images seen before) pays for a scan of the rows.
+            if plate_id in self._plates or any(i in self._row for i in ids):
+                incoming = set(ids)
+                stale = [r for r, (i, p) in enumerate(zip(self._ids, self._plate_of)) if p == plate_id or i in incoming]
                 self._remove_rows(np.asarray(stale, dtype=np.int64))
+                self._recount()
             start = self.size
             self._raw.add(matrix)
             if self._cos is not None:
@@ -130,17 +128,8 @@ class TrainingIndex:
             self._ids.extend(ids)
             self._plate_of.extend([plate_id] * len(ids))
             self._row.update({image_id: start + j for j, image_id in enumerate(ids)})
-            self._recount()
+            self._plates[plate_id] = self._plates.get(plate_id, 0) + len(ids)
             self.version += 1
-
-    def remove_plate(self, plate_id: str) -> int:
-        with self.lock:
-            rows = [r for r, p in enumerate(self._plate_of) if p == plate_id]
-            if rows:
-                self._remove_rows(np.asarray(rows, dtype=np.int64))
-                self._recount()
-                self.version += 1
-            return len(rows)
 
     def _remove_rows(self, rows: np.ndarray) -> None:
         # IndexFlat.remove_ids compacts in place and keeps the order of the remaining rows.
@@ -192,7 +181,7 @@ class TrainingIndex:
         index = self._index(metric)
         if metric is Metric.COSINE:
             queries = normalised(queries)
-        excluding = any(r >= 0 for r in exclude_rows)
+        excluding = max(exclude_rows) >= 0
         fetch = min(k + (1 if excluding else 0), selection.count)
         distances, labels = index.search(queries, fetch, params=selection.params)
         return [
@@ -202,26 +191,27 @@ class TrainingIndex:
 
     def _finish(self, index, query, raw_d, raw_i, k, fetch, exclude, metric, selection) -> Neighbours:
         while True:
-            valid = raw_i >= 0
-            rows = raw_i[valid]
-            dist = _as_distance(raw_d[valid], metric)
-            if exclude >= 0:
-                keep = rows != exclude
-                rows, dist = rows[keep], dist[keep]
-            exhausted = valid.sum() < fetch or fetch >= selection.count
+            # FAISS puts missing results (-1) at the end.
+            found = fetch if raw_i[fetch - 1] >= 0 else int(np.count_nonzero(raw_i >= 0))
+            rows, dist = raw_i[:found], _as_distance(raw_d[:found], metric)
+            if exclude >= 0 and found:
+                if rows[0] == exclude:  # the usual place of the query image
+                    rows, dist = rows[1:], dist[1:]
+                else:
+                    keep = rows != exclude
+                    rows, dist = rows[keep], dist[keep]
             # Candidates tied with the k-th hit may lie beyond what FAISS returned: fetch more.
-            if exhausted or rows.size < k or dist[k - 1] != dist[-1]:
+            if found < fetch or fetch >= selection.count or rows.size < k or dist[k - 1] != dist[-1]:
                 break
             fetch = min(fetch * 2, selection.count)
             found_d, found_i = index.search(query, fetch, params=selection.params)
             raw_d, raw_i = found_d[0], found_i[0]
-        m = min(k, rows.size)
         upto = min(k + 1, rows.size)
-        if upto > 1 and np.any(dist[1:upto] == dist[: upto - 1]):
+        if upto > 1 and (dist[1:upto] == dist[: upto - 1]).any():
             names = np.asarray([self._ids[r] for r in rows.tolist()])
             order = np.lexsort((names, dist))
             rows, dist = rows[order], dist[order]
-        return Neighbours(rows[:m].astype(np.int64, copy=False), dist[:m])
+        return Neighbours(rows[:k], dist[:k])
 
 
 def _as_distance(raw: np.ndarray, metric: Metric) -> np.ndarray:

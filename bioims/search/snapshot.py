@@ -16,7 +16,7 @@ import json
 import logging
 import re
 from dataclasses import dataclass, field
-from typing import Iterator, Mapping, Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 
@@ -184,14 +184,6 @@ class SnapshotStore:
                 log.error("search snapshot: skipping %s", message)
                 snapshot.errors.append(message)
         return snapshot
-
-    def iter_training_ids(self) -> Iterator[str]:
-        seen: set[str] = set()
-        for info in self.objects.list(_ROOT):
-            m = _SEGMENT.match(info.key[len(_ROOT):])
-            if m and m.group("train") not in seen:
-                seen.add(m.group("train"))
-                yield m.group("train")
 
 
 def _json(body: dict) -> bytes:

@@ -1,0 +1,186 @@
+"""Search latency, side by side in one run: one filtered query through the search engine's API
+(`SearchEngine.search`, what the HTTP API and the queue consumer call) against raw FAISS on the
+same index with the same selector, and against the original's method (distance to every allowed
+vector, then a full sort; ORIGINAL.md 5.3), here vectorised with numpy, which is already far
+faster than the original's Java comparator sort.
+
+Workload per query (the MOA evaluation's pattern): query by imageId, cosine, maxHits 100,
+requireMoa, the query's own compound excluded. A second mode gives every query a filter never
+seen before (five random compounds + requireMoa), so the engine computes its mask each time.
+Every method runs on one thread (FAISS omp=1, BLAS limited to 1), methods interleaved per query.
+
+    python benchmarks/search.py [--sizes 13200,100000,1000000] [--queries 300] [--k 100]
+
+Last line: overhead_vs_faiss=<p50 engine / p50 raw FAISS, worst N> speedup_vs_original=<p50
+original / p50 engine, at the same worst-overhead N... reported as the smallest over N>.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import time
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+from bioims.search import Metric, SearchEngine, pin_faiss_thread
+from bioims.search.query import parse_query
+
+MOA_TAGS = list(range(1, 14))  # 13 MOAs, as BBBC021
+COMPOUND_TAGS = list(range(14, 53))  # 39 compounds
+BATCH_TAGS = list(range(53, 63))  # 10 weeks
+LABELS = {t: f"moa:m{t}" for t in MOA_TAGS} | {t: f"compound:c{t}" for t in COMPOUND_TAGS} | {t: f"batch:w{t}" for t in BATCH_TAGS}
+TRAIN = "benchTrain"
+PLATE_SIZE = 10_000
+ROUNDS = 5
+
+
+def build(n: int, d: int, rng: np.random.Generator) -> tuple[SearchEngine, list[str], np.ndarray, np.ndarray]:
+    """An engine with n unit-length vectors in plates, tags like BBBC021 (a compound per image,
+    the MOA of most compounds, a batch), and the tag labels."""
+    vectors = rng.standard_normal((n, d), dtype=np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    ids = [f"img{i:07d}" for i in range(n)]
+    compound = rng.choice(COMPOUND_TAGS, n)
+    moa_of_compound = {c: (MOA_TAGS[i % len(MOA_TAGS)] if i < 35 else None) for i, c in enumerate(COMPOUND_TAGS)}
+    batch = rng.choice(BATCH_TAGS, n)
+    engine = SearchEngine()
+    for start in range(0, n, PLATE_SIZE):
+        plate = f"plate{start // PLATE_SIZE:04d}"
+        rows = range(start, min(n, start + PLATE_SIZE))
+        engine.add_plate(TRAIN, "bench", plate, ids[start : start + PLATE_SIZE], vectors[start : start + PLATE_SIZE])
+        tags = {}
+        for r in rows:
+            moa = moa_of_compound[int(compound[r])]
+            tags[ids[r]] = [int(compound[r]), int(batch[r])] + ([moa] if moa else [])
+        engine.set_plate_tags("bench", plate, tags)
+    engine.set_tag_labels(LABELS)
+    return engine, ids, vectors, compound
+
+
+def percentiles(samples: list[float]) -> tuple[float, float]:
+    values = np.asarray(samples) * 1e3
+    return float(np.percentile(values, 50)), float(np.percentile(values, 99))
+
+
+def run_size(n: int, d: int, queries: int, k: int, seed: int) -> dict:
+    rng = np.random.default_rng(seed)
+    t0 = time.perf_counter()
+    engine, ids, vectors, compound = build(n, d, rng)
+    index = engine.training(TRAIN)
+    cosine = index._index(Metric.COSINE)  # the engine's own FAISS index: the same one for raw FAISS
+    norms = np.linalg.norm(vectors, axis=1)
+    build_s = time.perf_counter() - t0
+    query_rows = rng.choice(n, queries, replace=False)
+    timings: dict[str, list[float]] = {m: [] for m in ("engine", "raw_faiss", "original", "engine_cold", "raw_faiss_cold")}
+
+    def filtered(row: int) -> dict:
+        return {"trainId": TRAIN, "queryImageId": ids[row], "maxHits": k, "requireMoa": True, "exclusionTags": [int(compound[row])]}
+
+    def selection_for(query: dict):
+        parsed = parse_query(query)
+        return index.filters.selection(
+            parsed.tag_filter, rows_version=index.version, size=index.size,
+            image_ids=lambda: index.image_ids, tags=engine._tags["bench"], labels=engine.labels,
+        )
+
+    def raw_faiss(row: int, selection) -> np.ndarray:
+        q = vectors[row : row + 1]  # already unit length, as the engine's normalised copy
+        _, labels = cosine.search(q, k + 1, params=selection.params)
+        found = labels[0]
+        return found[(found >= 0) & (found != row)][:k]
+
+    def original(row: int, mask: np.ndarray) -> np.ndarray:
+        distance = -(vectors @ vectors[row]) / (norms * norms[row])  # every vector
+        candidates = np.flatnonzero(mask)
+        candidates = candidates[candidates != row]
+        order = np.argsort(distance[candidates], kind="stable")  # full sort
+        return candidates[order[:k]]
+
+    def cold_query(row: int) -> dict:
+        compounds = sorted(rng.choice(COMPOUND_TAGS, 5, replace=False).tolist())
+        return {"trainId": TRAIN, "queryImageId": ids[row], "maxHits": k, "requireMoa": True, "inclusionTags": compounds}
+
+    def timed(name: str, rows: list[int]) -> None:
+        """One method over a block of queries; per-query inputs are prepared outside the clock."""
+        for row in rows:
+            if name == "engine":
+                query = filtered(row)
+                start = time.perf_counter()
+                engine.search(query)
+            elif name == "raw_faiss":
+                selection = selection_for(filtered(row))
+                start = time.perf_counter()
+                raw_faiss(row, selection)
+            elif name == "original":
+                mask = selection_for(filtered(row)).mask
+                start = time.perf_counter()
+                original(row, mask)
+            elif name == "engine_cold":
+                query = cold_query(row)
+                index.filters._cache.clear()  # a filter the engine has not seen
+                start = time.perf_counter()
+                engine.search(query)
+            else:
+                selection = selection_for(cold_query(row))
+                start = time.perf_counter()
+                raw_faiss(row, selection)
+            timings[name].append(time.perf_counter() - start)
+
+    with threadpool_limits(1):
+        pin_faiss_thread()
+        checked = 0
+        for row in query_rows[:20].tolist():  # the three methods agree (and every cache is warm)
+            query = filtered(row)
+            selection = selection_for(query)
+            engine_rows = [index.row_of(x) for x in engine.search(query).image_ids]
+            assert engine_rows == raw_faiss(row, selection).tolist(), "engine and raw FAISS disagree"
+            assert engine_rows == original(row, selection.mask).tolist(), "engine and the original method disagree"
+            checked += 1
+        # Blocks of queries per method (each method in its steady state), the method order rotated
+        # between rounds so that drift in machine load is shared.
+        names = list(timings)
+        for turn, block in enumerate(np.array_split(query_rows, ROUNDS)):
+            for name in names[turn % len(names):] + names[: turn % len(names)]:
+                timed(name, block.tolist())
+    out = {"n": n, "build_s": build_s, "checked": checked}
+    for name, samples in timings.items():
+        out[name] = percentiles(samples)
+    del engine, index, cosine, vectors
+    gc.collect()
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="13200,100000,1000000")
+    parser.add_argument("--dim", type=int, default=256)
+    parser.add_argument("--queries", type=int, default=300)
+    parser.add_argument("--k", type=int, default=100)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",")]
+    rows = []
+    print(f"d={args.dim} k={args.k} queries/N={args.queries}; cosine, requireMoa + own compound excluded; 1 thread; ms")
+    header = f"{'N':>9} {'engine p50/p99':>16} {'raw FAISS p50/p99':>18} {'original p50/p99':>18} {'eng/FAISS':>9} {'orig/eng':>8} {'cold eng/FAISS':>14}"
+    print(header)
+    for n in sizes:
+        r = run_size(n, args.dim, args.queries, args.k, args.seed)
+        overhead = r["engine"][0] / r["raw_faiss"][0]
+        speedup = r["original"][0] / r["engine"][0]
+        cold = r["engine_cold"][0] / r["raw_faiss_cold"][0]
+        rows.append((n, overhead, speedup, cold))
+        print(
+            f"{n:>9} {r['engine'][0]:>7.3f}/{r['engine'][1]:<8.3f} {r['raw_faiss'][0]:>8.3f}/{r['raw_faiss'][1]:<9.3f}"
+            f" {r['original'][0]:>8.3f}/{r['original'][1]:<9.3f} {overhead:>9.3f} {speedup:>8.1f} {cold:>14.3f}"
+            f"   (build {r['build_s']:.1f}s, p99 ratio {r['engine'][1] / r['raw_faiss'][1]:.3f}, agreement checked on {r['checked']})",
+            flush=True,
+        )
+    worst_overhead = max(o for _, o, _, _ in rows)
+    worst_speedup = min(s for _, _, s, _ in rows)
+    print(f"overhead_vs_faiss={worst_overhead:.3f} speedup_vs_original={worst_speedup:.1f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -80,3 +80,79 @@ def evaluate(
         console.print(f"[dim]note:[/dim] {note}")
     if report_dir:
         console.print(f"report: {paths['report']}")
+
+
+def _annotations(value: str | None):
+    from bioims.evaluation.training import bbbc021_annotations
+    from bioims.profiling import read_profiles
+
+    if value is None:
+        return None
+    if value == "bbbc021":
+        return bbbc021_annotations()
+    return read_profiles(value)
+
+
+@click.command("report")
+@click.argument("train_id")
+@click.option("--level", type=click.Choice(LEVELS), default="treatment", show_default=True)
+@click.option("--recipe", default="embedding", show_default=True, help="Profiling recipe applied to the embeddings; 'none' evaluates them as they are.")
+@click.option("--annotations", default=None, help="'bbbc021' (the packaged BBBC021 design) or a CSV/Parquet file keyed by Metadata_ImageSourceId adding e.g. Metadata_Concentration.")
+@click.option("--left-out/--no-left-out", default=True, show_default=True, help="Use the embedding's leave-one-compound-out trainings for the compound vote, as the original did.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None, help="Report folder (default: reports/TRAIN_ID).")
+@click.option("--bootstrap", "n_boot", type=click.IntRange(1), default=1000, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--k", type=click.IntRange(1), default=10, show_default=True, help="Hits per query in the compound vote.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def report(
+    train_id: str,
+    level: str,
+    recipe: str,
+    annotations: str | None,
+    left_out: bool,
+    out_dir: Path | None,
+    n_boot: int,
+    seed: int,
+    k: int,
+    as_json: bool,
+) -> None:
+    """Evaluate the embeddings of training TRAIN_ID and write a report (figures, metrics.json)."""
+    from bioims.clients import ClientError
+    from bioims.evaluation import evaluate as run_evaluation
+    from bioims.evaluation import summary_only, write_report
+    from bioims.evaluation.training import left_out_trainings, training_profiles
+    from bioims.profiling import COMPOUND, ProfileError, apply_recipe, write_profiles
+
+    out = out_dir or Path("reports") / train_id
+    try:
+        extra = _annotations(annotations)
+        raw = training_profiles(train_id, annotations=extra)
+        process = (lambda t: t) if recipe == "none" else (lambda t: apply_recipe(t, recipe))
+        table = process(raw)
+        per_compound = None
+        if left_out:
+            from bioims import client
+
+            embedding = client("training-configuration").getTraining(train_id)["embeddingName"]
+            found = left_out_trainings(embedding, sorted(raw[COMPOUND].dropna().astype(str).unique()))
+            if found:
+                per_compound = {c: process(training_profiles(t, annotations=extra)) for c, t in found.items()}
+        metrics = run_evaluation(table, level, n_boot=n_boot, seed=seed, k=k, per_compound=per_compound)
+        metrics["train_id"] = train_id
+        metrics["recipe"] = recipe
+        metrics["left_out_trainings"] = len(per_compound or {})
+        write_profiles(raw, out / "profiles.parquet")
+        paths = write_report(metrics, table, out, title=f"MOA evaluation of training {train_id}", seed=seed)
+    except ProfileError as exc:
+        raise CliError(str(exc)) from None
+    except ClientError as exc:
+        raise CliError(str(exc)) from None
+    summary = summary_only(metrics)
+    summary["report"] = str(paths["report"])
+    if as_json:
+        emit(summary, True)
+        return
+    console.print(_summary_table(summary))
+    for note in summary.get("notes", []):
+        console.print(f"[dim]note:[/dim] {note}")
+    console.print(f"report: {paths['report']}")

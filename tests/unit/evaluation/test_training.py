@@ -1,0 +1,134 @@
+"""A training's embeddings read through the clients on the local backend, and `bioims report`."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+import bioims
+from bioims.evaluation import EvaluationError, evaluate
+from bioims.evaluation.training import annotate, left_out_trainings, training_profiles
+from cli.evaluate import report as report_command
+
+from .synthetic import synthetic_images
+
+FEATURES = [f"f{i}" for i in range(10)]
+
+
+def upload(ctx, images: pd.DataFrame, *, with_concentration: bool) -> dict[str, str]:
+    """Populate, inspect and validate one plate per Metadata_Plate; returns {plate: plateId}."""
+    management = bioims.client("image-management")
+    ids = {}
+    for plate, rows in images.groupby("Metadata_Plate", sort=True):
+        manifest_images = []
+        for row in rows.itertuples(index=False):
+            image = {
+                "wellSourceId": row.Metadata_Well,
+                "imageSourceId": row.Metadata_ImageId,
+                "sourceBucket": "/data",
+                "sourceKey": "",
+                "channelKeys": [{"name": "dapi", "keysuffix": f"{row.Metadata_ImageId}.tif"}],
+                "subclassType": "compound",
+                "subclass": row.Metadata_Compound,
+            }
+            if isinstance(row.Metadata_moa, str):
+                image.update(category="moa", label=row.Metadata_moa)
+            if with_concentration:
+                image["metadata"] = {"concentration": float(row.Metadata_Concentration)}
+            manifest_images.append(image)
+        key = f"manifests/{plate}.json"
+        ctx.stores.resource_bucket.put_bytes(key, json.dumps({"plateSourceId": plate, "images": manifest_images}).encode())
+        plate_id = management.populateSourcePlate(ctx.stores.resource_bucket.bucket, key)
+        for image_id in management.getImageIdsByPlateId(plate_id):
+            management.applyInspectionResult({"imageId": image_id, "valid": True, "width": 64, "height": 48, "depth": 1, "channels": 1})
+        assert management.validatePlate(plate_id) == "VALIDATED"
+        ids[plate] = plate_id
+    return ids
+
+
+def embed(images: pd.DataFrame, plate_ids: dict[str, str], train_id: str, values: np.ndarray) -> None:
+    management = bioims.client("image-management")
+    for plate, plate_id in plate_ids.items():
+        by_source = {r["imageSourceId"]: r["imageId"] for r in management.getImagesByPlateId(plate_id)}
+        rows = np.flatnonzero((images["Metadata_Plate"] == plate).to_numpy())
+        results = [
+            {"imageId": by_source[images["Metadata_ImageId"].iloc[i]], "embeddingVector": values[i].tolist(), "roiCount": 2}
+            for i in rows
+        ]
+        management.createImageTrainResults(train_id, plate_id, results)
+
+
+@pytest.fixture
+def screen(local_ctx):
+    images = synthetic_images(0, sites=2, noise=1.2)
+    plate_ids = upload(local_ctx, images, with_concentration=True)
+    tc = bioims.client("training-configuration")
+    tc.createEmbedding({"embeddingName": "emb", "inputWidth": 64, "inputHeight": 48, "inputChannels": 1})
+    tc.createTraining({"embeddingName": "emb", "trainId": "T1"})
+    embed(images, plate_ids, "T1", images[FEATURES].to_numpy(dtype=np.float32))
+    return images, plate_ids
+
+
+def test_profiles_of_a_training_evaluate_like_the_table_they_came_from(screen):
+    images, _ = screen
+    loaded = training_profiles("T1")
+    assert len(loaded) == len(images)
+    assert loaded["Metadata_Concentration"].notna().all()
+    assert set(loaded["Metadata_Batch"]) == {"Week1", "Week2", "Week3"}
+    direct = images.assign(**{f: images[f].astype(np.float32) for f in FEATURES})
+    ours = evaluate(loaded, n_boot=50)
+    theirs = evaluate(direct, n_boot=50)
+    for key in ("nsc", "nscb"):
+        assert (ours[key]["correct"], ours[key]["total"]) == (theirs[key]["correct"], theirs[key]["total"])
+    assert ours["compound_vote"]["correct"] == theirs["compound_vote"]["correct"]
+
+
+def test_no_embeddings_is_a_clear_error(screen):
+    bioims.client("training-configuration").createTraining({"embeddingName": "emb", "trainId": "T2"})
+    with pytest.raises(EvaluationError, match="T2.*no embeddings"):
+        training_profiles("T2")
+
+
+def test_annotations_fill_missing_concentrations():
+    profiles = pd.DataFrame({"Metadata_ImageSourceId": ["a", "b"], "Metadata_Concentration": [1.0, None], "e0": [0.1, 0.2]})
+    extra = pd.DataFrame({"Metadata_ImageSourceId": ["a", "b"], "Metadata_Concentration": [9.0, 3.0], "Metadata_Control": [False, True]})
+    out = annotate(profiles, extra)
+    assert out["Metadata_Concentration"].tolist() == [1.0, 3.0]
+    assert out["Metadata_Control"].tolist() == [False, True]
+    assert list(out.columns)[-1] == "e0"
+
+
+def test_left_out_trainings_from_filter_keys(screen):
+    tc = bioims.client("training-configuration")
+    tc.createTraining({"embeddingName": "emb", "trainId": "L1", "filterKey": "train-filter/emb/c1-filter.txt"})
+    tc.createTraining({"embeddingName": "emb", "trainId": "L2", "filterKey": "train-filter/emb/c10-filter.txt"})
+    assert left_out_trainings("emb", ["c1", "c10", "c2"]) == {"c1": "L1", "c10": "L2"}
+
+
+def test_report_command(screen, tmp_path):
+    result = CliRunner().invoke(report_command, ["T1", "--recipe", "none", "--json", "--out", str(tmp_path / "r"), "--bootstrap", "20"])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.output)
+    assert out["train_id"] == "T1" and out["nsc"]["total"] == 20 and out["compound_vote"]["total"] == 10
+    assert (tmp_path / "r" / "report.md").is_file() and (tmp_path / "r" / "profiles.parquet").is_file()
+    missing = CliRunner().invoke(report_command, ["nope", "--out", str(tmp_path / "x")])
+    assert missing.exit_code == 1 and "nope" in missing.output and "Traceback" not in missing.output
+
+
+def test_report_uses_leave_one_out_trainings_for_the_vote(screen, tmp_path):
+    images, plate_ids = screen
+    tc = bioims.client("training-configuration")
+    for train_id, compound in (("L1", "c1"), ("L3", "c3")):
+        tc.createTraining({"embeddingName": "emb", "trainId": train_id, "filterKey": f"train-filter/emb/{compound}-filter.txt"})
+        embed(images, plate_ids, train_id, images[FEATURES].to_numpy(dtype=np.float32) * 2.0)
+    result = CliRunner().invoke(report_command, ["T1", "--recipe", "none", "--json", "--out", str(tmp_path / "r"), "--bootstrap", "20"])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.output)
+    assert out["left_out_trainings"] == 2
+    assert out["compound_vote"]["total"] == 2
+    per_compound = json.loads((tmp_path / "r" / "metrics.json").read_text())["compound_vote"]["per_compound"]
+    assert sorted(r["compound"] for r in per_compound) == ["c1", "c3"]

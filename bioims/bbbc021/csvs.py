@@ -9,6 +9,7 @@ malformed values, duplicates); it never returns a partly valid table.
 from __future__ import annotations
 
 import re
+import zlib
 from importlib import resources
 from pathlib import Path
 from typing import Final
@@ -71,7 +72,7 @@ def _read(path: Path, what: str) -> pd.DataFrame:
     try:
         # Strings stay strings: compound names such as "NA" must not turn into missing values.
         return pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[])
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError, EOFError) as exc:
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError, EOFError, zlib.error) as exc:
         raise Bbbc021DataError(f"{what} {path} is not a readable CSV: {exc}") from exc
 
 

@@ -2,8 +2,11 @@
 
 One row per field (image) with: plate, week (the batch), well, site, compound, concentration,
 replicate, the three TIFF file names, `image_source_id` (DAPI file name without `.tif`, the
-original's lab image id), `moa` (set only for the 103 annotated treatments + DMSO: the standard
-protocol) and `compound_moa` (the MOA of the compound at any concentration: the original's rule).
+original's lab image id), `control` (the well is in plate column 02 or 11, where every BBBC021
+plate holds its 6 DMSO and 6 taxol 0.3 µM control wells), `moa` (the standard protocol: set for
+the wells of the 103 annotated treatments and for DMSO, not for the taxol control wells, which
+gives the 632 wells of Ljosa et al. 2013) and `compound_moa` (the MOA of the compound at any
+concentration, control wells included: the original's rule).
 """
 
 from __future__ import annotations
@@ -18,11 +21,15 @@ import pandas as pd
 
 from bioims.bbbc021 import csvs, layout
 
+# Plate columns of the control wells (DMSO: B02, C02, D02, E11, F11, G11; taxol 0.3 µM: the others).
+CONTROL_COLUMNS = ("02", "11")
+
 FIELD_COLUMNS = (
     "plate",
     "week",
     "well",
     "site",
+    "control",
     "compound",
     "concentration",
     "replicate",
@@ -82,20 +89,27 @@ class Design:
     @cached_property
     def treatments(self) -> pd.DataFrame:
         """One row per (compound, concentration) present in the fields: compound, concentration,
-        moa (NaN when not annotated), compound_moa, week (first week it appears in), n_wells,
-        n_fields, plates (sorted tuple)."""
+        moa (the MOA table's annotation, None when not annotated), compound_moa, week (first week
+        it appears in), n_fields, n_wells (control wells included), plates (sorted tuple)."""
         f = self.fields.assign(_key=csvs.concentration_key(self.fields["concentration"]))
         grouped = f.groupby(["compound", "_key"], sort=True)
         out = grouped.agg(
             concentration=("concentration", "first"),
-            moa=("moa", "first"),
             compound_moa=("compound_moa", "first"),
             week=("week", "first"),
             n_fields=("site", "size"),
         )
         out["n_wells"] = grouped.apply(lambda g: g[["plate", "well"]].drop_duplicates().shape[0])
         out["plates"] = grouped["plate"].agg(lambda s: tuple(sorted(set(s), key=_plate_order)))
-        return out.reset_index(level="_key", drop=True).reset_index()
+        out = out.reset_index()
+        annotated = dict(
+            zip(
+                zip(self.moa_table["compound"], csvs.concentration_key(self.moa_table["concentration"])),
+                self.moa_table["moa"],
+            )
+        )
+        out.insert(2, "moa", [annotated.get(key) for key in zip(out["compound"], out["_key"])])
+        return out.drop(columns="_key")
 
     @cached_property
     def annotated_treatments(self) -> pd.DataFrame:
@@ -156,13 +170,18 @@ def build_design(image_table: pd.DataFrame, moa_table: pd.DataFrame) -> Design:
     )
     compound_moa = dict(zip(moa_table["compound"], moa_table["moa"]))
     compounds = image_table["Image_Metadata_Compound"].to_numpy()
-    moa = [moa_keys.get((c, k)) for c, k in zip(compounds, keys)]
+    control = image_table["Image_Metadata_Well_DAPI"].str[1:].isin(CONTROL_COLUMNS).to_numpy()
+    moa = [
+        None if (is_control and c != layout.DMSO) else moa_keys.get((c, k))
+        for c, k, is_control in zip(compounds, keys, control)
+    ]
     fields = pd.DataFrame(
         {
             "plate": image_table["Image_Metadata_Plate_DAPI"].to_numpy(),
             "week": image_table["Image_Metadata_Plate_DAPI"].str.extract(r"^(Week\d+)_", expand=False).to_numpy(),
             "well": image_table["Image_Metadata_Well_DAPI"].to_numpy(),
             "site": image_table["Image_FileName_DAPI"].str.extract(r"_s(\d+)_w\d", expand=False).astype(int).to_numpy(),
+            "control": control,
             "compound": compounds,
             "concentration": image_table["Image_Metadata_Concentration"].to_numpy(dtype=float),
             "replicate": image_table["Replicate"].to_numpy(),

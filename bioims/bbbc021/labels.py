@@ -41,7 +41,8 @@ def check_mode(mode: str) -> LabelMode:
 def field_moa(fields: pd.DataFrame, mode: LabelMode = "standard") -> pd.Series:
     """The MOA label (raw MOA name) of each field under `mode`; None for unlabelled fields."""
     column = "moa" if check_mode(mode) == "standard" else "compound_moa"
-    return fields[column].where(fields[column].notna(), None)
+    values = [v if isinstance(v, str) else None for v in fields[column].tolist()]
+    return pd.Series(values, index=fields.index, dtype=object)
 
 
 def moa_labels(design: Design) -> tuple[str, ...]:

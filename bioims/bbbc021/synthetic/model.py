@@ -32,6 +32,11 @@ NUCLEUS_RADIUS: Final = 10.5  # px at cell_scale 1 (area ~350 px, above the 200 
 CELL_RADIUS: Final = 26.0
 WELL_SPREAD: Final = 0.12  # well-to-well variation, in units of phenotypes.SCALE
 CELL_SPREAD: Final = 0.3  # cell-to-cell variation, in units of phenotypes.SCALE
+# Batch effect that per-plate DMSO normalisation cannot remove: each week distorts every
+# compound's response by its own near-identity linear map (in units of SCALE), so compounds of one
+# week resemble each other more than the same MOA in another week (NSCB < NSC).
+WEEK_RESPONSE: Final = 0.2
+WEEK_SHARED: Final = 0.3  # shared direction of all responses in a week, in units of SCALE
 CHANNEL_LEVELS: Final = np.array([2000.0, 600.0, 520.0])  # DAPI, tubulin, actin peak ADU
 BACKGROUND: Final = np.array([55.0, 85.0, 75.0])
 CAMERA_OFFSET: Final = 100.0
@@ -89,6 +94,8 @@ class WeekConditions:
     texture: float  # texture contrast multiplier
     shift: np.ndarray  # (len(PARAMS),) culture shift of the baseline phenotype
     density: float  # log cell-density shift
+    shared: np.ndarray  # (len(PARAMS),) response component common to all compounds of the week
+    response: np.ndarray  # (len(PARAMS), len(PARAMS)) how this week's cells distort every response
 
 
 @dataclass(frozen=True)
@@ -96,6 +103,15 @@ class PlateConditions:
     gain: np.ndarray
     density: float
     centre: np.ndarray
+
+
+@dataclass(frozen=True)
+class WellState:
+    effect: float  # fraction of the compound's full effect at this concentration
+    centre: np.ndarray  # baseline phenotype of the well (week shift + well noise)
+    delta: np.ndarray  # full-effect change of the compound as this week's cells respond
+    params: np.ndarray  # mean phenotype: centre + effect * compound delta, clipped
+    density: float  # log density deviation of the well
 
 
 @dataclass
@@ -171,6 +187,9 @@ class SyntheticBbbc021:
                 texture=float(np.exp(rng.normal(0, 0.15))),
                 shift=shift,
                 density=float(rng.normal(0, 0.12)),
+                shared=rng.normal(0, WEEK_SHARED, len(ph.PARAMS)) * ph.SCALE,
+                response=np.eye(len(ph.PARAMS))
+                + rng.normal(0, WEEK_RESPONSE / np.sqrt(len(ph.PARAMS)), (len(ph.PARAMS), len(ph.PARAMS))),
             )
         return self._weeks[week]
 
@@ -204,6 +223,27 @@ class SyntheticBbbc021:
             self._illumination = {plate: np.stack(fields).astype(np.float32)}
         return self._illumination[plate]
 
+    def well_state(self, plate: str, well: str) -> "WellState":
+        """The treatment effect and mean phenotype of a well (shared by its fields)."""
+        row = self.row(plate, well, 1) if (plate, well, 1) in self._rows else self._first_row(plate, well)
+        week = self.week(row["week"])
+        profile = self.profile(row["compound"])
+        effect = float(profile.effect(row["concentration"]))
+        delta = ph.SCALE * (week.response @ (profile.delta / ph.SCALE))
+        if np.any(profile.delta):
+            delta = delta + week.shared
+        rng = np.random.default_rng([self.config.seed, 23, ph.stable_hash(plate), ph.stable_hash(well)])
+        centre = ph.BASELINE + week.shift + rng.normal(0, WELL_SPREAD, len(ph.PARAMS)) * ph.SCALE
+        return WellState(
+            effect, centre, delta, ph.clip_params(centre + effect * delta), float(rng.normal(0, 0.12))
+        )
+
+    def _first_row(self, plate: str, well: str):
+        for (p, w, _), i in self._rows.items():
+            if p == plate and w == well:
+                return self.design.fields.iloc[i]
+        raise KeyError(f"no well {plate}/{well} in the BBBC021 design")
+
     # --- one field -----------------------------------------------------------------------------
     def render(self, plate: str, well: str, site: int) -> np.ndarray:
         """(3, H, W) uint16: DAPI, tubulin, actin."""
@@ -215,12 +255,9 @@ class SyntheticBbbc021:
         week = self.week(row["week"])
         plate_c = self.plate(plate)
         profile = self.profile(row["compound"])
-        effect = float(profile.effect(row["concentration"]))
-
-        well_rng = np.random.default_rng([cfg.seed, 23, ph.stable_hash(plate), ph.stable_hash(well)])
-        centre = ph.BASELINE + week.shift + well_rng.normal(0, WELL_SPREAD, len(ph.PARAMS)) * ph.SCALE
-        well_params = ph.clip_params(centre + effect * profile.delta)
-        well_density = well_rng.normal(0, 0.12)
+        state = self.well_state(plate, well)
+        effect, centre, well_params, well_density = state.effect, state.centre, state.params, state.density
+        delta = state.delta
 
         rng = np.random.default_rng([cfg.seed, 24, ph.stable_hash(plate), ph.stable_hash(well), int(site)])
         area = cfg.height * cfg.width / (FULL_HEIGHT * FULL_WIDTH) / cfg.cell_scale**2
@@ -230,7 +267,7 @@ class SyntheticBbbc021:
 
         responder = rng.uniform(size=n) < effect
         magnitude = np.where(responder, (0.55 + 0.45 * effect) * rng.lognormal(0, 0.25, n), 0.0)
-        cells = centre + magnitude[:, None] * profile.delta + rng.normal(0, CELL_SPREAD, (n, len(ph.PARAMS))) * ph.SCALE
+        cells = centre + magnitude[:, None] * delta + rng.normal(0, CELL_SPREAD, (n, len(ph.PARAMS))) * ph.SCALE
         cells = ph.clip_params(cells)
         y, x = _positions(rng, n, cfg, well_params[ph.INDEX["clustering"]])
         n = len(y)
@@ -397,3 +434,15 @@ def bank_warmup(config: SynthConfig) -> None:
     textures.oriented_fibres(config.body_patch)
     textures.puncta(config.body_patch)
     textures.granular(config.body_patch, grain=4.0)
+
+
+def recommended_roi(config: SynthConfig) -> tuple[int, int]:
+    """(ROI side, minimum nucleus size in px) for images of this configuration.
+
+    At cell_scale 1 the original's 128 px ROI and 200 px minimum fit the simulated cells (nuclei of
+    ~350 px). Both scale with the cells (ROI to a multiple of 16, minimum with the area), and the ROI
+    is capped at a quarter of the image's short side so small test images (e.g. 256 x 320: ROI 64)
+    still keep most cells inside the ROI edge rule."""
+    side = max(32, 16 * round(128 * config.cell_scale / 16))
+    cap = max(32, 16 * (min(config.height, config.width) // 4 // 16))
+    return min(side, cap), max(1, int(round(200 * config.cell_scale**2)))

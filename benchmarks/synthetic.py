@@ -1,0 +1,190 @@
+"""Benchmark of the synthetic BBBC021: rendering speed and how hard its MOA problem is.
+
+Side by side in one run:
+  1. speed: seconds per full-size (1024 x 1280) field against the 0.5 s budget;
+  2. difficulty: NSC and NSCB (treatment level, cosine 1-NN, batch = week; bioims.evaluation) of a
+     baseline profile with no learning (per-field intensity and texture statistics, field -> well
+     median, a bioims.profiling recipe at well level, well -> treatment median), against chance
+     (the expected accuracy of a random allowed neighbour) and against 100 %.
+
+The evaluated set is the one of Ljosa et al. 2013: the wells of the 103 annotated treatments and
+all DMSO wells (632 wells of 55 plates), rendered in memory (no TIFFs written).
+
+Run:  .venv/bin/python benchmarks/synthetic.py [--size 512x640] [--fields 2] [--seed 0] [--workers 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+
+import numpy as np
+import pandas as pd
+from scipy import ndimage
+from skimage.filters import threshold_otsu
+
+from bioims.bbbc021.design import load_design
+from bioims.bbbc021.synthetic.model import SynthConfig, SyntheticBbbc021, bank_warmup
+from bioims.evaluation import nsc, nscb
+from bioims.profiling.aggregate import aggregate
+from bioims.profiling.recipes import apply_recipe
+
+# Profile recipes of bioims.profiling compared side by side (raw features, per-plate robust z
+# against DMSO, and the default recipe: robust z, clip, feature selection, whitening on DMSO).
+RECIPES_SHOWN = ("raw", "robustize", "default")
+
+CHANNELS = ("DAPI", "Tubulin", "Actin")
+
+
+def field_features(image: np.ndarray) -> dict[str, float]:
+    """Per-field intensity and texture statistics of a (3, H, W) uint16 field; no segmentation
+    of cells, no learning."""
+    out: dict[str, float] = {}
+    floats = image.astype(np.float32)
+    centred = []
+    for name, x in zip(CHANNELS, floats):
+        low, p50, p90, p99 = np.percentile(x, [1, 50, 90, 99])
+        x = x - np.float32(low)
+        centred.append(x)
+        mean = float(x.mean()) + 1e-6
+        threshold = threshold_otsu(x)
+        fg = x > threshold
+        fg_values = x[fg]
+        fine = ndimage.gaussian_filter(x, 1.0)
+        coarse = ndimage.gaussian_filter(x, 3.0)
+        out |= {
+            f"{name}_mean": mean,
+            f"{name}_std": float(x.std()),
+            f"{name}_p50": float(p50 - low),
+            f"{name}_p90": float(p90 - low),
+            f"{name}_p99": float(p99 - low),
+            f"{name}_fg_fraction": float(fg.mean()),
+            f"{name}_fg_mean": float(fg_values.mean()) if fg_values.size else 0.0,
+            f"{name}_fg_cv": float(fg_values.std() / (fg_values.mean() + 1e-6)) if fg_values.size else 0.0,
+            f"{name}_gradient": float((np.abs(np.diff(x, axis=0)).mean() + np.abs(np.diff(x, axis=1)).mean()) / mean),
+            f"{name}_fine_texture": float(np.abs(x - fine)[fg].mean() / mean) if fg.any() else 0.0,
+            f"{name}_mid_texture": float(np.abs(fine - coarse)[fg].mean() / mean) if fg.any() else 0.0,
+        }
+    for (i, a), (j, b) in [((0, "DAPI"), (1, "Tubulin")), ((0, "DAPI"), (2, "Actin")), ((1, "Tubulin"), (2, "Actin"))]:
+        out[f"corr_{a}_{b}"] = float(np.corrcoef(centred[i].ravel(), centred[j].ravel())[0, 1])
+    return out
+
+
+_WORLD: SyntheticBbbc021 | None = None
+
+
+def _init(config: SynthConfig) -> None:
+    global _WORLD
+    _WORLD = SyntheticBbbc021(config)
+    bank_warmup(config)
+
+
+def _well_features(plate: str, well: str, sites: list[int]) -> list[dict]:
+    assert _WORLD is not None
+    return [{"site": s, **field_features(_WORLD.render(plate, well, s))} for s in sites]
+
+
+def evaluation_wells(design) -> pd.DataFrame:
+    """The Ljosa et al. 2013 set: wells of annotated treatments and DMSO wells."""
+    f = design.fields
+    wells = f[f["moa"].notna()].drop_duplicates(["plate", "well"])
+    return wells[["plate", "well", "week", "compound", "concentration", "moa"]].reset_index(drop=True)
+
+
+def chance_level(treatments: pd.DataFrame, exclude_batch: bool) -> float:
+    """Expected 1-NN accuracy of a random allowed neighbour, over the same queries as NSC/NSCB."""
+    t = treatments[treatments["moa"] != "DMSO"].reset_index(drop=True)
+    weeks = [set(w) for w in t["weeks"]]
+    scores = []
+    for i, row in t.iterrows():
+        allowed = (t["compound"] != row["compound"]).to_numpy().copy()
+        if exclude_batch:
+            allowed &= np.array([not (weeks[i] & w) for w in weeks])
+        same = allowed & (t["moa"] == row["moa"]).to_numpy()
+        if allowed.any() and (same.any() or not exclude_batch):
+            scores.append(same.sum() / allowed.sum())
+    return float(np.mean(scores))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", default="512x640", help="HxW of the evaluated fields")
+    parser.add_argument("--fields", type=int, default=2, help="fields per well")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
+    parser.add_argument("--speed-fields", type=int, default=8, help="full-size fields timed")
+    args = parser.parse_args(argv)
+    height, width = (int(v) for v in args.size.lower().split("x"))
+    design = load_design()
+
+    # 1. speed at full size
+    full = SyntheticBbbc021(SynthConfig(seed=args.seed), design)
+    bank_warmup(full.config)
+    rows = design.fields.sample(args.speed_fields, random_state=1)
+    full.render(rows.iloc[0]["plate"], rows.iloc[0]["well"], int(rows.iloc[0]["site"]))  # warm caches
+    times = []
+    for row in rows.itertuples(index=False):
+        start = time.perf_counter()
+        full.render(row.plate, row.well, int(row.site))
+        times.append(time.perf_counter() - start)
+    per_field = float(np.mean(times))
+
+    # 2. difficulty
+    config = SynthConfig(seed=args.seed, height=height, width=width, fields_per_well=args.fields)
+    wells = evaluation_wells(design)
+    sites = list(range(1, args.fields + 1))
+    start = time.perf_counter()
+    with ProcessPoolExecutor(args.workers, initializer=_init, initargs=(config,)) as pool:
+        results = list(
+            pool.map(_well_features, wells["plate"], wells["well"], [sites] * len(wells), chunksize=8)
+        )
+    render_seconds = time.perf_counter() - start
+    records = []
+    for (_, well), fields in zip(wells.iterrows(), results):
+        for f in fields:
+            records.append(
+                {
+                    "Metadata_Plate": well["plate"],
+                    "Metadata_Well": well["well"],
+                    "Metadata_Site": f.pop("site"),
+                    "Metadata_Compound": well["compound"],
+                    "Metadata_Concentration": well["concentration"],
+                    "Metadata_moa": well["moa"],
+                    "Metadata_Batch": well["week"],
+                    **f,
+                }
+            )
+    images = pd.DataFrame.from_records(records)
+    well_profiles = aggregate(images, "well", method="median")
+    variants = {name: apply_recipe(well_profiles, name) for name in RECIPES_SHOWN}
+    treatments = (
+        wells.groupby(["compound", "concentration"], sort=False)
+        .agg(moa=("moa", "first"), weeks=("week", lambda s: tuple(sorted(set(s)))))
+        .reset_index()
+    )
+    chance_nsc = chance_level(treatments, exclude_batch=False)
+    chance_nscb = chance_level(treatments, exclude_batch=True)
+
+    print(f"synthetic BBBC021 benchmark (seed {args.seed})")
+    print(f"speed: {per_field:.3f} s per full-size field (mean of {len(times)}), budget 0.5 s, ratio {per_field / 0.5:.2f}")
+    print(
+        f"difficulty set: {len(wells)} wells x {args.fields} fields at {height}x{width}, "
+        f"{images.shape[1] - 7} features, rendered in {render_seconds:.1f} s with {args.workers} worker(s)"
+    )
+    print(f"{'profile recipe':<30} {'NSC':>14} {'NSCB':>14}   NSC/chance  NSCB/chance")
+    print(f"{'chance (random neighbour)':<30} {chance_nsc:>14.3f} {chance_nscb:>14.3f}")
+    for name, table in variants.items():
+        a = nsc(table, "treatment")
+        b = nscb(table, "treatment")
+        print(
+            f"{name:<30} {a.accuracy:>6.3f} ({a.correct:>3}/{a.total:<3}) {b.accuracy:>6.3f} ({b.correct:>2}/{b.total:<2})"
+            f"   {a.accuracy / chance_nsc:>9.1f}x {b.accuracy / chance_nscb:>10.1f}x"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -182,7 +182,8 @@ class TrainingIndex:
         if metric is Metric.COSINE:
             queries = normalised(queries)
         excluding = max(exclude_rows) >= 0
-        fetch = min(k + (1 if excluding else 0), selection.count)
+        # One more than needed, to see whether the k-th hit ties with the next candidate.
+        fetch = min(k + 1 + (1 if excluding else 0), selection.count)
         distances, labels = index.search(queries, fetch, params=selection.params)
         return [
             self._finish(index, queries[j : j + 1], distances[j], labels[j], k, fetch, int(exclude_rows[j]), metric, selection)
@@ -200,9 +201,11 @@ class TrainingIndex:
                 else:
                     keep = rows != exclude
                     rows, dist = rows[keep], dist[keep]
+            if found < fetch or fetch >= selection.count or rows.size <= k:
+                break  # every allowed candidate has been seen
+            if dist[k - 1] != dist[-1]:
+                break  # the last candidate seen lies beyond the k-th: nothing tied is missing
             # Candidates tied with the k-th hit may lie beyond what FAISS returned: fetch more.
-            if found < fetch or fetch >= selection.count or rows.size < k or dist[k - 1] != dist[-1]:
-                break
             fetch = min(fetch * 2, selection.count)
             found_d, found_i = index.search(query, fetch, params=selection.params)
             raw_d, raw_i = found_d[0], found_i[0]

@@ -47,7 +47,7 @@ class ServiceOptions:
         return ServiceOptions(http_host=env.get("BIOIMS_SEARCH_HOST", "127.0.0.1"), http_port=port, max_receives=max_receives)
 
 
-class SearchService:
+class SearchServer:
     """Owns the engine; `start()` runs the consumers (and HTTP API) in daemon threads."""
 
     def __init__(self, stores, *, tag_source: Callable[[], Mapping[int, str]] | None = None, options: ServiceOptions = ServiceOptions()):
@@ -78,7 +78,7 @@ class SearchService:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
 
-    def start(self, *, load: bool = True) -> "SearchService":
+    def start(self, *, load: bool = True) -> "SearchServer":
         if load:
             self.engine.load()
         if self.options.http_port is not None:

@@ -169,3 +169,33 @@ def test_delete_training():
     with pytest.raises(UnknownTraining):
         engine.search({"trainId": "train1", "queryImageId": "x"})
     assert engine.trainings() == []
+
+
+@pytest.mark.parametrize("metric", ["Cosine", "Euclidean"])
+def test_one_faiss_call_per_query_without_ties_and_more_only_for_ties(metric):
+    data = _duplicates()
+    engine = SearchEngine()
+    load(engine, data)
+    index = engine.training("train1")
+    faiss_index = index._index(engine_metric(metric))
+    calls = []
+    real = faiss_index.search
+
+    def counting(x, k, **kwargs):
+        calls.append(k)
+        return real(x, k, **kwargs)
+
+    faiss_index.search = counting
+    for spec in ({"queryImageId": data.image_ids[0]}, {"vector": data.vectors[1].tolist()}, {"queryImageId": data.image_ids[2], "inclusionTags": [10]}):
+        calls.clear()
+        engine.search({"trainId": "train1", "maxHits": 10, "metric": metric, **spec})
+        assert len(calls) == 1, spec
+    calls.clear()  # 30 identical vectors tie across the 10th place: more must be fetched
+    engine.search({"trainId": "train1", "maxHits": 10, "metric": metric, "vector": data.vectors[200].tolist()})
+    assert len(calls) > 1 and max(calls) >= 31
+
+
+def engine_metric(name):
+    from bioims.search import Metric
+
+    return Metric.parse(name)

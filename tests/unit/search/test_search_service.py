@@ -15,7 +15,7 @@ from bioims.search import SearchQuery
 from bioims.search import messages as m
 from bioims.search.handlers import Disposition
 from bioims.search.results import COMPLETED, ERROR, TableResults, new_header
-from bioims.search.server import SearchService, ServiceOptions
+from bioims.search.server import SearchServer, ServiceOptions
 
 from .reference import LABELS, brute_force, random_data
 
@@ -51,7 +51,7 @@ def _publish(ctx, data, train_id="train1", embedding="emb1"):
 def test_searches_through_the_queues(backend_ctx):
     ctx = backend_ctx
     data = random_data(120, 8, seed=31)
-    service = SearchService(ctx.stores, options=FAST)
+    service = SearchServer(ctx.stores, options=FAST)
     _publish(ctx, data)
     query = {"trainId": "train1", "queryImageId": data.image_ids[5], "maxHits": 12, "requireMoa": True, "exclusionTags": [11]}
     good = _submit(ctx, query)
@@ -81,7 +81,7 @@ def test_searches_through_the_queues(backend_ctx):
     assert ctx.stores.queue(resources.MANAGEMENT_QUEUE).approximate_count() == 0
 
     # A new service process over the same stores answers the same (restart loses nothing).
-    restarted = SearchService(ctx.stores, options=FAST)
+    restarted = SearchServer(ctx.stores, options=FAST)
     restarted.engine.load()
     again = _submit(ctx, query)
     restarted.drain()
@@ -101,14 +101,14 @@ def test_searches_through_the_queues(backend_ctx):
     ],
 )
 def test_malformed_management_messages_are_rejected_with_a_reason(local_ctx, body, expected):
-    service = SearchService(local_ctx.stores, options=FAST)
+    service = SearchServer(local_ctx.stores, options=FAST)
     handled = service.handler.handle_management([body])[0]
     assert handled.disposition is Disposition.REJECTED and expected in handled.reason
 
 
 def test_poison_messages_are_dead_lettered_and_the_service_goes_on(local_ctx):
     ctx = local_ctx
-    service = SearchService(ctx.stores, options=FAST)
+    service = SearchServer(ctx.stores, options=FAST)
     data = random_data(30, 4, seed=32, plates=1)
     queue = ctx.stores.queue(resources.SEARCH_QUEUE)
     queue.send("{broken", group_id="g", dedup_id="d1")
@@ -149,7 +149,7 @@ def test_a_redelivered_search_replaces_its_earlier_hits(local_ctx):
 
 def test_a_search_that_fails_every_time_ends_as_error_not_a_hang(local_ctx):
     ctx = local_ctx
-    service = SearchService(ctx.stores, options=FAST)
+    service = SearchServer(ctx.stores, options=FAST)
     data = random_data(20, 4, seed=33, plates=1)
     _publish(ctx, data)
     service.drain()

@@ -184,3 +184,32 @@ def nscb(
     if BATCH not in prepared.meta.columns:
         raise EvaluationError(f"NSCB needs {BATCH}; prepare the profiles with need_batch=True")
     return _run(prepared, "nscb")
+
+
+def nsc_left_out(
+    per_compound: Mapping[str, pd.DataFrame],
+    level: str = "treatment",
+    *,
+    batch: bool = False,
+    methods: Mapping[str, str] | None = None,
+) -> NeighbourResult:
+    """NSC (or NSCB with batch=True) where each compound is queried in the profiles of the model
+    trained without it, the fair version of the original's leave-one-compound-out protocol:
+    for each {compound: profiles}, the queries of that compound are kept, and pooled."""
+    if not per_compound:
+        raise EvaluationError("nsc_left_out needs at least one {compound: profiles} table")
+    parts, dropped, notes = [], [], []
+    for compound, table in sorted(per_compound.items()):
+        result = (nscb if batch else nsc)(table, level, methods=methods)
+        mine = result.queries[result.queries["compound"].astype(str) == str(compound)]
+        if mine.empty:
+            notes.append(f"{compound}: no query of this compound in its own table")
+        parts.append(mine)
+        own = result.dropped["query"].astype(str).str.startswith(f"{compound}@") if level == "treatment" else None
+        if own is not None:
+            dropped.append(result.dropped[own])
+    queries = pd.concat(parts, ignore_index=True)
+    if queries.empty:
+        raise EvaluationError("no left-out compound had a query in its own table")
+    dropped_df = pd.concat(dropped, ignore_index=True) if dropped else pd.DataFrame(columns=["query", "true_moa", "reason"])
+    return NeighbourResult("nscb" if batch else "nsc", level, queries, dropped_df, notes)

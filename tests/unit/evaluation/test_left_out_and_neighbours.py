@@ -1,0 +1,53 @@
+"""Leave-one-compound-out NSC and the neighbour-label matrix of the baseline notebook."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.spatial.distance import cosine
+
+from bioims.evaluation import EvaluationError, neighbour_label_matrix, nsc, nsc_left_out, nscb
+
+from .synthetic import COMPOUNDS, synthetic_wells
+
+
+def test_same_table_for_every_compound_equals_plain_nsc():
+    wells = synthetic_wells(4, noise=1.2)
+    tables = {c: wells for c in COMPOUNDS}
+    for batch, plain in ((False, nsc(wells)), (True, nscb(wells))):
+        pooled = nsc_left_out(tables, batch=batch)
+        assert (pooled.correct, pooled.total) == (plain.correct, plain.total)
+
+
+def test_each_compound_is_queried_in_its_own_table():
+    wells = synthetic_wells(4, noise=1.2)
+    features = [c for c in wells.columns if not c.startswith("Metadata_")]
+    # in c1's own model, c1 sits exactly on c2 (the other M1 compound): it must be right there
+    own = wells.copy()
+    c1, c2 = own["Metadata_Compound"] == "c1", own["Metadata_Compound"] == "c2"
+    own.loc[c1, features] = own.loc[c2, features].to_numpy()
+    pooled = nsc_left_out({"c1": own, "c3": wells})
+    assert set(pooled.queries["compound"]) == {"c1", "c3"}
+    assert pooled.queries.loc[pooled.queries["compound"] == "c1", "correct"].all()
+    with pytest.raises(EvaluationError):
+        nsc_left_out({})
+
+
+def test_neighbour_label_matrix_matches_a_loop():
+    wells = synthetic_wells(2, noise=1.2)
+    features = [c for c in wells.columns if not c.startswith("Metadata_")]
+    k = 3
+    matrix = neighbour_label_matrix(wells, k=k)
+    x = wells[features].to_numpy()
+    labels = wells["Metadata_moa"].tolist()
+    expected = {}
+    for i in range(len(x)):
+        sims = [(1 - cosine(x[i], x[j]), j) for j in range(len(x)) if j != i]
+        sims.sort(key=lambda t: -t[0])
+        for _, j in sims[:k]:
+            expected[(labels[i], labels[j])] = expected.get((labels[i], labels[j]), 0) + 1
+    for (a, b), count in expected.items():
+        assert matrix.loc[a, b] == count
+    assert matrix.to_numpy().sum() == k * len(x)
+    limited = neighbour_label_matrix(wells, k=k, per_class=2)
+    assert (limited.sum(axis=1) == 2 * k).all()

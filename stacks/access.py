@@ -136,10 +136,11 @@ CONSUMER_NEEDS: dict[str, Needs] = {
         services=("image-management", "training-configuration", "message", "artifact"),
     ),
     "search-service": Needs(
+        write_tables=_rw(tables.SEARCH),  # statuses and hits; it consumes the queues, never sends
         consume_queues=frozenset({resources.SEARCH_QUEUE, resources.MANAGEMENT_QUEUE}),
         read_objects=frozenset({TRAINING_OBJECTS, SEARCH_OBJECTS}),
         write_objects=frozenset({SEARCH_OBJECTS}),
-        services=("search", "tag", "image-management", "training-configuration"),
+        services=("tag", "image-management", "training-configuration"),
     ),
     "sagemaker-training": Needs(
         read_objects=frozenset({EMBEDDING_ROI_OBJECTS, TRAINING_OBJECTS}),

@@ -17,6 +17,7 @@ from constructs import Construct
 from stacks.log_groups import log_group
 from stacks.settings import DeploymentSettings
 
+VPC_CIDR = "10.40.0.0/16"
 PRIVATE_SUBNET_MASK = 20  # 4,096 addresses per AZ: room for a 256-vCPU Batch fleet and Fargate tasks
 PUBLIC_SUBNET_MASK = 26  # NAT gateways only
 
@@ -29,7 +30,7 @@ class PrivateVpc(Construct):
         self.vpc = ec2.Vpc(
             self,
             "Vpc",
-            ip_addresses=ec2.IpAddresses.cidr("10.40.0.0/16"),
+            ip_addresses=ec2.IpAddresses.cidr(VPC_CIDR),
             max_azs=settings.max_azs,
             nat_gateways=settings.nat_gateways,
             subnet_configuration=[

@@ -23,6 +23,7 @@ from stacks.images import REPO_ROOT, RepositoryImage
 from stacks.job_definitions import runtime_environment
 from stacks.log_groups import log_group
 from stacks.nag import acknowledge
+from stacks.network import VPC_CIDR
 from stacks.settings import DeploymentSettings
 
 SEARCH_DOCKERFILE = Path("search_service/Dockerfile")
@@ -92,7 +93,7 @@ class SearchService(Construct):
             allow_all_outbound=True,
         )
         self.security_group.add_ingress_rule(
-            ec2.Peer.ipv4(vpc.vpc_cidr_block), ec2.Port.tcp(settings.search_port), "Search HTTP API from the VPC"
+            ec2.Peer.ipv4(VPC_CIDR), ec2.Port.tcp(settings.search_port), "Search HTTP API from the VPC"
         )
         self.namespace = discovery.PrivateDnsNamespace(
             self, "Namespace", name=namespace_name(settings), vpc=vpc, description=f"{settings.deployment} private names"

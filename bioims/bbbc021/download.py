@@ -296,11 +296,20 @@ def download(
             checksum=checksums.get(name), progress=progress,
         )
         report.csvs_fetched.append(name)
-    try:
-        design = build_design(csvs.read_image_csv(root / layout.IMAGE_CSV), csvs.read_moa_csv(root / layout.MOA_CSV))
-        csvs.read_compound_csv(root / layout.COMPOUND_CSV)
-    except csvs.Bbbc021DataError as exc:
-        raise DownloadError(f"a downloaded CSV is unusable: {exc}; delete it and re-run") from exc
+    tables = {}
+    for name, reader in (
+        (layout.IMAGE_CSV, csvs.read_image_csv),
+        (layout.MOA_CSV, csvs.read_moa_csv),
+        (layout.COMPOUND_CSV, csvs.read_compound_csv),
+    ):
+        try:
+            tables[name] = reader(root / name)
+        except csvs.Bbbc021DataError as exc:
+            if name in report.csvs_fetched:  # fetched by this run: remove it; a user's own copy stays
+                (root / name).unlink(missing_ok=True)
+                raise DownloadError(f"the downloaded {name} is unusable and was removed: {exc}") from exc
+            raise DownloadError(f"{name} already in {root} is unusable (fix or delete it): {exc}") from exc
+    design = build_design(tables[layout.IMAGE_CSV], tables[layout.MOA_CSV])
 
     wanted = list(design.plates) if plates is None else list(dict.fromkeys(plates))
     unknown = [p for p in wanted if p not in set(design.plates)]

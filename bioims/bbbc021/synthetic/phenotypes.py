@@ -86,7 +86,7 @@ MOA_EFFECTS: Final[dict[str, dict[str, float]]] = {
         "density": -0.4, "tub_fibre": 0.08, "nuc_aspect": -0.08,
     },
     "Eg5 inhibitors": {
-        "p_mitotic": 0.55, "p_ring": 0.85, "cell_size": -0.15, "cell_aspect": -0.15,
+        "p_mitotic": 0.65, "p_ring": 0.85, "cell_size": -0.15, "cell_aspect": -0.15,
         "tub_peri": 0.3, "tub_fibre": -0.15, "act_cortical": 0.15,
     },
     "Epithelial": {
@@ -98,12 +98,12 @@ MOA_EFFECTS: Final[dict[str, dict[str, float]]] = {
         "density": -0.1, "cell_irreg": 0.08,
     },
     "Microtubule destabilizers": {
-        "p_mitotic": 0.45, "p_ring": 0.1, "tub_fibre": -0.45, "tub_level": -0.1, "tub_peri": -0.2,
+        "p_mitotic": 0.6, "p_ring": 0.1, "tub_fibre": -0.45, "tub_level": -0.1, "tub_peri": -0.2,
         "cell_size": -0.2, "cell_aspect": -0.15, "micronuclei": 0.45, "nuc_irreg": 0.15,
         "act_cortical": 0.15,
     },
     "Microtubule stabilizers": {
-        "p_mitotic": 0.35, "tub_bundle": 0.7, "tub_fibre": 0.2, "tub_level": 0.2, "micronuclei": 0.6,
+        "p_mitotic": 0.4, "tub_bundle": 0.7, "tub_fibre": 0.2, "tub_level": 0.2, "micronuclei": 0.6,
         "nuc_irreg": 0.2, "cell_size": -0.05, "p_multinuc": 0.1,
     },
     "Protein degradation": {

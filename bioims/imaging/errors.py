@@ -22,3 +22,12 @@ class UnsupportedImageError(ImagingError):
 
 class ParameterError(ImagingError):
     """A processing parameter (ROI size, minimum voxels, channel names, artifact sizes) is invalid."""
+
+
+class MissingFlatField(ImagingError):
+    """The plate's flat field for a channel has not been computed (a setup problem of the plate,
+    not of one image: plate preprocessing must run first)."""
+
+
+# Errors that concern the data of one image: a plate run records them for that image and goes on.
+IMAGE_DATA_ERRORS: tuple[type[ImagingError], ...] = (ImageReadError, ImageShapeError, UnsupportedImageError)

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from bioims import keys
-from bioims.imaging.errors import ImageReadError
+from bioims.imaging.errors import ImageReadError, MissingFlatField
 from bioims.imaging.flatfield import FlatField
 from bioims.imaging.io import json_bytes, load_npy, npy_bytes
 from bioims.imaging.params import RoiParameters
@@ -138,7 +138,7 @@ def read_flat_field(
     try:
         data = store.get_bytes(key)
     except ObjectNotFound:
-        raise ImageReadError(f"plate {plate_id}: no flat field for channel {channel!r} ({key}); run plate preprocessing first") from None
+        raise MissingFlatField(f"plate {plate_id}: no flat field for channel {channel!r} ({key}); run plate preprocessing first") from None
     return FlatField.from_array(channel, load_npy(data, key), expected_shape)
 
 

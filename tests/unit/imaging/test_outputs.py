@@ -15,7 +15,7 @@ from bioims.imaging.outputs import (
     write_flat_field,
     write_image_outputs,
 )
-from bioims.imaging.errors import ImageReadError, ImageShapeError
+from bioims.imaging.errors import ImageShapeError, MissingFlatField
 from bioims.imaging.params import RoiParameters
 from bioims.imaging.pipeline import preprocess_image
 from bioims.store.localfs import LocalObjectStore
@@ -115,5 +115,5 @@ def test_flat_field_round_trip(store):
     np.testing.assert_array_equal(back.array, flat.array)
     with pytest.raises(ImageShapeError):
         read_flat_field(store, "plate1", "dapi", (1, 12, 15))
-    with pytest.raises(ImageReadError, match="run plate preprocessing first"):
+    with pytest.raises(MissingFlatField, match="run plate preprocessing first"):
         read_flat_field(store, "plate1", "actin")

@@ -1,0 +1,15 @@
+"""Telemetry of the imaging jobs: lines appended to the message logs of plates and images
+(ORIGINAL.md 2.4), best effort: a missing log never fails the work it describes."""
+
+from __future__ import annotations
+
+
+def log_message(ctx, message_id: str | None, text: str) -> None:
+    if not message_id:
+        return
+    from bioims.services.api import NotFound
+
+    try:
+        ctx.service("message").add(message_id, text)
+    except NotFound:
+        pass

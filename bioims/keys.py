@@ -157,3 +157,15 @@ def search_tag_labels_key() -> str:
 def search_failed_message_key(queue_name: str, message_id: str) -> str:
     """A message the local search service gave up on (the local stand-in for a DLQ)."""
     return f"{ARTIFACT_ROOT}/search/failed/{queue_name}/{message_id}.json"
+
+
+def search_staging_key(name: str) -> str:
+    """Inputs the search loaders stage for the search service (tag sets, embeddings built from
+    table rows) and reference from queue messages instead of inlining them."""
+    return f"{ARTIFACT_ROOT}/search/staging/{name}"
+
+
+def search_generation_key() -> str:
+    """Changes whenever a search service changes the index, so another process's in-memory copy
+    knows to reload (local backend, several processes)."""
+    return f"{ARTIFACT_ROOT}/search/GENERATION"

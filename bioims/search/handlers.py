@@ -132,13 +132,15 @@ class MessageHandler:
             if ("images" in message) == ("key" in message):
                 raise InvalidRequest("plateTags needs exactly one of 'images' and 'key'")
             if "key" in message:
-                images = self._read_tag_object(message["key"])
+                images = self._read_object(message["key"]).get("images")
             else:
                 images = message["images"]
             count = self.engine.set_plate_tags(embedding_name, plate_id, parse_tag_images(images))
             return f"tagged {count} images of plate {plate_id} for embedding {embedding_name}"
         if kind == m.LOAD_TAG_LABEL_MAP:
             tags = message.get("tags")
+            if "key" in message:
+                tags = self._read_object(message["key"]).get("tags")
             if tags is not None and not isinstance(tags, dict):
                 raise InvalidRequest("loadTagLabelMap 'tags' must be an object {tagId: tagValue}")
             count = self.engine.set_tag_labels(tags)
@@ -151,20 +153,21 @@ class MessageHandler:
         existed = self.engine.delete_training(train_id)
         return f"deleted training {train_id}" if existed else f"training {train_id} was not loaded"
 
-    def _read_tag_object(self, key: Any) -> Any:
+    def _read_object(self, key: Any) -> dict:
+        """A JSON object staged in the data bucket by a loader."""
         if not isinstance(key, str) or not key:
-            raise InvalidRequest("plateTags 'key' must be a non-empty string")
+            raise InvalidRequest("'key' must be a non-empty string")
         if self.engine.objects is None:
-            raise InvalidRequest("this search engine has no object store to read tags from")
+            raise InvalidRequest("this search engine has no object store to read from")
         try:
             body = json.loads(self.engine.objects.get_bytes(key))
         except ObjectNotFound:
-            raise PlateFileMissing(f"no tag file {key!r}") from None
+            raise PlateFileMissing(f"no object {key!r}") from None
         except ValueError as exc:
-            raise InvalidRequest(f"tag file {key!r} is not JSON: {exc}") from None
+            raise InvalidRequest(f"object {key!r} is not JSON: {exc}") from None
         if not isinstance(body, dict):
-            raise InvalidRequest(f"tag file {key!r} must hold an object with 'images'")
-        return body.get("images")
+            raise InvalidRequest(f"object {key!r} must hold a JSON object")
+        return body
 
 
 def _describe(exc: BaseException) -> str:

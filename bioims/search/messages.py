@@ -23,8 +23,8 @@ DELETE_TRAINING = "deleteTraining"
 
 SEARCH_TYPES = (SEARCH_BY_IMAGE_ID,)
 MANAGEMENT_TYPES = (PLATE_EMBEDDING, PLATE_TAGS, LOAD_TAG_LABEL_MAP, LOG_TRAIN_LIST, DELETE_TRAINING)
-# Tag lists longer than this go through the object store instead of the message body.
-INLINE_TAG_IMAGES = 500
+# Bodies larger than this go through the object store (SQS allows 256 KiB).
+MAX_INLINE_BYTES = 128 * 1024
 _QUERY_FIELDS = ("trainId", "queryImageId", "metric", "maxHits", "requireMoa", "inclusionTags", "exclusionTags")
 
 
@@ -90,10 +90,14 @@ def plate_tags(embedding_name: str, plate_id: str, images: Mapping[str, Sequence
     return body
 
 
-def load_tag_label_map(labels: Mapping[int, str] | None = None) -> dict:
+def load_tag_label_map(labels: Mapping[int, str] | None = None, key: str | None = None) -> dict:
+    """The tag-label map inline, as the key of a JSON object {"tags": {...}}, or neither (the
+    service then asks its tag source)."""
     body: dict[str, Any] = {"type": LOAD_TAG_LABEL_MAP}
     if labels is not None:
         body["tags"] = {str(k): v for k, v in labels.items()}
+    if key is not None:
+        body["key"] = key
     return body
 
 

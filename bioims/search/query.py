@@ -22,7 +22,7 @@ DEFAULT_HITS = 100  # the original's default maxHits
 MAX_TAGS = 1000
 # trainIds, imageIds and plateIds become object-key parts: keep them to a safe alphabet.
 ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
-RESERVED_TRAIN_IDS = frozenset({"tags", "failed", "origin"})
+RESERVED_TRAIN_IDS = frozenset({"tags", "failed", "staging", "origin", "GENERATION", "tag-labels.json"})
 
 
 class Metric(str, Enum):

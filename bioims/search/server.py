@@ -1,23 +1,28 @@
 """The running search service: engine + queue consumers + HTTP API, wired to a backend's stores.
 
-The same object runs in-process on the local backend (tests, the walkthrough, `bioims search
-serve`) and as the Fargate container's main (search_service/). Start order: load snapshots, then
-consume and serve, so nothing is answered from a half-loaded index.
+The same object runs as the Fargate container's main (search_service/), as `bioims search serve`
+on the local backend, and embedded in a local process (`EmbeddedSearch`: queues drained in the
+caller's thread right after a message is sent). Start order: load snapshots, then consume and
+serve, so nothing is answered from a half-loaded index.
 """
 
 from __future__ import annotations
 
+import fcntl
 import logging
+import os
 import threading
 from dataclasses import dataclass
-from typing import Callable, Mapping
+from pathlib import Path
+from typing import Callable, Mapping, Sequence
 
-from bioims import resources, tables
+from bioims import ids, keys, resources, tables
 from bioims.search.consumer import QueueConsumer, object_dead_letter
 from bioims.search.engine import SearchEngine
-from bioims.search.handlers import MessageHandler
+from bioims.search.handlers import Disposition, Handled, MessageHandler
 from bioims.search.httpapi import SearchHttpServer
 from bioims.search.results import TableResults
+from bioims.store.ports import ObjectNotFound
 
 log = logging.getLogger("bioims.search")
 
@@ -52,6 +57,7 @@ class SearchServer:
 
     def __init__(self, stores, *, tag_source: Callable[[], Mapping[int, str]] | None = None, options: ServiceOptions = ServiceOptions()):
         self.options = options
+        self.stores = stores
         self.engine = SearchEngine(stores.data, tag_source=tag_source)
         self.results = TableResults(stores.table(tables.SEARCH))
         self.handler = MessageHandler(self.engine, self.results)
@@ -59,7 +65,7 @@ class SearchServer:
         dead_letter = object_dead_letter(self.engine.snapshots) if stores.settings.backend == "local" else None
         self.management = QueueConsumer(
             stores.queue(resources.MANAGEMENT_QUEUE),
-            self.handler.handle_management,
+            self._handle_management,
             max_receives=options.max_receives,
             visibility_timeout=options.management_visibility_timeout,
             wait_seconds=options.wait_seconds,
@@ -74,13 +80,31 @@ class SearchServer:
             dead_letter=dead_letter,
             on_give_up=self.handler.give_up_search,
         )
+        self.generation: str | None = None
         self.http: SearchHttpServer | None = None
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
 
+    def _handle_management(self, bodies: Sequence[str]) -> list[Handled]:
+        handled = self.handler.handle_management(bodies)
+        if any(h.disposition is Disposition.DONE for h in handled):
+            self.generation = ids.new_id()
+            self.stores.data.put_bytes(keys.search_generation_key(), self.generation.encode("ascii"))
+        return handled
+
+    def stored_generation(self) -> str | None:
+        try:
+            return self.stores.data.get_bytes(keys.search_generation_key()).decode("ascii")
+        except ObjectNotFound:
+            return None
+
+    def load(self) -> dict:
+        self.generation = self.stored_generation()
+        return self.engine.load()
+
     def start(self, *, load: bool = True) -> "SearchServer":
         if load:
-            self.engine.load()
+            self.load()
         if self.options.http_port is not None:
             self.http = SearchHttpServer(self.engine, self.options.http_host, self.options.http_port).start()
             log.info("search: HTTP API on %s", self.http.url)
@@ -90,9 +114,10 @@ class SearchServer:
             self._threads.append(thread)
         return self
 
-    def drain(self, max_batches: int = 1000) -> int:
-        """Handle what is waiting now, management first, without background threads (the
-        embedded local runtime and tests); returns the number of messages received."""
+    def drain(self, max_batches: int = 10_000) -> int:
+        """Handle what is waiting now, management first, in this thread; returns the number of
+        messages received. A message that failed becomes visible again only after its
+        visibility timeout, so a drain ends instead of spinning on it."""
         total = 0
         for _ in range(max_batches):
             got = self.management.poll_once(wait_seconds=0)
@@ -114,3 +139,65 @@ class SearchServer:
     def wait(self) -> None:
         """Block until stopped (the container's main loop)."""
         self._stop.wait()
+
+
+class ServerLock:
+    """An exclusive lock file in the local data directory, held by the process that consumes the
+    local queues: a running `bioims search serve`, or an embedded drain. The operating system
+    releases it when the holder dies, so a crash never leaves it stuck."""
+
+    def __init__(self, home: Path):
+        self.path = Path(home) / "search-server.lock"
+        self._fd: int | None = None
+
+    def try_acquire(self) -> bool:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            return False
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        self._fd = fd
+        return True
+
+    def release(self) -> None:
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
+
+
+class EmbeddedSearch:
+    """The search service inside a local process (the default on the local backend): after a
+    message is sent, `drain()` handles the queues in the caller's thread, unless a `bioims search
+    serve` process owns them. Before draining, the engine is reloaded if another process changed
+    the index since it was loaded."""
+
+    def __init__(self, stores, *, tag_source: Callable[[], Mapping[int, str]] | None = None):
+        self.stores = stores
+        self.tag_source = tag_source
+        self._server: SearchServer | None = None
+        self._lock = threading.Lock()
+        self._file_lock = ServerLock(stores.settings.home)
+
+    def server(self) -> SearchServer:
+        """The embedded server, loaded and current with the stored index."""
+        if self._server is None or self._server.generation != self._server.stored_generation():
+            server = SearchServer(self.stores, tag_source=self.tag_source, options=ServiceOptions(http_port=None, wait_seconds=0))
+            server.load()
+            self._server = server
+        return self._server
+
+    def drain(self) -> bool:
+        """Handle waiting messages here; False if another process serves the queues."""
+        with self._lock:
+            if not self._file_lock.try_acquire():
+                return False
+            try:
+                self.server().drain()
+            finally:
+                self._file_lock.release()
+            return True

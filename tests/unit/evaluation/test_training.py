@@ -14,52 +14,8 @@ from bioims.evaluation import EvaluationError, evaluate
 from bioims.evaluation.training import annotate, left_out_trainings, training_profiles
 from cli.evaluate import report as report_command
 
+from .screen import FEATURES, embed, upload
 from .synthetic import synthetic_images
-
-FEATURES = [f"f{i}" for i in range(10)]
-
-
-def upload(ctx, images: pd.DataFrame, *, with_concentration: bool) -> dict[str, str]:
-    """Populate, inspect and validate one plate per Metadata_Plate; returns {plate: plateId}."""
-    management = bioims.client("image-management")
-    ids = {}
-    for plate, rows in images.groupby("Metadata_Plate", sort=True):
-        manifest_images = []
-        for row in rows.itertuples(index=False):
-            image = {
-                "wellSourceId": row.Metadata_Well,
-                "imageSourceId": row.Metadata_ImageId,
-                "sourceBucket": "/data",
-                "sourceKey": "",
-                "channelKeys": [{"name": "dapi", "keysuffix": f"{row.Metadata_ImageId}.tif"}],
-                "subclassType": "compound",
-                "subclass": row.Metadata_Compound,
-            }
-            if isinstance(row.Metadata_moa, str):
-                image.update(category="moa", label=row.Metadata_moa)
-            if with_concentration:
-                image["metadata"] = {"concentration": float(row.Metadata_Concentration)}
-            manifest_images.append(image)
-        key = f"manifests/{plate}.json"
-        ctx.stores.resource_bucket.put_bytes(key, json.dumps({"plateSourceId": plate, "images": manifest_images}).encode())
-        plate_id = management.populateSourcePlate(ctx.stores.resource_bucket.bucket, key)
-        for image_id in management.getImageIdsByPlateId(plate_id):
-            management.applyInspectionResult({"imageId": image_id, "valid": True, "width": 64, "height": 48, "depth": 1, "channels": 1})
-        assert management.validatePlate(plate_id) == "VALIDATED"
-        ids[plate] = plate_id
-    return ids
-
-
-def embed(images: pd.DataFrame, plate_ids: dict[str, str], train_id: str, values: np.ndarray) -> None:
-    management = bioims.client("image-management")
-    for plate, plate_id in plate_ids.items():
-        by_source = {r["imageSourceId"]: r["imageId"] for r in management.getImagesByPlateId(plate_id)}
-        rows = np.flatnonzero((images["Metadata_Plate"] == plate).to_numpy())
-        results = [
-            {"imageId": by_source[images["Metadata_ImageId"].iloc[i]], "embeddingVector": values[i].tolist(), "roiCount": 2}
-            for i in rows
-        ]
-        management.createImageTrainResults(train_id, plate_id, results)
 
 
 @pytest.fixture

@@ -31,7 +31,7 @@ log = logging.getLogger("bioims.search")
 class ServiceOptions:
     http_host: str = "127.0.0.1"
     http_port: int | None = 0  # None: no HTTP API; 0: any free port
-    max_receives: int = 5  # on AWS: the queues' redrive maxReceiveCount
+    max_receives: int = 3  # on AWS: the queues' redrive maxReceiveCount (stacks/queues.py)
     search_visibility_timeout: float = 120.0
     management_visibility_timeout: float = 900.0
     wait_seconds: float = 10.0
@@ -42,7 +42,7 @@ class ServiceOptions:
         port_text = env.get("BIOIMS_SEARCH_PORT", "8080").strip().lower()
         try:
             port = None if port_text in ("", "none", "off") else int(port_text)
-            max_receives = int(env.get("BIOIMS_SEARCH_MAX_RECEIVES", "5"))
+            max_receives = int(env.get("BIOIMS_SEARCH_MAX_RECEIVES", str(ServiceOptions.max_receives)))
         except ValueError as exc:
             raise ValueError(f"invalid search service setting: {exc}") from None
         if port is not None and not 0 <= port <= 65535:
@@ -201,3 +201,44 @@ class EmbeddedSearch:
             finally:
                 self._file_lock.release()
             return True
+
+
+class ServerBusy(RuntimeError):
+    """Another process already serves the local queues."""
+
+
+def serve(
+    stores,
+    *,
+    options: ServiceOptions,
+    tag_source: Callable[[], Mapping[int, str]] | None = None,
+    on_ready: Callable[[SearchServer], None] | None = None,
+    stop: threading.Event | None = None,
+) -> None:
+    """Run the search service until SIGTERM/SIGINT (or `stop`): the container's and `bioims search
+    serve`'s main. On the local backend it first takes the server lock, so embedded drains in
+    other processes leave the queues to it."""
+    lock = None
+    if stores.settings.backend == "local":
+        lock = ServerLock(stores.settings.home)
+        if not lock.try_acquire():
+            raise ServerBusy(f"another search server is running for {stores.settings.home} (lock {lock.path})")
+    server = SearchServer(stores, tag_source=tag_source, options=options)
+    try:
+        summary = server.load()
+        log.info("search: index loaded: %s", summary)
+        server.start(load=False)
+        if on_ready is not None:
+            on_ready(server)
+        done = stop or threading.Event()
+        if threading.current_thread() is threading.main_thread():
+            import signal
+
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                signal.signal(signum, lambda *_: done.set())
+        while not done.wait(0.5):
+            pass
+    finally:
+        server.stop()
+        if lock is not None:
+            lock.release()

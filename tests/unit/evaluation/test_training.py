@@ -88,3 +88,17 @@ def test_report_uses_leave_one_out_trainings_for_the_vote(screen, tmp_path):
     assert out["compound_vote"]["total"] == 2
     per_compound = json.loads((tmp_path / "r" / "metrics.json").read_text())["compound_vote"]["per_compound"]
     assert sorted(r["compound"] for r in per_compound) == ["c1", "c3"]
+
+
+@pytest.mark.aws
+def test_profiles_read_the_same_on_the_aws_backend(aws_ctx):
+    images = synthetic_images(1, sites=1)
+    plate_ids = upload(aws_ctx, images, with_concentration=True)
+    tc = bioims.client("training-configuration")
+    tc.createEmbedding({"embeddingName": "emb", "inputWidth": 64, "inputHeight": 48, "inputChannels": 1})
+    tc.createTraining({"embeddingName": "emb", "trainId": "T1"})
+    embed(images, plate_ids, "T1", images[FEATURES].to_numpy(dtype=np.float32))
+    loaded = training_profiles("T1").set_index("Metadata_ImageSourceId").loc[images["Metadata_ImageId"]]
+    np.testing.assert_array_equal(loaded[[f"e{i}" for i in range(10)]].to_numpy(), images[FEATURES].to_numpy(dtype=np.float32))
+    assert loaded["Metadata_Compound"].tolist() == images["Metadata_Compound"].tolist()
+    assert loaded["Metadata_Concentration"].tolist() == images["Metadata_Concentration"].tolist()

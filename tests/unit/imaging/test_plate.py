@@ -12,14 +12,14 @@ from PIL import Image
 
 from bioims import keys, tables
 from bioims.imaging.flatfield import FlatField
-from bioims.imaging.io import channel_sources, read_image
+from bioims.imaging.io import channel_sources, read_image, write_tiff_bytes
 from bioims.imaging.outputs import ImageOutputKeys, read_flat_field
 from bioims.imaging.params import RoiParameters
 from bioims.imaging.pipeline import preprocess_image
 from bioims.imaging.status import image_status
 from tests.support.backends import installed, local_context
 from tests.unit.imaging.plates import EMBEDDING, call, data_files, data_mtimes, setup_plate
-from tests.unit.imaging.synthetic import CHANNELS
+from tests.unit.imaging.synthetic import CHANNELS, synthetic_field
 
 
 @pytest.fixture
@@ -114,14 +114,11 @@ def test_rerun_does_no_work(plate):
             assert image_status(row, EMBEDDING) == image_status(rows_before[row["imageId"]], EMBEDDING)
 
 
-def test_a_fixed_image_is_completed_by_a_rerun(plate, tmp_path):
+def test_a_fixed_image_is_completed_by_a_rerun(plate):
     ctx, info = plate
     _process(ctx, info["plateId"])
     image_id = info["images"]["field-04"]
     # repair the file, inspect again: the next run completes that image only
-    from tests.unit.imaging.synthetic import synthetic_field
-    from bioims.imaging.io import write_tiff_bytes
-
     (info["root"] / "plate/f04_actin.tif").write_bytes(write_tiff_bytes(synthetic_field(4)[2][0]))
     assert call(ctx, "image-artifact", "inspectImage", imageId=image_id)["valid"] is True
     others = {k: v for k, v in data_files(ctx).items() if image_id not in k}

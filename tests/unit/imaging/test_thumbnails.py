@@ -1,7 +1,6 @@
 import io
 
 import numpy as np
-import pytest
 from PIL import Image
 
 from bioims.imaging.normalize import normalize_for_thumbnail

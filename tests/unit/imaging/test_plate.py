@@ -159,3 +159,17 @@ def test_flat_field_job_skips_existing_channels(plate):
     again = plate_preprocessing(ctx, info["plateId"])
     assert again["computed"] == ["actin"] and again["skipped"] == ["dapi", "tubulin"]
     assert isinstance(read_flat_field(ctx.stores.data, info["plateId"], "actin"), FlatField)
+
+
+def test_an_empty_field_is_done_with_zero_rois(plate):
+    ctx, info = plate
+    black = write_tiff_bytes(np.zeros((96, 128), dtype=np.uint16))
+    for name in CHANNELS:
+        (info["root"] / f"plate/f03_{name}.tif").write_bytes(black)
+    assert _process(ctx, info["plateId"])["status"] == "SUCCEEDED"
+    image_id = info["images"]["field-03"]
+    status = image_status(ctx.service("image-management").image(image_id), EMBEDDING)
+    assert status["status"] == "DONE" and status["roiCount"] == 0
+    out = ImageOutputKeys.for_image(EMBEDDING, info["plateId"], image_id)
+    assert np.load(ctx.stores.data.local_path(out.tensor)).shape == (0, 3, 1, 16, 16)
+    assert json.loads(ctx.stores.data.get_bytes(out.roi))["count"] == 0

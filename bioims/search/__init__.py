@@ -11,8 +11,8 @@ applied inside the search, snapshots in the object store, and the queue/HTTP ser
     result.hits()                               # [{imageId, rank, distance}], best first
 """
 
-from bioims.search.engine import PlateFileMissing, SearchEngine, SearchResult, pin_faiss_thread
-from bioims.search.errors import InvalidRequest, NotReady, SearchError, UnknownImage, UnknownTraining
+from bioims.search.engine import SearchEngine, SearchResult, pin_faiss_thread
+from bioims.search.errors import InvalidRequest, NotReady, PlateFileMissing, SearchError, UnknownImage, UnknownTraining
 from bioims.search.query import DEFAULT_HITS, MAX_HITS, Metric, SearchQuery, TagFilter, parse_query
 
 __all__ = [

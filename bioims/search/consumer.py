@@ -10,7 +10,6 @@ and deleted.
 from __future__ import annotations
 
 import logging
-import threading
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
@@ -30,7 +29,6 @@ class ConsumerStats:
     rejected: int = 0
     retried: int = 0
     given_up: int = 0
-    errors: int = 0
 
 
 class QueueConsumer:
@@ -108,16 +106,6 @@ class QueueConsumer:
         if self.dead_letter is not None:
             self.dead_letter(self.queue.name, message, outcome.reason)
             self.queue.delete(message.receipt)
-
-    def run(self, stop: threading.Event) -> None:
-        """Poll until `stop` is set; errors of the queue itself are logged and retried."""
-        while not stop.is_set():
-            try:
-                self.poll_once()
-            except Exception:
-                self.stats.errors += 1
-                log.exception("search: receiving from %s failed", self.queue.name)
-                stop.wait(min(30.0, 1.0 * self.stats.errors))
 
 
 def object_dead_letter(snapshots) -> DeadLetter:

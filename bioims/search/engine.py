@@ -20,7 +20,7 @@ import numpy as np
 
 from bioims import keys
 from bioims.search.batching import Batcher
-from bioims.search.errors import InvalidRequest, SearchError, UnknownImage, UnknownTraining
+from bioims.search.errors import InvalidRequest, PlateFileMissing, SearchError, UnknownImage, UnknownTraining
 from bioims.search.index import TrainingIndex, check_embeddings
 from bioims.search.query import Metric, SearchQuery, check_id, check_train_id, parse_query
 from bioims.search.snapshot import Segment, SnapshotStore, read_plate_embeddings
@@ -305,9 +305,3 @@ class SearchEngine:
         if metric is Metric.COSINE and not np.any(vector):
             raise InvalidRequest("a zero vector has no direction: cosine search is undefined for it")
         return vector, row
-
-
-class PlateFileMissing(SearchError):
-    """The plate embeddings file named by a message is not (yet) in the data bucket."""
-
-    status = 404

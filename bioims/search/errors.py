@@ -39,3 +39,10 @@ class NotReady(SearchError):
     """A filter needs state that has not been loaded yet (e.g. the tag-label map)."""
 
     status = 409
+
+
+class PlateFileMissing(SearchError):
+    """An object a message refers to (plate embeddings, staged tags) is not (yet) in the bucket;
+    worth retrying, unlike the other errors."""
+
+    status = 404

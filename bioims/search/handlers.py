@@ -18,8 +18,8 @@ from enum import Enum
 from typing import Any, Sequence
 
 from bioims.search import messages as m
-from bioims.search.engine import PlateFileMissing, SearchEngine, SearchResult
-from bioims.search.errors import InvalidRequest, SearchError
+from bioims.search.engine import SearchEngine, SearchResult
+from bioims.search.errors import InvalidRequest, PlateFileMissing, SearchError
 from bioims.search.query import check_id, parse_query
 from bioims.search.results import ResultsWriter
 from bioims.search.snapshot import parse_tag_images

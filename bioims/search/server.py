@@ -34,7 +34,7 @@ class ServiceOptions:
     max_receives: int = 3  # on AWS: the queues' redrive maxReceiveCount (stacks/queues.py)
     search_visibility_timeout: float = 120.0
     management_visibility_timeout: float = 900.0
-    wait_seconds: float = 10.0
+    wait_seconds: float = 1.0  # idle long poll of the search queue = longest wait of a management message
 
     @staticmethod
     def from_env(env: Mapping[str, str]) -> "ServiceOptions":
@@ -108,11 +108,25 @@ class SearchServer:
         if self.options.http_port is not None:
             self.http = SearchHttpServer(self.engine, self.options.http_host, self.options.http_port).start()
             log.info("search: HTTP API on %s", self.http.url)
-        for name, consumer in (("search-management", self.management), ("search-queries", self.searches)):
-            thread = threading.Thread(target=consumer.run, args=(self._stop,), name=name, daemon=True)
-            thread.start()
-            self._threads.append(thread)
+        thread = threading.Thread(target=self._consume, name="search-queues", daemon=True)
+        thread.start()
+        self._threads.append(thread)
         return self
+
+    def _consume(self) -> None:
+        """One loop for both queues, management first: a search sent after a management message
+        (load a plate, load the tag labels) is answered after it. Idle, it long-polls the search
+        queue for `wait_seconds`, which bounds how long a management message waits."""
+        failures = 0
+        while not self._stop.is_set():
+            try:
+                if self.management.poll_once(wait_seconds=0) == 0:
+                    self.searches.poll_once(wait_seconds=self.options.wait_seconds)
+                failures = 0
+            except Exception:
+                failures += 1
+                log.exception("search: receiving from the queues failed")
+                self._stop.wait(min(30.0, float(failures)))
 
     def drain(self, max_batches: int = 10_000) -> int:
         """Handle what is waiting now, management first, in this thread; returns the number of

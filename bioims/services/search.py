@@ -22,7 +22,7 @@ from pydantic import Field, StrictFloat, StrictInt
 from bioims import ids, keys, resources, tables
 from bioims.search import messages as m
 from bioims.search.errors import SearchError
-from bioims.search.query import MAX_HITS, parse_query
+from bioims.search.query import MAX_HITS, SearchQuery, parse_query
 from bioims.search.results import FINAL_STATUSES, TableResults, new_header
 from bioims.services.api import BadRequest, NotFound, Request, Service, ServiceError, api
 from bioims.services.models import Flag, Id, Name
@@ -35,7 +35,7 @@ POLL_SECONDS = 0.3
 
 
 class SubmitRequest(Request):
-    search: dict[str, Any]
+    search: SearchQuery
 
 
 class SearchByImageRequest(Request):
@@ -146,7 +146,7 @@ class SearchService(Service):
         return {k: v for k, v in header.items() if k != "imageId"}
 
     # --- searches ------------------------------------------------------------------------------
-    def submit(self, search: dict) -> str:
+    def submit(self, search: SearchQuery | dict) -> str:
         try:
             query = parse_query(search)
         except SearchError as exc:

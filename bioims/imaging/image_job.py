@@ -27,7 +27,7 @@ from bioims.imaging.labels import label_indices
 from bioims.imaging.outputs import ImageOutputKeys, outputs_complete, read_flat_field, read_roi_document, write_image_outputs
 from bioims.imaging.pipeline import preprocess_image
 from bioims.imaging.report import log_message
-from bioims.imaging.settings import check_embedding, roi_parameters
+from bioims.imaging.settings import embedding_roi_parameters
 from bioims.imaging.status import DONE, FAILED, image_status, record_status
 from bioims.keys import flatfield_key
 
@@ -76,8 +76,7 @@ def preprocess_stored_image(ctx, image_id: str, embedding_name: str, plate_id: s
     row = management.image(image_id)
     if row.get("plateId") != plate_id:
         raise ImagingError(f"image {image_id} belongs to plate {row.get('plateId')!r}, not {plate_id!r}")
-    parameters = roi_parameters(ctx)
-    check_embedding(ctx.service("training-configuration").embedding(embedding_name), parameters)
+    parameters = embedding_roi_parameters(ctx, ctx.service("training-configuration").embedding(embedding_name))
     data = ctx.stores.data
     output = ImageOutputKeys.for_image(embedding_name, plate_id, image_id)
     summary: dict[str, Any] = {"imageId": image_id, "plateId": plate_id, "embeddingName": embedding_name}

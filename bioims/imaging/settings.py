@@ -28,23 +28,19 @@ def artifact_parameters(ctx) -> ArtifactParameters:
     return ArtifactParameters.from_config(_values(ctx, (KEY_ARTIFACT_KEYS, KEY_ARTIFACT_SIZES)))
 
 
-def check_embedding(embedding: dict, parameters: RoiParameters) -> None:
-    """The embedding row also states ROI width/height, minimum voxels and segmentation channel;
-    the original let these silently disagree with the configuration that was actually used
-    (ORIGINAL.md 8.1 #9). A disagreement is an error that names both values."""
+def embedding_roi_parameters(ctx, embedding: dict) -> RoiParameters:
+    """The ROI parameters of an embedding: its row states ROI size, minimum voxels and the
+    segmentation channel (filled from the configuration when the embedding was created), so the
+    ROIs stored under the embedding's name always match what the embedding says (ORIGINAL.md 8.1
+    #9). Fields an older row lacks come from the configuration."""
     from bioims.imaging.errors import ParameterError
 
-    name = embedding.get("embeddingName", "?")
-    stated = {
-        "roiWidth": (embedding.get("roiWidth"), parameters.roi_size, KEY_ROI_SIZE),
-        "roiHeight": (embedding.get("roiHeight"), parameters.roi_size, KEY_ROI_SIZE),
-        "minVoxels": (embedding.get("minVoxels"), parameters.min_voxels, KEY_MIN_VOXELS),
-        "segmentationChannel": (embedding.get("segmentationChannel"), parameters.segmentation_channel, KEY_SEGMENTATION_CHANNEL),
-    }
-    problems = [
-        f"{field}={value!r} but configuration {key}={used!r}"
-        for field, (value, used, key) in stated.items()
-        if value is not None and value != used
-    ]
-    if problems:
-        raise ParameterError(f"embedding {name!r} disagrees with the processing configuration: " + "; ".join(problems))
+    configured = roi_parameters(ctx)
+    width, height = embedding.get("roiWidth"), embedding.get("roiHeight")
+    if width is not None and height is not None and width != height:
+        raise ParameterError(f"embedding {embedding.get('embeddingName', '?')!r} has non-square ROIs {width}x{height}")
+    return RoiParameters(
+        roi_size=int(width if width is not None else configured.roi_size),
+        min_voxels=int(embedding.get("minVoxels", configured.min_voxels)),
+        segmentation_channel=str(embedding.get("segmentationChannel", configured.segmentation_channel)),
+    )

@@ -31,15 +31,17 @@ class EmbeddingModel(Request):
     inputHeight: Dimension
     inputDepth: Dimension = 1
     inputChannels: Dimension
-    roiWidth: Dimension = 128
-    roiHeight: Dimension = 128
+    # ROI geometry and segmentation of this embedding's ROIs; unset values are taken from the
+    # configuration (image-preprocessing-*) when the embedding is created, then never change.
+    roiWidth: Dimension | None = None
+    roiHeight: Dimension | None = None
     roiDepth: Dimension = 1
     embeddingVectorLength: Dimension = 256
     network: Name = "bbbc021-1"
     trainingHyperparameters: dict[Annotated[StrictStr, Field(min_length=1, max_length=64)], Scalar] = Field(default_factory=dict)
     trainingInstanceType: Name = "ml.g4dn.xlarge"
-    segmentationChannel: Name = "dapi"
-    minVoxels: Dimension = 200
+    segmentationChannel: Name | None = None
+    minVoxels: Dimension | None = None
     labelCategory: Name = "moa"
     subclassCategory: Name = "compound"
     plateMethodArn: Text | None = None
@@ -158,6 +160,14 @@ class TrainingConfigurationService(Service):
     @api(CreateEmbeddingRequest, status=201)
     def createEmbedding(self, request: CreateEmbeddingRequest) -> dict:
         row = request.embedding.model_dump(exclude_none=True)
+        configuration = self.sibling("configuration")
+        size = configuration.int_value("image-preprocessing-roi-size")
+        row.setdefault("roiWidth", row.get("roiHeight", size))
+        row.setdefault("roiHeight", row["roiWidth"])
+        if row["roiWidth"] != row["roiHeight"]:
+            raise BadRequest(f"ROIs are square: roiWidth {row['roiWidth']} differs from roiHeight {row['roiHeight']}")
+        row.setdefault("minVoxels", configuration.int_value("image-preprocessing-min-voxels"))
+        row.setdefault("segmentationChannel", configuration.value("image-preprocessing-segmentation-channel"))
         row["trainId"] = ORIGIN
         row["createTimestamp"] = now_ms()
         try:

@@ -143,7 +143,12 @@ class WorkflowRunner:
             return []
         base = {k: v for k, v in state.items() if k != "item"}
         use_processes = step.local_workers == "processes" and self.allow_processes and local_worker_count() > 1 and total > 1
-        workers = local_worker_count() if use_processes else min(max(step.max_concurrency or 8, 1), 8)
+        if use_processes:
+            workers = local_worker_count()
+        elif step.local_workers == "processes":
+            workers = 1  # CPU-heavy work with one worker allowed: run it here, one item at a time
+        else:
+            workers = min(max(step.max_concurrency or 8, 1), 8)
         results: list[Any] = [None] * total
         errors: list[StepFailed] = []
         done = 0

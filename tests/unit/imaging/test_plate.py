@@ -127,13 +127,23 @@ def test_a_fixed_image_is_completed_by_a_rerun(plate):
     assert {k: v for k, v in data_files(ctx).items() if image_id not in k} == others
 
 
-def test_setup_errors_stop_the_workflow_with_their_cause(plate):
+def test_the_embedding_row_fixes_roi_geometry(plate):
+    """Changing the configuration later does not change an existing embedding's ROIs."""
     ctx, info = plate
     call(ctx, "configuration", "setParameter", key="image-preprocessing-roi-size", value="32")
     result = _process(ctx, info["plateId"])
+    assert result["status"] == "SUCCEEDED"
+    sizes = {json.loads(v)["roisize"]["x"] for k, v in data_files(ctx).items() if k.endswith("-roi.json")}
+    assert sizes == {16}
+
+
+def test_setup_errors_stop_the_workflow_with_their_cause(plate):
+    ctx, info = plate
+    call(ctx, "label", "deleteCategory", category="moa")
+    result = _process(ctx, info["plateId"])
     assert result["status"] == "FAILED"
     result = call(ctx, "process-plate", "describeExecution", executionArn=result["executionArn"])
-    assert "disagrees with the processing configuration" in result["cause"] and "roiWidth=16" in result["cause"]
+    assert "moa" in result["cause"]
     assert not any(k.endswith("-roi.json") for k in data_files(ctx))
 
 

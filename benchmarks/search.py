@@ -35,7 +35,7 @@ BATCH_TAGS = list(range(53, 63))  # 10 weeks
 LABELS = {t: f"moa:m{t}" for t in MOA_TAGS} | {t: f"compound:c{t}" for t in COMPOUND_TAGS} | {t: f"batch:w{t}" for t in BATCH_TAGS}
 TRAIN = "benchTrain"
 PLATE_SIZE = 10_000
-ROUNDS = 5
+ROUNDS = 10
 
 
 def build(n: int, d: int, rng: np.random.Generator) -> tuple[SearchEngine, list[str], np.ndarray, np.ndarray]:

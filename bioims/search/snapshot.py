@@ -154,9 +154,6 @@ class SnapshotStore:
         )
 
     # --- reads ---------------------------------------------------------------------------------
-    def read(self, key: str) -> bytes:
-        return self.objects.get_bytes(key)
-
     def load(self) -> Snapshot:
         """Everything under the search prefix; unreadable objects are reported, not fatal."""
         snapshot = Snapshot()

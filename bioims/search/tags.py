@@ -60,18 +60,9 @@ class TagStore:
             get = self._tags.get
             return [(_EMPTY if (entry := get(i)) is None else entry[1]) for i in image_ids]
 
-    @property
-    def plate_ids(self) -> list[str]:
-        with self._lock:
-            return sorted(self._plates)
-
     def image_count(self) -> int:
         with self._lock:
             return len(self._tags)
-
-    def plate_tags(self, plate_id: str) -> dict[str, list[int]]:
-        with self._lock:
-            return {i: self._tags[i][1].tolist() for i in self._plates.get(plate_id, []) if i in self._tags}
 
 
 class TagLabels:

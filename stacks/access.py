@@ -20,7 +20,8 @@ TRAINING_OBJECTS = keys.training_prefix(ANY) + ANY  # image lists, manifests, mo
 MODEL_OBJECTS = keys.model_key(ANY).rsplit("/", 1)[0] + "/" + ANY
 CHECKPOINT_OBJECTS = keys.checkpoint_prefix(ANY) + ANY
 REPORT_OBJECTS = keys.report_prefix(ANY) + ANY
-SEARCH_OBJECTS = keys.search_snapshot_prefix(ANY) + ANY  # index snapshots and tag maps
+SEARCH_OBJECTS = keys.search_root() + ANY  # index snapshots, tag maps, staged loader inputs
+DESCRIBE_STACKS_OBJECTS = f"{keys.ARTIFACT_ROOT}/describe-stacks/{ANY}"  # resource-name snapshots
 
 
 @dataclass(frozen=True)
@@ -74,45 +75,45 @@ SERVICE_NEEDS: dict[str, Needs] = {
     "configuration": Needs(write_tables=_rw(tables.CONFIGURATION)),
     "label": Needs(write_tables=_rw(tables.LABEL)),
     "message": Needs(write_tables=_rw(tables.MESSAGE)),
-    "artifact": Needs(write_tables=_rw(tables.ARTIFACT)),
+    "artifact": Needs(write_tables=_rw(tables.ARTIFACT), write_objects=frozenset({DESCRIBE_STACKS_OBJECTS})),
     "tag": Needs(write_tables=_rw(tables.TAG)),
-    "training-configuration": Needs(
-        write_tables=_rw(tables.TRAINING_CONFIGURATION), describe_training_jobs=True, services=("message",)
-    ),
+    "training-configuration": Needs(write_tables=_rw(tables.TRAINING_CONFIGURATION), describe_training_jobs=True),
     "image-management": Needs(
         write_tables=_rw(tables.IMAGE_MANAGEMENT),
-        read_resource_bucket=True,  # source-plate manifests
+        read_resource_bucket=True,  # source-plate manifests (populateSourcePlate reads a named bucket)
         read_source_buckets=True,
-        services=("training-configuration", "message", "artifact", "tag"),
+        services=("message", "training-configuration"),
     ),
     "image-artifact": Needs(
         read_source_buckets=True,
+        read_resource_bucket=True,
         read_objects=frozenset({PLATE_OBJECTS}),
         write_objects=frozenset({PLATE_OBJECTS}),
-        services=("configuration", "artifact", "image-management", "message"),
+        services=("image-management", "artifact", "configuration"),
     ),
     "process-plate": Needs(
         start_workflows=frozenset({"upload-source-plate", "process-plate"}),
-        services=("message", "image-management"),
+        services=("image-management", "training-configuration"),
     ),
     "train": Needs(
         read_resource_bucket=True,  # per-compound train filters
         read_objects=frozenset({EMBEDDING_ROI_OBJECTS, TRAINING_OBJECTS}),
         write_objects=frozenset({TRAINING_OBJECTS}),
-        start_workflows=frozenset({"train"}),
-        services=("message", "image-management", "training-configuration", "artifact", "label", "process-plate"),
+        start_workflows=frozenset({"train", "embedding-compute"}),
+        services=("message", "image-management", "training-configuration", "artifact", "label"),
     ),
     "embedding": Needs(
         read_objects=frozenset({TRAINING_OBJECTS}),
         start_workflows=frozenset({"embedding-compute", "plate-embedding-compute"}),
-        services=("message", "image-management", "training-configuration", "artifact"),
+        services=("image-management", "training-configuration"),
     ),
     "search": Needs(
         write_tables=_rw(tables.SEARCH),
         send_queues=frozenset({resources.SEARCH_QUEUE, resources.MANAGEMENT_QUEUE}),
         read_objects=frozenset({TRAINING_OBJECTS, SEARCH_OBJECTS}),
+        write_objects=frozenset({SEARCH_OBJECTS}),  # loader inputs staged for the search service
         start_workflows=frozenset({"search-train-loader", "search-tag-loader"}),
-        services=("message", "training-configuration", "image-management", "tag", "process-plate"),
+        services=("tag", "training-configuration", "image-management"),
     ),
 }
 
@@ -120,15 +121,17 @@ SERVICE_NEEDS: dict[str, Needs] = {
 CONSUMER_NEEDS: dict[str, Needs] = {
     "plate-preprocessing": Needs(
         read_source_buckets=True,
+        read_resource_bucket=True,
         read_objects=frozenset({PLATE_OBJECTS}),
         write_objects=frozenset({PLATE_OBJECTS}),
-        services=("configuration", "image-management", "message", "artifact"),
+        services=("configuration", "image-management", "artifact"),
     ),
     "image-preprocessing": Needs(
         read_source_buckets=True,
+        read_resource_bucket=True,
         read_objects=frozenset({PLATE_OBJECTS, EMBEDDING_ROI_OBJECTS}),
-        write_objects=frozenset({PLATE_OBJECTS, EMBEDDING_ROI_OBJECTS}),
-        services=("configuration", "label", "image-management", "training-configuration", "message", "artifact"),
+        write_objects=frozenset({EMBEDDING_ROI_OBJECTS}),
+        services=("configuration", "label", "image-management", "training-configuration", "artifact"),
     ),
     "embedding-compute": Needs(
         read_objects=frozenset({EMBEDDING_ROI_OBJECTS, TRAINING_OBJECTS}),

@@ -54,7 +54,6 @@ class DeploymentResources:
     source_buckets: tuple[s3.IBucket, ...] = ()
     queues: dict[str, sqs.IQueue] = field(default_factory=dict)
     workflow_names: dict[str, str] = field(default_factory=dict)  # workflow -> state machine name
-    training_job_prefix: str | None = None  # SageMaker job names start with this
 
     def table(self, name: str) -> dynamodb.ITable:
         if name not in self.tables:
@@ -148,8 +147,29 @@ def grant_needs(role: iam.IRole, scope: Construct, needs: Needs, res: Deployment
         role.add_to_principal_policy(iam.PolicyStatement(actions=list(EXECUTION_READ), resources=[executions]))
         acks.add(f":execution:{name}:*", f"Executions of the {workflow} state machine only (their names are generated).")
 
-    if needs.describe_training_jobs and res.training_job_prefix:
-        jobs = stack.format_arn(service="sagemaker", resource="training-job", resource_name=f"{res.training_job_prefix}*")
-        role.add_to_principal_policy(iam.PolicyStatement(actions=list(TRAINING_JOB_READ), resources=[jobs]))
-        acks.add(f":training-job/{res.training_job_prefix}*", "Training jobs this deployment starts (name prefix).")
+    if needs.describe_training_jobs:
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=list(TRAINING_JOB_READ),
+                resources=[training_jobs_arn(stack)],
+                conditions=deployment_tag_condition(res.deployment),
+            )
+        )
+        acks.add(":training-job/*", TRAINING_JOBS_REASON)
+
+
+DEPLOYMENT_TAG = "bioims:deployment"
+TRAINING_JOBS_REASON = (
+    "SageMaker training jobs are named at run time; access is limited to the jobs tagged with this "
+    "deployment's name (the train state machine tags every job it creates)."
+)
+
+
+def training_jobs_arn(stack: Stack) -> str:
+    return stack.format_arn(service="sagemaker", resource="training-job", resource_name="*")
+
+
+def deployment_tag_condition(deployment: str, *, request: bool = False) -> dict:
+    key = "aws:RequestTag" if request else "aws:ResourceTag"
+    return {"StringEquals": {f"{key}/{DEPLOYMENT_TAG}": deployment}}
 

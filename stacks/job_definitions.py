@@ -1,9 +1,10 @@
 """Batch job definitions built from the batch_jobs/ Dockerfiles, each with a job role of its own.
 
 The original ran every job privileged with the EC2 instance role (ORIGINAL.md 1.10, 8.7); here a
-job runs unprivileged with a role limited to what its code uses (stacks/access.py). The container
-command is left to the image's ENTRYPOINT; the state machine passes the job's arguments as a
-command override, the same arguments the local runner gives the same entry point.
+job runs unprivileged with a role limited to what its code uses (stacks/access.py). The image's
+ENTRYPOINT runs the entry point; the job definition's command passes it the job's parameters
+(`--plateId Ref::plateId`, from bioims.workflows.jobs), which the state machine fills in, the
+same parameters the local runner gives the same job function.
 """
 
 from __future__ import annotations
@@ -11,13 +12,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from aws_cdk import Aws, Duration, Size
+from aws_cdk import Duration, Size
 from aws_cdk import aws_batch as batch
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
+from bioims.workflows.jobs import JOB_PARAMETERS
 from stacks.access import needs_of
+from stacks.environment import runtime_environment
 from stacks.grants import DeploymentResources, grant_needs
 from stacks.images import REPO_ROOT, RepositoryImage, find_dockerfile
 from stacks.log_groups import log_group
@@ -46,11 +49,6 @@ BATCH_JOBS: tuple[BatchJobSpec, ...] = (
     BatchJobSpec("image-preprocessing", "batch_jobs/image_preprocessing.py", vcpus=1, memory_mib=7500, timeout_minutes=180),
     BatchJobSpec("embedding-compute", "batch_jobs/embedding_compute.py", vcpus=2, memory_mib=8192, timeout_minutes=120),
 )
-
-
-def runtime_environment(settings: DeploymentSettings) -> dict[str, str]:
-    """What every deployed process needs to find the rest: backend, deployment, region."""
-    return {"BIOIMS_BACKEND": "aws", "BIOIMS_DEPLOYMENT": settings.deployment, "BIOIMS_REGION": Aws.REGION}
 
 
 class ContainerJobDefinition(Construct):
@@ -85,6 +83,7 @@ class ContainerJobDefinition(Construct):
             memory=Size.mebibytes(spec.memory_mib),
             job_role=self.job_role,
             privileged=False,
+            command=job_command(spec.job),
             environment=runtime_environment(settings),
             logging=ecs.LogDriver.aws_logs(stream_prefix=spec.job, log_group=logs),
         )
@@ -102,6 +101,14 @@ class ContainerJobDefinition(Construct):
             "ecr:GetAuthorizationToken (image pulls) has no resource-level permissions; the pull itself is "
             "limited to the image's repository.",
         )
+
+
+def job_command(job: str) -> list[str]:
+    """`--name Ref::name` for every parameter of the job: Batch substitutes the submitted values."""
+    command: list[str] = []
+    for name in JOB_PARAMETERS[job]:
+        command += [f"--{name}", f"Ref::{name}"]
+    return command
 
 
 def _construct_id(job: str) -> str:

@@ -20,7 +20,7 @@ from constructs import Construct
 from stacks.access import needs_of
 from stacks.grants import DeploymentResources, grant_needs
 from stacks.images import REPO_ROOT, RepositoryImage
-from stacks.job_definitions import runtime_environment
+from stacks.environment import runtime_environment
 from stacks.log_groups import log_group
 from stacks.nag import acknowledge
 from stacks.network import VPC_CIDR

@@ -25,11 +25,16 @@ def test_unknown_consumers_are_an_error():
 
 
 def test_closure_includes_the_services_called_in_process():
-    direct = access.needs_of("image-management", include_services=False)
-    closed = access.needs_of("image-management")
-    assert direct.write_tables == {tables.IMAGE_MANAGEMENT.name}
-    assert {tables.TRAINING_CONFIGURATION.name, tables.MESSAGE.name, tables.ARTIFACT.name} <= closed.write_tables
+    direct = access.needs_of("image-artifact", include_services=False)
+    closed = access.needs_of("image-artifact")
+    assert direct.write_tables == frozenset()
+    # image-artifact -> image-management -> message, training-configuration; -> artifact, configuration
+    assert closed.write_tables == {
+        spec.name
+        for spec in (tables.IMAGE_MANAGEMENT, tables.MESSAGE, tables.TRAINING_CONFIGURATION, tables.ARTIFACT, tables.CONFIGURATION)
+    }
     assert closed.describe_training_jobs  # through training-configuration
+    assert access.DESCRIBE_STACKS_OBJECTS in closed.write_objects  # through artifact
 
 
 def test_a_consumer_gets_nothing_it_does_not_use():

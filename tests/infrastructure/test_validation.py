@@ -31,15 +31,21 @@ def test_no_unacknowledged_findings_with_every_part(full_assembly):
     assert full_assembly.error is None, _report(full_assembly.violations)
 
 
+# W3005 "dependency already enforced by a GetAtt": CDK makes every function and state machine
+# depend on its role (and the role's policy) explicitly; the extra DependsOn is harmless.
+CFN_LINT_ACCEPTED = {"W3005"}
+
+
 @pytest.mark.parametrize("which", ["assembly", "full_assembly"])
-def test_cfn_lint_reports_nothing(which, request):
+def test_cfn_lint_finds_no_errors_and_no_unexplained_warnings(which, request):
     from cfnlint.api import lint
 
     synthesis = request.getfixturevalue(which)
     problems = []
     for name, template in synthesis.templates.items():
         for match in lint(json.dumps(template), regions=["us-east-1", "eu-west-1"]):
-            problems.append(f"{name}: {match.rule.id} {match.message}")
+            if match.rule.id not in CFN_LINT_ACCEPTED:
+                problems.append(f"{name}: {match.rule.id} {match.message}")
     assert problems == []
 
 

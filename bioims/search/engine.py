@@ -278,7 +278,7 @@ class SearchEngine:
             if not ready:
                 return
             k = max(query.maxHits for _, query, _ in ready)
-            matrix = vectors[0][None, :] if len(vectors) == 1 else np.stack(vectors)
+            matrix = vectors[0] if len(vectors) == 1 else np.concatenate(vectors)
             found = index.knn(matrix, k, metric, selection, [row for _, _, row in ready])
             for (place, query, row), neighbours in zip(ready, found):
                 self_allowed = row >= 0 and (selection.mask is None or bool(selection.mask[row]))
@@ -292,16 +292,15 @@ class SearchEngine:
 
     @staticmethod
     def _query_vector(index: TrainingIndex, query: SearchQuery, metric: Metric) -> tuple[np.ndarray, int]:
+        """The (1, d) query for `metric` and the row to leave out (-1 for an outside vector)."""
         if query.queryImageId is not None:
             row = index.row_of(query.queryImageId)
             if row is None:
                 raise UnknownImage(f"image {query.queryImageId!r} has no embedding in training {index.train_id!r}")
-            vector = index.vector(row)
+            vector = index.query_vector(row, metric)
         else:
             row = -1
-            vector = query.vector
-            if vector.size != index.dim:
-                raise InvalidRequest(f"vector has {vector.size} dimensions, training {index.train_id!r} has {index.dim}")
-        if metric is Metric.COSINE and not np.any(vector):
+            vector = index.prepare(query.vector, metric)
+        if metric is Metric.COSINE and not vector.any():
             raise InvalidRequest("a zero vector has no direction: cosine search is undefined for it")
         return vector, row

@@ -75,6 +75,7 @@ class TrainingIndex:
         self.filters = FilterIndex()
         self._raw = faiss.IndexFlatL2(dim)
         self._cos: faiss.IndexFlatIP | None = None
+        self._views: dict[Metric, np.ndarray] = {}  # numpy views of the FAISS storage, per metric
         self._ids: list[str] = []
         self._plate_of: list[str] = []
         self._row: dict[str, int] = {}
@@ -99,7 +100,25 @@ class TrainingIndex:
         return self._row.get(image_id)
 
     def vector(self, row: int) -> np.ndarray:
+        """The stored (raw) vector of a row, a copy."""
         return self._raw.reconstruct(int(row))
+
+    def query_vector(self, row: int, metric: Metric) -> np.ndarray:
+        """The stored vector of a row as a query for `metric` (unit length for cosine), a (1, d)
+        view of the index's own storage: valid while the caller holds `lock`."""
+        view = self._views.get(metric)
+        if view is None:
+            index = self._index(metric)
+            view = faiss.rev_swig_ptr(index.get_xb(), self.size * self.dim).reshape(self.size, self.dim)
+            self._views[metric] = view
+        return view[row : row + 1]
+
+    def prepare(self, vector: np.ndarray, metric: Metric) -> np.ndarray:
+        """An outside vector as a (1, d) query for `metric` (unit length for cosine)."""
+        query = np.ascontiguousarray(vector, dtype=np.float32).reshape(1, -1)
+        if query.shape[1] != self.dim:
+            raise InvalidRequest(f"vector has {query.shape[1]} dimensions, training {self.train_id!r} has {self.dim}")
+        return normalised(query) if metric is Metric.COSINE else query
 
     def vectors(self) -> np.ndarray:
         """A copy of all raw vectors, (n, d) float32, in row order."""
@@ -129,6 +148,7 @@ class TrainingIndex:
             self._plate_of.extend([plate_id] * len(ids))
             self._row.update({image_id: start + j for j, image_id in enumerate(ids)})
             self._plates[plate_id] = self._plates.get(plate_id, 0) + len(ids)
+            self._views.clear()  # FAISS may have moved its storage
             self.version += 1
 
     def _remove_rows(self, rows: np.ndarray) -> None:
@@ -137,6 +157,7 @@ class TrainingIndex:
         removed = self._raw.remove_ids(selector)
         if self._cos is not None:
             self._cos.remove_ids(selector)
+        self._views.clear()
         if removed != rows.size:
             raise RuntimeError(f"index of {self.train_id}: removed {removed} rows instead of {rows.size}")
         drop = set(rows.tolist())
@@ -170,7 +191,8 @@ class TrainingIndex:
         exclude_rows: Sequence[int],
     ) -> list[Neighbours]:
         """The k nearest allowed rows for each query row; `exclude_rows[j]` (>= 0) is a row never
-        returned for query j (the query image itself). Caller holds `lock`."""
+        returned for query j (the query image itself). Queries come from `query_vector` or
+        `prepare` (unit length for cosine). Caller holds `lock`."""
         queries = np.ascontiguousarray(queries, dtype=np.float32)
         if queries.ndim != 2 or queries.shape[1] != self.dim:
             raise InvalidRequest(f"query vectors must have {self.dim} dimensions, got {queries.shape[-1]}")
@@ -179,8 +201,6 @@ class TrainingIndex:
             empty = Neighbours(np.zeros(0, np.int64), np.zeros(0, np.float64))
             return [empty] * nq
         index = self._index(metric)
-        if metric is Metric.COSINE:
-            queries = normalised(queries)
         excluding = max(exclude_rows) >= 0
         # One more than needed, to see whether the k-th hit ties with the next candidate.
         fetch = min(k + 1 + (1 if excluding else 0), selection.count)
@@ -221,5 +241,5 @@ def _as_distance(raw: np.ndarray, metric: Metric) -> np.ndarray:
     """FAISS scores -> the reported distance (ascending = more similar)."""
     values = raw.astype(np.float64)
     if metric is Metric.COSINE:
-        return np.clip(1.0 - values, 0.0, 2.0)
+        return np.minimum(np.maximum(1.0 - values, 0.0), 2.0)
     return np.sqrt(np.maximum(values, 0.0))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import cached_property
 from enum import Enum
 from typing import Annotated, Any, Mapping
 
@@ -139,7 +140,7 @@ class SearchQuery(BaseModel):
             raise ValueError("give exactly one of queryImageId and vector")
         return self
 
-    @property
+    @cached_property
     def tag_filter(self) -> TagFilter:
         return TagFilter(
             tuple(sorted(set(self.inclusionTags))), tuple(sorted(set(self.exclusionTags))), self.requireMoa

@@ -132,3 +132,21 @@ def resolve_config(values: Mapping[str, Any] | None = None) -> TrainConfig:
             f"{'.'.join(str(p) for p in err['loc']) or 'hyperparameters'}: {err['msg']}" for err in exc.errors()
         )
         raise HyperparameterError(f"invalid hyperparameters: {problems}") from None
+
+
+# Hyperparameters of the training build (the validation split), not of the training script.
+BUILD_DEFAULTS: dict[str, float] = {"validation_fraction": 0.2}
+
+
+def split_build_parameters(values: Mapping[str, Any] | None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(build options {validation_fraction, seed}, script hyperparameters) of an embedding's
+    trainingHyperparameters; the split seed is the training seed."""
+    script = {k.replace("-", "_"): v for k, v in (values or {}).items() if v is not None}
+    try:
+        fraction = float(script.pop("validation_fraction", BUILD_DEFAULTS["validation_fraction"]))
+    except (TypeError, ValueError):
+        raise HyperparameterError("invalid hyperparameters: validation_fraction must be a number in [0, 1)") from None
+    if not 0 <= fraction < 1:
+        raise HyperparameterError(f"invalid hyperparameters: validation_fraction must be in [0, 1), got {fraction}")
+    seed = resolve_config(script).seed
+    return {"validation_fraction": fraction, "seed": seed}, script

@@ -1,27 +1,31 @@
-"""SageMaker script mode, and the local backend running the very same script as a subprocess.
+"""SageMaker script mode: the training entry (`training/train.py`, `python -m training.train`).
 
-Contract of `training/train.py` (which calls `main`):
+Contract:
   environment  SM_CHANNEL_TRAINING  data bucket root (FSx mount on AWS, the local data directory here)
                SM_MODEL_DIR         where model.pth + model-card.json are written
                SM_HOSTS, SM_CURRENT_HOST, SM_NUM_GPUS, SM_OUTPUT_DIR (failure reason file)
-               BIOIMS_CHECKPOINT_DIR (default /opt/ml/checkpoints, SageMaker's synced checkpoint path)
+               SM_CHECKPOINT_DIR or BIOIMS_CHECKPOINT_DIR (default /opt/ml/checkpoints, the path
+               SageMaker syncs with the job's checkpoint S3 URI)
   arguments    --train_manifest <key> (or the original's --train_list_file <key>, whose sibling
                manifest is used) and every hyperparameter as `--name value` (bioims.learning.hyperparameters)
-  stdout       one `bioims-progress {json}` line per progress report (SageMaker metric regexes and
-               the local runner read these)
+  stdout       one `BIOIMS_PROGRESS {json}` line per progress report (the local runtime relays them;
+               SageMaker metric definitions can match them in the job log)
   exit status  0 done, 2 bad input (message on stderr and in SM_OUTPUT_DIR/failure), 1 crash
+
+A training image without the SageMaker training toolkit is started as `<entry> train`; then the
+same variables and arguments are derived from SageMaker's files under /opt/ml (hyperparameters.json,
+resourceconfig.json, input/data/<channel>), so one entry serves both ways. The local backend runs
+this same entry as a subprocess with the same variables (bioims.runtime.local).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
-from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 from bioims.learning.hyperparameters import HyperparameterError, resolve_config
 from bioims.learning.manifest import TrainingManifest, TrainingSetError
@@ -29,8 +33,10 @@ from bioims.learning.modelcard import ModelError
 from bioims.learning.networks import NetworkError
 from bioims.learning.trainer import CheckpointMismatch, TrainProgress, train_network
 
-PROGRESS_PREFIX = "bioims-progress "
+PROGRESS_PREFIX = "BIOIMS_PROGRESS "
 DEFAULT_CHECKPOINT_DIR = "/opt/ml/checkpoints"
+SAGEMAKER_ROOT = Path("/opt/ml")
+CHANNEL = "training"
 MANIFEST_ARGUMENTS = ("train_manifest", "train_list_file")
 LIST_SUFFIX = "-image-prefix-list.txt"
 MANIFEST_SUFFIX = "-training-manifest.json"
@@ -38,14 +44,6 @@ MANIFEST_SUFFIX = "-training-manifest.json"
 
 class ScriptError(ValueError):
     """Bad script-mode input (environment or arguments)."""
-
-
-class TrainingFailed(RuntimeError):
-    """The training subprocess exited with an error; `tail` holds its last output lines."""
-
-    def __init__(self, returncode: int, tail: str):
-        super().__init__(f"training exited with status {returncode}:\n{tail}")
-        self.returncode, self.tail = returncode, tail
 
 
 @dataclass(frozen=True)
@@ -76,7 +74,7 @@ def read_environment(env: Mapping[str, str]) -> ScriptEnvironment:
     return ScriptEnvironment(
         data_dir=data_dir,
         model_dir=Path(env["SM_MODEL_DIR"]),
-        checkpoint_dir=Path(env.get("BIOIMS_CHECKPOINT_DIR") or DEFAULT_CHECKPOINT_DIR),
+        checkpoint_dir=Path(env.get("SM_CHECKPOINT_DIR") or env.get("BIOIMS_CHECKPOINT_DIR") or DEFAULT_CHECKPOINT_DIR),
         hosts=[str(h) for h in hosts],
         current_host=env.get("SM_CURRENT_HOST", str(hosts[0])),
         num_gpus=num_gpus,
@@ -114,16 +112,59 @@ def manifest_key_from(arguments: dict[str, str]) -> str:
     raise ScriptError("no training set given: pass --train_manifest <key> (or --train_list_file <key>)")
 
 
+def container_invocation(root: Path | None = None) -> tuple[list[str], dict[str, str]]:
+    """(arguments, SM_* variables) from SageMaker's files, for an image started as `<entry> train`."""
+    root = root or SAGEMAKER_ROOT
+    config = root / "input" / "config"
+    try:
+        hyperparameters = json.loads((config / "hyperparameters.json").read_text() or "{}")
+        resources = json.loads((config / "resourceconfig.json").read_text())
+    except FileNotFoundError as exc:
+        raise ScriptError(f"started as a SageMaker container but {exc.filename} is missing") from None
+    except json.JSONDecodeError as exc:
+        raise ScriptError(f"unreadable SageMaker configuration: {exc}") from None
+    env = {
+        "SM_CHANNEL_TRAINING": str(root / "input" / "data" / CHANNEL),
+        "SM_MODEL_DIR": str(root / "model"),
+        "SM_OUTPUT_DIR": str(root / "output"),
+        "SM_HOSTS": json.dumps(resources.get("hosts", ["algo-1"])),
+        "SM_CURRENT_HOST": str(resources.get("current_host", "algo-1")),
+        "SM_NUM_GPUS": str(_gpu_count()),
+        "SM_CHECKPOINT_DIR": DEFAULT_CHECKPOINT_DIR,
+    }
+    return hyperparameter_arguments({str(k): _unquote(v) for k, v in hyperparameters.items()}), env
+
+
+def _unquote(value: Any) -> Any:
+    """The SageMaker SDK stores script-mode hyperparameters JSON-encoded ('"bbbc021-1"')."""
+    if isinstance(value, str) and len(value) >= 2 and value[0] == value[-1] == '"':
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError:
+            return value
+    return value
+
+
+def _gpu_count() -> int:
+    import torch
+
+    return torch.cuda.device_count()
+
+
 def _print_progress(report: TrainProgress) -> None:
     print(PROGRESS_PREFIX + json.dumps(report.to_dict(), separators=(",", ":")), flush=True)
 
 
 def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:
     """Script-mode entry: read environment and arguments, train, write model + card."""
-    env = os.environ if env is None else env
-    argv = sys.argv[1:] if argv is None else argv
+    env = dict(os.environ if env is None else env)
+    argv = list(sys.argv[1:] if argv is None else argv)
     output_dir = Path(env["SM_OUTPUT_DIR"]) if env.get("SM_OUTPUT_DIR") else None
     try:
+        if argv == ["train"]:  # SageMaker's container convention (no training toolkit in the image)
+            argv, derived = container_invocation()
+            env = {**env, **derived}
+            output_dir = Path(env["SM_OUTPUT_DIR"])
         script_env = read_environment(env)
         arguments = parse_arguments(argv)
         if len(script_env.hosts) > 1:
@@ -151,33 +192,7 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         return 2
 
 
-# --- running the script locally --------------------------------------------------------------
-def sagemaker_environment(
-    data_dir: Path | str,
-    model_dir: Path | str,
-    checkpoint_dir: Path | str,
-    *,
-    num_gpus: int | None = None,
-    output_dir: Path | str | None = None,
-) -> dict[str, str]:
-    """The SM_* variables SageMaker would set, for a local run of the same script."""
-    if num_gpus is None:
-        import torch
-
-        num_gpus = torch.cuda.device_count()
-    env = {
-        "SM_CHANNEL_TRAINING": str(data_dir),
-        "SM_MODEL_DIR": str(model_dir),
-        "SM_HOSTS": json.dumps(["localhost"]),
-        "SM_CURRENT_HOST": "localhost",
-        "SM_NUM_GPUS": str(num_gpus),
-        "BIOIMS_CHECKPOINT_DIR": str(checkpoint_dir),
-    }
-    if output_dir is not None:
-        env["SM_OUTPUT_DIR"] = str(output_dir)
-    return env
-
-
+# --- helpers for whoever launches the script -----------------------------------------------
 def hyperparameter_arguments(hyperparameters: Mapping[str, Any]) -> list[str]:
     """Hyperparameters as SageMaker passes them: `--name value`, every value a string."""
     args: list[str] = []
@@ -195,7 +210,7 @@ def hyperparameter_arguments(hyperparameters: Mapping[str, Any]) -> list[str]:
 
 
 def parse_progress_line(line: str) -> dict[str, Any] | None:
-    """The progress report on a `bioims-progress {json}` line, else None."""
+    """The progress report on a `BIOIMS_PROGRESS {json}` line, else None."""
     if not line.startswith(PROGRESS_PREFIX):
         return None
     try:
@@ -203,43 +218,3 @@ def parse_progress_line(line: str) -> dict[str, Any] | None:
     except json.JSONDecodeError:
         return None
     return report if isinstance(report, dict) else None
-
-
-def run_script(
-    script: Path | str,
-    *,
-    data_dir: Path | str,
-    model_dir: Path | str,
-    checkpoint_dir: Path | str,
-    hyperparameters: Mapping[str, Any],
-    on_progress: Callable[[dict[str, Any]], None] | None = None,
-    on_output: Callable[[str], None] | None = None,
-    python: str = sys.executable,
-    extra_env: Mapping[str, str] | None = None,
-    tail_lines: int = 40,
-) -> None:
-    """Run a script-mode training script as SageMaker would, streaming its progress.
-
-    Raises TrainingFailed (with the last output lines) when the script exits non-zero.
-    """
-    env = {**os.environ, **(extra_env or {}), **sagemaker_environment(data_dir, model_dir, checkpoint_dir)}
-    env["PYTHONUNBUFFERED"] = "1"
-    tail: deque[str] = deque(maxlen=tail_lines)
-    with subprocess.Popen(
-        [python, str(script), *hyperparameter_arguments(hyperparameters)],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1,
-    ) as process:
-        assert process.stdout is not None
-        for raw in process.stdout:
-            line = raw.rstrip("\n")
-            report = parse_progress_line(line)
-            if report is not None:
-                if on_progress:
-                    on_progress(report)
-                continue
-            tail.append(line)
-            if on_output:
-                on_output(line)
-        returncode = process.wait()
-    if returncode != 0:
-        raise TrainingFailed(returncode, "\n".join(tail))

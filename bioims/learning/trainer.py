@@ -13,6 +13,7 @@ the last weights are kept.
 from __future__ import annotations
 
 import hashlib
+import json
 import shutil
 import tempfile
 import time
@@ -30,7 +31,7 @@ from bioims.learning.device import setup_torch
 from bioims.learning.hyperparameters import TrainConfig
 from bioims.learning.loss import npair_loss
 from bioims.learning.manifest import TrainingManifest, TrainingSetError
-from bioims.learning.modelcard import CARD_VERSION, atomic_torch_save, write_model
+from bioims.learning.modelcard import CARD_VERSION, atomic_torch_save, atomic_write_text, write_model
 from bioims.learning.networks import EmbeddingNetwork, create_network
 from bioims.learning.roifiles import ROI_SCALE, RoiReader
 from bioims.learning.sampling import PairSampler, RoiTable, minibatch_rng, minibatch_torch_seed
@@ -38,6 +39,7 @@ from bioims.learning.validation import ValidationPlan, evaluate, improved
 
 CHECKPOINT_FILE = "checkpoint.pt"
 BEST_FILE = "best.pth"
+PROGRESS_FILE = "progress.json"  # the latest report, beside the checkpoints (synced to S3 on AWS)
 
 
 class CheckpointMismatch(RuntimeError):
@@ -128,7 +130,7 @@ class Trainer:
         self.manifest, self.config = manifest, config
         self.data_root = Path(data_root)
         self.checkpoint_dir = Path(checkpoint_dir)
-        self.progress = progress or (lambda report: None)
+        self._callback = progress or (lambda report: None)
         self.device = setup_torch(config.device, config.threads)
         self.reader = RoiReader(self.data_root, [image.prefix for image in manifest.images])
         table = RoiTable.from_images(manifest.images)
@@ -156,6 +158,11 @@ class Trainer:
         self.optimizer = _make_optimizer(self.net, config)
         self.state = LoopState()
         self.identity = {"config": config.digest(), "manifest": manifest_digest(manifest)}
+
+    def progress(self, report: TrainProgress) -> None:
+        """Record the report beside the checkpoints, then pass it on."""
+        atomic_write_text(self.checkpoint_dir / PROGRESS_FILE, json.dumps(report.to_dict()))
+        self._callback(report)
 
     # --- checkpoints ---------------------------------------------------------------------------
     def _save_checkpoint(self) -> None:
@@ -347,14 +354,13 @@ def train_network(
         trainer.run()
         card = model_card(trainer, time.monotonic() - started)
         write_model(Path(model_dir), trainer.best_state_dict(), card)
-        if progress:
-            last = trainer.state.history[-1]
-            progress(TrainProgress(
-                "done", len(trainer.state.history), config.epochs, config.minibatches_per_epoch,
-                config.minibatches_per_epoch, loss=last["train_loss"],
-                metrics={k: v for k, v in last.items() if k.startswith("val_")},
-                best_epoch=trainer.state.best_epoch, elapsed_s=time.monotonic() - started, eta_s=0.0,
-            ))
+        last = trainer.state.history[-1]
+        trainer.progress(TrainProgress(
+            "done", len(trainer.state.history), config.epochs, config.minibatches_per_epoch,
+            config.minibatches_per_epoch, loss=last["train_loss"],
+            metrics={k: v for k, v in last.items() if k.startswith("val_")},
+            best_epoch=trainer.state.best_epoch, elapsed_s=time.monotonic() - started, eta_s=0.0,
+        ))
         return TrainResult(Path(model_dir), card)
     finally:
         if temporary:

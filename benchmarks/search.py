@@ -7,7 +7,8 @@ faster than the original's Java comparator sort.
 Workload per query (the MOA evaluation's pattern): query by imageId, cosine, maxHits 100,
 requireMoa, the query's own compound excluded; the engine's filter cache is in its steady state
 (one filter per compound). A second, "cold" mode gives every query a filter never seen before
-(five random compounds + requireMoa), so the engine computes its mask each time.
+(five random compounds + requireMoa), so the engine computes its mask each time. For
+information, the main query is also timed through the HTTP API (one keep-alive connection).
 Every method runs on one thread (FAISS omp=1, BLAS limited to 1); each method runs a block of
 queries at a time (its steady state), the order of methods rotated between rounds.
 
@@ -21,12 +22,15 @@ from __future__ import annotations
 
 import argparse
 import gc
+import http.client
+import json
 import time
 
 import numpy as np
 from threadpoolctl import threadpool_limits
 
 from bioims.search import Metric, SearchEngine, pin_faiss_thread
+from bioims.search.httpapi import SearchHttpServer
 from bioims.search.query import parse_query
 
 MOA_TAGS = list(range(1, 14))  # 13 MOAs, as BBBC021
@@ -75,7 +79,9 @@ def run_size(n: int, d: int, queries: int, k: int, seed: int) -> dict:
     norms = np.linalg.norm(vectors, axis=1)
     build_s = time.perf_counter() - t0
     query_rows = rng.choice(n, queries, replace=False)
-    timings: dict[str, list[float]] = {m: [] for m in ("engine", "raw_faiss", "original", "engine_cold", "raw_faiss_cold")}
+    timings: dict[str, list[float]] = {m: [] for m in ("engine", "raw_faiss", "original", "engine_cold", "raw_faiss_cold", "http")}
+    server = SearchHttpServer(engine).start()  # for information: the same query over HTTP (keep-alive)
+    connection = http.client.HTTPConnection(*server.address, timeout=60)
 
     def filtered(row: int) -> dict:
         return {"trainId": TRAIN, "queryImageId": ids[row], "maxHits": k, "requireMoa": True, "exclusionTags": [int(compound[row])]}
@@ -127,6 +133,14 @@ def run_size(n: int, d: int, queries: int, k: int, seed: int) -> dict:
                 selection = selection_for(filtered(row))
                 start = time.perf_counter()
                 raw_faiss(row, selection)
+            elif name == "http":
+                body = json.dumps(filtered(row))
+                start = time.perf_counter()
+                connection.request("POST", "/search", body, {"Content-Type": "application/json"})
+                response = connection.getresponse()
+                json.loads(response.read())
+                if response.status != 200:
+                    raise RuntimeError(f"HTTP search failed: {response.status}")
             elif name == "original":
                 mask = selection_for(filtered(row)).mask
                 start = time.perf_counter()
@@ -163,6 +177,8 @@ def run_size(n: int, d: int, queries: int, k: int, seed: int) -> dict:
     out = {"n": n, "build_s": build_s, "checked": checked}
     for name, samples in timings.items():
         out[name] = percentiles(samples)
+    connection.close()
+    server.stop()
     del engine, index, cosine, vectors
     gc.collect()
     return out
@@ -179,7 +195,10 @@ def main() -> None:
     sizes = [int(s) for s in args.sizes.split(",")]
     rows = []
     print(f"d={args.dim} k={args.k} queries/N={args.queries}; cosine, requireMoa + own compound excluded; 1 thread; ms")
-    header = f"{'N':>9} {'engine p50/p99':>16} {'raw FAISS p50/p99':>18} {'original p50/p99':>18} {'eng/FAISS':>9} {'orig/eng':>8} {'cold eng/FAISS':>14}"
+    header = (
+        f"{'N':>9} {'engine p50/p99':>16} {'raw FAISS p50/p99':>18} {'original p50/p99':>18} {'eng/FAISS':>9}"
+        f" {'orig/eng':>8} {'cold eng/FAISS':>14} {'HTTP p50/p99':>16}"
+    )
     print(header)
     for n in sizes:
         r = run_size(n, args.dim, args.queries, args.k, args.seed)
@@ -190,6 +209,7 @@ def main() -> None:
         print(
             f"{n:>9} {r['engine'][0]:>7.3f}/{r['engine'][1]:<8.3f} {r['raw_faiss'][0]:>8.3f}/{r['raw_faiss'][1]:<9.3f}"
             f" {r['original'][0]:>8.3f}/{r['original'][1]:<9.3f} {overhead:>9.3f} {speedup:>8.1f} {cold:>14.3f}"
+            f" {r['http'][0]:>7.3f}/{r['http'][1]:<8.3f}"
             f"   (build {r['build_s']:.1f}s, p99 ratio {r['engine'][1] / r['raw_faiss'][1]:.3f}, agreement checked on {r['checked']})",
             flush=True,
         )

@@ -19,7 +19,6 @@ EMBEDDING_ROI_OBJECTS = keys.embedding_plate_prefix(ANY, ANY) + ANY  # ROI tenso
 TRAINING_OBJECTS = keys.training_prefix(ANY) + ANY  # image lists, manifests, models, embeddings, reports
 MODEL_OBJECTS = keys.model_key(ANY).rsplit("/", 1)[0] + "/" + ANY
 CHECKPOINT_OBJECTS = keys.checkpoint_prefix(ANY) + ANY
-REPORT_OBJECTS = keys.report_prefix(ANY) + ANY
 SEARCH_OBJECTS = keys.search_root() + ANY  # index snapshots, tag maps, staged loader inputs
 DESCRIBE_STACKS_OBJECTS = f"{keys.ARTIFACT_ROOT}/describe-stacks/{ANY}"  # resource-name snapshots
 
@@ -136,7 +135,7 @@ CONSUMER_NEEDS: dict[str, Needs] = {
     "embedding-compute": Needs(
         read_objects=frozenset({EMBEDDING_ROI_OBJECTS, TRAINING_OBJECTS}),
         write_objects=frozenset({TRAINING_OBJECTS}),
-        services=("image-management", "training-configuration", "message", "artifact"),
+        services=("image-management", "training-configuration", "artifact"),
     ),
     "search-service": Needs(
         write_tables=_rw(tables.SEARCH),  # statuses and hits; it consumes the queues, never sends
@@ -145,10 +144,11 @@ CONSUMER_NEEDS: dict[str, Needs] = {
         write_objects=frozenset({SEARCH_OBJECTS}),
         services=("tag", "image-management", "training-configuration"),
     ),
+    # The training script reads its data from the Lustre mount (FSx imports the bucket itself) and
+    # writes only its model directory and checkpoints, which SageMaker copies to S3 as this role.
     "sagemaker-training": Needs(
-        read_objects=frozenset({EMBEDDING_ROI_OBJECTS, TRAINING_OBJECTS}),
-        write_objects=frozenset({MODEL_OBJECTS, CHECKPOINT_OBJECTS, REPORT_OBJECTS}),
-        services=("training-configuration", "message", "artifact"),
+        read_objects=frozenset({CHECKPOINT_OBJECTS}),  # a restarted (spot) job resumes from them
+        write_objects=frozenset({MODEL_OBJECTS, CHECKPOINT_OBJECTS}),
     ),
 }
 

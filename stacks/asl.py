@@ -12,8 +12,8 @@ the same steps in the same order over the same state:
   passes them to the entry point), `TrainingJob` is the request Invoke followed by
   `sagemaker:createTrainingJob.sync`, `StartWorkflow` is `states:startExecution.sync:2`;
 * every task retries throttling and transient service errors, and catches everything else into
-  a Fail state whose cause names the step: a failed job ends the execution as FAILED with its
-  cause (ORIGINAL.md 8.2 #11).
+  a Fail state (error `StepFailed`, cause `<step>: <error>: <cause>`): a failed job ends the
+  execution as FAILED with its cause (ORIGINAL.md 8.2 #11). A `Fail` step keeps its own error.
 
 Auxiliary states (the step-failure Pass states, Fail/Succeed ends, the spot/on-demand choice of a
 training job) are listed in `Translation.auxiliary` so a trace maps back to workflow steps.
@@ -42,6 +42,7 @@ from bioims.workflows.dsl import (
 from bioims.workflows.jobs import JOB_PARAMETERS
 
 ITEM_FIELD = "item"
+STEP_FAILED = "StepFailed"
 FAILURE_FIELD = "failure"
 TRAINING_REQUEST_FIELD = "trainingJobRequest"
 STARTED_BY = "AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID"
@@ -177,10 +178,12 @@ class _Scope:
 
     @property
     def fail(self) -> str:
-        """This scope's Fail state (created on first use: every state must be reachable)."""
+        """This scope's Fail state (created on first use: every state must be reachable). Its
+        error is always STEP_FAILED (a Fail state may not re-raise the reserved `States.*` names);
+        the cause reads `<step>: <error>: <cause>`, like the local runner's StepFailed."""
         name = f"{self.label} Failed"
         if name not in self.states:
-            self.add(self.t.aux(name), {"Type": "Fail", "ErrorPath": "$.Error", "CausePath": "$.Cause"})
+            self.add(self.t.aux(name), {"Type": "Fail", "Error": STEP_FAILED, "CausePath": "$.Cause"})
         return name
 
     @property
@@ -204,18 +207,11 @@ class _Scope:
         handler = self.t.aux(f"{step_name} Failed")
         fail = self.fail
         cause = (
-            f"States.Format('{{}}: {{}}', '{_escape(step_name)}', $.{FAILURE_FIELD}.Cause)"
+            f"States.Format('{{}}: {{}}: {{}}', '{_escape(step_name)}', $.{FAILURE_FIELD}.Error, $.{FAILURE_FIELD}.Cause)"
             if prefix
-            else f"$.{FAILURE_FIELD}.Cause"
+            else f"$.{FAILURE_FIELD}.Cause"  # a Map: its failed iteration already named the step
         )
-        self.add(
-            handler,
-            {
-                "Type": "Pass",
-                "Parameters": {"Error.$": f"$.{FAILURE_FIELD}.Error", "Cause.$": cause},
-                "Next": fail,
-            },
-        )
+        self.add(handler, {"Type": "Pass", "Parameters": {"Cause.$": cause}, "Next": fail})
         return [{"ErrorEquals": ["States.ALL"], "ResultPath": f"$.{FAILURE_FIELD}", "Next": handler}]
 
     def sequence(self, steps, next_state: str) -> str:

@@ -10,6 +10,7 @@ workflows. Executions log everything to CloudWatch and are traced with X-Ray.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 
 from aws_cdk import ArnFormat, Stack
@@ -69,7 +70,9 @@ class WorkflowStateMachine(Construct):
             self,
             "StateMachine",
             state_machine_name=state_machine_name(settings, workflow.name),
-            definition_body=sfn.DefinitionBody.from_string(stack.to_json_string(self.translation.definition)),
+            # json.dumps, not Stack.to_json_string: that one drops `"ResultPath": null` (discard the
+            # result); the ARNs inside stay tokens and become an Fn::Join at synthesis.
+            definition_body=sfn.DefinitionBody.from_string(json.dumps(self.translation.definition)),
             state_machine_type=sfn.StateMachineType.STANDARD,
             role=self.role,
             tracing_enabled=True,

@@ -8,10 +8,13 @@ import json
 import pytest
 
 from bioims import resources, tables
+from bioims.workflows.definitions import WORKFLOWS
 from stacks.network import VPC_CIDR
 from stacks.queues import MAX_RECEIVE_COUNT
 
 from conftest import as_list, statements
+
+WORKFLOW_NAMES = tuple(WORKFLOWS)
 
 
 def _ref_id(value) -> str:
@@ -293,7 +296,74 @@ def _published(synthesis) -> tuple[dict[str, object], dict[str, object]]:
 def test_every_slot_is_an_output_and_an_ssm_parameter_with_the_same_value(which, expected, request):
     synthesis = request.getfixturevalue(which)
     outputs, parameters = _published(synthesis)
+    deployment = synthesis.deployment
+    services = deployment.services.functions.functions if deployment.services else {}
+    expected = (
+        *expected,
+        *(resources.function_slot(s) for s in services),
+        *(resources.state_machine_slot(w) for w in deployment.planned_workflows),
+    )
     assert set(expected) <= set(outputs)
     for slot, value in outputs.items():
         assert parameters[resources.ssm_parameter_name("bioims", slot)] == value, slot
     assert len(parameters) == len(outputs)
+
+
+# --- service functions ----------------------------------------------------------------------------
+def test_one_image_function_per_deployable_service(full_assembly):
+    from stacks.functions import FUNCTION_SIZES, handler_module
+
+    template = full_assembly.template("Services")
+    functions = {
+        r["Properties"]["ImageConfig"]["Command"][0]: r["Properties"]
+        for r in template["Resources"].values()
+        if r["Type"] == "AWS::Lambda::Function"
+    }
+    services = list(full_assembly.deployment.services.functions.functions)
+    assert set(functions) == {f"{handler_module(s)}.handler" for s in services}
+    assert {"configuration", "image-management", "process-plate"} <= set(services)
+    for service in services:
+        props = functions[f"{handler_module(service)}.handler"]
+        assert props["PackageType"] == "Image"
+        assert (props["MemorySize"], props["Timeout"]) == (FUNCTION_SIZES[service].memory_mb, FUNCTION_SIZES[service].timeout_seconds)
+        variables = props["Environment"]["Variables"]
+        assert variables["BIOIMS_BACKEND"] == "aws" and variables["BIOIMS_SERVICES"] == "inprocess"
+        assert "LogGroup" in props["LoggingConfig"]
+    images = json.loads((full_assembly.outdir / "bioims-Services.assets.json").read_text())["dockerImages"]
+    assert len(images) == 1 and next(iter(images.values()))["source"]["dockerFile"] == "lambdas/Dockerfile"
+
+
+def _role_statements(template: dict, role_prefix: str) -> str:
+    return json.dumps([s for k, s in statements(template) if k.startswith(role_prefix)])
+
+
+def test_function_roles_follow_the_access_table(full_assembly):
+    template = full_assembly.template("Services")
+    for role in full_assembly.resources("AWS::IAM::Role", "Services").values():
+        assert "ManagedPolicyArns" not in role["Properties"]
+    label = _role_statements(template, "ServicesLabelFunctionRole")
+    assert "TablesBioimsLabel" in label and "TablesBioimsImageManagement" not in label
+    assert "states:" not in label and "s3:" not in label
+    process = _role_statements(template, "ServicesProcessPlateFunctionRole")
+    started = {w for w in WORKFLOW_NAMES if f"stateMachine:bioims-{w}\"" in process}
+    assert started == {"upload-source-plate", "process-plate"}
+    search = _role_statements(template, "ServicesSearchFunctionRole")
+    assert "sqs:SendMessage" in search and "sqs:ReceiveMessage" not in search
+
+
+# --- workflows ------------------------------------------------------------------------------------
+def test_state_machines_are_named_logged_traced_and_scoped(full_assembly):
+    deployment = full_assembly.deployment
+    template = full_assembly.template("Workflows")
+    machines = {r["Properties"]["StateMachineName"]: r["Properties"] for r in template["Resources"].values() if r["Type"] == "AWS::StepFunctions::StateMachine"}
+    assert set(machines) == {f"bioims-{w}" for w in deployment.planned_workflows}
+    assert {"upload-source-plate", "process-plate"} <= set(deployment.planned_workflows)
+    for props in machines.values():
+        assert props["StateMachineType"] == "STANDARD"
+        assert props["LoggingConfiguration"]["Level"] == "ALL"
+        assert props["TracingConfiguration"] == {"Enabled": True}
+    upload = _role_statements(template, "UploadSourcePlateWorkflowRole")
+    assert "lambda:InvokeFunction" in upload and "batch:SubmitJob" not in upload
+    assert "ServicesImageArtifactFunction" in upload and "ServicesLabelFunction" not in upload
+    process = _role_statements(template, "ProcessPlateWorkflowRole")
+    assert "batch:SubmitJob" in process and "StepFunctionsGetEventsForBatchJobsRule" in process

@@ -5,10 +5,11 @@ Randomness is drawn from independent streams keyed by (seed, week), (seed, plate
 its own position in the design and the configuration: generating a subset of plates gives exactly
 the images that generating everything would.
 
-Variation, from coarse to fine: week (batch: stain gains, background, illumination, focus, culture
-density and cell size), plate (gain, density, illumination centre), well (treatment effect plus
-well-to-well noise), field (density), cell (response or not, cell-to-cell variation, mitosis,
-micronuclei, multinucleation, shape, texture).
+Variation, from coarse to fine: week (batch: stain gains, background, illumination, focus, texture
+contrast, culture density and cell size, and a week-specific distortion of every compound's response
+that per-plate DMSO normalisation cannot remove), plate (gain, density, illumination centre), well
+(treatment effect plus well-to-well noise), field (density), cell (responder or not, cell-to-cell
+variation, mitosis, micronuclei, multinucleation, shape, texture).
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ CELL_SPREAD: Final = 0.3  # cell-to-cell variation, in units of phenotypes.SCALE
 # compound's response by its own near-identity linear map (in units of SCALE), so compounds of one
 # week resemble each other more than the same MOA in another week (NSCB < NSC).
 WEEK_RESPONSE: Final = 0.2
-WEEK_SHARED: Final = 0.3  # shared direction of all responses in a week, in units of SCALE
+WEEK_SHARED: Final = 0.4  # shared direction of all responses in a week, in units of SCALE
 CHANNEL_LEVELS: Final = np.array([2000.0, 600.0, 520.0])  # DAPI, tubulin, actin peak ADU
 BACKGROUND: Final = np.array([55.0, 85.0, 75.0])
 CAMERA_OFFSET: Final = 100.0

@@ -251,11 +251,11 @@ class SyntheticBbbc021:
         return self.render_with_truth(plate, well, site)[0]
 
     def render_with_truth(self, plate: str, well: str, site: int) -> tuple[np.ndarray, FieldTruth]:
+        """The field and what was simulated in it (cells, responders, nuclei)."""
         cfg = self.config
         row = self.row(plate, well, site)
         week = self.week(row["week"])
         plate_c = self.plate(plate)
-        profile = self.profile(row["compound"])
         state = self.well_state(plate, well)
         effect, centre, well_params, well_density = state.effect, state.centre, state.params, state.density
         delta = state.delta

@@ -32,7 +32,7 @@ class AccessLogBucket(Construct):
         super().__init__(scope, construct_id)
         self.bucket = s3.Bucket(
             self,
-            "Bucket",
+            "Resource",
             block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
             encryption=s3.BucketEncryption.S3_MANAGED,  # S3 server access logging requires SSE-S3 targets
             enforce_ssl=True,
@@ -79,7 +79,7 @@ class SecureBucket(Construct):
             lifecycle.append(s3.LifecycleRule(noncurrent_version_expiration=Duration.days(NONCURRENT_VERSION_DAYS)))
         self.bucket = s3.Bucket(
             self,
-            "Bucket",
+            "Resource",  # the construct's own resource: logical ids read <Parent><Id>, e.g. BucketsDataBucket
             bucket_name=name,
             block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
             encryption=s3.BucketEncryption.S3_MANAGED,
@@ -101,10 +101,10 @@ class DeploymentBuckets(Construct):
     def __init__(self, scope: Construct, construct_id: str, settings: DeploymentSettings) -> None:
         super().__init__(scope, construct_id)
         creates = settings.existing_data_bucket is None or settings.existing_resource_bucket is None
-        self.access_logs = AccessLogBucket(self, "AccessLogs", settings).bucket if creates else None
+        self.access_logs = AccessLogBucket(self, "AccessLogBucket", settings).bucket if creates else None
         self.data = SecureBucket(
             self,
-            "Data",
+            "DataBucket",
             settings,
             name=settings.data_bucket_name,
             existing=settings.existing_data_bucket,
@@ -112,7 +112,7 @@ class DeploymentBuckets(Construct):
         ).bucket
         self.resource = SecureBucket(
             self,
-            "Resource",
+            "ResourceBucket",
             settings,
             name=settings.resource_bucket_name,
             existing=settings.existing_resource_bucket,

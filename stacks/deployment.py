@@ -34,7 +34,7 @@ class Deployment:
     storage: StorageStack
     queues: SearchQueuesStack
     batch: BatchStack
-    training: TrainingStack
+    training: TrainingStack | None
     resources: DeploymentResources
     search_service: SearchServiceStack | None = None
     services: ServicesStack | None = None
@@ -73,7 +73,9 @@ def build_deployment(app: App, settings: DeploymentSettings, *, root: Path = REP
         queues=dict(queues.queues),
     )
     batch = BatchStack(app, settings, network.vpc, deployed, root=root, **common)
-    training = TrainingStack(app, settings, network.vpc, network.training_subnet, deployed, root=root, **common)
+    training = None
+    if settings.enable_training:
+        training = TrainingStack(app, settings, network.vpc, network.training_subnet, deployed, root=root, **common)
     search_service = None
     if SearchServiceStack.available(root):
         search_service = SearchServiceStack(app, settings, network.vpc, deployed, root=root, **common)
@@ -83,7 +85,7 @@ def build_deployment(app: App, settings: DeploymentSettings, *, root: Path = REP
 
     # Which workflows can run is known before any function exists, so the functions' roles can
     # name the state machines they start (by physical name: no reference cycle).
-    trains = training.training.image_uri is not None
+    trains = training is not None and training.training.image_uri is not None
     workflows = deployable_workflows(set(deployable_services(root)), set(batch.jobs), trains)
     deployed.workflow_names = {w: state_machine_name(settings, w) for w in workflows}
     deployment.planned_workflows = workflows
@@ -96,9 +98,9 @@ def build_deployment(app: App, settings: DeploymentSettings, *, root: Path = REP
 
 
 def _bindings(d: Deployment) -> Bindings:
-    t = d.training.training
+    t = d.training.training if d.training is not None else None
     training = None
-    if t.image_uri is not None:
+    if t is not None and t.image_uri is not None:
         training = TrainingBindings(
             role_arn=t.execution.role.role_arn,
             image_uri=t.image_uri,
@@ -124,5 +126,5 @@ def _targets(d: Deployment) -> WorkflowTargets:
         functions=dict(bindings.functions),
         job_definitions=dict(bindings.job_definitions),
         job_queues=dict(bindings.job_queues),
-        sagemaker_role_arn=d.training.training.execution.role.role_arn,
+        sagemaker_role_arn=d.training.training.execution.role.role_arn if d.training is not None else None,
     )

@@ -24,6 +24,7 @@ from stacks.environment import runtime_environment
 from stacks.log_groups import log_group
 from stacks.nag import acknowledge
 from stacks.network import VPC_CIDR
+from stacks.queues import MAX_RECEIVE_COUNT
 from stacks.settings import DeploymentSettings
 
 SEARCH_DOCKERFILE = Path("search_service/Dockerfile")
@@ -76,7 +77,11 @@ class SearchService(Construct):
             ),
         )
         self.image = RepositoryImage(self, "Image", dockerfile, root=root)
-        environment = runtime_environment(settings) | {"BIOIMS_SEARCH_PORT": str(settings.search_port)}
+        environment = runtime_environment(settings) | {
+            "BIOIMS_SEARCH_PORT": str(settings.search_port),
+            # mark a search `error` on its last delivery, before the queue moves it to the DLQ
+            "BIOIMS_SEARCH_MAX_RECEIVES": str(MAX_RECEIVE_COUNT),
+        }
         self.task.add_container(
             "Search",
             image=ecs.ContainerImage.from_docker_image_asset(self.image.asset),

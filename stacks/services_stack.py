@@ -8,6 +8,7 @@ from aws_cdk import Stack
 from constructs import Construct
 
 from bioims import resources
+from stacks.client_policy import ClientAccessPolicy
 from stacks.functions import ServiceFunctions
 from stacks.grants import DeploymentResources
 from stacks.images import REPO_ROOT
@@ -28,6 +29,9 @@ class ServicesStack(Stack):
         name = settings.stack_name("Services")
         super().__init__(scope, name, stack_name=name, description=f"{settings.deployment}: service functions", **kwargs)
         self.functions = ServiceFunctions(self, "Services", settings, deployed, root=root)
+        self.client_policy = ClientAccessPolicy(
+            self, "ClientAccess", settings, {s: f.function for s, f in self.functions.functions.items()}, deployed
+        )
         publish(
             self,
             settings.deployment,

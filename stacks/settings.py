@@ -53,6 +53,7 @@ class DeploymentSettings:
     search_cpu: int = 1024  # Fargate CPU units of the search service task
     search_memory_mib: int = 4096  # Fargate memory of the search service task
     search_port: int = 8080  # port of the search service's HTTP API inside the VPC
+    enable_training: bool = True  # SageMaker training with FSx for Lustre (the largest idle cost)
     training_image_uri: str | None = None  # SageMaker training image; default built from training/Dockerfile
     log_retention_days: int = 90  # CloudWatch log retention of functions, workflows, services
 
@@ -81,6 +82,7 @@ _KEYS = {
     "searchCpu": "search_cpu",
     "searchMemoryMiB": "search_memory_mib",
     "searchPort": "search_port",
+    "enableTraining": "enable_training",
     "trainingImageUri": "training_image_uri",
     "logRetentionDays": "log_retention_days",
 }

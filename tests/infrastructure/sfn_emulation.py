@@ -287,11 +287,12 @@ def emulate(synthesis, monkeypatch, *, data_bucket: str) -> EmulatedWorkflows:
         )["jobDefinitionArn"]
         refs.values[(batch_stack, logical_id(definition.definition))] = {"Ref": arn}
 
-    training = deployment.training.training
-    training_role = iam.create_role(RoleName="emulated-sagemaker", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
-    refs.values[(deployment.training.stack_name, logical_id(training.execution.role))] = {"Arn": training_role}
-    refs.values[(deployment.training.stack_name, logical_id(training.lustre.file_system))] = FILE_SYSTEM
-    refs.values[(deployment.training.stack_name, logical_id(training.security_group))] = SECURITY_GROUP
+    if deployment.training is not None:
+        training = deployment.training.training
+        training_role = iam.create_role(RoleName="emulated-sagemaker", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+        refs.values[(deployment.training.stack_name, logical_id(training.execution.role))] = {"Arn": training_role}
+        refs.values[(deployment.training.stack_name, logical_id(training.lustre.file_system))] = FILE_SYSTEM
+        refs.values[(deployment.training.stack_name, logical_id(training.security_group))] = SECURITY_GROUP
     refs.values[(deployment.network.stack_name, logical_id(deployment.network.training_subnet))] = SUBNET
     refs.values[(deployment.storage.stack_name, logical_id(deployment.storage.buckets.data))] = {"Ref": data_bucket}
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from aws_cdk import aws_s3 as s3
 
 from bioims import resources, tables
 from bioims.workflows.definitions import WORKFLOWS
@@ -96,9 +97,10 @@ def test_existing_buckets_are_imported_not_created():
     )
     storage = deployment.storage
     assert storage.buckets.data.bucket_name == "lab-data-bucket"
-    created = [c for c in storage.node.find_all() if c.node.id == "Bucket" and c.node.scope.node.id in ("Data", "Resource")]
-    assert [c.node.scope.node.id for c in created] == ["Resource"]
-    assert created[0].node.default_child.bucket_name == "lab-resources"
+    created = [c for c in storage.node.find_all() if isinstance(c, s3.Bucket)]
+    assert sorted(c.node.scope.node.id for c in created) == ["AccessLogBucket", "ResourceBucket"]
+    resource = next(c for c in created if c.node.scope.node.id == "ResourceBucket")
+    assert resource.node.default_child.bucket_name == "lab-resources"
 
 
 # --- network --------------------------------------------------------------------------------------
@@ -367,3 +369,28 @@ def test_state_machines_are_named_logged_traced_and_scoped(full_assembly):
     assert "ServicesImageArtifactFunction" in upload and "ServicesLabelFunction" not in upload
     process = _role_statements(template, "ProcessPlateWorkflowRole")
     assert "batch:SubmitJob" in process and "StepFunctionsGetEventsForBatchJobsRule" in process
+
+
+def test_client_policy_lets_users_call_services_and_upload_but_not_write_results(full_assembly):
+    template = full_assembly.template("Services")
+    (policy,) = [r for r in template["Resources"].values() if r["Type"] == "AWS::IAM::ManagedPolicy"]
+    assert not {"Users", "Roles", "Groups"} & set(policy["Properties"])  # attached by the operator
+    by_action = {}
+    for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+        for action in as_list(statement["Action"]):
+            by_action.setdefault(action, []).append(json.dumps(statement["Resource"]))
+    assert len(by_action["lambda:InvokeFunction"][0].split("Function")) > len(full_assembly.deployment.services.functions.functions)
+    (writable,) = by_action["s3:PutObject"]
+    assert "BucketsResourceBucket" in writable and "BucketsDataBucket" not in writable
+    assert "BucketsDataBucket" in " ".join(by_action["s3:GetObject"])
+    assert not full_assembly.resources("AWS::IAM::User")
+
+
+def test_training_can_be_left_out():
+    from stacks.app_builder import create_app
+
+    _, deployment = create_app(context={"enableTraining": "false"}, env={})
+    assert deployment.training is None
+    names = {s.stack_name for s in deployment.stacks}
+    assert "bioims-Training" not in names and "bioims-Storage" in names
+    assert "train" not in deployment.planned_workflows

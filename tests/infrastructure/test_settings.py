@@ -27,10 +27,12 @@ def test_strings_from_the_command_line_are_converted():
         searchCpu="2048",
         searchMemoryMiB="8192",
         logRetentionDays="30",
+        enableTraining="no",
     )
     assert s.deployment == "lab2" and s.retain_data is False and s.nat_gateways == 2
     assert s.source_buckets == ("bbbc021-images", "other-images")
     assert (s.search_cpu, s.search_memory_mib, s.log_retention_days) == (2048, 8192, 30)
+    assert s.enable_training is False
 
 
 def test_typed_values_from_cdk_json_are_accepted():

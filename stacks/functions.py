@@ -48,7 +48,7 @@ FUNCTION_SIZES: dict[str, FunctionSize] = {
     "training-configuration": FunctionSize(256, 60),
     "image-management": FunctionSize(1024, 900),  # a plate upload writes thousands of rows
     "image-artifact": FunctionSize(3008, 300),  # reads an image's channels, writes thumbnails
-    "process-plate": FunctionSize(512, 120),
+    "process-plate": FunctionSize(1024, 900),  # an upload creates the plate's rows in-process
     "train": FunctionSize(1024, 900),  # builds the training set of a training
     "embedding": FunctionSize(512, 120),
     "search": FunctionSize(1024, 300),  # stages a plate's embeddings for the search service

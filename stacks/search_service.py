@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from aws_cdk import Duration
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_iam as iam
@@ -29,6 +30,10 @@ from stacks.settings import DeploymentSettings
 
 SEARCH_DOCKERFILE = Path("search_service/Dockerfile")
 SERVICE_NAME = "search"
+HEALTH_PROBE = (
+    "import os, urllib.request; "
+    "urllib.request.urlopen('http://127.0.0.1:' + os.environ['BIOIMS_SEARCH_PORT'] + '/health', timeout=4)"
+)
 
 
 def namespace_name(settings: DeploymentSettings) -> str:
@@ -89,6 +94,15 @@ class SearchService(Construct):
             logging=ecs.LogDriver.aws_logs(stream_prefix="search", log_group=log_group(self, "Logs", settings)),
             port_mappings=[ecs.PortMapping(container_port=settings.search_port, name="http")],
             essential=True,
+            # ECS ignores the image's HEALTHCHECK: the same probe of /health, declared here, lets ECS
+            # replace a task that stops answering.
+            health_check=ecs.HealthCheck(
+                command=["CMD", "python", "-c", HEALTH_PROBE],
+                interval=Duration.seconds(30),
+                timeout=Duration.seconds(5),
+                start_period=Duration.seconds(120),
+                retries=3,
+            ),
         )
         self.security_group = ec2.SecurityGroup(
             self,

@@ -255,6 +255,10 @@ def test_search_service_is_one_internal_fargate_task(full_assembly):
     task = next(iter(full_assembly.resources("AWS::ECS::TaskDefinition").values()))["Properties"]
     settings = full_assembly.deployment.settings
     assert (task["Cpu"], task["Memory"]) == (str(settings.search_cpu), str(settings.search_memory_mib))
+    (container,) = task["ContainerDefinitions"]
+    assert "/health" in " ".join(container["HealthCheck"]["Command"])
+    env = {e["Name"]: e["Value"] for e in container["Environment"]}
+    assert env["BIOIMS_SEARCH_PORT"] == str(settings.search_port) and env["BIOIMS_SEARCH_MAX_RECEIVES"] == str(MAX_RECEIVE_COUNT)
     granted = json.dumps([s for _, s in statements(full_assembly.template("SearchService"))])
     assert "sqs:ReceiveMessage" in granted and "sqs:SendMessage" not in granted
 

@@ -8,7 +8,7 @@ from constructs import Construct
 
 from bioims import resources
 from bioims.workflows.definitions import WORKFLOWS
-from stacks.asl import Bindings, TrainingBindings, requirements
+from stacks.asl import Bindings, requirements
 from stacks.grants import DEPLOYMENT_TAG
 from stacks.published import publish
 from stacks.settings import DeploymentSettings
@@ -66,5 +66,3 @@ class WorkflowsStack(Stack):
 def training_tags(settings: DeploymentSettings) -> dict[str, str]:
     return {DEPLOYMENT_TAG: settings.deployment}
 
-
-__all__ = ["TrainingBindings", "WorkflowsStack", "deployable_workflows", "training_tags"]

@@ -82,17 +82,6 @@ def evaluate(
         console.print(f"report: {paths['report']}")
 
 
-def _annotations(value: str | None):
-    from bioims.evaluation.training import bbbc021_annotations
-    from bioims.profiling import read_profiles
-
-    if value is None:
-        return None
-    if value == "bbbc021":
-        return bbbc021_annotations()
-    return read_profiles(value)
-
-
 @click.command("report")
 @click.argument("train_id")
 @click.option("--level", type=click.Choice(LEVELS), default="treatment", show_default=True)
@@ -118,37 +107,23 @@ def report(
 ) -> None:
     """Evaluate the embeddings of training TRAIN_ID and write a report (figures, metrics.json)."""
     from bioims.clients import ClientError
-    from bioims.evaluation import evaluate as run_evaluation
-    from bioims.evaluation import summary_only, write_report
-    from bioims.evaluation.training import left_out_trainings, training_profiles
-    from bioims.profiling import COMPOUND, ProfileError, apply_recipe, write_profiles
+    from bioims.evaluation.training_report import load_annotations, report_training
+    from bioims.profiling import ProfileError
 
-    out = out_dir or Path("reports") / train_id
     try:
-        extra = _annotations(annotations)
-        raw = training_profiles(train_id, annotations=extra)
-        process = (lambda t: t) if recipe == "none" else (lambda t: apply_recipe(t, recipe))
-        table = process(raw)
-        per_compound = None
-        if left_out:
-            from bioims import client
-
-            embedding = client("training-configuration").getTraining(train_id)["embeddingName"]
-            found = left_out_trainings(embedding, sorted(raw[COMPOUND].dropna().astype(str).unique()))
-            if found:
-                per_compound = {c: process(training_profiles(t, annotations=extra)) for c, t in found.items()}
-        metrics = run_evaluation(table, level, n_boot=n_boot, seed=seed, k=k, per_compound=per_compound)
-        metrics["train_id"] = train_id
-        metrics["recipe"] = recipe
-        metrics["left_out_trainings"] = len(per_compound or {})
-        write_profiles(raw, out / "profiles.parquet")
-        paths = write_report(metrics, table, out, title=f"MOA evaluation of training {train_id}", seed=seed)
-    except ProfileError as exc:
+        summary, paths = report_training(
+            train_id,
+            out_dir or Path("reports") / train_id,
+            level=level,
+            recipe=recipe,
+            annotations=load_annotations(annotations),
+            left_out=left_out,
+            n_boot=n_boot,
+            seed=seed,
+            k=k,
+        )
+    except (ProfileError, ClientError) as exc:
         raise CliError(str(exc)) from None
-    except ClientError as exc:
-        raise CliError(str(exc)) from None
-    summary = summary_only(metrics)
-    summary["report"] = str(paths["report"])
     if as_json:
         emit(summary, True)
         return

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from bioims.evaluation.confusion import confusion_dict, confusion_matrix
-from bioims.evaluation.neighbours import NeighbourResult, nsc, nscb
+from bioims.evaluation.neighbours import NeighbourResult, nsc, nsc_left_out, nscb
 from bioims.evaluation.prepare import EvaluationError, prepare
 from bioims.evaluation.retrieval import mean_average_precision
 from bioims.evaluation.vote import compound_vote
@@ -109,6 +109,16 @@ def evaluate(
             notes.append(f"compound vote not computed: {exc}")
     else:
         notes.append(f"compound vote not computed: it needs image-level profiles, the input is at {own_level} level")
+    if per_compound:
+        # The honest counterpart of NSC: each compound queried with the model that never saw it.
+        for name, batch in (("nsc_left_out", False), ("nscb_left_out", True)):
+            try:
+                result = nsc_left_out(per_compound, level, batch=batch, methods=methods)
+                out[name] = _neighbour_block(result, n_boot, confidence, seed)
+                queries[name] = _records(result.queries)
+            except (ProfileError, EvaluationError) as exc:
+                out[name] = None
+                notes.append(f"{name} not computed: {exc}")
     out["notes"] = notes
     if details:
         out["queries"] = queries

@@ -51,3 +51,19 @@ def test_neighbour_label_matrix_matches_a_loop():
     assert matrix.to_numpy().sum() == k * len(x)
     limited = neighbour_label_matrix(wells, k=k, per_class=2)
     assert (limited.sum(axis=1) == 2 * k).all()
+
+
+def test_evaluate_reports_left_out_nsc_when_given_per_compound_tables():
+    from bioims.evaluation import evaluate
+
+    wells = synthetic_wells(4, noise=1.2)
+    features = [c for c in wells.columns if not c.startswith("Metadata_")]
+    own = wells.copy()
+    c1, c2 = own["Metadata_Compound"] == "c1", own["Metadata_Compound"] == "c2"
+    own.loc[c1, features] = own.loc[c2, features].to_numpy()
+    tables = {"c1": own, "c3": wells}
+    metrics = evaluate(wells, n_boot=20, per_compound=tables)
+    direct, direct_b = nsc_left_out(tables), nsc_left_out(tables, batch=True)
+    assert (metrics["nsc_left_out"]["correct"], metrics["nsc_left_out"]["total"]) == (direct.correct, direct.total)
+    assert (metrics["nscb_left_out"]["correct"], metrics["nscb_left_out"]["total"]) == (direct_b.correct, direct_b.total)
+    assert "nsc_left_out" not in evaluate(wells, n_boot=20)

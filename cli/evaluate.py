@@ -23,7 +23,10 @@ def _summary_table(metrics: dict) -> Table:
     table.add_column("correct/total", justify="right")
     table.add_column("accuracy", justify="right")
     table.add_column("95% CI", justify="right")
-    for name, label in (("nsc", "NSC"), ("nscb", "NSCB"), ("compound_vote", "compound vote (original)")):
+    rows = [("nsc", "NSC"), ("nscb", "NSCB"), ("nsc_left_out", "NSC, left-out models"), ("nscb_left_out", "NSCB, left-out models"), ("compound_vote", "compound vote (original)")]
+    for name, label in rows:
+        if name.endswith("_left_out") and name not in metrics:
+            continue
         block = metrics.get(name)
         if not block:
             table.add_row(label, "-", "not computed", "")

@@ -105,6 +105,9 @@ def _markdown(metrics: dict, paths: dict[str, Path], table: pd.DataFrame, title:
              f"{metrics['n_features']} features.", "", "| metric | value |", "|---|---|",
              f"| NSC (not same compound, cosine 1-NN) | {_fmt(metrics.get('nsc'))} |",
              f"| NSCB (not same compound or batch) | {_fmt(metrics.get('nscb'))} |",
+             *([f"| NSC, each compound in its leave-one-out model | {_fmt(metrics.get('nsc_left_out'))} |",
+                f"| NSCB, each compound in its leave-one-out model | {_fmt(metrics.get('nscb_left_out'))} |"]
+               if "nsc_left_out" in metrics else []),
              f"| mAP (MOA retrieval, other compounds) | {'not computed' if metrics.get('map') is None else format(metrics['map'], '.3f')} |",
              f"| compound vote (original, k={(metrics.get('compound_vote') or {}).get('k', '-')}) | {_fmt(metrics.get('compound_vote'))} |",
              ""]

@@ -112,8 +112,21 @@ def search_tags_key(embedding_name: str) -> str:
 
 
 # --- resource bucket ---------------------------------------------------------------------------
+FILTER_SUFFIX = "-filter.txt"
+
+
+def train_filter_prefix(embedding_name: str) -> str:
+    """Prefix of every exclusion list of an embedding (one per leave-one-compound-out training)."""
+    return f"train-filter/{embedding_name}/"
+
+
 def train_filter_key(embedding_name: str, compound_label: str) -> str:
-    return f"train-filter/{embedding_name}/{compound_label}-filter.txt"
+    return train_filter_prefix(embedding_name) + compound_label + FILTER_SUFFIX
+
+
+def model_prefix(train_id: str) -> str:
+    """Directory of a training's model.pth and model card (SageMaker's output path on AWS)."""
+    return model_key(train_id).rsplit("/", 1)[0] + "/"
 
 
 def source_plate_manifest_key(plate_source_id: str, unique: str) -> str:

@@ -52,6 +52,8 @@ class TrainConfig(BaseModel):
     validation_max_rois: int = Field(2000, ge=2)
     validation_groups: int = Field(50, ge=1)
     augment: AugmentMode = "none"
+    # "dataset": standardise each input channel by the training ROIs' mean and std (the original: none)
+    input_norm: Literal["none", "dataset"] = "none"
     intensity_jitter: float = Field(0.1, ge=0, lt=1)
     embedding_dim: int = Field(256, ge=2)
     workers: int = Field(0, ge=0)
@@ -99,11 +101,11 @@ NETWORK_DEFAULTS: dict[str, dict[str, Any]] = {
     },
     "bioims-resnet": {
         "optimizer": "adamw",
-        "lr": 0.001,
+        "lr": 0.0003,
         "weight_decay": 0.0001,
         "temperature": 0.1,
         "batch_size": 4,
-        "augment": "dihedral+intensity",
+        "augment": "dihedral",
         "minibatches_per_epoch": 5_000,
         "patience": 2,
         "epochs": 10,

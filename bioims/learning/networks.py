@@ -54,6 +54,19 @@ class EmbeddingNetwork(nn.Module):
         self.in_channels = in_channels
         self.roi_size = roi_size
         self.embedding_dim = embedding_dim
+        # Per-channel input standardisation (identity unless set from the training data); kept in
+        # the state_dict, so inference standardises exactly as training did.
+        self.register_buffer("input_mean", torch.zeros(in_channels))
+        self.register_buffer("input_std", torch.ones(in_channels))
+
+    def set_input_normalisation(self, mean: torch.Tensor, std: torch.Tensor) -> None:
+        if mean.shape != (self.in_channels,) or std.shape != (self.in_channels,) or bool((std <= 0).any()):
+            raise NetworkError(f"input normalisation needs {self.in_channels} means and positive stds")
+        self.input_mean.copy_(mean)
+        self.input_std.copy_(std)
+
+    def standardise(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.input_mean[None, :, None, None]) / self.input_std[None, :, None, None]
 
     def check_input(self, x: torch.Tensor) -> None:
         if x.ndim != 4 or x.shape[1] != self.in_channels or x.shape[2] != self.roi_size or x.shape[3] != self.roi_size:
@@ -112,6 +125,7 @@ class Bbbc021Net(EmbeddingNetwork):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self.check_input(x)
+        x = self.standardise(x)
         if self.roi_size != self.input_size:
             x = F.interpolate(
                 x, size=(self.input_size, self.input_size), mode="bilinear", align_corners=False,
@@ -188,7 +202,7 @@ class ResNetEmbedding(EmbeddingNetwork):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self.check_input(x)
-        x = self.stages(self.stem(x))
+        x = self.stages(self.stem(self.standardise(x)))
         x = x.mean(dim=(2, 3))
         return F.normalize(self.head(x), dim=1)
 

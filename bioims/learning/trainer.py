@@ -35,7 +35,7 @@ from bioims.learning.modelcard import CARD_VERSION, atomic_torch_save, atomic_wr
 from bioims.learning.networks import EmbeddingNetwork, create_network
 from bioims.learning.roifiles import ROI_SCALE, RoiReader
 from bioims.learning.sampling import PairSampler, RoiTable, minibatch_rng, minibatch_torch_seed
-from bioims.learning.validation import ValidationPlan, evaluate, improved
+from bioims.learning.validation import ValidationPlan, choose_rows, evaluate, improved
 
 CHECKPOINT_FILE = "checkpoint.pt"
 BEST_FILE = "best.pth"
@@ -154,7 +154,10 @@ class Trainer:
             self.notes.append(f"{self.stop_metric} unavailable (no class has 2 validation ROIs); using val_knn_accuracy")
             self.stop_metric = "val_knn_accuracy"
         torch.manual_seed(config.seed)
-        self.net: EmbeddingNetwork = create_network(config, manifest.channels, manifest.roiSize).to(self.device)
+        self.net: EmbeddingNetwork = create_network(config, manifest.channels, manifest.roiSize)
+        if config.input_norm == "dataset":
+            self.net.set_input_normalisation(*self._channel_statistics())
+        self.net.to(self.device)
         self.optimizer = _make_optimizer(self.net, config)
         self.state = LoopState()
         self.identity = {"config": config.digest(), "manifest": manifest_digest(manifest)}
@@ -163,6 +166,22 @@ class Trainer:
         """Record the report beside the checkpoints, then pass it on."""
         atomic_write_text(self.checkpoint_dir / PROGRESS_FILE, json.dumps(report.to_dict()))
         self._callback(report)
+
+    def _channel_statistics(self, limit: int = 2000, chunk: int = 256) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-channel mean and std of a seeded sample of training ROIs (streamed, float64 sums)."""
+        rows = choose_rows(len(self.table), limit, self.config.seed, 104)
+        total = np.zeros(self.manifest.channels)
+        squares = np.zeros(self.manifest.channels)
+        count = 0
+        for start in range(0, rows.size, chunk):
+            part = rows[start : start + chunk]
+            x = self.reader.gather(self.table.image[part], self.table.roi[part]).astype(np.float64) / ROI_SCALE
+            total += x.sum(axis=(0, 2, 3))
+            squares += (x**2).sum(axis=(0, 2, 3))
+            count += x.shape[0] * x.shape[2] * x.shape[3]
+        mean = total / count
+        std = np.sqrt(np.maximum(squares / count - mean**2, 0)) + 1e-6
+        return torch.tensor(mean, dtype=torch.float32), torch.tensor(std, dtype=torch.float32)
 
     # --- checkpoints ---------------------------------------------------------------------------
     def _save_checkpoint(self) -> None:
@@ -365,3 +384,16 @@ def train_network(
     finally:
         if temporary:
             shutil.rmtree(checkpoints, ignore_errors=True)
+
+
+def write_untrained_model(
+    manifest: TrainingManifest, data_root: Path | str, config: TrainConfig, model_dir: Path | str
+) -> dict[str, Any]:
+    """The network at its seeded initial weights, written like a trained model (0 epochs): the
+    "same network untrained" baseline that training is measured against."""
+    with tempfile.TemporaryDirectory(prefix="bioims-untrained-") as checkpoints:
+        trainer = Trainer(manifest, data_root, config, checkpoint_dir=checkpoints)
+        card = model_card(trainer, 0.0)
+        card["notes"].append("untrained: the seeded initial weights, no training step")
+        write_model(Path(model_dir), trainer.net.state_dict(), card)
+    return card

@@ -17,7 +17,7 @@ from bioims.learning.networks import create_network
 from bioims.learning.trainer import train_network
 from bioims.store.localfs import LocalObjectStore
 from bioims.vectors import decode_vector, encode_vector
-from learning_roiset import FAST, RoiSetSpec, cell_rois, make_training_set, write_image
+from tests.unit.learning.learning_roiset import FAST, RoiSetSpec, cell_rois, make_training_set, write_image
 
 SPEC = RoiSetSpec(classes=2, compounds_per_class=1, wells_per_compound=2, images_per_well=1, rois_per_image=5, size=24)
 

@@ -17,7 +17,7 @@ from bioims.learning.manifest import (
 )
 from bioims.learning.roifiles import RoiReader, inspect_roi_files
 from bioims.store.localfs import LocalObjectStore
-from learning_roiset import RoiSetSpec, cell_rois, write_image, write_roi_set
+from tests.unit.learning.learning_roiset import RoiSetSpec, cell_rois, write_image, write_roi_set
 
 SPEC = RoiSetSpec(classes=3, compounds_per_class=2, wells_per_compound=3, images_per_well=1, rois_per_image=2, size=16)
 

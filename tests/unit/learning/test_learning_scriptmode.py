@@ -16,7 +16,7 @@ from bioims.learning.scriptmode import (
     parse_progress_line,
     read_environment,
 )
-from learning_roiset import RoiSetSpec, make_training_set
+from tests.unit.learning.learning_roiset import RoiSetSpec, make_training_set
 
 
 def sm_env(data: Path, model: Path, checkpoints: Path, **extra: str) -> dict[str, str]:

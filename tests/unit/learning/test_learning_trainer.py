@@ -7,7 +7,7 @@ from bioims.learning.hyperparameters import resolve_config
 from bioims.learning.modelcard import load_model
 from bioims.learning.trainer import CheckpointMismatch, Trainer, train_network
 from bioims.learning.validation import evaluate
-from learning_roiset import FAST, RoiSetSpec, make_training_set
+from tests.unit.learning.learning_roiset import FAST, RoiSetSpec, make_training_set
 
 SPEC = RoiSetSpec(classes=3, compounds_per_class=2, wells_per_compound=3, images_per_well=2, rois_per_image=6, size=24)
 RESNET = {**FAST, "network": "bioims-resnet", "width": 16, "lr": 0.002}

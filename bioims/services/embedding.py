@@ -1,0 +1,110 @@
+"""Embedding service (the original's embedding-management, ORIGINAL.md 2.10, with the start calls
+it lacked): compute a training's embeddings with its model and follow the computation.
+
+  startComputeEmbedding       every compatible plate (the embedding-compute workflow, then the
+                              training row records the result)
+  startComputePlateEmbedding  one plate (the plate-embedding-compute workflow)
+  describeExecution           either workflow's state (the original's only method)
+  getEmbeddingStatus          per plate: embedded images and whether the plate's array file exists
+
+The work itself is the embedding-compute job (bioims.learning.jobs): eval mode, image embedding =
+re-normalised mean of its ROI embeddings, per-image rows for image-management and one array file
+per plate for the search loader.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import Field, StrictStr
+
+from bioims import keys
+from bioims.services.api import BadRequest, Request, Service, api
+from bioims.services.models import Flag, Id
+
+ArnText = Annotated[StrictStr, Field(min_length=1, max_length=2048)]
+
+
+class TrainRequest(Request):
+    trainId: Id
+    wait: Flag = True  # local backend: run the workflow to the end inside the call
+
+
+class PlateRequest(Request):
+    trainId: Id
+    plateId: Id
+    wait: Flag = True
+
+
+class StatusRequest(Request):
+    trainId: Id
+
+
+class DescribeRequest(Request):
+    executionArn: ArnText | None = None
+    ExecutionArn: ArnText | None = None  # the original accepted both spellings
+
+
+class EmbeddingService(Service):
+    name = "embedding"
+
+    def _start(self, workflow: str, payload: dict, wait: bool) -> dict:
+        runtime = self.ctx.runtime
+        if self.ctx.settings.backend == "local":
+            return runtime.start_workflow(workflow, payload, wait=wait)
+        return runtime.start_workflow(workflow, payload)
+
+    def _trained(self, train_id: str) -> dict:
+        training = self.sibling("training-configuration").training(train_id)
+        if not self.ctx.stores.data.exists(keys.model_card_key(train_id)):
+            raise BadRequest(f"training {train_id} has no model yet (status {training.get('status', 'created')!r}); train it first")
+        return training
+
+    @api(TrainRequest)
+    def startComputeEmbedding(self, request: TrainRequest) -> dict:
+        self._trained(request.trainId)
+        self.sibling("training-configuration").update(request.trainId, {"status": "embedding"})
+        execution = self._start("embedding-compute", {"trainId": request.trainId}, request.wait)
+        return {"trainId": request.trainId, **execution}
+
+    @api(PlateRequest)
+    def startComputePlateEmbedding(self, request: PlateRequest) -> dict:
+        self._trained(request.trainId)
+        self.sibling("image-management").plate(request.plateId)
+        execution = self._start("plate-embedding-compute", {"trainId": request.trainId, "plateId": request.plateId}, request.wait)
+        return {"trainId": request.trainId, "plateId": request.plateId, **execution}
+
+    @api(DescribeRequest)
+    def describeExecution(self, request: DescribeRequest) -> dict:
+        arn = request.executionArn or request.ExecutionArn
+        if not arn:
+            raise BadRequest("describeExecution: missing parameter 'executionArn'")
+        description = self.ctx.runtime.describe_execution(arn)
+        description["ExecutionArn"] = description.get("executionArn", arn)
+        return description
+
+    @api(StatusRequest)
+    def getEmbeddingStatus(self, request: StatusRequest) -> dict:
+        configuration = self.sibling("training-configuration")
+        training = configuration.training(request.trainId)
+        embedding = configuration.embedding(training["embeddingName"])
+        management = self.sibling("image-management")
+        plates = management.compatible_plates(
+            int(embedding["inputWidth"]), int(embedding["inputHeight"]), int(embedding.get("inputDepth", 1)),
+            int(embedding["inputChannels"]),
+        )
+        rows = []
+        for plate in plates:
+            rows.append({
+                "plateId": plate["plateId"],
+                "plateSourceId": plate.get("plateSourceId", ""),
+                "embeddedImages": len(management.plate_train_rows(plate["plateId"], request.trainId)),
+                "arrayFile": self.ctx.stores.data.exists(keys.plate_embeddings_key(request.trainId, plate["plateId"])),
+            })
+        rows.sort(key=lambda r: r["plateSourceId"])
+        return {
+            "trainId": request.trainId,
+            "status": training.get("status", "created"),
+            "plates": rows,
+            "complete": bool(rows) and all(r["arrayFile"] for r in rows),
+        }

@@ -26,9 +26,6 @@ class RoiSetSpec:
     size: int = 32
     unlabelled_images: int = 2
     seed: int = 0
-    # Per-ROI random change of the cell radius (fraction of the ROI size): hides the class in the
-    # cell's size so that only its texture tells, which an untrained network does not see.
-    size_noise: float = 0.0
 
 
 def npy_bytes(array: np.ndarray) -> bytes:
@@ -50,7 +47,7 @@ def cell_rois(rng: np.random.Generator, label: int, compound: int, spec: RoiSetS
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float64)
     centre = (size - 1) / 2 + rng.uniform(-2, 2, size=(count, 2, 1, 1))
     distance = np.hypot(yy - centre[:, :1], xx - centre[:, 1:])
-    radius = size * (0.16 + 0.16 * step + 0.01 * compound + rng.uniform(-spec.size_noise, spec.size_noise, (count, 1, 1, 1)))
+    radius = size * (0.16 + 0.16 * step + 0.01 * compound)
     mask = 1 / (1 + np.exp((distance - radius) / 1.0))  # (count, 1, R, R), soft edge
     radial = np.hypot(np.fft.fftfreq(size)[:, None], np.fft.fftfreq(size)[None, :])
     band = np.exp(-0.5 * ((radial - (0.1 + 0.2 * step)) / 0.04) ** 2)

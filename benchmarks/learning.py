@@ -1,6 +1,6 @@
-"""Benchmark of the embedding networks: training and inference throughput, side by side.
+"""Benchmark of the embedding networks: throughput, and what training does to NSC, side by side.
 
-Throughput (this part needs no trained model): for every network in bioims.learning.networks, on
+1. Throughput: for every network in bioims.learning.networks, on
 ROIs of the BBBC021 geometry (3 channels x 128 px by default) written as real ROI files:
 - training ROIs/s: whole training steps (pair sampling, streamed reading from memory-mapped ROI
   files, augmentation, forward, N-pair loss, backward, optimiser step) at the network's default
@@ -9,8 +9,18 @@ ROIs of the BBBC021 geometry (3 channels x 128 px by default) written as real RO
 - inference ROIs/s: `embed_rois` (eval mode, fixed chunks) over a block of ROIs.
 Each figure is the median of `--repeats` timed runs after one warm-up. Ratios are against bbbc021-1.
 
+2. NSC (treatment level, cosine 1-NN over other compounds' treatments, bioims.evaluation) on a
+small synthetic BBBC021 screen (tests/unit/learning/synthetic_screen.py: two Week1 plates, 13
+annotated treatments of six compounds in three MOAs plus DMSO, real imaging math for the ROIs), for
+each network and seed: (a) the network untrained (its seeded initial weights), the network after
+a short CPU training, and (b) the simple baseline profile of the synthetic-data benchmark
+(benchmarks/synthetic.py: per-field intensity and texture statistics, no learning). Recipes:
+bioims-resnet at its defaults; bbbc021-1 with AdamW (lr 3e-4), batch 2 and per-channel input
+standardisation, because at the original's settings it does not move in minutes of CPU.
+
 Run:  .venv/bin/python benchmarks/learning.py [--roi-size 128] [--channels 3] [--classes 13]
-                                              [--steps 5] [--inference-rois 256] [--threads 0]
+          [--steps 5] [--inference-rois 256] [--threads 0] [--seeds 1 2 3] [--epochs 5]
+          [--minibatches 50] [--skip-throughput] [--skip-nsc]
 """
 
 from __future__ import annotations
@@ -38,6 +48,10 @@ from bioims.learning.trainer import Trainer, _Minibatches  # noqa: E402
 from bioims.store.localfs import LocalObjectStore  # noqa: E402
 
 EMBEDDING = "bench"
+NSC_RECIPES = {
+    "bbbc021-1": {"optimizer": "adamw", "lr": 0.0003, "batch_size": 2, "input_norm": "dataset"},
+    "bioims-resnet": {},
+}
 
 
 def _npy(array: np.ndarray) -> bytes:
@@ -97,6 +111,87 @@ def measure(network: str, root: Path, manifest, args) -> dict[str, float]:
     }
 
 
+def throughput(args) -> None:
+    rois_per_image = max(8, -(-args.inference_rois // (2 * args.classes)))
+    with tempfile.TemporaryDirectory(prefix="bioims-bench-learning-") as tmp:
+        root = Path(tmp) / "data"
+        rows = write_random_set(root, classes=args.classes, channels=args.channels, size=args.roi_size,
+                                rois=rois_per_image)
+        manifest = prepare_training_set(LocalObjectStore(root), "bench", EMBEDDING, rows, validation_fraction=0.0)
+        results = {name: measure(name, root, manifest, args) for name in NETWORKS}
+    base = results["bbbc021-1"]
+    print(f"throughput: ROIs {args.channels} x {args.roi_size} x {args.roi_size}, {args.classes} classes, "
+          f"torch threads {args.threads or available_cores()}, CPU, median of {args.repeats}")
+    print(f"{'network':<16}{'params':>12}{'ROIs/step':>11}{'train ROIs/s':>14}{'x':>7}{'infer ROIs/s':>14}{'x':>7}")
+    for name, r in results.items():
+        print(f"{name:<16}{r['params']:>12,}{r['rois_per_step']:>11}{r['train_rois_s']:>14.1f}"
+              f"{r['train_rois_s'] / base['train_rois_s']:>7.2f}{r['infer_rois_s']:>14.1f}"
+              f"{r['infer_rois_s'] / base['infer_rois_s']:>7.2f}")
+
+
+def _screen_nsc(model_dir: Path, store, rows) -> float:
+    from bioims.evaluation import nsc
+    from bioims.learning.inference import image_embedding
+    from bioims.learning.modelcard import load_model
+    from bioims.learning.roifiles import load_npy
+    from tests.unit.learning.synthetic_screen import profile_table
+
+    net, _ = load_model(model_dir)
+    embeddings = {}
+    for row in rows:
+        rois = load_npy(store, keys.roi_tensor_key("screen", row["plateId"], row["imageId"]))
+        if rois.shape[0]:
+            embeddings[row["imageId"]] = image_embedding(embed_rois(net, rois))
+    return float(nsc(profile_table(rows, embeddings), "treatment").queries["correct"].mean())
+
+
+def _baseline_nsc(rows, fields) -> float:
+    import pandas as pd
+
+    from benchmarks.synthetic import field_features
+    from bioims.evaluation import nsc
+    from bioims.profiling.columns import COMPOUND, CONCENTRATION, IMAGE_ID, MOA, PLATE, WELL
+
+    records = [
+        {PLATE: r["plateSourceId"], WELL: r["wellSourceId"], IMAGE_ID: r["imageId"], COMPOUND: r["trainSubclass"],
+         CONCENTRATION: r["metadata"]["concentration"], MOA: r["trainLabel"], **field_features(fields[r["imageId"]])}
+        for r in rows if r.get("trainLabel")
+    ]
+    return float(nsc(pd.DataFrame.from_records(records), "treatment").queries["correct"].mean())
+
+
+def nsc_comparison(args) -> None:
+    from bioims.learning.trainer import train_network, write_untrained_model
+    from tests.unit.learning.synthetic_screen import render_screen
+
+    with tempfile.TemporaryDirectory(prefix="bioims-bench-nsc-") as tmp:
+        root = Path(tmp) / "data"
+        fields: dict = {}
+        started = time.perf_counter()
+        store, rows = render_screen(root, fields_out=fields)
+        manifest = prepare_training_set(store, "screen-train", "screen", rows, validation_fraction=0.2, seed=0)
+        print(f"\nNSC on the synthetic screen: {manifest.counts['images']} labelled images, {manifest.counts['rois']} ROIs, "
+              f"{len(manifest.classes)} classes (rendered and cut in {time.perf_counter() - started:.1f} s); "
+              f"{args.epochs} x {args.minibatches} minibatches, torch threads {args.threads or available_cores()}")
+        baseline = _baseline_nsc(rows, fields)
+        print(f"{'network':<16}{'seed':>5}{'untrained':>11}{'trained':>9}{'baseline':>10}{'trained-untrained':>19}{'train s':>9}")
+        for network, recipe in NSC_RECIPES.items():
+            gains = []
+            for seed in args.seeds:
+                config = resolve_config({"network": network, **recipe, "seed": seed, "epochs": args.epochs,
+                                         "minibatches_per_epoch": args.minibatches, "patience": args.epochs,
+                                         "threads": args.threads, "log_every": 10**6})
+                out = Path(tmp) / f"{network}-{seed}"
+                write_untrained_model(manifest, root, config, out / "untrained")
+                started = time.perf_counter()
+                train_network(manifest, root, config, out / "trained")
+                seconds = time.perf_counter() - started
+                untrained, trained = _screen_nsc(out / "untrained", store, rows), _screen_nsc(out / "trained", store, rows)
+                gains.append(trained - untrained)
+                print(f"{network:<16}{seed:>5}{untrained:>11.3f}{trained:>9.3f}{baseline:>10.3f}{trained - untrained:>+19.3f}{seconds:>9.1f}")
+            print(f"{network:<16}{'mean':>5}{'':>11}{'':>9}{'':>10}{statistics.mean(gains):>+19.3f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--roi-size", type=int, default=128)
@@ -106,22 +201,16 @@ def main() -> None:
     parser.add_argument("--inference-rois", type=int, default=256)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0 = all usable cores)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3], help="training seeds of the NSC part")
+    parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--minibatches", type=int, default=50, help="minibatches per epoch in the NSC part")
+    parser.add_argument("--skip-throughput", action="store_true")
+    parser.add_argument("--skip-nsc", action="store_true")
     args = parser.parse_args()
-    rois_per_image = max(8, -(-args.inference_rois // (2 * args.classes)))
-    with tempfile.TemporaryDirectory(prefix="bioims-bench-learning-") as tmp:
-        root = Path(tmp) / "data"
-        rows = write_random_set(root, classes=args.classes, channels=args.channels, size=args.roi_size,
-                                rois=rois_per_image)
-        manifest = prepare_training_set(LocalObjectStore(root), "bench", EMBEDDING, rows, validation_fraction=0.0)
-        results = {name: measure(name, root, manifest, args) for name in NETWORKS}
-    base = results["bbbc021-1"]
-    print(f"ROIs {args.channels} x {args.roi_size} x {args.roi_size}, {args.classes} classes, "
-          f"torch threads {args.threads or available_cores()}, CPU, median of {args.repeats}")
-    print(f"{'network':<16}{'params':>12}{'ROIs/step':>11}{'train ROIs/s':>14}{'x':>7}{'infer ROIs/s':>14}{'x':>7}")
-    for name, r in results.items():
-        print(f"{name:<16}{r['params']:>12,}{r['rois_per_step']:>11}{r['train_rois_s']:>14.1f}"
-              f"{r['train_rois_s'] / base['train_rois_s']:>7.2f}{r['infer_rois_s']:>14.1f}"
-              f"{r['infer_rois_s'] / base['infer_rois_s']:>7.2f}")
+    if not args.skip_throughput:
+        throughput(args)
+    if not args.skip_nsc:
+        nsc_comparison(args)
 
 
 if __name__ == "__main__":

@@ -54,11 +54,14 @@ def _npy(array: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
-def render_screen(root: Path | str, spec: ScreenSpec = ScreenSpec(), embedding: str = "screen") -> tuple[LocalObjectStore, list[dict]]:
+def render_screen(
+    root: Path | str, spec: ScreenSpec = ScreenSpec(), embedding: str = "screen", fields_out: dict | None = None
+) -> tuple[LocalObjectStore, list[dict]]:
     """Write the ROI files of every field of `spec.wells` under `root`; returns (store, image rows).
 
     Rows look like image-management origin rows plus a `metadata` dict (compound, concentration),
-    and carry MOA labels only for the standard protocol's labelled fields."""
+    and carry MOA labels only for the standard protocol's labelled fields. `fields_out`, when
+    given, receives {imageId: (3, H, W) uint16 field} (for baselines computed on whole fields)."""
     design = load_design()
     config = SynthConfig(seed=spec.seed, height=spec.height, width=spec.width,
                          fields_per_well=spec.fields_per_well, cell_scale=spec.cell_scale)
@@ -82,6 +85,8 @@ def render_screen(root: Path | str, spec: ScreenSpec = ScreenSpec(), embedding: 
             image = images[(r.well, int(r.site))]
             result = preprocess_image(CHANNELS, [image[c][None] for c in range(3)], flats, parameters)
             image_id = f"{plate}-{r.well}-s{int(r.site)}"
+            if fields_out is not None:
+                fields_out[image_id] = image
             moa = r.moa if isinstance(r.moa, str) else None
             prefix = keys.train_prefix(embedding, plate, image_id)
             n = result.count

@@ -9,15 +9,17 @@ from bioims.clients.base import ServiceClient
 
 
 class SearchClient(ServiceClient):
-    def submitSearch(self, search: dict[str, Any]) -> str:
-        return self.call("submitSearch", search=search)["searchId"]
+    def submitSearch(self, search: dict[str, Any]) -> dict:
+        """{searchId, status}: the search is queued (and, locally, usually already done)."""
+        return self.call("submitSearch", search=search)
 
     def searchByImageId(self, trainId: str, queryImageId: str, **search: Any) -> dict:
         """Search and wait for the result: {searchId, status, hits: [{imageId, rank, distance}]}."""
         return self.call("searchByImageId", trainId=trainId, queryImageId=queryImageId, **search)
 
-    def getSearchResults(self, searchId: str) -> list[dict]:
-        return self.call("getSearchResults", searchId=searchId)["hits"]
+    def getSearchResults(self, searchId: str) -> dict:
+        """{searchId, status, hits: [{imageId, rank, distance}] ordered by rank}."""
+        return self.call("getSearchResults", searchId=searchId)
 
     def getSearchStatus(self, searchId: str) -> dict:
         return self.call("getSearchStatus", searchId=searchId)

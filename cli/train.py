@@ -22,38 +22,12 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from rich.table import Table
 
 from bioims import client, context
+from bioims.learning.progress import describe_progress, format_eta, parse_progress
 from bioims.runtime.ports import Observer
 from cli.common import CliError, console, emit
 
 POLL_SECONDS = 15.0
 TERMINAL = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
-
-
-def _eta(seconds: float | None) -> str:
-    if seconds is None:
-        return "?"
-    minutes, secs = divmod(int(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
-
-
-def describe_progress(report: dict[str, Any]) -> tuple[str, int, int]:
-    """(text, minibatches done, minibatches in all) of a training progress report."""
-    epochs, per_epoch = int(report.get("epochs", 1)), int(report.get("minibatches", 1))
-    epoch, done = int(report.get("epoch", 1)), int(report.get("minibatch", 0))
-    parts = [f"epoch {min(epoch, epochs)}/{epochs}"]
-    if report.get("loss") is not None:
-        parts.append(f"loss {report['loss']:.4f}")
-    for name, value in sorted((report.get("metrics") or {}).items()):
-        parts.append(f"{name} {value:.4f}")
-    if report.get("best_epoch"):
-        parts.append(f"best epoch {report['best_epoch']}")
-    if report.get("event") != "done":
-        parts.append(f"ETA {_eta(report.get('eta_s'))}")
-    if report.get("message"):
-        parts.append(report["message"])
-    completed = (epoch - 1) * per_epoch + done if report.get("event") != "done" else epochs * per_epoch
-    return ", ".join(parts), completed, epochs * per_epoch
 
 
 class TrainingObserver(Observer):
@@ -78,11 +52,8 @@ class TrainingObserver(Observer):
         self.progress.update(task, total=max(total, 1), completed=done, description=f"{step} ({failed} failed)" if failed else step)
 
     def log(self, message: str) -> None:
-        try:
-            report = json.loads(message)
-        except (json.JSONDecodeError, TypeError):
-            report = None
-        if not isinstance(report, dict) or "epochs" not in report:
+        report = parse_progress(message)
+        if report is None:
             self.progress.console.log(message)
             return
         self.show(report)

@@ -15,5 +15,6 @@ Public API (import from the submodules; this package imports nothing heavy by it
   inference        embed_rois, image_embedding, embed_image, embed_plate,
                    write/read_plate_embeddings, EmbeddingError (vectors as text: bioims.vectors)
   jobs             embedding_compute (the "embedding-compute" container job)
-  scriptmode       main (SageMaker script mode / container `train`), parse_progress_line
+  scriptmode       main (SageMaker script mode / container `train`)
+  progress         the BIOIMS_PROGRESS line format and its text (no torch)
 """

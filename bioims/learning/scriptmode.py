@@ -30,10 +30,10 @@ from typing import Any, Mapping, Sequence
 from bioims.learning.hyperparameters import HyperparameterError, resolve_config
 from bioims.learning.manifest import TrainingManifest, TrainingSetError
 from bioims.learning.modelcard import ModelError
+from bioims.learning.progress import PROGRESS_PREFIX, parse_progress_line  # noqa: F401  (re-exported)
 from bioims.learning.networks import NetworkError
 from bioims.learning.trainer import CheckpointMismatch, TrainProgress, train_network
 
-PROGRESS_PREFIX = "BIOIMS_PROGRESS "
 DEFAULT_CHECKPOINT_DIR = "/opt/ml/checkpoints"
 SAGEMAKER_ROOT = Path("/opt/ml")
 CHANNEL = "training"
@@ -209,12 +209,3 @@ def hyperparameter_arguments(hyperparameters: Mapping[str, Any]) -> list[str]:
     return args
 
 
-def parse_progress_line(line: str) -> dict[str, Any] | None:
-    """The progress report on a `BIOIMS_PROGRESS {json}` line, else None."""
-    if not line.startswith(PROGRESS_PREFIX):
-        return None
-    try:
-        report = json.loads(line[len(PROGRESS_PREFIX):])
-    except json.JSONDecodeError:
-        return None
-    return report if isinstance(report, dict) else None

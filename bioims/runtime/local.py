@@ -18,6 +18,7 @@ from pathlib import Path
 
 from bioims import keys, resources, tables
 from bioims.ids import new_id
+from bioims.learning.progress import PROGRESS_PREFIX
 from bioims.runtime.ports import Observer, TrainingJobRequest
 from bioims.store import Update
 
@@ -157,8 +158,8 @@ class LocalRuntime:
                 log.write(raw)
                 log.flush()
                 line = raw.decode(errors="replace").rstrip()
-                if line.startswith("BIOIMS_PROGRESS "):
-                    observer.log(line[len("BIOIMS_PROGRESS "):])
+                if line.startswith(PROGRESS_PREFIX):
+                    observer.log(line[len(PROGRESS_PREFIX):])
             code = process.wait()
         elapsed = int(time.monotonic() - started)
         if code == 0:

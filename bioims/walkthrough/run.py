@@ -18,6 +18,7 @@ from typing import Any, Callable
 
 from bioims import client, keys
 from bioims import context as context_module
+from bioims.learning.progress import describe_progress, parse_progress
 from bioims.runtime.ports import Observer
 from bioims.walkthrough.options import WalkthroughError, WalkthroughOptions
 from bioims.walkthrough.state import RunState
@@ -48,22 +49,17 @@ class _WorkflowProgress(Observer):
         self.reporter.progress(done, total, f"{step}" + (f" ({failed} failed)" if failed else ""))
 
     def log(self, message: str) -> None:
-        self.reporter.note(message)
+        report = parse_progress(message)
+        if report is None:
+            self.reporter.note(message)
+            return
+        text, done, total = describe_progress(report)
+        self.reporter.progress(done, total, text)
 
 
 def default_hyperparameters(options: WalkthroughOptions) -> dict:
     """Training settings sized for a 2-core machine without a GPU (overridable)."""
-    base = {
-        "epochs": 4,
-        "minibatches_per_epoch": 60,
-        "batch_size": 2,
-        "optimizer": "adamw",
-        "lr": 0.002,
-        "augment": "dihedral+intensity",
-        "input_norm": "dataset",
-        "patience": 2,
-        "seed": options.seed,
-    }
+    base = {"epochs": 5, "minibatches_per_epoch": 50, "input_norm": "dataset", "seed": options.seed}
     base.update(options.hyperparameters)
     return base
 
@@ -294,6 +290,8 @@ class Walkthrough:
                 train_id = result["trainId"]
                 self._await(result, "baseline training")
             status = train.call("getTrainingStatus", trainId=train_id)
+            # the analysis notebooks default to this training
+            client("configuration", self.ctx).setDefaultTrainId(train_id)
             return {"trainId": train_id, "summary": status.get("trainingSummary", {}), "rois": status.get("roiCount")}
 
         return self._step("train-baseline", "baseline training (all compounds)", {"processed": processed, "embedding": embedding}, work,

@@ -68,6 +68,21 @@ def unit_rows(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return values / np.where(zero, 1.0, norms)[:, None], zero
 
 
+def _drop_unlabelled_rows_of_labelled_treatments(profiles: pd.DataFrame, level: str, notes: list[str]) -> pd.DataFrame:
+    """Rows without an MOA inside a treatment that has labelled rows (BBBC021's taxol 0.3 plate
+    controls next to the annotated taxol 0.3 wells) are not part of the annotated treatment
+    (Ljosa et al. 2013): leave them out before the treatment is aggregated."""
+    if level != "treatment":
+        return profiles
+    labelled = pd.Series(has_label(profiles[MOA]), index=profiles.index)
+    groups = [profiles[COMPOUND].astype(str), profiles[CONCENTRATION].astype(str)]
+    mixed = ~labelled & labelled.groupby(groups).transform("any")
+    if mixed.any():
+        notes.append(f"{int(mixed.sum())} profile(s) without an MOA inside annotated treatments left out (e.g. plate control wells)")
+        return profiles.loc[~mixed]
+    return profiles
+
+
 def prepare(
     profiles: pd.DataFrame,
     level: str,
@@ -90,9 +105,10 @@ def prepare(
     if need_batch:
         profiles = with_batch(profiles)
         require_columns(profiles, [BATCH], "NSCB (batch = week)")
+    notes: list[str] = []
+    profiles = _drop_unlabelled_rows_of_labelled_treatments(profiles, level, notes)
     table = roll_up(profiles, level, methods).reset_index(drop=True)
     names = np.array(query_names(table, level), dtype=object)
-    notes: list[str] = []
     excluded: list[tuple[str, str]] = []
 
     control = is_control(table)

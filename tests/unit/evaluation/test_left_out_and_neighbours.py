@@ -67,3 +67,18 @@ def test_evaluate_reports_left_out_nsc_when_given_per_compound_tables():
     assert (metrics["nsc_left_out"]["correct"], metrics["nsc_left_out"]["total"]) == (direct.correct, direct.total)
     assert (metrics["nscb_left_out"]["correct"], metrics["nscb_left_out"]["total"]) == (direct_b.correct, direct_b.total)
     assert "nsc_left_out" not in evaluate(wells, n_boot=20)
+
+
+def test_unlabelled_rows_inside_an_annotated_treatment_are_left_out():
+    """BBBC021's taxol 0.3 control wells carry no MOA next to the annotated taxol 0.3 wells."""
+    from bioims.evaluation import evaluate
+
+    wells = synthetic_wells(4, noise=1.2)
+    extra = wells[wells["Metadata_Compound"] == "c1"].head(2).copy()
+    extra["Metadata_moa"] = None
+    extra["Metadata_Well"] = extra["Metadata_Well"] + "x"
+    mixed = __import__("pandas").concat([wells, extra], ignore_index=True)
+    with_controls = evaluate(mixed, n_boot=20)
+    plain = evaluate(wells, n_boot=20)
+    assert with_controls["nsc"]["correct"] == plain["nsc"]["correct"] and with_controls["nsc"]["total"] == plain["nsc"]["total"]
+    assert any("inside annotated treatments left out" in n for n in with_controls["notes"])

@@ -48,6 +48,14 @@ class NeighbourResult:
     def accuracy(self) -> float:
         return self.correct / self.total if self.total else float("nan")
 
+    @property
+    def chance(self) -> float:
+        """Expected accuracy of a random allowed candidate instead of the nearest (per query:
+        the share of its candidates with its MOA), averaged over the queries."""
+        if not self.total or "chance" not in self.queries:
+            return float("nan")
+        return float(self.queries["chance"].mean())
+
     def confidence_interval(
         self, n_boot: int = 1000, confidence: float = 0.95, seed: int = 0, cluster: str | None = "compound"
     ) -> tuple[float, float]:
@@ -61,6 +69,7 @@ class NeighbourResult:
             "correct": self.correct,
             "total": self.total,
             "accuracy": self.accuracy,
+            "chance": self.chance,
             "ci_low": low,
             "ci_high": high,
             "dropped": int(len(self.dropped)),
@@ -93,6 +102,7 @@ def nearest_other_compound(prepared: Prepared, exclude_batch: bool) -> pd.DataFr
     neighbour = np.full(n, -1)
     similarity = np.full(n, np.nan)
     reachable = np.zeros(n, dtype=bool)
+    chance = np.full(n, np.nan)
     for start in range(0, n, BLOCK_ROWS):
         rows = slice(start, min(start + BLOCK_ROWS, n))
         allowed = compound[rows, None] != compound[None, :]
@@ -103,8 +113,12 @@ def nearest_other_compound(prepared: Prepared, exclude_batch: bool) -> pd.DataFr
         found = allowed.any(axis=1)
         neighbour[rows] = np.where(found, best, -1)
         similarity[rows] = np.where(found, sims[np.arange(len(best)), best], np.nan)
-        reachable[rows] = (allowed & (moa[rows, None] == moa[None, :])).any(axis=1)
-    return pd.DataFrame({"neighbour_index": neighbour, "similarity": similarity, "reachable": reachable})
+        same_moa = allowed & (moa[rows, None] == moa[None, :])
+        reachable[rows] = same_moa.any(axis=1)
+        # what a randomly chosen allowed candidate would get right
+        counts = allowed.sum(axis=1)
+        chance[rows] = np.where(counts > 0, same_moa.sum(axis=1) / np.maximum(counts, 1), np.nan)
+    return pd.DataFrame({"neighbour_index": neighbour, "similarity": similarity, "reachable": reachable, "chance": chance})
 
 
 def _run(prepared: Prepared, protocol: str) -> NeighbourResult:
@@ -155,6 +169,7 @@ def _run(prepared: Prepared, protocol: str) -> NeighbourResult:
         }
     )
     queries["correct"] = queries["true_moa"].to_numpy() == queries["predicted_moa"].to_numpy()
+    queries["chance"] = nn.loc[keep, "chance"].to_numpy()
     for column in extra:
         queries[column] = meta.loc[keep, column].to_numpy()
     if queries.empty:

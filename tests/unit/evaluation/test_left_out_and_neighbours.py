@@ -82,3 +82,16 @@ def test_unlabelled_rows_inside_an_annotated_treatment_are_left_out():
     plain = evaluate(wells, n_boot=20)
     assert with_controls["nsc"]["correct"] == plain["nsc"]["correct"] and with_controls["nsc"]["total"] == plain["nsc"]["total"]
     assert any("inside annotated treatments left out" in n for n in with_controls["notes"])
+
+
+def test_chance_level_is_the_share_of_same_moa_candidates():
+    wells = synthetic_wells(2, noise=1.2)
+    result = nsc(wells, level="well")
+    labelled = wells[(wells["Metadata_Compound"] != "DMSO") & wells["Metadata_moa"].notna()]
+    shares = []
+    for _, query in labelled.iterrows():
+        candidates = labelled[labelled["Metadata_Compound"] != query["Metadata_Compound"]]
+        shares.append((candidates["Metadata_moa"] == query["Metadata_moa"]).mean())
+    assert result.total == len(shares)
+    assert abs(result.chance - float(np.mean(shares))) < 1e-12
+    assert result.summary(n_boot=10)["chance"] == result.chance

@@ -148,6 +148,7 @@ def _print_summary(summary: dict, seconds: float) -> None:
     result.add_column("metric")
     result.add_column("correct/total", justify="right")
     result.add_column("accuracy", justify="right")
+    result.add_column("chance", justify="right")
     labels = {
         "nsc": "NSC (treatments, baseline model)",
         "nscb": "NSCB (other batches, baseline model)",
@@ -158,9 +159,10 @@ def _print_summary(summary: dict, seconds: float) -> None:
     for name, label in labels.items():
         block = metrics.get(name)
         if block:
-            result.add_row(label, f"{block['correct']}/{block['total']}", f"{block['accuracy']:.3f}")
+            chance = block.get("chance")
+            result.add_row(label, f"{block['correct']}/{block['total']}", f"{block['accuracy']:.3f}", "" if chance is None else f"{chance:.3f}")
     if metrics.get("map") is not None:
-        result.add_row("mAP", "", f"{metrics['map']:.3f}")
+        result.add_row("mAP", "", f"{metrics['map']:.3f}", "")
     console.print(result)
     console.print(f"{summary['plates']} plates, {summary['images']} images, {summary['processed']['rois']} ROIs; "
                   f"{len(summary['nscTrainings'])} leave-one-out models; wall time {seconds:.0f} s")

@@ -61,6 +61,8 @@ def _fmt(block: dict | None) -> str:
     text = f"{block['correct']}/{block['total']} = {block['accuracy']:.3f}"
     if block.get("ci_low") is not None and block.get("ci_high") is not None:
         text += f" (95% CI {block['ci_low']:.3f}-{block['ci_high']:.3f})"
+    if block.get("chance") is not None:
+        text += f"; chance {block['chance']:.3f}"
     return text
 
 

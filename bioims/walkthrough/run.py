@@ -440,7 +440,8 @@ def _metric_line(metrics: dict) -> str:
     for name in ("nsc", "nscb", "nsc_left_out", "compound_vote"):
         block = metrics.get(name)
         if block:
-            parts.append(f"{name} {block['correct']}/{block['total']} ({block['accuracy']:.2f})")
+            chance = f", chance {block['chance']:.2f}" if block.get("chance") is not None else ""
+            parts.append(f"{name} {block['correct']}/{block['total']} ({block['accuracy']:.2f}{chance})")
     if metrics.get("map") is not None:
         parts.append(f"mAP {metrics['map']:.2f}")
     return ", ".join(parts) or "no metric computable"

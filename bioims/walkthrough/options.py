@@ -16,7 +16,7 @@ class WalkthroughOptions:
     bbbc021_dir: Path | None = None
     synthetic_dir: Path | None = None  # default: <BIOIMS_HOME>/bbbc021-synthetic
     plates: tuple[str, ...] = ()  # explicit plate names; else the first n_plates of the covering order
-    n_plates: int = 3
+    n_plates: int = 8
     fields_per_well: int = 1
     height: int = 256
     width: int = 320
@@ -28,7 +28,7 @@ class WalkthroughOptions:
     network: str = "bioims-resnet"
     hyperparameters: dict = field(default_factory=dict)
     # leave-one-compound-out models: "all", "none" or a number of compounds
-    nsc: str = "2"
+    nsc: str = "3"
     # outputs
     out: Path = Path("walkthrough-report")
     example_hits: int = 10

@@ -135,8 +135,18 @@ def select_training_images(
             chosen.append(dict(row))
         else:
             unlabeled += 1
-    chosen.sort(key=lambda r: (str(r.get("plateId")), str(r["imageId"])))
+    chosen.sort(key=_lab_order)
     return Selection(chosen, len(chosen), filtered, unlabeled, len(excluded - seen))
+
+
+def _lab_order(row: Mapping[str, Any]) -> tuple[str, ...]:
+    """Order images by their lab ids (plate, well, image names), which are the same in every
+    installation, so a training set (order, validation split, sampling) does not depend on the
+    random plate/image ids an upload happened to get; generated ids break remaining ties."""
+    return (
+        str(row.get("plateSourceId", "")), str(row.get("wellSourceId", "")), str(row.get("imageSourceId", "")),
+        str(row.get("plateId")), str(row["imageId"]),
+    )
 
 
 def inspect_images(
@@ -178,11 +188,14 @@ def _split_wells(images: list[dict], fraction: float, seed: int) -> set[tuple[st
     if fraction <= 0:
         return set()
     wells: dict[tuple[int, int], set[tuple[str, str]]] = defaultdict(set)
+    lab_name: dict[tuple[str, str], tuple[str, str]] = {}
     for image in images:
-        wells[(image["label"], image["subclass"])].add((image["plateId"], image["wellId"]))
+        well = (image["plateId"], image["wellId"])
+        wells[(image["label"], image["subclass"])].add(well)
+        lab_name[well] = (image.get("plateSource", ""), image.get("wellSource", ""), *well)
     held: set[tuple[str, str]] = set()
     for group in sorted(wells):
-        candidates = sorted(wells[group] - held)
+        candidates = sorted(wells[group] - held, key=lab_name.__getitem__)
         if len(candidates) < 2:
             continue
         count = min(len(candidates) - 1, max(1, int(round(fraction * len(candidates)))))
@@ -251,6 +264,7 @@ def build_training_manifest(
             continue
         usable.append({
             "imageId": image_id, "plateId": str(row["plateId"]), "wellId": str(row["wellId"]),
+            "plateSource": str(row.get("plateSourceId", "")), "wellSource": str(row.get("wellSourceId", "")),
             "prefix": info.prefix, "label": info.label, "labelName": str(row["trainLabel"]),
             "subclass": info.subclass, "subclassName": str(row.get("trainSubclass") or info.subclass),
             "rois": info.rois, "geometry": (info.channels, info.size),
@@ -300,7 +314,7 @@ def build_training_manifest(
     if validation_fraction > 0 and not held:
         notes.append("no compound has two or more wells: no validation split, so no early stopping")
     images = [
-        ManifestImage(**{k: v for k, v in image.items() if k != "geometry"}) for image in usable
+        ManifestImage(**{k: v for k, v in image.items() if k not in ("geometry", "plateSource", "wellSource")}) for image in usable
     ]
     channels, size = usable[0]["geometry"]
     val_images = [i for i in images if i.validation]

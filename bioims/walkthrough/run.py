@@ -326,15 +326,18 @@ class Walkthrough:
                           lambda out: f"training {out['trainId']} loaded")
 
     def nsc_compounds(self, ingested: dict) -> list[str]:
-        """The compounds to leave out: MOAs spread evenly, deterministic."""
-        from bioims.bbbc021.design import load_design
-
-        labels = sorted(ingested["filterLists"])
-        design = load_design()
-        moa_of = {keys.normalize_label(c): m for c, m in design.compound_moa.items()}
+        """The compounds to leave out: annotated compounds with labelled images on the ingested
+        plates (DMSO excepted), MOAs taken in turn so the models cover as many MOAs as possible."""
+        management = client("image-management", self.ctx)
+        moa_of: dict[str, str] = {}
+        for plate_id in sorted(ingested["plateIds"].values()):
+            for row in management.getImagesByPlateId(plate_id):
+                compound = row.get("trainSubclass")
+                if row.get("trainLabel") and compound and compound != "DMSO":
+                    moa_of[keys.normalize_label(compound)] = row["trainLabel"]
         by_moa: dict[str, list[str]] = {}
-        for label in labels:
-            by_moa.setdefault(moa_of.get(label, ""), []).append(label)
+        for label in sorted(set(moa_of) & set(ingested["filterLists"])):
+            by_moa.setdefault(moa_of[label], []).append(label)
         order: list[str] = []
         while any(by_moa.values()):
             for moa in sorted(by_moa):

@@ -1,0 +1,128 @@
+"""A tiny walkthrough end to end on the local backend (2 synthetic plates, small images, a short
+training, 2 leave-one-compound-out models), checked for real results, then interrupted and
+resumed: finished steps are not redone and the results are the same."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+import bioims
+from bioims.walkthrough import Reporter, Walkthrough, WalkthroughOptions
+from tests.support.backends import installed, local_context
+
+TINY = dict(
+    n_plates=2,
+    fields_per_well=1,
+    height=128,
+    width=160,
+    cell_scale=0.5,
+    nsc="2",
+    hyperparameters={"epochs": 1, "minibatches_per_epoch": 8, "validation_max_rois": 200},
+)
+
+
+class Recorder(Reporter):
+    def __init__(self):
+        self.finished: dict[str, bool] = {}
+
+    def step_finished(self, name, seconds, skipped, summary):
+        self.finished[name] = skipped
+
+
+def _run(home: Path, out: Path, reporter: Reporter, **extra) -> dict:
+    ctx = local_context(home)
+    with installed(ctx):
+        return Walkthrough(WalkthroughOptions(out=out, **TINY, **extra), reporter, ctx).run()
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    home = tmp_path_factory.mktemp("walkthrough")
+    reporter = Recorder()
+    summary = _run(home / "home", home / "out", reporter)
+    return home, summary, reporter
+
+
+def test_every_step_ran(finished):
+    _, summary, reporter = finished
+    assert list(reporter.finished) == [
+        "data", "configure", "embedding", "ingest", "process", "train-baseline", "embed-baseline",
+        "search", "train-nsc", "embed-nsc", "evaluate", "example-search",
+    ]
+    assert not any(reporter.finished.values())
+
+
+def test_every_image_processed_and_embedded(finished):
+    home, summary, _ = finished
+    assert summary["plates"] == 2 and summary["images"] == 120
+    assert summary["processed"]["done"] == 120 and summary["processed"]["failed"] == 0
+    assert summary["processed"]["rois"] > 120
+    ctx = local_context(home / "home")
+    with installed(ctx):
+        management = bioims.client("image-management")
+        for plate in management.listPlates():
+            rows = management.getImagesByPlateId(plate["plateId"])
+            with_rois = {r["imageId"] for r in rows if (r.get("roiStatus#bbbc021") or {}).get("roiCount", 0) > 0}
+            embedded = {r["imageId"] for r in management.getImagesByPlateIdAndTrainId(plate["plateId"], summary["baselineTrainId"])}
+            assert with_rois and embedded == with_rois
+            for train_id in summary["nscTrainings"].values():
+                left_out = {r["imageId"] for r in management.getImagesByPlateIdAndTrainId(plate["plateId"], train_id)}
+                assert left_out == with_rois
+
+
+def test_search_returns_neighbours_from_other_compounds(finished):
+    _, summary, _ = finished
+    example = summary["exampleSearch"]
+    assert len(example["hits"]) == 10
+    assert all(hit["compound"] not in (example["query"]["compound"], "DMSO") for hit in example["hits"])
+    assert all(hit["moa"] for hit in example["hits"])  # require-MOA: only annotated images
+    distances = [hit["distance"] for hit in example["hits"]]
+    assert distances == sorted(distances)
+
+
+def test_report_files_and_complete_metrics(finished):
+    home, summary, _ = finished
+    report = Path(summary["report"])
+    folder = report.parent
+    assert report.is_file() and (folder / "metrics.json").is_file() and list(folder.glob("*.png"))
+    metrics = json.loads((folder / "metrics.json").read_text())
+    for key in ("nsc", "nscb", "map", "compound_vote", "nsc_left_out", "nscb_left_out", "confusion", "notes"):
+        assert key in metrics, key
+    assert metrics["nsc"]["total"] > 0 and 0 <= metrics["nsc"]["accuracy"] <= 1
+    assert metrics["left_out_trainings"] == 2
+    on_disk = json.loads(Path(summary["summaryFile"]).read_text())
+    assert on_disk["metrics"]["nsc"] == summary["metrics"]["nsc"]
+    assert set(on_disk["stepSeconds"]) == set(summary["stepSeconds"])
+
+
+def test_interrupted_run_continues_without_redoing_finished_steps(finished, tmp_path, monkeypatch):
+    _, summary, _ = finished
+    home, out = tmp_path / "home", tmp_path / "out"
+
+    def crash(self, *args, **kwargs):
+        raise KeyboardInterrupt("simulated interruption")
+
+    original = Walkthrough.train_nsc
+    monkeypatch.setattr(Walkthrough, "train_nsc", crash)
+    with pytest.raises(KeyboardInterrupt):
+        _run(home, out, Recorder())
+    monkeypatch.setattr(Walkthrough, "train_nsc", original)
+    resumed = Recorder()
+    again = _run(home, out, resumed)
+    done_before = ["data", "configure", "embedding", "ingest", "process", "train-baseline", "embed-baseline", "search"]
+    assert all(resumed.finished[name] for name in done_before)
+    assert not any(resumed.finished[name] for name in ("train-nsc", "embed-nsc", "evaluate", "example-search"))
+    # the same data, model and evaluation as the uninterrupted run (seeded, deterministic)
+    assert again["training"]["validationBest"] == summary["training"]["validationBest"]
+    for name in ("nsc", "nsc_left_out"):
+        first, second = summary["metrics"][name], again["metrics"][name]
+        assert (second["correct"], second["total"]) == (first["correct"], first["total"])
+        assert second["chance"] == pytest.approx(first["chance"], rel=1e-12)  # summation order only
+    assert [h["imageSourceId"] for h in again["exampleSearch"]["hits"]] == [h["imageSourceId"] for h in summary["exampleSearch"]["hits"]]
+    # and a third run redoes nothing
+    third = Recorder()
+    _run(home, out, third)
+    assert all(third.finished.values())

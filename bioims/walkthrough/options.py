@@ -32,6 +32,9 @@ class WalkthroughOptions:
     # outputs
     out: Path = Path("walkthrough-report")
     example_hits: int = 10
+    # on AWS: seconds between polls of a running execution; where plate images are staged in S3
+    poll_seconds: float = 10.0
+    source_prefix: str = "bbbc021/"
 
     def __post_init__(self) -> None:
         if self.n_plates < 1:
@@ -42,6 +45,10 @@ class WalkthroughOptions:
             raise WalkthroughError("image size must be at least 64x64")
         if self.nsc not in ("all", "none") and not (self.nsc.isdigit() and int(self.nsc) >= 0):
             raise WalkthroughError(f"--nsc must be all, none or a number, not {self.nsc!r}")
+        if self.poll_seconds <= 0:
+            raise WalkthroughError("poll_seconds must be positive")
+        if self.source_prefix and not self.source_prefix.endswith("/"):
+            raise WalkthroughError("source_prefix must end with '/'")
         if self.label_mode not in ("standard", "compound"):
             raise WalkthroughError("--label-mode must be standard or compound")
         if self.bbbc021_dir is not None and not Path(self.bbbc021_dir).is_dir():

@@ -99,7 +99,7 @@ class Walkthrough:
         while status not in TERMINAL:
             if not arn:
                 raise WalkthroughError(f"{what}: no execution to wait for ({result})")
-            time.sleep(min(30, 5 + waited // 12))
+            time.sleep(self.options.poll_seconds)
             waited += 1
             described = client("process-plate", self.ctx).describeExecution(arn)
             status = described["status"]
@@ -226,13 +226,14 @@ class Walkthrough:
         def work() -> dict:
             from bioims.bbbc021.ingest import ingest
 
+            source_bucket, source_key = None, ""
+            if not self.local:
+                source_bucket, source_key = self._stage_images(data), o.source_prefix
             report = ingest(data["root"], data["plates"], mode=o.label_mode, embedding=embedding["embeddingName"], context=self.ctx,
-                            progress=_Progress(), wait=True)
+                            progress=_Progress(), wait=True, source_bucket=source_bucket, source_key=source_key)
             if report.failed:
                 raise WalkthroughError("ingest failed for " + "; ".join(f"{p.plate}: {p.error}" for p in report.failed))
-            for plate in report.plates:
-                if plate.workflow and plate.workflow not in ("SUCCEEDED", ""):
-                    self._await({"status": plate.workflow, "executionArn": None}, f"upload of {plate.plate}")
+            self._await_uploads([p.plate_id for p in report.plates])
             return {
                 "plateIds": {p.plate: p.plate_id for p in report.plates},
                 "images": sum(p.images for p in report.plates),
@@ -243,6 +244,44 @@ class Walkthrough:
         return self._step("ingest", "labels, tags, plate uploads (inspection, thumbnails), filter lists",
                           {"data": data, "embedding": embedding, "labelMode": o.label_mode}, work,
                           lambda out: f"{len(out['plateIds'])} plates, {out['images']} images, {len(out['filterLists'])} filter lists")
+
+    def _stage_images(self, data: dict) -> str:
+        """AWS: the services read images from S3, so copy the plates' files (same layout) into the
+        resource bucket under `source_prefix`; files already there with the same size are kept."""
+        store = self.ctx.stores.resource_bucket
+        root = Path(data["root"])
+        files = [path for plate in data["plates"] for path in sorted((root / plate).glob("*")) if path.is_file()]
+        present = {info.key: info.size for info in store.list(self.options.source_prefix)}
+        for index, path in enumerate(files):
+            key = self.options.source_prefix + path.relative_to(root).as_posix()
+            if present.get(key) != path.stat().st_size:
+                store.put_file(key, str(path))
+            self.reporter.progress(index + 1, len(files), "staging images in S3")
+        return store.bucket
+
+    def _await_uploads(self, plate_ids: list[str]) -> None:
+        """On AWS the upload workflows run on after ingest returns: wait until every plate is
+        validated (inspection done), or fail naming the plate."""
+        if self.local:
+            return
+        management = client("image-management", self.ctx)
+        pending = set(plate_ids)
+        waited = 0
+        while pending:
+            for plate_id in sorted(pending):
+                status = management.getPlateImageStatus(plate_id)
+                if status.get("UNDEFINED", 0) == 0 and status.get("PREVALIDATION", 0) == 0:
+                    plate = management.getPlateInfo(plate_id)
+                    if plate.get("searchReady") in ("VALIDATED", "ERROR"):
+                        if plate["searchReady"] == "ERROR":
+                            raise WalkthroughError(f"plate {plate.get('plateSourceId')} did not validate: {plate.get('validationMessage')}")
+                        pending.discard(plate_id)
+            self.reporter.progress(len(plate_ids) - len(pending), len(plate_ids), "upload workflows")
+            if pending:
+                waited += 1
+                if waited * self.options.poll_seconds > 6 * 3600:
+                    raise WalkthroughError(f"uploads of {len(pending)} plates did not finish in 6 hours")
+                time.sleep(self.options.poll_seconds)
 
     def process(self, ingested: dict, embedding: dict) -> dict:
         def work() -> dict:

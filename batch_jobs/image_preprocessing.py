@@ -10,24 +10,15 @@ summary; exit code 0 on success, 1 (with a JSON error on stderr) when the job fa
 
 from __future__ import annotations
 
-import json
 import sys
 
 JOB = "image-preprocessing"
 
 
 def main(argv: list[str] | None = None) -> int:
-    from bioims import context
-    from bioims.workflows.jobs import parse_job_arguments, run_job
+    from bioims.workflows.jobs import container_main
 
-    params = parse_job_arguments(JOB, sys.argv[1:] if argv is None else argv)
-    try:
-        summary = run_job(JOB, context.get(), params)
-    except Exception as exc:  # the job failed: say why, let Batch retry or fail the step
-        print(json.dumps({"job": JOB, "params": params, "error": type(exc).__name__, "message": str(exc)}), file=sys.stderr)
-        return 1
-    print(json.dumps(summary, default=str, sort_keys=True))
-    return 0
+    return container_main(JOB, sys.argv[1:] if argv is None else argv)
 
 
 if __name__ == "__main__":

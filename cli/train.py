@@ -13,7 +13,6 @@ it, reading the progress the SageMaker job leaves beside its checkpoints.
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
 
@@ -22,7 +21,7 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from rich.table import Table
 
 from bioims import client, context
-from bioims.learning.progress import describe_progress, format_eta, parse_progress
+from bioims.learning.progress import describe_progress, parse_progress
 from bioims.runtime.ports import Observer
 from cli.common import CliError, console, emit
 

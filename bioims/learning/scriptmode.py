@@ -30,7 +30,7 @@ from typing import Any, Mapping, Sequence
 from bioims.learning.hyperparameters import HyperparameterError, resolve_config
 from bioims.learning.manifest import TrainingManifest, TrainingSetError
 from bioims.learning.modelcard import ModelError
-from bioims.learning.progress import PROGRESS_PREFIX, parse_progress_line  # noqa: F401  (re-exported)
+from bioims.learning.progress import PROGRESS_PREFIX
 from bioims.learning.networks import NetworkError
 from bioims.learning.trainer import CheckpointMismatch, TrainProgress, train_network
 

@@ -6,7 +6,7 @@ training in a subprocess) and `aws` (Step Functions, Batch, SageMaker through bo
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 

@@ -16,9 +16,9 @@ import json
 import logging
 import traceback
 from dataclasses import dataclass
-from typing import Any, Callable, ClassVar, TypeVar
+from typing import Annotated, Any, Callable, ClassVar, TypeVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError
 
 from bioims.store.ports import ConditionFailed
 
@@ -63,6 +63,11 @@ class NoParams(Request):
     pass
 
 
+class DescribeExecutionRequest(Request):
+    executionArn: Annotated[StrictStr, Field(min_length=1, max_length=2048)] | None = None
+    ExecutionArn: Annotated[StrictStr, Field(min_length=1, max_length=2048)] | None = None
+
+
 ModelT = TypeVar("ModelT", bound=Request)
 
 
@@ -98,6 +103,23 @@ class Service:
 
     def sibling(self, name: str):
         return self.ctx.service(name)
+
+    def start_workflow(self, workflow: str, payload: dict, wait: bool = True) -> dict:
+        """Start a workflow. Locally it runs to the end inside the call (in a background thread
+        when wait is false); on AWS it is a Step Functions execution and the call returns at once."""
+        if self.ctx.settings.backend == "local":
+            return self.ctx.runtime.start_workflow(workflow, payload, wait=wait)
+        return self.ctx.runtime.start_workflow(workflow, payload)
+
+    def describe_execution(self, request: "DescribeExecutionRequest") -> dict:
+        """describeExecution of the services that start workflows (the original accepted both
+        spellings of the ARN and added `ExecutionArn` to the answer)."""
+        arn = request.executionArn or request.ExecutionArn
+        if not arn:
+            raise BadRequest("describeExecution: missing parameter 'executionArn'")
+        description = self.ctx.runtime.describe_execution(arn)
+        description["ExecutionArn"] = description.get("executionArn", arn)
+        return description
 
     @classmethod
     def api_methods(cls) -> dict[str, ApiMethod]:

@@ -10,10 +10,6 @@ resource names (bioims.config) instead of a first-page DescribeStacks dump.
 from __future__ import annotations
 
 import json
-from typing import Annotated
-
-from pydantic import Field
-
 from bioims import keys, resources, tables
 from bioims.ids import new_id, now_ms
 from bioims.services.api import NotFound, Request, Service, api

@@ -14,15 +14,9 @@ per plate for the search loader.
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from pydantic import Field, StrictStr
-
 from bioims import keys
-from bioims.services.api import BadRequest, Request, Service, api
+from bioims.services.api import BadRequest, DescribeExecutionRequest, Request, Service, api
 from bioims.services.models import Flag, Id
-
-ArnText = Annotated[StrictStr, Field(min_length=1, max_length=2048)]
 
 
 class TrainRequest(Request):
@@ -40,19 +34,11 @@ class StatusRequest(Request):
     trainId: Id
 
 
-class DescribeRequest(Request):
-    executionArn: ArnText | None = None
-    ExecutionArn: ArnText | None = None  # the original accepted both spellings
 
 
 class EmbeddingService(Service):
     name = "embedding"
 
-    def _start(self, workflow: str, payload: dict, wait: bool) -> dict:
-        runtime = self.ctx.runtime
-        if self.ctx.settings.backend == "local":
-            return runtime.start_workflow(workflow, payload, wait=wait)
-        return runtime.start_workflow(workflow, payload)
 
     def _trained(self, train_id: str) -> dict:
         training = self.sibling("training-configuration").training(train_id)
@@ -64,24 +50,19 @@ class EmbeddingService(Service):
     def startComputeEmbedding(self, request: TrainRequest) -> dict:
         self._trained(request.trainId)
         self.sibling("training-configuration").update(request.trainId, {"status": "embedding"})
-        execution = self._start("embedding-compute", {"trainId": request.trainId}, request.wait)
+        execution = self.start_workflow("embedding-compute", {"trainId": request.trainId}, request.wait)
         return {"trainId": request.trainId, **execution}
 
     @api(PlateRequest)
     def startComputePlateEmbedding(self, request: PlateRequest) -> dict:
         self._trained(request.trainId)
         self.sibling("image-management").plate(request.plateId)
-        execution = self._start("plate-embedding-compute", {"trainId": request.trainId, "plateId": request.plateId}, request.wait)
+        execution = self.start_workflow("plate-embedding-compute", {"trainId": request.trainId, "plateId": request.plateId}, request.wait)
         return {"trainId": request.trainId, "plateId": request.plateId, **execution}
 
-    @api(DescribeRequest)
-    def describeExecution(self, request: DescribeRequest) -> dict:
-        arn = request.executionArn or request.ExecutionArn
-        if not arn:
-            raise BadRequest("describeExecution: missing parameter 'executionArn'")
-        description = self.ctx.runtime.describe_execution(arn)
-        description["ExecutionArn"] = description.get("executionArn", arn)
-        return description
+    @api(DescribeExecutionRequest)
+    def describeExecution(self, request: DescribeExecutionRequest) -> dict:
+        return self.describe_execution(request)
 
     @api(StatusRequest)
     def getEmbeddingStatus(self, request: StatusRequest) -> dict:

@@ -9,14 +9,8 @@ names cannot exceed Step Functions' 80 characters.
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from pydantic import Field, StrictStr
-
-from bioims.services.api import BadRequest, Conflict, Request, Service, ServiceError, api
+from bioims.services.api import Conflict, DescribeExecutionRequest, Request, Service, ServiceError, api
 from bioims.services.models import Flag, Id, Name, Text
-
-ArnText = Annotated[StrictStr, Field(min_length=1, max_length=2048)]
 
 
 class UploadRequest(Request):
@@ -31,19 +25,11 @@ class ProcessRequest(Request):
     wait: Flag = True
 
 
-class DescribeRequest(Request):
-    executionArn: ArnText | None = None
-    ExecutionArn: ArnText | None = None  # the original accepted both spellings
 
 
 class ProcessPlateService(Service):
     name = "process-plate"
 
-    def _start(self, workflow: str, payload: dict, wait: bool) -> dict:
-        runtime = self.ctx.runtime
-        if self.ctx.settings.backend == "local":
-            return runtime.start_workflow(workflow, payload, wait=wait)
-        return runtime.start_workflow(workflow, payload)
 
     @api(UploadRequest, status=201)
     def uploadSourcePlate(self, request: UploadRequest) -> dict:
@@ -62,24 +48,19 @@ class ProcessPlateService(Service):
                 raise
             # Rows exist but the upload workflow never finished: run it again.
             created = {"plateId": plate_id, "plateSourceId": plate.get("plateSourceId", ""), "resumed": True}
-        execution = self._start("upload-source-plate", {"plateId": created["plateId"]}, request.wait)
+        execution = self.start_workflow("upload-source-plate", {"plateId": created["plateId"]}, request.wait)
         return {**created, **execution}
 
     @api(ProcessRequest)
     def processPlate(self, request: ProcessRequest) -> dict:
         self.sibling("training-configuration").embedding(request.embeddingName)
         self.sibling("image-management").plate(request.plateId)
-        execution = self._start("process-plate", {"plateId": request.plateId, "embeddingName": request.embeddingName}, request.wait)
+        execution = self.start_workflow("process-plate", {"plateId": request.plateId, "embeddingName": request.embeddingName}, request.wait)
         return {"plateId": request.plateId, "embeddingName": request.embeddingName, **execution}
 
-    @api(DescribeRequest)
-    def describeExecution(self, request: DescribeRequest) -> dict:
-        arn = request.executionArn or request.ExecutionArn
-        if not arn:
-            raise BadRequest("describeExecution: missing parameter 'executionArn'")
-        description = self.ctx.runtime.describe_execution(arn)
-        description["ExecutionArn"] = description.get("executionArn", arn)
-        return description
+    @api(DescribeExecutionRequest)
+    def describeExecution(self, request: DescribeExecutionRequest) -> dict:
+        return self.describe_execution(request)
 
 
 __all__ = ["ProcessPlateService", "ServiceError"]

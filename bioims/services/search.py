@@ -314,15 +314,11 @@ class SearchService(Service):
     def startTrainingLoad(self, request: LoadTrainingRequest) -> dict:
         """Run the search-train-loader workflow: processPlate for every plate of the training."""
         self.sibling("training-configuration").training(request.trainId)
-        return self._start("search-train-loader", {"trainId": request.trainId}, request.wait)
+        return self.start_workflow("search-train-loader", {"trainId": request.trainId}, request.wait)
 
     @api(LoadTagsRequest)
     def startTagLoad(self, request: LoadTagsRequest) -> dict:
         """Run the search-tag-loader workflow: processPlate for every plate of the embedding."""
         self.sibling("training-configuration").embedding(request.embeddingName)
-        return self._start("search-tag-loader", {"embeddingName": request.embeddingName}, request.wait)
+        return self.start_workflow("search-tag-loader", {"embeddingName": request.embeddingName}, request.wait)
 
-    def _start(self, workflow: str, payload: dict, wait: bool) -> dict:
-        if self.ctx.settings.backend == "local":
-            return self.ctx.runtime.start_workflow(workflow, payload, wait=wait)
-        return self.ctx.runtime.start_workflow(workflow, payload)

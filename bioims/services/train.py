@@ -91,11 +91,6 @@ class TrainService(Service):
     def _configuration(self):
         return self.sibling("training-configuration")
 
-    def _start(self, workflow: str, payload: dict, wait: bool) -> dict:
-        runtime = self.ctx.runtime
-        if self.ctx.settings.backend == "local":
-            return runtime.start_workflow(workflow, payload, wait=wait)
-        return runtime.start_workflow(workflow, payload)
 
     def _log(self, training: dict, text: str) -> None:
         if training.get("messageId"):
@@ -132,7 +127,7 @@ class TrainService(Service):
         return self._configuration.createTraining(CreateTrainingRequest(training=model))["training"]
 
     def _run(self, train_id: str, wait: bool) -> dict:
-        execution = self._start(TRAIN_WORKFLOW, {"trainId": train_id}, wait)
+        execution = self.start_workflow(TRAIN_WORKFLOW, {"trainId": train_id}, wait)
         self._configuration.update(train_id, {"executionArn": execution["executionArn"]})
         out = {"trainId": train_id, "executionArn": execution["executionArn"], "startDate": execution.get("startDate")}
         if "status" in execution:

@@ -57,3 +57,22 @@ def parse_job_arguments(job: str, argv: list[str]) -> dict[str, str]:
     parser.add_argument("--describeStacks")
     args = parser.parse_args(argv)
     return {name: getattr(args, name) for name in JOB_PARAMETERS[job]}
+
+
+def container_main(job: str, argv: list[str]) -> int:
+    """The body of every Batch container entry point: parse the job's arguments, run the job with
+    the settings of the environment, print its JSON summary. Exit code 0 on success, 1 (with a JSON
+    error on stderr) when the job failed, so Batch retries it or fails the workflow step."""
+    import json
+    import sys
+
+    from bioims import context
+
+    params = parse_job_arguments(job, argv)
+    try:
+        summary = run_job(job, context.get(), params)
+    except Exception as exc:  # the job failed: say why
+        print(json.dumps({"job": job, "params": params, "error": type(exc).__name__, "message": str(exc)}), file=sys.stderr)
+        return 1
+    print(json.dumps(summary, default=str, sort_keys=True))
+    return 0

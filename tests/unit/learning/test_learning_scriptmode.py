@@ -13,9 +13,9 @@ from bioims.learning.scriptmode import (
     main,
     manifest_key_from,
     parse_arguments,
-    parse_progress_line,
     read_environment,
 )
+from bioims.learning.progress import parse_progress_line
 from tests.unit.learning.learning_roiset import RoiSetSpec, make_training_set
 
 

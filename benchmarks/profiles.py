@@ -80,7 +80,7 @@ def sensitivity(raw: pd.DataFrame, reference: pd.DataFrame) -> pd.DataFrame:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default=None, help="folder with the BBBC021 files (default: shared/bbbc021-data)")
+    parser.add_argument("--data", default=None, help="folder with the BBBC021 files (default: the copies in datasets/bbbc021/reference)")
     parser.add_argument("--no-grid", action="store_true", help="skip the sensitivity grid")
     args = parser.parse_args()
     raw, reference = ljosa_well_means(args.data), pycytominer_profiles(args.data)

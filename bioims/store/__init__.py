@@ -57,6 +57,8 @@ class Stores:
         self._lock = threading.RLock()
         self._sqlite = None
         self._boto: dict[str, object] = {}
+        self._session = None
+        self._thread_resources = threading.local()
 
     # --- backend plumbing ------------------------------------------------------------------------
     def _database(self):
@@ -67,13 +69,21 @@ class Stores:
         return self._sqlite
 
     def _aws(self, service: str, kind: str = "client"):
+        """boto3 clients are thread-safe and shared; resources are not, so each thread gets its
+        own. Creation is serialised: building clients from one session is not thread-safe."""
         import boto3
 
-        key = f"{kind}:{service}"
-        if key not in self._boto:
-            session = boto3.session.Session(region_name=self.settings.region)
-            self._boto[key] = session.resource(service) if kind == "resource" else session.client(service)
-        return self._boto[key]
+        with self._lock:
+            if self._session is None:
+                self._session = boto3.session.Session(region_name=self.settings.region)
+            if kind == "resource":
+                cache = self._thread_resources.__dict__
+                if service not in cache:
+                    cache[service] = self._session.resource(service)
+                return cache[service]
+            if service not in self._boto:
+                self._boto[service] = self._session.client(service)
+            return self._boto[service]
 
     # --- tables --------------------------------------------------------------------------------
     def table(self, spec: TableSpec) -> Table:
@@ -87,7 +97,7 @@ class Stores:
                 else:
                     from bioims.store.dynamodb_table import DynamoTable
 
-                    self._tables[spec.name] = DynamoTable(spec, physical, self._aws("dynamodb", "resource"))
+                    self._tables[spec.name] = DynamoTable(spec, physical, lambda: self._aws("dynamodb", "resource"))
             return self._tables[spec.name]
 
     # --- objects -------------------------------------------------------------------------------

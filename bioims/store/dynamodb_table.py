@@ -4,6 +4,7 @@ items, queries and scans paginate on LastEvaluatedKey."""
 
 from __future__ import annotations
 
+import threading
 import time
 from decimal import Decimal
 from typing import Any, Iterator, Sequence
@@ -29,10 +30,21 @@ def _to_dynamo(value: Any) -> Any:
 
 
 class DynamoTable:
+    """`resource` is a boto3 DynamoDB resource, or a callable giving the calling thread's own one
+    (boto3 resources must not be shared between threads)."""
+
     def __init__(self, spec: TableSpec, physical_name: str, resource):
         self.spec = spec
         self.physical_name = physical_name
-        self._table = resource.Table(physical_name)
+        self._resource = resource if callable(resource) else (lambda: resource)
+        self._local = threading.local()
+
+    @property
+    def _table(self):
+        table = getattr(self._local, "table", None)
+        if table is None:
+            table = self._local.table = self._resource().Table(self.physical_name)
+        return table
 
     def _key(self, key: Item) -> Item:
         pk, sk = key.get(self.spec.partition_key), key.get(self.spec.sort_key)

@@ -32,3 +32,15 @@ def test_pycytominer_file_is_the_same_wells(pycytominer_wells, ljosa_wells):
     assert (merged["Metadata_Compound_x"] == merged["Metadata_Compound_y"]).all()
     assert len(feature_columns(pycytominer_wells)) == 189
     assert np.isfinite(pycytominer_wells[feature_columns(pycytominer_wells)].to_numpy()).all()
+
+
+def test_repository_copies_are_the_published_bytes():
+    import hashlib
+
+    from bioims.profiling.reference import PYCYTOMINER, WELL_MEANS, data_file
+
+    expected = {WELL_MEANS: "ab9b5d9e028e8c88ef3de31ceb018b5d", PYCYTOMINER: "b390380ee9d5a1b2f05bfde7ca80a172"}
+    for name, md5 in expected.items():
+        path = data_file(name, None)
+        assert path.parent.name == "reference"
+        assert hashlib.md5(path.read_bytes()).hexdigest() == md5

@@ -12,6 +12,23 @@ from tests.support.backends import installed, local_context, moto_context
 os.environ.setdefault("BIOIMS_BACKEND", "local")
 
 
+def _avoid_cpython_ast_depth_bug() -> None:
+    """CPython before 3.11.8 can corrupt the ast module's recursion-depth counter when ast.parse
+    runs in several threads at once (python/cpython#106905); every later ast.parse in that process
+    then fails with "SystemError: AST constructor recursion depth mismatch", including pytest's
+    assertion rewriting of the next test modules. The threaded parses come from traceback
+    formatting (3.11 parses the failing line to place its carets) in moto's Step Functions threads
+    and the search service's threads. Without carets, tracebacks stay complete and no thread parses."""
+    import sys
+    import traceback
+
+    if sys.version_info[:3] < (3, 11, 8) and hasattr(traceback, "_extract_caret_anchors_from_line_segment"):
+        traceback._extract_caret_anchors_from_line_segment = lambda segment: None
+
+
+_avoid_cpython_ast_depth_bug()
+
+
 @pytest.fixture(autouse=True)
 def _isolated_home(tmp_path, monkeypatch):
     monkeypatch.setenv("BIOIMS_HOME", str(tmp_path / "home"))

@@ -7,6 +7,7 @@ validated, thumbnailed, processed into ROIs and the training set was built."""
 
 from __future__ import annotations
 
+import threading
 from dataclasses import replace
 
 import pytest
@@ -38,15 +39,19 @@ def _run_batch_jobs_in_process(monkeypatch, ctx) -> list[tuple[str, dict]]:
     )
 
     ran: list[tuple[str, dict]] = []
+    one_at_a_time = threading.Lock()
     submit = batch_task.StateTaskServiceBatch._eval_service_task
 
     def run_then_submit(self, env, resource_runtime_part, normalised_parameters, state_credentials):
         definition = str(normalised_parameters.get("JobDefinition", "")).rsplit("/", 1)[-1].split(":")[0]
         parameters = dict(normalised_parameters.get("Parameters") or {})
-        if definition in workflow_jobs.JOBS:
-            workflow_jobs.run_job(definition, ctx, parameters)
-            ran.append((definition, parameters))
-        return submit(self, env, resource_runtime_part, normalised_parameters, state_credentials)
+        # moto's Batch backend is not thread-safe and the engine runs Map items in threads: one
+        # job at a time (its work, then its submission and .sync wait)
+        with one_at_a_time:
+            if definition in workflow_jobs.JOBS:
+                workflow_jobs.run_job(definition, ctx, parameters)
+                ran.append((definition, parameters))
+            return submit(self, env, resource_runtime_part, normalised_parameters, state_credentials)
 
     monkeypatch.setattr(batch_task.StateTaskServiceBatch, "_eval_service_task", run_then_submit)
     return ran

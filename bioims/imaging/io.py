@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
 import numpy as np
+
+from bioims.npy import read_npy
 import tifffile
 
 from bioims.imaging.errors import ImageReadError, ImageShapeError, UnsupportedImageError
@@ -153,7 +155,7 @@ def npy_bytes(array: np.ndarray) -> bytes:
 
 def load_npy(data: bytes, label: str) -> np.ndarray:
     try:
-        return np.load(io.BytesIO(data), allow_pickle=False)
+        return read_npy(data, name=label)
     except Exception as exc:
         raise ImageReadError(f"{label}: not a readable .npy array ({type(exc).__name__}: {exc})") from None
 

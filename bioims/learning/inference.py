@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from typing import Iterable, Sequence
 
 import numpy as np
+
+from bioims.npy import read_npz
 import torch
 
 from bioims import keys
@@ -154,7 +156,7 @@ def read_plate_embeddings(store: ObjectStore, train_id: str, plate_id: str) -> t
     """(imageIds, float32 (n, D) matrix) of one plate for one training."""
     key = keys.plate_embeddings_key(train_id, plate_id)
     try:
-        data = np.load(io.BytesIO(store.get_bytes(key)), allow_pickle=False)
+        data = read_npz(store.get_bytes(key), name=key)
     except ObjectNotFound:
         raise EmbeddingError(f"no embeddings for training {train_id} on plate {plate_id} ({key})") from None
     return [str(i) for i in data["imageIds"]], np.asarray(data["embeddings"], dtype=np.float32)

@@ -11,13 +11,14 @@ open maps, so a training set larger than memory works.
 
 from __future__ import annotations
 
-import io
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Sequence
 
 import numpy as np
+
+from bioims.npy import npy_header, read_npy
 
 from bioims import keys
 from bioims.store.ports import ObjectNotFound, ObjectStore
@@ -42,14 +43,8 @@ class RoiFileInfo:
 
 def read_npy_header(stream: IO[bytes]) -> tuple[tuple[int, ...], np.dtype]:
     """Shape and dtype of an .npy stream, reading only its header."""
-    version = np.lib.format.read_magic(stream)
-    if version == (1, 0):
-        shape, _, dtype = np.lib.format.read_array_header_1_0(stream)
-    elif version in ((2, 0), (3, 0)):
-        shape, _, dtype = np.lib.format.read_array_header_2_0(stream)
-    else:  # pragma: no cover - numpy writes only the versions above
-        raise ValueError(f"unsupported .npy version {version}")
-    return tuple(shape), np.dtype(dtype)
+    dtype, _, shape, _ = npy_header(stream)
+    return shape, dtype
 
 
 def load_npy(store: ObjectStore, key: str, *, mmap: bool = False) -> np.ndarray:
@@ -58,8 +53,8 @@ def load_npy(store: ObjectStore, key: str, *, mmap: bool = False) -> np.ndarray:
     if path is not None:
         if not Path(path).is_file():
             raise ObjectNotFound(f"{store.bucket}: no object {key!r}")
-        return np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
-    return np.load(io.BytesIO(store.get_bytes(key)), allow_pickle=False)
+        return read_npy(path, mmap=mmap)
+    return read_npy(store.get_bytes(key), name=key)
 
 
 def _single_value(values: np.ndarray, what: str, prefix: str, problems: list[str]) -> int | None:
@@ -136,7 +131,7 @@ class RoiReader:
             self._open.move_to_end(image)
             return cached
         path = self.root / (self.prefixes[image] + keys.SUFFIX_TRAIN)
-        array = np.load(path, mmap_mode="r", allow_pickle=False)
+        array = read_npy(path, mmap=True)
         self._open[image] = array
         if len(self._open) > self.cache_size:
             self._open.popitem(last=False)

@@ -20,6 +20,8 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
+from bioims.npy import read_npz
+
 from bioims import keys
 from bioims.search.errors import InvalidRequest
 from bioims.store.ports import ObjectNotFound, ObjectStore
@@ -68,16 +70,16 @@ def encode_segment(segment: Segment) -> bytes:
 
 
 def decode_segment(data: bytes) -> Segment:
-    with np.load(io.BytesIO(data), allow_pickle=False) as npz:
-        if int(npz["format"]) != SEGMENT_FORMAT:
-            raise ValueError(f"unknown segment format {int(npz['format'])}")
-        return Segment(
-            str(npz["train_id"]),
-            str(npz["embedding_name"]),
-            str(npz["plate_id"]),
-            [str(i) for i in npz["image_ids"].tolist()],
-            np.asarray(npz["embeddings"], dtype=np.float32),
-        )
+    npz = read_npz(data, name="search snapshot")
+    if int(npz["format"]) != SEGMENT_FORMAT:
+        raise ValueError(f"unknown segment format {int(npz['format'])}")
+    return Segment(
+        str(npz["train_id"]),
+        str(npz["embedding_name"]),
+        str(npz["plate_id"]),
+        [str(i) for i in npz["image_ids"].tolist()],
+        np.asarray(npz["embeddings"], dtype=np.float32),
+    )
 
 
 _ID_NAMES = ("image_ids", "imageIds", "ids")
@@ -89,11 +91,9 @@ def read_plate_embeddings(data: bytes) -> tuple[list[str], np.ndarray]:
     plate_embeddings_key): an .npz holding a 1-D string array of image ids and a float (n, d)
     matrix. Arrays are found by their usual names, else by their shape and dtype."""
     try:
-        npz = np.load(io.BytesIO(data), allow_pickle=False)
+        arrays = read_npz(data, name="plate embeddings")
     except (ValueError, OSError) as exc:
         raise InvalidRequest(f"plate embeddings file is not a readable .npz: {exc}") from None
-    with npz:
-        arrays = {name: npz[name] for name in npz.files}
     ids = next((arrays[n] for n in _ID_NAMES if n in arrays), None)
     vectors = next((arrays[n] for n in _VECTOR_NAMES if n in arrays), None)
     if ids is None:

@@ -34,8 +34,6 @@ class StatusRequest(Request):
     trainId: Id
 
 
-
-
 class EmbeddingService(Service):
     name = "embedding"
 

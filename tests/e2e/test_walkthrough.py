@@ -126,3 +126,43 @@ def test_interrupted_run_continues_without_redoing_finished_steps(finished, tmp_
     third = Recorder()
     _run(home, out, third)
     assert all(third.finished.values())
+
+
+def test_the_original_clients_read_the_walkthrough(finished):
+    """TrainClient, EmbeddingClient, SearchClient and ProcessPlateClient with the original's names."""
+    home, summary, _ = finished
+    ctx = local_context(home / "home")
+    with installed(ctx):
+        trainings = bioims.client("train").listTrainings("bbbc021")
+        assert len(trainings) == 3 and all(t["state"] == "embedded" for t in trainings)
+        baseline = bioims.client("train").getTrainingStatus(summary["baselineTrainId"])
+        assert baseline["state"] == "embedded" and baseline["compound"] == ""
+        status = bioims.client("embedding").getEmbeddingStatus(summary["baselineTrainId"])
+        assert status["complete"] and len(status["plates"]) == 2
+        query = summary["exampleSearch"]["query"]["imageId"]
+        answer = bioims.client("search").searchByImageId(summary["baselineTrainId"], query, maxHits=3)
+        assert answer["status"] == "completed" and len(answer["hits"]) == 3
+        assert query not in [h["imageId"] for h in answer["hits"]]
+        stored = bioims.client("search").getSearchResults(answer["searchId"])
+        assert stored["hits"] == answer["hits"]
+        execution = bioims.client("process-plate").describeExecution(baseline["executionArn"])
+        assert execution["status"] == "SUCCEEDED" and execution["ExecutionArn"] == baseline["executionArn"]
+
+
+def test_the_walkthrough_command_prints_the_summary(finished, monkeypatch):
+    """The CLI on a finished home: every step is skipped and the summary tables are printed."""
+    from click.testing import CliRunner
+
+    from bioims import config
+    from cli.main import main_group
+
+    home, summary, _ = finished
+    monkeypatch.setenv("BIOIMS_HOME", str(home / "home"))
+    config.set_settings(None)
+    args = ["walkthrough", "--n-plates", "2", "--size", "128x160", "--nsc", "2", "--out", str(home / "out"),
+            "--hyperparameter", "epochs=1", "--hyperparameter", "minibatches_per_epoch=8", "--hyperparameter", "validation_max_rois=200"]
+    result = CliRunner().invoke(main_group, args, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "skipped (done before)" in result.output and "done in" not in result.output
+    assert "MOA prediction of unseen compounds" in result.output
+    assert summary["exampleSearch"]["hits"][0]["compound"] in result.output

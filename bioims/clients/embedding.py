@@ -1,0 +1,22 @@
+"""Client of the embedding service (ORIGINAL.md 6.2 EmbeddingClient), with the original's method
+names. The original found its state machines by name prefix in one unpaginated listing; here the
+service starts the workflows it owns."""
+
+from __future__ import annotations
+
+from bioims.clients.base import ServiceClient
+
+
+class EmbeddingClient(ServiceClient):
+    def startComputeEmbedding(self, trainId: str, wait: bool = True) -> dict:
+        """Embeddings of every compatible plate with the training's model: {trainId, executionArn, ...}."""
+        return self.call("startComputeEmbedding", trainId=trainId, wait=wait)
+
+    def startComputePlateEmbedding(self, trainId: str, plateId: str, wait: bool = True) -> dict:
+        return self.call("startComputePlateEmbedding", trainId=trainId, plateId=plateId, wait=wait)
+
+    def getEmbeddingStatus(self, trainId: str) -> dict:
+        return self.call("getEmbeddingStatus", trainId=trainId)
+
+    def describeExecution(self, executionArn: str) -> dict:
+        return self.call("describeExecution", executionArn=executionArn)

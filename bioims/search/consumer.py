@@ -50,6 +50,7 @@ class QueueConsumer:
         batch_size: int = 10,
         dead_letter: DeadLetter | None = None,
         on_give_up: Callable[[str, str], None] | None = None,
+        before_handling: Callable[[], object] | None = None,
     ):
         if max_receives < 1 or batch_size < 1:
             raise ValueError("max_receives and batch_size must be at least 1")
@@ -61,6 +62,9 @@ class QueueConsumer:
         self.batch_size = batch_size
         self.dead_letter = dead_letter
         self.on_give_up = on_give_up
+        # Called after a batch arrives and before it is handled (the search consumer first handles
+        # management messages that were sent before the searches it just received).
+        self.before_handling = before_handling
         self.stats = ConsumerStats()
 
     def poll_once(self, wait_seconds: float | None = None) -> int:
@@ -73,6 +77,8 @@ class QueueConsumer:
         if not batch:
             return 0
         self.stats.received += len(batch)
+        if self.before_handling is not None:
+            self.before_handling()
         try:
             outcomes = list(self.handle([message.body for message in batch]))
             if len(outcomes) != len(batch):

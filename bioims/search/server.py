@@ -79,11 +79,18 @@ class SearchServer:
             wait_seconds=options.wait_seconds,
             dead_letter=dead_letter,
             on_give_up=self.handler.give_up_search,
+            before_handling=self._handle_waiting_management,
         )
         self.generation: str | None = None
         self.http: SearchHttpServer | None = None
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
+
+    def _handle_waiting_management(self) -> None:
+        """A search received while long-polling may have been sent after a management message
+        (load a plate, the tag labels) that arrived during the same poll: handle those first."""
+        while self.management.poll_once(wait_seconds=0):
+            pass
 
     def _handle_management(self, bodies: Sequence[str]) -> list[Handled]:
         handled = self.handler.handle_management(bodies)

@@ -138,13 +138,17 @@ def test_the_embedding_row_fixes_roi_geometry(plate):
 
 
 def test_setup_errors_stop_the_workflow_with_their_cause(plate):
+    """A missing label category is a setup error: the execution fails naming it, and no labelled
+    image gets ROI files (unlabelled images need no label and may still complete)."""
     ctx, info = plate
     call(ctx, "label", "deleteCategory", category="moa")
     result = _process(ctx, info["plateId"])
     assert result["status"] == "FAILED"
     result = call(ctx, "process-plate", "describeExecution", executionArn=result["executionArn"])
     assert "moa" in result["cause"]
-    assert not any(k.endswith("-roi.json") for k in data_files(ctx))
+    labelled = [r["imageId"] for r in ctx.service("image-management").plate_images(info["plateId"]) if r.get("trainLabel")]
+    written = {k for k in data_files(ctx) if k.endswith("-roi.json")}
+    assert labelled and not any(image_id in key for key in written for image_id in labelled)
 
 
 def test_missing_file_after_upload_fails_only_that_image(plate):

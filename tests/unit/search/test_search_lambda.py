@@ -180,3 +180,23 @@ def test_loader_workflows_and_delete_training(local_ctx):
     assert not list(local_ctx.stores.data.list(keys.search_staging_key("T1-")))
     gone = search.searchByImageId(trainId="T1", queryImageId=data.image_ids[0])
     assert gone["status"] == "error" and "not loaded" in gone["errorReason"]
+
+
+def test_a_search_received_first_still_waits_for_the_load_sent_before_it(aws_ctx):
+    """The consumer long-polls the search queue; a plate load sent just before a search can
+    arrive during that poll. The search must be answered after the load, not fail with
+    'training not loaded'."""
+    data, _, plate_ids = _world(aws_ctx)
+    search = bioims.client("search")
+    search.processPlate(plateId=plate_ids[0], trainId="T1")  # queued on the management queue
+    submitted = search.submitSearch(search={"trainId": "T1", "queryImageId": data.image_ids[0], "maxHits": 3})
+    server = SearchServer(
+        aws_ctx.stores,
+        tag_source=aws_ctx.service("tag").all_tags,
+        options=ServiceOptions(http_port=None, wait_seconds=0.1, search_visibility_timeout=5, management_visibility_timeout=5),
+    )
+    # the search queue first, as when the load arrived while the server was long-polling it
+    assert server.searches.poll_once(wait_seconds=0) == 1
+    status = search.getSearchStatus(searchId=submitted["searchId"])
+    assert status["status"] == "completed", status
+    assert len(search.getSearchResults(searchId=submitted["searchId"])["hits"]) == 3

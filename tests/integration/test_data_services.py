@@ -78,6 +78,10 @@ def test_labels_are_dense_unique_and_renamable(backend_ctx):
     assert _error(lambda: labels.getIndex("moa", "DMSO")).status == 404
     assert _error(lambda: labels.updateLabel("moa", "control", "Actin disruptors")).status == 409
     assert sorted(labels.listCategories()) == ["compound", "moa"]
+    labels.updateCategoryDescription("moa", "12 MOAs and DMSO")
+    described = {c["category"]: c for c in labels.call("listCategories")["categories"]}
+    assert described["moa"] == {"category": "moa", "description": "12 MOAs and DMSO", "labelCount": 3}
+    assert _error(lambda: labels.updateCategoryDescription("absent", "x")).status == 404
     labels.deleteCategory("compound")
     assert labels.listCategories() == ["moa"]
     assert _error(lambda: labels.createLabel("moa", "origin")).status == 400
@@ -141,6 +145,27 @@ def test_training_configuration(backend_ctx):
     tc.deleteTraining("T1")
     assert tc.deleteEmbedding("bbbc021")["deleted"] == 1
     assert _error(lambda: tc.getEmbeddingInfo("bbbc021")).status == 404
+    assert _error(lambda: tc.getTrainingJobInfo("bioims-T1-none")).status == 404
+
+
+@pytest.mark.aws
+def test_training_job_info_comes_from_sagemaker(aws_ctx):
+    """On AWS getTrainingJobInfo is SageMaker's DescribeTrainingJob, made JSON-safe."""
+    import boto3
+
+    boto3.client("sagemaker", region_name="us-east-1").create_training_job(
+        TrainingJobName="bioims-T1-abc",
+        AlgorithmSpecification={"TrainingImage": "img", "TrainingInputMode": "File"},
+        RoleArn="arn:aws:iam::123456789012:role/train",
+        OutputDataConfig={"S3OutputPath": "s3://b/o"},
+        ResourceConfig={"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 10},
+        StoppingCondition={"MaxRuntimeInSeconds": 60},
+        HyperParameters={"epochs": "2"},
+    )
+    info = bioims.client("training-configuration").getTrainingJobInfo("bioims-T1-abc")
+    assert info["TrainingJobName"] == "bioims-T1-abc" and info["HyperParameters"] == {"epochs": "2"}
+    assert info["TrainingJobStatus"] in ("InProgress", "Completed")
+    json.dumps(info)  # dates and the like arrive as JSON values
 
 
 def test_source_plate_upload_rows_and_idempotence(backend_ctx):
@@ -158,6 +183,13 @@ def test_source_plate_upload_rows_and_idempotence(backend_ctx):
     well_images = management.getImagesByPlateAndWellId(plate_id, first["wellId"])
     assert sorted(i["imageSourceId"] for i in well_images) == ["Week1_22123_B02_s1", "Week1_22123_B02_s2"]
     assert bioims.client("message").listMessage(first["messageId"])[0]["message"] == f"Creation of imageId={first['imageId']}"
+    plate_log = management.getPlateMessageId(plate_id)
+    assert bioims.client("message").listMessage(plate_log)[0]["message"] == f"Message START for plateId {plate_id}"
+    fresh_log = management.createPlateMessageId(plate_id)
+    assert fresh_log != plate_log and management.getPlateMessageId(plate_id) == fresh_log
+    assert bioims.client("message").getMessage(fresh_log)["message"] == f"Message START for plateId {plate_id}"
+    assert _error(lambda: management.getPlateMessageId("noSuchPlate")).status == 404
+    assert _error(lambda: management.createPlateMessageId("noSuchPlate")).status == 404
     # a second upload of the same plate is refused and names the existing plate
     conflict = _error(lambda: _upload(backend_ctx, manifest))
     assert conflict.status == 409 and conflict.body["plateId"] == plate_id

@@ -9,21 +9,39 @@ Lambda code only in Docker, so its invoke is replaced by a dispatch to the handl
 exception becomes a Lambda function error, as in AWS); moto's Batch and Step Functions service
 tasks pass the state machine's parameter names (`JobName`, `StateMachineArn`) to boto3, which
 wants `jobName`, `stateMachineArn`, and return boto3's lower-case keys where AWS returns
-`ExecutionArn`, `Status`: both are translated at that boundary. Batch jobs succeed at once and
-run nothing (their work is tested through the job functions the local runner calls).
+`ExecutionArn`, `Status`: both are translated at that boundary. A child execution started
+without a name gets a UUID, as on AWS (moto names it "None", so a second one would collide).
+Batch submissions go one at a time (moto's Batch backend is not thread-safe); jobs succeed at
+once and run nothing (their work is tested through the job functions the local runner calls).
+
+moto's engine has no `sagemaker:createTrainingJob.sync` at all; `emulate(..., sagemaker_workdir=
+...)` adds one (EmulatedSageMaker): the request goes to moto's SageMaker (botocore validates its
+shape), then the training image's entry point runs over the Lustre channel the request names, as
+SageMaker would run it, and its model lands where SageMaker puts it.
 """
 
 from __future__ import annotations
 
 import importlib
+import io
 import json
+import os
+import subprocess
+import sys
+import tarfile
+import tempfile
+import threading
 import time
+import uuid
 from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import boto3
 
 from stacks.functions import handler_module
+from stacks.images import REPO_ROOT
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
@@ -90,10 +108,13 @@ def patch_moto(monkeypatch, functions: dict[str, str]) -> list[dict]:
     monkeypatch.setattr(LambdaSimpleBackend, "invoke", invoke)
 
     original_batch = batch_task.StateTaskServiceBatch._eval_service_task
+    # moto's Batch backend is not thread-safe and the engine runs Map iterations in threads
+    one_submission_at_a_time = threading.Lock()
 
     def batch_eval(self, env, resource_runtime_part, normalised_parameters, state_credentials):
         parameters = _lower_first(normalised_parameters, nested=("ContainerOverrides",))
-        result = original_batch(self, env, resource_runtime_part, parameters, state_credentials)
+        with one_submission_at_a_time:
+            result = original_batch(self, env, resource_runtime_part, parameters, state_credentials)
         env.stack[-1] = _upper_first(env.stack[-1])
         return result
 
@@ -102,7 +123,12 @@ def patch_moto(monkeypatch, functions: dict[str, str]) -> list[dict]:
     original_sfn = sfn_task.StateTaskServiceSfn._eval_service_task
 
     def sfn_eval(self, env, resource_runtime_part, normalised_parameters, state_credentials):
-        result = original_sfn(self, env, resource_runtime_part, _lower_first(normalised_parameters), state_credentials)
+        parameters = _lower_first(normalised_parameters)
+        if self.resource.api_action.lower() == "startexecution":
+            # AWS names an execution started without a Name by a UUID; moto's engine names it
+            # "None", so a second child of the same state machine would already exist.
+            parameters.setdefault("name", str(uuid.uuid4()))
+        result = original_sfn(self, env, resource_runtime_part, parameters, state_credentials)
         env.stack[-1] = _upper_first(env.stack[-1])
         return result
 
@@ -115,6 +141,185 @@ def patch_moto(monkeypatch, functions: dict[str, str]) -> list[dict]:
     monkeypatch.setattr(sfn_task.StateTaskServiceSfn, "_eval_service_task", sfn_eval)
     monkeypatch.setattr(sfn_task.StateTaskServiceSfn, "_normalise_response", sfn_response)
     return calls
+
+
+# --- SageMaker training, emulated ------------------------------------------------------------------
+TRAINING_ENTRY = "training.train"  # the training image's ENTRYPOINT (training/Dockerfile)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items() if k != "ResponseMetadata"}
+    if isinstance(value, list):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def _s3_location(uri: str) -> tuple[str, str]:
+    if not uri.startswith("s3://"):
+        raise ValueError(f"not an S3 URI: {uri!r}")
+    bucket, _, key = uri[len("s3://"):].partition("/")
+    return bucket, key
+
+
+@dataclass
+class EmulatedSageMaker:
+    """What SageMaker does with one CreateTrainingJob, offline and only from the request: mount the
+    FSx for Lustre channel (a copy of the objects under the DirectoryPath, from the bucket the file
+    system imports), run the training image's entry point with SageMaker's script-mode variables
+    and the job's hyperparameters as `--name value`, upload the model directory as
+    `<S3OutputPath>/<job>/output/model.tar.gz` and the checkpoints to the checkpoint URI, and
+    record the job's end (Completed, or Failed with the script's reason) in moto."""
+
+    workdir: Path
+    file_systems: dict[str, tuple[str, str]]  # file system id -> (mount name, bucket it imports)
+    requests: list[dict] = field(default_factory=list)  # every CreateTrainingJob it ran, in order
+
+    def run(self, request: dict) -> None:
+        from moto.sagemaker.models import sagemaker_backends
+
+        self.requests.append(request)
+        name = request["TrainingJobName"]
+        job = sagemaker_backends[ACCOUNT][REGION].training_jobs[name]
+        try:
+            self._train(name, request)
+        except Exception as exc:  # what SageMaker reports for a job that did not finish
+            job.training_job_status = job.secondary_status = "Failed"
+            job.failure_reason = f"{type(exc).__name__}: {exc}"
+        else:
+            job.training_job_status = job.secondary_status = "Completed"
+
+    def _channel(self, request: dict, target: Path) -> None:
+        (channel,) = request["InputDataConfig"]
+        source = channel["DataSource"]["FileSystemDataSource"]
+        if source["FileSystemType"] != "FSxLustre" or source["FileSystemId"] not in self.file_systems:
+            raise ValueError(f"no such file system: {source['FileSystemType']} {source['FileSystemId']}")
+        mount, bucket = self.file_systems[source["FileSystemId"]]
+        root = f"/{mount}/"
+        if not source["DirectoryPath"].startswith(root):
+            raise ValueError(f"DirectoryPath {source['DirectoryPath']!r} is not under the mount {root!r}")
+        prefix = source["DirectoryPath"][len(root):]
+        s3 = boto3.client("s3", region_name=REGION)
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+            for item in page.get("Contents", []):
+                path = target / item["Key"][len(prefix):].lstrip("/")
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_bytes(s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read())
+
+    def _train(self, name: str, request: dict) -> None:
+        job_dir = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=self.workdir))
+        channel, model, output, checkpoints = (job_dir / d for d in ("channel", "model", "output", "checkpoints"))
+        for directory in (channel, model, output, checkpoints):
+            directory.mkdir()
+        self._channel(request, channel)
+        env = {
+            **os.environ,
+            **request.get("Environment", {}),
+            "BIOIMS_HOME": str(job_dir / "home"),  # the container's own /tmp
+            "SM_CHANNEL_TRAINING": str(channel),
+            "SM_MODEL_DIR": str(model),
+            "SM_OUTPUT_DIR": str(output),
+            "SM_CHECKPOINT_DIR": str(checkpoints),
+            "SM_HOSTS": json.dumps(["algo-1"]),
+            "SM_CURRENT_HOST": "algo-1",
+            "SM_NUM_GPUS": "0",
+            "SM_TRAINING_JOB_NAME": name,
+            "PYTHONPATH": str(REPO_ROOT),
+        }
+        args = [sys.executable, "-m", TRAINING_ENTRY]
+        for key, value in sorted(request.get("HyperParameters", {}).items()):
+            args += [f"--{key}", value]
+        done = subprocess.run(args, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600)
+        if done.returncode != 0:
+            raise RuntimeError(f"AlgorithmError: exit code {done.returncode}: {done.stderr.strip()[-2000:]}")
+        s3 = boto3.client("s3", region_name=REGION)
+        bucket, prefix = _s3_location(request["OutputDataConfig"]["S3OutputPath"])
+        archive = io.BytesIO()
+        with tarfile.open(fileobj=archive, mode="w:gz") as tar:
+            for path in sorted(model.rglob("*")):
+                tar.add(path, arcname=str(path.relative_to(model)), recursive=False)
+        s3.put_object(Bucket=bucket, Key=f"{prefix.rstrip('/')}/{name}/output/model.tar.gz", Body=archive.getvalue())
+        if "CheckpointConfig" in request:
+            bucket, prefix = _s3_location(request["CheckpointConfig"]["S3Uri"])
+            for path in sorted(p for p in checkpoints.rglob("*") if p.is_file()):
+                s3.put_object(Bucket=bucket, Key=f"{prefix.rstrip('/')}/{path.relative_to(checkpoints)}", Body=path.read_bytes())
+
+
+def patch_sagemaker_sync(monkeypatch, sagemaker: EmulatedSageMaker) -> None:
+    """Give moto's engine a `sagemaker:createTrainingJob.sync` integration that creates the job in
+    moto's SageMaker, runs it with `sagemaker`, and answers like Step Functions: the job's
+    DescribeTrainingJob when it completed, States.TaskFailed with that description when not."""
+    from moto.stepfunctions.parser.api import HistoryEventType, TaskFailedEventDetails
+    from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
+        FailureEvent,
+        FailureEventException,
+    )
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import StatesErrorName
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import (
+        StatesErrorNameType,
+    )
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task import state_task_factory
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.resource import ResourceCondition
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_callback import (
+        StateTaskServiceCallback,
+    )
+    from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
+    from moto.stepfunctions.parser.asl.utils.encoding import to_json_str
+
+    one_job_at_a_time = threading.Lock()  # one emulated instance: trainings run one after another
+
+    class SageMakerTrainingSync(StateTaskServiceCallback):
+        def __init__(self) -> None:
+            # the engine needs the callback endpoint that WaitForTaskToken support sets up
+            super().__init__(supported_integration_patterns={ResourceCondition.WaitForTaskToken, ResourceCondition.Sync})
+
+        def _validate_service_integration_is_supported(self) -> None:
+            if self.resource.api_action.lower() != "createtrainingjob" or self.resource.condition != ResourceCondition.Sync:
+                raise ValueError(f"only sagemaker:createTrainingJob.sync is emulated, not {self.resource.resource_arn}")
+
+        def _eval_service_task(self, env, resource_runtime_part, normalised_parameters, state_credentials):
+            client = boto3.client("sagemaker", region_name=resource_runtime_part.region)
+            response = client.create_training_job(**normalised_parameters)  # botocore validates the request
+            response.pop("ResponseMetadata", None)
+            env.stack.append(response)
+
+        def _build_sync_resolver(self, env, resource_runtime_part, normalised_parameters, state_credentials):
+            env.stack.pop()  # CreateTrainingJob's answer; .sync answers with the finished job
+            name = normalised_parameters["TrainingJobName"]
+            client = boto3.client("sagemaker", region_name=resource_runtime_part.region)
+            with one_job_at_a_time:
+                sagemaker.run(normalised_parameters)
+
+            def resolve() -> dict:
+                described = _jsonable(client.describe_training_job(TrainingJobName=name))
+                if described["TrainingJobStatus"] == "Completed":
+                    return described
+                raise FailureEventException(
+                    FailureEvent(
+                        env=env,
+                        error_name=StatesErrorName(typ=StatesErrorNameType.StatesTaskFailed),
+                        event_type=HistoryEventType.TaskFailed,
+                        event_details=EventDetails(
+                            taskFailedEventDetails=TaskFailedEventDetails(
+                                resource=self._get_sfn_resource(),
+                                resourceType=self._get_sfn_resource_type(),
+                                error=StatesErrorNameType.StatesTaskFailed.to_name(),
+                                cause=to_json_str(described),
+                            )
+                        ),
+                    )
+                )
+
+            return resolve
+
+    original = state_task_factory.state_task_service_for
+
+    def service_for(service_name: str):
+        return SageMakerTrainingSync() if service_name == "sagemaker" else original(service_name=service_name)
+
+    monkeypatch.setattr(state_task_factory, "state_task_service_for", service_for)
 
 
 # --- templates -> definitions ----------------------------------------------------------------------
@@ -180,6 +385,7 @@ class EmulatedWorkflows:
     functions: dict[str, str]  # function name -> service
     auxiliary: dict[str, set[str]]  # workflow -> state names that are not steps
     calls: list[dict]
+    sagemaker: EmulatedSageMaker | None = None
 
     def run(self, workflow: str, payload: dict, *, timeout: float = 60.0) -> "Execution":
         sfn = boto3.client("stepfunctions", region_name=REGION)
@@ -244,9 +450,10 @@ SUBNET = {"Ref": "subnet-0123456789abcdef0"}
 SECURITY_GROUP = {"GroupId": "sg-0123456789abcdef0"}
 
 
-def emulate(synthesis, monkeypatch, *, data_bucket: str) -> EmulatedWorkflows:
+def emulate(synthesis, monkeypatch, *, data_bucket: str, sagemaker_workdir: Path | None = None) -> EmulatedWorkflows:
     """Create in moto what the Services, Batch and Workflows stacks deploy, with the synthesised
-    state machine definitions, and patch moto so they execute."""
+    state machine definitions, and patch moto so they execute. With `sagemaker_workdir`, training
+    steps run too (EmulatedSageMaker, working there); without, they fail as moto has no such step."""
     deployment = synthesis.deployment
     settings = deployment.settings
     refs = References(synthesis.templates)
@@ -295,6 +502,12 @@ def emulate(synthesis, monkeypatch, *, data_bucket: str) -> EmulatedWorkflows:
         refs.values[(deployment.training.stack_name, logical_id(training.security_group))] = SECURITY_GROUP
     refs.values[(deployment.network.stack_name, logical_id(deployment.network.training_subnet))] = SUBNET
     refs.values[(deployment.storage.stack_name, logical_id(deployment.storage.buckets.data))] = {"Ref": data_bucket}
+    sagemaker = None
+    if sagemaker_workdir is not None:
+        sagemaker = EmulatedSageMaker(
+            sagemaker_workdir, {FILE_SYSTEM["Ref"]: (FILE_SYSTEM["LustreMountName"], data_bucket)}
+        )
+        patch_sagemaker_sync(monkeypatch, sagemaker)
 
     sfn = boto3.client("stepfunctions", region_name=REGION)
     machines: dict[str, str] = {}
@@ -311,4 +524,4 @@ def emulate(synthesis, monkeypatch, *, data_bucket: str) -> EmulatedWorkflows:
         refs.values[(workflows_stack, logical_id(construct.state_machine))] = {"Ref": arn, "Arn": arn}
         machines[workflow] = arn
         auxiliary[workflow] = set(construct.translation.auxiliary)
-    return EmulatedWorkflows(machines, functions, auxiliary, calls)
+    return EmulatedWorkflows(machines, functions, auxiliary, calls, sagemaker)

@@ -21,8 +21,10 @@ from bioims.workflows import jobs as workflow_jobs
 from bioims.workflows.definitions import WORKFLOWS
 from bioims.workflows.runner import StepFailed, WorkflowRunner
 from tests.support.backends import installed
+from tests.unit.learning.service_screen import EMBEDDING as SCREEN_EMBEDDING
+from tests.unit.learning.service_screen import setup_screen
 
-from sfn_emulation import REGION, emulate, first_occurrences, wait
+from sfn_emulation import FILE_SYSTEM, REGION, SECURITY_GROUP, SUBNET, emulate, first_occurrences, wait
 
 pytestmark = pytest.mark.aws
 
@@ -81,12 +83,13 @@ def _manifest(ctx, root: Path, name: str, n_fields: int, *, corrupt: bool = Fals
     return key
 
 
-@pytest.fixture
-def deployed(aws_ctx, assembly, monkeypatch):
+def _deploy(aws_ctx, assembly, monkeypatch, sagemaker_workdir: Path | None = None):
     """The aws backend on moto with the synthesised state machines deployed in moto's engine."""
     if assembly.deployment.workflows is None:
         pytest.fail("the app deployed no workflow: lambdas/Dockerfile or the services are missing")
-    emulated = emulate(assembly, monkeypatch, data_bucket=aws_ctx.settings.resource(resources.DATA_BUCKET))
+    emulated = emulate(
+        assembly, monkeypatch, data_bucket=aws_ctx.settings.resource(resources.DATA_BUCKET), sagemaker_workdir=sagemaker_workdir
+    )
     machines = {resources.state_machine_slot(w): arn for w, arn in emulated.machines.items()}
     settings = replace(aws_ctx.settings.with_overrides(**machines), services="inprocess")
     ctx = Context(settings, aws_ctx.stores)
@@ -96,6 +99,22 @@ def deployed(aws_ctx, assembly, monkeypatch):
         "createEmbedding",
         embedding={"embeddingName": EMBEDDING, "inputWidth": WIDTH, "inputHeight": HEIGHT, "inputChannels": 3},
     )
+    return ctx, emulated
+
+
+@pytest.fixture
+def deployed(aws_ctx, assembly, monkeypatch):
+    ctx, emulated = _deploy(aws_ctx, assembly, monkeypatch)
+    with installed(ctx):
+        yield ctx, emulated
+
+
+@pytest.fixture
+def deployed_with_training(aws_ctx, assembly, monkeypatch, tmp_path):
+    """As `deployed`, and SageMaker training steps run (EmulatedSageMaker)."""
+    workdir = tmp_path / "sagemaker"
+    workdir.mkdir()
+    ctx, emulated = _deploy(aws_ctx, assembly, monkeypatch, sagemaker_workdir=workdir)
     with installed(ctx):
         yield ctx, emulated
 
@@ -245,6 +264,113 @@ def test_train_fails_with_the_build_error_when_there_is_nothing_to_train_on(depl
     assert (failure.step, failure.error) == ("Build Training Set", "BadRequest")
     assert execution.steps() == first_occurrences(executed)
     assert ctx.service("training-configuration").training("train-1")["status"] == "failed"
+
+
+class _RunnerRuntime:
+    """What the local runner asks of a runtime in the train workflow, over the moto stores: child
+    workflows run by a nested runner (their jobs recorded by _record_jobs), training jobs recorded
+    and answered as completed (the model the state machine's training job wrote is already in the
+    data bucket, so Record Model finds it). Everything else is the aws runtime's."""
+
+    def __init__(self, ctx, aws_runtime):
+        self.ctx, self.aws = ctx, aws_runtime
+        self.trainings: list[dict] = []
+
+    def __getattr__(self, name):
+        return getattr(self.aws, name)
+
+    def run_workflow(self, workflow, payload: dict, *, observer=None) -> dict:
+        runner = WorkflowRunner(self.ctx, allow_processes=False)
+        try:
+            runner.run(workflow, payload)
+        except StepFailed as failure:
+            return {"executionArn": f"runner:{workflow.name}", "status": "FAILED", "error": failure.error, "cause": failure.cause}
+        return {"executionArn": f"runner:{workflow.name}", "status": "SUCCEEDED"}
+
+    def run_training_job(self, request: dict, *, observer=None) -> dict:
+        self.trainings.append(request)
+        return {"TrainingJobName": request["trainingJobName"], "TrainingJobStatus": "Completed"}
+
+
+def test_train_processes_the_plates_trains_on_lustre_and_records_the_model(deployed_with_training, monkeypatch):
+    ctx, emulated = deployed_with_training
+    _require(emulated, "train")
+    plates = setup_screen(ctx)  # two labelled plates with ROI files, an embedding for seconds-long training
+    started = _call(ctx, "train", "train", embeddingName=SCREEN_EMBEDDING, executeProcessPlate=True, useSpot=True)
+    train_id = started["trainId"]
+    execution = wait(started["executionArn"], emulated.auxiliary["train"], timeout=600)
+    assert execution.status == "SUCCEEDED", execution.description.get("cause")
+    output = execution.output
+
+    # every compatible plate was processed by a child process-plate execution, awaited (.sync:2)
+    sfn = boto3.client("stepfunctions", region_name=REGION)
+    children = sfn.list_executions(stateMachineArn=emulated.machines["process-plate"])["executions"]
+    assert sorted(c["status"] for c in children) == ["SUCCEEDED"] * len(plates)
+    inputs = [json.loads(sfn.describe_execution(executionArn=c["executionArn"])["input"]) for c in children]
+    assert sorted(i["plateId"] for i in inputs) == sorted(plates)
+    assert {i["embeddingName"] for i in inputs} == {SCREEN_EMBEDDING}
+    assert {i["AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID"] for i in inputs} == {execution.arn}
+    submitted = _submitted_jobs()
+    assert sorted(job for _, job, _ in submitted) == ["image-preprocessing"] * sum(map(len, plates.values())) + [
+        "plate-preprocessing"
+    ] * len(plates)
+
+    # SageMaker got the job the Training Job Request step built: spot, in the VPC, reading FSx
+    request = output["trainingJobRequest"]
+    training = ctx.service("training-configuration").training(train_id)
+    assert request["useSpot"] is True and request["hyperparameters"]["train_manifest"] == training["manifestKey"]
+    (sent,) = emulated.sagemaker.requests
+    name = sent["TrainingJobName"]
+    assert name == request["trainingJobName"] == training["sagemakerJobName"]
+    sagemaker = boto3.client("sagemaker", region_name=REGION)
+    job = sagemaker.describe_training_job(TrainingJobName=name)
+    bucket = ctx.stores.data.bucket
+    assert job["HyperParameters"] == request["hyperparameters"]
+    (channel,) = job["InputDataConfig"]
+    assert channel["DataSource"]["FileSystemDataSource"] == {
+        "FileSystemId": FILE_SYSTEM["Ref"],
+        "FileSystemAccessMode": "ro",
+        "FileSystemType": "FSxLustre",
+        "DirectoryPath": f"/{FILE_SYSTEM['LustreMountName']}/{request['channelPrefix']}",
+    }
+    assert job["VpcConfig"] == {"SecurityGroupIds": [SECURITY_GROUP["GroupId"]], "Subnets": [SUBNET["Ref"]]}
+    assert job["OutputDataConfig"]["S3OutputPath"] == f"s3://{bucket}/{request['modelPrefix']}"
+    assert job["CheckpointConfig"]["S3Uri"] == f"s3://{bucket}/{request['checkpointPrefix']}"
+    assert job["ResourceConfig"]["InstanceType"] == request["instanceType"]
+    assert job["EnableManagedSpotTraining"] is True
+    assert job["StoppingCondition"] == {
+        "MaxRuntimeInSeconds": request["maxRuntimeSeconds"],
+        "MaxWaitTimeInSeconds": request["maxRuntimeSeconds"] + 24 * 3600,
+    }
+    assert job["RoleArn"].endswith(":role/emulated-sagemaker")
+    assert {"Key": "bioims:deployment", "Value": "bioims"} in sagemaker.list_tags(ResourceArn=job["TrainingJobArn"])["Tags"]
+    assert sent["Environment"]["BIOIMS_BACKEND"] == "aws" and sent["Environment"]["BIOIMS_DEPLOYMENT"] == "bioims"
+    assert output["job"] == {
+        "TrainingJobName": name,
+        "TrainingJobStatus": "Completed",
+        "ModelArtifacts": {"S3ModelArtifacts": f"s3://{bucket}/{request['modelPrefix'].rstrip('/')}/{name}/output/model.tar.gz"},
+    }
+    # Record Model unpacked the job's model.tar.gz: the trained network and its card
+    assert output["model"]["modelKey"] == training["modelKey"] and training["status"] == "trained"
+    assert output["model"]["summary"]["network"] == "bioims-resnet" and output["model"]["summary"]["epochsCompleted"] == 1
+    card = json.loads(ctx.stores.data.get_bytes(training["modelCardKey"]))
+    assert card["hyperparameters"]["embedding_dim"] == 32
+    assert card["data"]["manifestDigest"]
+
+    # the local runner: the same steps in the same order, the same children's jobs, the same request
+    ran = _record_jobs(monkeypatch)
+    runtime = _RunnerRuntime(ctx, ctx.runtime)
+    monkeypatch.setattr(ctx, "_runtime", runtime)
+    state, executed, failure = _runner(ctx, "train", {"trainId": train_id})
+    assert failure is None
+    assert execution.steps() == first_occurrences(executed)
+    assert _same_jobs(submitted, ran)
+    (local_request,) = runtime.trainings
+    assert {k: v for k, v in local_request.items() if k != "trainingJobName"} == {
+        k: v for k, v in request.items() if k != "trainingJobName"
+    }
+    changed = ("training", "trainingJobRequest", "job")  # the row the first run updated; new job names
+    assert {k: v for k, v in state.items() if k not in changed} == {k: v for k, v in output.items() if k not in changed}
 
 
 def test_an_invalid_plate_fails_the_execution_with_the_reason(deployed, tmp_path):

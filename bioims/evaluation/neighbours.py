@@ -7,7 +7,10 @@ Protocol (Ljosa et al. 2013; Ando et al. 2017), at any level (treatment, well or
     candidate sharing any week with the query is excluded);
   * prediction: the MOA of the candidate with the highest cosine similarity (ties: the first
     candidate in table order);
-  * NSCB drops a query whose MOA has no candidate left (an MOA seen in one week only).
+  * NSCB leaves out every profile of an MOA found in one batch only (BBBC021: Cholesterol-lowering
+    and Kinase inhibitors), as queries AND as candidates, as the field's reference code does
+    (DeepProfiler's BBBC021 experiments); a remaining query whose MOA has no allowed candidate is
+    dropped too.
 Accuracy = correct / total over the queries kept.
 """
 
@@ -92,8 +95,18 @@ def _batch_matrix(meta: pd.DataFrame) -> np.ndarray:
     return matrix
 
 
-def nearest_other_compound(prepared: Prepared, exclude_batch: bool) -> pd.DataFrame:
-    """For every profile: its nearest allowed candidate and whether one of its MOA was allowed."""
+def single_batch_moas(meta: pd.DataFrame) -> np.ndarray:
+    """Mask of the profiles whose MOA is found in one batch only (over all its profiles)."""
+    sets = batch_sets(meta[BATCH])
+    covered: dict[str, set[str]] = {}
+    for moa, batches in zip(meta[MOA].astype(str), sets):
+        covered.setdefault(moa, set()).update(batches)
+    return np.array([len(covered[moa]) <= 1 for moa in meta[MOA].astype(str)], dtype=bool)
+
+
+def nearest_other_compound(prepared: Prepared, exclude_batch: bool, candidates: np.ndarray | None = None) -> pd.DataFrame:
+    """For every profile: its nearest allowed candidate and whether one of its MOA was allowed.
+    `candidates` (bool per profile) limits who may be a neighbour at all."""
     meta, unit = prepared.meta, prepared.unit
     compound = _codes(meta[COMPOUND])
     moa = _codes(meta[MOA])
@@ -106,6 +119,8 @@ def nearest_other_compound(prepared: Prepared, exclude_batch: bool) -> pd.DataFr
     for start in range(0, n, BLOCK_ROWS):
         rows = slice(start, min(start + BLOCK_ROWS, n))
         allowed = compound[rows, None] != compound[None, :]
+        if candidates is not None:
+            allowed &= candidates[None, :]
         if batches is not None:
             allowed &= (batches[rows] @ batches.T) == 0
         sims = np.where(allowed, unit[rows] @ unit.T, -np.inf)
@@ -124,30 +139,41 @@ def nearest_other_compound(prepared: Prepared, exclude_batch: bool) -> pd.DataFr
 def _run(prepared: Prepared, protocol: str) -> NeighbourResult:
     exclude_batch = protocol == "nscb"
     meta = prepared.meta
-    nn = nearest_other_compound(prepared, exclude_batch)
+    one_batch = single_batch_moas(meta) if exclude_batch else np.zeros(len(meta), dtype=bool)
+    nn = nearest_other_compound(prepared, exclude_batch, ~one_batch if one_batch.any() else None)
     found = nn["neighbour_index"].to_numpy() >= 0
     reachable = nn["reachable"].to_numpy()
-    keep = found & (reachable if exclude_batch else True)
+    keep = found & ~one_batch & (reachable if exclude_batch else True)
     dropped = []
-    if (~found).any():
-        dropped.append(pd.DataFrame({"query": meta.loc[~found, "query"], "true_moa": meta.loc[~found, MOA], "reason": "no candidate"}))
-    if exclude_batch:
-        unreachable = found & ~reachable
-        if unreachable.any():
-            dropped.append(
-                pd.DataFrame(
-                    {
-                        "query": meta.loc[unreachable, "query"],
-                        "true_moa": meta.loc[unreachable, MOA],
-                        "reason": "MOA has no other-compound candidate outside the query's batch",
-                    }
-                )
+    if one_batch.any():
+        dropped.append(
+            pd.DataFrame({"query": meta.loc[one_batch, "query"], "true_moa": meta.loc[one_batch, MOA], "reason": "MOA found in one batch only"})
+        )
+    lost = ~found & ~one_batch
+    if lost.any():
+        dropped.append(pd.DataFrame({"query": meta.loc[lost, "query"], "true_moa": meta.loc[lost, MOA], "reason": "no candidate"}))
+    unreachable = found & ~one_batch & ~reachable if exclude_batch else np.zeros(len(meta), dtype=bool)
+    if unreachable.any():
+        dropped.append(
+            pd.DataFrame(
+                {
+                    "query": meta.loc[unreachable, "query"],
+                    "true_moa": meta.loc[unreachable, MOA],
+                    "reason": "MOA has no other-compound candidate outside the query's batch",
+                }
             )
+        )
     dropped_df = pd.concat(dropped, ignore_index=True) if dropped else pd.DataFrame(columns=["query", "true_moa", "reason"])
     notes = list(prepared.notes)
-    if exclude_batch and len(dropped_df):
-        moas = sorted(dropped_df["true_moa"].astype(str).unique())
-        notes.append(f"NSCB left out {len(dropped_df)} {prepared.level} quer(ies) of MOA(s) found in one batch only: {', '.join(moas)}")
+    if one_batch.any():
+        moas = sorted(meta.loc[one_batch, MOA].astype(str).unique())
+        notes.append(
+            f"NSCB left out {int(one_batch.sum())} {prepared.level} profile(s) of MOA(s) found in one batch only "
+            f"(neither queries nor candidates): {', '.join(moas)}"
+        )
+    if unreachable.any():
+        moas = sorted(meta.loc[unreachable, MOA].astype(str).unique())
+        notes.append(f"NSCB left out {int(unreachable.sum())} {prepared.level} quer(ies) without an other-batch candidate of their MOA: {', '.join(moas)}")
     if not exclude_batch:
         lonely = found & ~reachable
         if lonely.any():

@@ -105,8 +105,14 @@ def well_items(wells: pd.DataFrame) -> list[dict]:
 
 
 def brute_force_nn(items: list[dict], batch: bool) -> tuple[int, int]:
-    """NSC (batch=False) / NSCB (batch=True) by the textbook definition; returns (correct, total)."""
+    """NSC (batch=False) / NSCB (batch=True) by the textbook definition; returns (correct, total).
+    NSCB first removes every item of an MOA seen in one week only (as queries and candidates)."""
     labelled = [i for i in items if i["compound"] != "DMSO" and isinstance(i["moa"], str) and i["moa"]]
+    if batch:
+        weeks_of_moa: dict[str, set] = {}
+        for item in labelled:
+            weeks_of_moa.setdefault(item["moa"], set()).update(item["weeks"])
+        labelled = [i for i in labelled if len(weeks_of_moa[i["moa"]]) > 1]
     correct = total = 0
     for q in labelled:
         best, best_sim = None, -np.inf

@@ -71,6 +71,22 @@ def test_nscb_drops_moa_seen_in_one_batch_and_multi_week_treatment_is_kept_apart
     assert any("M4" in n for n in result.notes)
 
 
+def test_nscb_one_batch_moa_is_no_candidate_either():
+    # c7 (M4, Week3 only) becomes an exact copy of c1 (M1, Week1): NSC finds it for c1, NSCB may not
+    wells = synthetic_wells(1)
+    features = [c for c in wells.columns if not c.startswith("Metadata_")]
+    c1 = wells[wells["Metadata_Compound"] == "c1"].sort_values("Metadata_Concentration", kind="stable")
+    c7 = wells.index[wells["Metadata_Compound"] == "c7"]
+    c7 = wells.loc[c7].sort_values("Metadata_Concentration", kind="stable").index
+    wells.loc[c7, features] = c1[features].to_numpy()
+    c1_nsc = nsc(wells).queries.query("compound == 'c1'")
+    assert (c1_nsc["neighbour_compound"] == "c7").all() and (c1_nsc["predicted_moa"] == "M4").all()
+    result = nscb(wells)
+    assert "M4" not in set(result.queries["predicted_moa"]) | set(result.queries["true_moa"])
+    assert set(result.dropped.loc[result.dropped["true_moa"] == "M4", "reason"]) == {"MOA found in one batch only"}
+    assert (result.correct, result.total) == brute_force_nn(treatment_medians(wells), True)
+
+
 def test_perfectly_separated_profiles_give_full_accuracy():
     wells = synthetic_wells(0, noise=0.0, signal=5.0)
     features = [c for c in wells.columns if not c.startswith("Metadata_")]

@@ -7,10 +7,10 @@ import json
 from click.testing import CliRunner
 
 from cli.evaluate import evaluate as evaluate_command
-from bioims.evaluation import nsc, nscb
+from bioims.evaluation import compound_vote, mean_average_precision, nsc, nscb
 from bioims.profiling import write_profiles
 
-from .synthetic import synthetic_wells
+from .synthetic import synthetic_images, synthetic_wells
 
 
 def test_json_output(tmp_path):
@@ -23,6 +23,19 @@ def test_json_output(tmp_path):
     assert (out["nsc"]["correct"], out["nsc"]["total"]) == (nsc(wells).correct, nsc(wells).total)
     assert (out["nscb"]["correct"], out["nscb"]["total"]) == (nscb(wells).correct, nscb(wells).total)
     assert out["compound_vote"] is None
+
+
+def test_json_output_of_image_profiles_has_every_metric(tmp_path):
+    images = synthetic_images(0, sites=2, noise=1.2)
+    path = write_profiles(images, tmp_path / "images.csv")
+    result = CliRunner().invoke(evaluate_command, [str(path), "--json", "--bootstrap", "20", "--k", "5"])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.output)
+    assert (out["nsc"]["correct"], out["nsc"]["total"]) == (nsc(images).correct, nsc(images).total)
+    assert (out["nscb"]["correct"], out["nscb"]["total"]) == (nscb(images).correct, nscb(images).total)
+    assert abs(out["map"] - mean_average_precision(images).value) < 1e-9
+    vote = compound_vote(images, k=5)
+    assert (out["compound_vote"]["correct"], out["compound_vote"]["total"]) == (vote.correct, vote.total)
 
 
 def test_report_and_well_level(tmp_path):

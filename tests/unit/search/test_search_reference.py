@@ -75,6 +75,34 @@ def test_filters_apply_inside_the_search_not_to_a_short_list(loaded):
         assert 17 in tags and tags & set(MOA_LABELS)
 
 
+def test_the_filter_is_handed_to_faiss_as_a_selector(loaded):
+    """One FAISS call with a selector and about k results asked: no longer list filtered afterwards."""
+    data, engine = loaded
+    from bioims.search import Metric
+
+    faiss_index = engine.training("train1")._index(Metric.COSINE)
+    calls = []
+    real = faiss_index.search
+
+    def recording(x, k, **kwargs):
+        calls.append((k, kwargs.get("params")))
+        return real(x, k, **kwargs)
+
+    faiss_index.search = recording
+    try:
+        result = engine.search({"trainId": "train1", "queryImageId": data.image_ids[0], "maxHits": 30, "inclusionTags": [17], "requireMoa": True})
+    finally:
+        del faiss_index.search
+    assert len(result.image_ids) == 30
+    assert len(calls) == 1
+    k, params = calls[0]
+    assert k <= 32 < len(data.image_ids)
+    assert params is not None and params.sel is not None
+    allowed = [params.sel.is_member(r) for r in range(len(data.image_ids))]
+    expected = [17 in data.tags.get(i, ()) and bool(set(data.tags.get(i, ())) & set(MOA_LABELS)) for i in engine.training("train1").image_ids]
+    assert allowed == expected
+
+
 def test_k_larger_than_candidates_returns_all_candidates(loaded):
     data, engine = loaded
     spec = {"inclusionTags": [15], "exclusionTags": [1, 2]}

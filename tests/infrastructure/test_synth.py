@@ -1,4 +1,5 @@
-"""The app synthesises every stack offline, deterministically, and `python app.py` does it in one run."""
+"""The app synthesises every stack offline, deterministically, and `python app.py` does it in one run
+(its duration is measured by benchmarks/synth.py, not here)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,6 @@ import os
 import re
 import subprocess
 import sys
-import time
 
 from aws_cdk import aws_ssm as ssm
 
@@ -45,11 +45,9 @@ def test_deployment_context_renames_stacks_and_parameters():
 def test_python_app_py_synthesises_offline_in_one_run_and_deterministically(assembly, tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "CDK_"))}
     env.update({"CDK_OUTDIR": str(tmp_path), "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20"})
-    started = time.monotonic()
-    run = subprocess.run([sys.executable, "app.py"], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300)
-    elapsed = time.monotonic() - started
+    # How long it takes is measured by benchmarks/synth.py; the timeout only catches a hang.
+    run = subprocess.run([sys.executable, "app.py"], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stderr[-3000:]
-    assert elapsed < 120, f"python app.py took {elapsed:.0f} s"
     manifest = json.loads((tmp_path / "manifest.json").read_text())
     stacks = [a for a, v in manifest["artifacts"].items() if v["type"] == "aws:cloudformation:stack"]
     assert set(stacks) == set(assembly.templates)

@@ -69,7 +69,14 @@ BATCH_RETRY = {
     "JitterStrategy": "FULL",
 }
 SAGEMAKER_RETRY = {
-    "ErrorEquals": ["SageMaker.ThrottlingException", "SageMaker.InternalFailure"],
+    # Step Functions reports SageMaker throttling and transient API failures as
+    # SageMaker.AmazonSageMakerException (or a bare ThrottlingException), not by the API's own code.
+    "ErrorEquals": [
+        "ThrottlingException",
+        "SageMaker.AmazonSageMakerException",
+        "SageMaker.ThrottlingException",
+        "SageMaker.InternalFailure",
+    ],
     "IntervalSeconds": 5,
     "MaxAttempts": 6,
     "BackoffRate": 2,

@@ -59,6 +59,18 @@ def _reachable(definition: dict) -> set[str]:
     return seen
 
 
+def _throttling_errors(resource: str) -> set[str]:
+    """The error names under which Step Functions reports a throttled call of the task's service."""
+    if resource.startswith("arn:aws:lambda:"):
+        return {"Lambda.TooManyRequestsException"}
+    service = resource.split(":::")[1].split(":")[0]
+    return {
+        "batch": {"Batch.AWSBatchException"},
+        "sagemaker": {"SageMaker.AmazonSageMakerException", "ThrottlingException"},
+        "states": {"StepFunctions.AWSStepFunctionsException"},
+    }[service]
+
+
 @pytest.mark.parametrize("name", sorted(WORKFLOWS))
 def test_every_workflow_translates_to_a_valid_definition(name):
     workflow = WORKFLOWS[name]
@@ -73,6 +85,8 @@ def test_every_workflow_translates_to_a_valid_definition(name):
         assert len(state_name) <= 80
         if state["Type"] == "Task":
             assert state["Retry"] and state["Retry"][0]["MaxAttempts"] >= 2, state_name
+            retried = {name for retrier in state["Retry"] for name in retrier["ErrorEquals"]}
+            assert retried & _throttling_errors(state["Resource"]), state_name
             assert state["Catch"][0]["ErrorEquals"] == ["States.ALL"], state_name
         if state["Type"] == "Fail" and state_name in translation.auxiliary:
             assert state["Error"] == STEP_FAILED

@@ -96,7 +96,7 @@ class ContainerJobDefinition(Construct):
             propagate_tags=True,
         )
         acknowledge(
-            self,
+            container.execution_role,  # not the job role: a wildcard there must still fail
             "IAM5[Resource::*]",
             "ecr:GetAuthorizationToken (image pulls) has no resource-level permissions; the pull itself is "
             "limited to the image's repository.",

@@ -160,18 +160,24 @@ class _Bars:
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path), help="Target directory.")
 @click.option("--plates", default=None, help="Comma-separated plate names (default: all 55).")
 @click.option("--base-url", default=None, help="Where the files are published (default: the Broad Institute's BBBC site).")
+@click.option("--from-dir", type=click.Path(file_okay=False, exists=True, path_type=Path), default=None,
+              help="Take the CSVs and plate zips from this local directory instead of the web.")
 @click.option("--workers", type=click.IntRange(1, 16), default=4, show_default=True, help="Parallel plate downloads.")
 @click.option("--checksums", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None, help="md5sum/sha256sum-style list to verify files against.")
 @click.option("--keep-zips", is_flag=True, help="Keep the plate zips after unpacking.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
 def download(
-    out_dir: Path, plates: str | None, base_url: str | None, workers: int, checksums: Path | None, keep_zips: bool, as_json: bool
+    out_dir: Path, plates: str | None, base_url: str | None, from_dir: Path | None, workers: int, checksums: Path | None,
+    keep_zips: bool, as_json: bool,
 ) -> None:
-    """Download the published BBBC021 (CSVs and plate zips, about 40 GB) into --out; resumable."""
+    """Download the published BBBC021 (CSVs and plate zips, about 40 GB) into --out; resumable.
+    With --from-dir, the same files come from a local directory (zips fetched by hand)."""
     from bioims.bbbc021 import layout
     from bioims.bbbc021.download import DownloadError, read_checksums
     from bioims.bbbc021.download import download as run_download
 
+    if base_url and from_dir:
+        raise CliError("give --base-url or --from-dir, not both")
     try:
         sums = read_checksums(checksums) if checksums else None
         with Progress(
@@ -180,7 +186,7 @@ def download(
         ) as progress:
             report = run_download(
                 out_dir, _plates(plates), base_url=base_url or layout.DEFAULT_BASE_URL, workers=workers,
-                checksums=sums, keep_zips=keep_zips, progress=_Bars(progress),
+                checksums=sums, keep_zips=keep_zips, progress=_Bars(progress), from_dir=from_dir,
             )
     except (DownloadError, ValueError, OSError) as exc:
         raise CliError(str(exc)) from None

@@ -59,3 +59,12 @@ def test_download_command(http_server, tmp_path):
     result = _run("bbbc021", "download", "--out", str(tmp_path / "d"), "--base-url", base_url, "--json")
     assert result.exit_code == 1 and "unusable" in result.output
     assert [name for name, _ in state.log] == list(layout.PUBLISHED_CSVS)
+
+
+def test_download_from_a_local_directory(http_server, tmp_path):
+    _, state = http_server
+    result = _run("bbbc021", "download", "--out", str(tmp_path / "d"), "--from-dir", str(state.root), "--base-url", "http://x/")
+    assert result.exit_code == 1 and "not both" in result.output
+    result = _run("bbbc021", "download", "--out", str(tmp_path / "d"), "--from-dir", str(state.root), "--json")
+    assert result.exit_code == 1 and f"{state.root / layout.IMAGE_CSV} not found" in result.output
+    assert state.log == []

@@ -202,3 +202,42 @@ def test_bad_csv_from_server(served, tmp_path):
     with pytest.raises(DownloadError, match="already in .* is unusable"):
         download(out, base_url=base_url, fetcher=FAST)
     assert (out / layout.IMAGE_CSV).exists()
+
+
+def test_from_dir_copies_local_zips_with_the_same_checks(served, tmp_path):
+    """`from_dir`: the published files from a local directory; nothing is requested over HTTP."""
+    _, state, contents = served
+    source = state.root
+    (source / layout.COMPOUND_CSV).unlink()  # optional in a local copy: nothing reads it
+    name = layout.plate_zip_name(PLATES[0])
+    out = tmp_path / "out"
+    # An interrupted earlier copy continues from its partial file (the checksum proves the join).
+    whole = (source / name).read_bytes()
+    (out / layout.WORK_DIR).mkdir(parents=True)
+    (out / layout.WORK_DIR / f"{name}.part").write_bytes(whole[: len(whole) // 3])
+    first = download(out, [PLATES[0]], from_dir=source, checksums={name: hashlib.md5(whole).hexdigest()})
+    csv_bytes = sum((source / n).stat().st_size for n in (layout.IMAGE_CSV, layout.MOA_CSV))
+    assert first.plates_fetched == [PLATES[0]] and sorted(first.csvs_fetched) == sorted([layout.IMAGE_CSV, layout.MOA_CSV])
+    assert first.bytes_fetched == csv_bytes + len(whole) - len(whole) // 3
+    assert not (out / layout.COMPOUND_CSV).exists()
+    with pytest.raises(DownloadError, match="checksum mismatch"):
+        download(tmp_path / "bad", [PLATES[0]], from_dir=source, checksums={name: "0" * 32})
+    assert not (tmp_path / "bad" / PLATES[0]).exists()
+    report = download(out, from_dir=source, workers=2)
+    assert report.plates_fetched == [PLATES[1]] and report.plates_skipped == [PLATES[0]] and report.csvs_fetched == []
+    for files in contents.values():
+        for file, data in files.items():
+            assert (out / file).read_bytes() == data
+    assert state.log == []
+    assert load_design_from_dir(out).plates == PLATES
+
+    # A missing zip fails its plate only; a bad zip is refused as from the web.
+    other = tmp_path / "other"
+    (source / layout.plate_zip_name(PLATES[1])).unlink()
+    (source / name).write_bytes(whole[: len(whole) // 2])
+    with pytest.raises(DownloadError) as caught:
+        download(other, from_dir=source)
+    assert "not a valid zip" in str(caught.value) and f"{layout.plate_zip_name(PLATES[1])} not found" in str(caught.value)
+    assert not (other / PLATES[0]).exists() and not (other / PLATES[1]).exists()
+    with pytest.raises(DownloadError, match="is not a directory"):
+        download(other, from_dir=tmp_path / "absent")

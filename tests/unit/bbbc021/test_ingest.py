@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bioims import client
+from bioims import client, tables
 from bioims.bbbc021 import layout
 from bioims.bbbc021.csvs import Bbbc021DataError, packaged_path
 from bioims.bbbc021.ingest import IngestError, check_tiff, ingest
@@ -45,6 +45,12 @@ def copy(source, tmp_path) -> Path:
 
 def _plates(ctx) -> dict[str, str]:
     return {p["plateSourceId"]: p["plateId"] for p in client("image-management", ctx).listPlates()}
+
+
+def _rows_of(ctx, plate: str) -> list[dict]:
+    """Every image-management row of a plate: upload marker, plate row, image rows."""
+    rows = ctx.stores.table(tables.IMAGE_MANAGEMENT).scan_all()
+    return [r for r in rows if r.get("plateSourceId") == plate or r["imageId"] == f"platesource#{plate}"]
 
 
 def test_ingest_creates_the_rows_of_a_real_ingest(copy, local_ctx):
@@ -117,11 +123,15 @@ def test_truncated_and_missing_files_fail_their_plate_only(copy, local_ctx):
     message = str(caught.value)
     assert "2 of 2 plate(s) not ingested" in message and "truncated" in message and "missing file" in message
     assert _plates(local_ctx) == {}
+    assert _rows_of(local_ctx, "Week1_22123") == [] and _rows_of(local_ctx, "Week2_24121") == []
+    assert list(local_ctx.stores.resource_bucket.list("source-plate/")) == []
     # Fix plate 1 only: it is ingested, plate 2 still reported.
     path.write_bytes(data)
     with pytest.raises(IngestError, match="1 of 2 plate"):
         ingest(copy, context=local_ctx)
     assert set(_plates(local_ctx)) == {"Week1_22123"}
+    assert _rows_of(local_ctx, "Week2_24121") == []
+    assert len(_rows_of(local_ctx, "Week1_22123")) == 1 + 1 + 5  # marker, plate row, 5 images
 
 
 def test_bad_csvs_ingest_nothing(copy, local_ctx):
@@ -140,6 +150,7 @@ def test_bad_csvs_ingest_nothing(copy, local_ctx):
         ingest(copy, context=local_ctx)
     assert _plates(local_ctx) == {}
     assert client("label", local_ctx).listCategories() == []
+    assert local_ctx.stores.table(tables.IMAGE_MANAGEMENT).count() == 0 and local_ctx.stores.table(tables.TAG).count() == 0
     shutil.copy(packaged_path(layout.MOA_CSV), copy / layout.MOA_CSV)
     with pytest.raises(IngestError, match="not in .*Week5_99999"):
         ingest(copy, ["Week5_99999"], context=local_ctx)

@@ -257,6 +257,13 @@ class Trainer:
             f"{self.stop_metric} for {state.bad_epochs} epoch(s)" if state.stopped_early else "",
         ))
 
+    def _last_metrics(self) -> dict[str, float]:
+        """Validation metrics of the last finished epoch: minibatch reports carry them, so a
+        progress display shows the validation metric throughout, not only at epoch ends."""
+        if not self.state.history:
+            return {}
+        return {k: v for k, v in self.state.history[-1].items() if k.startswith("val_")}
+
     def run(self) -> LoopState:
         """Train to the end (or early stop), resuming from a checkpoint if one matches."""
         config, state = self.config, self.state
@@ -268,7 +275,7 @@ class Trainer:
         total = config.epochs * config.minibatches_per_epoch
         self.progress(TrainProgress(
             "start", state.epoch + 1, config.epochs, state.minibatch, config.minibatches_per_epoch,
-            best_epoch=state.best_epoch,
+            metrics=self._last_metrics(), best_epoch=state.best_epoch,
             message=f"resumed at epoch {state.epoch + 1}, minibatch {state.minibatch}" if resumed else "",
         ))
         last_save = time.monotonic()
@@ -293,7 +300,8 @@ class Trainer:
                     remaining = total - (epoch * config.minibatches_per_epoch + state.minibatch)
                     self.progress(TrainProgress(
                         "minibatch", epoch + 1, config.epochs, state.minibatch, config.minibatches_per_epoch,
-                        loss=window_sum / window_count, best_epoch=state.best_epoch, elapsed_s=elapsed,
+                        loss=window_sum / window_count, metrics=self._last_metrics(), best_epoch=state.best_epoch,
+                        elapsed_s=elapsed,
                         eta_s=elapsed / done * remaining if done else None,
                     ))
                     window_sum, window_count = 0.0, 0

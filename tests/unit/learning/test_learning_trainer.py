@@ -97,10 +97,20 @@ def test_changed_config_does_not_resume_and_finished_runs_complete_at_once(train
 def test_early_stopping_watches_the_validation_metric(training_set, tmp_path):
     root, manifest = training_set
     # weights cannot move at this learning rate, so the validation metric never improves after epoch 1
-    config = resolve_config({**RESNET, "early_stopping_metric": "val_loss", "lr": 1e-12, "weight_decay": 0, "epochs": 5, "minibatches_per_epoch": 2, "patience": 2})
-    card = train_network(manifest, root, config, tmp_path / "m").card
+    config = resolve_config({**RESNET, "early_stopping_metric": "val_loss", "lr": 1e-12, "weight_decay": 0, "epochs": 5,
+                             "minibatches_per_epoch": 2, "patience": 2, "log_every": 1})
+    events = []
+    card = train_network(manifest, root, config, tmp_path / "m", progress=events.append).card
     assert card["epochs"] == {"configured": 5, "completed": 3, "best": 1, "stoppedEarly": True}
     assert [h["epoch"] for h in card["history"]] == [1, 2, 3]
+    # every minibatch report after the first epoch carries the last epoch's validation metrics and an ETA
+    minibatches = [e for e in events if e.event == "minibatch"]
+    assert [e.metrics for e in minibatches if e.epoch == 1] == [{}, {}]
+    for e in (e for e in minibatches if e.epoch > 1):
+        previous = card["history"][e.epoch - 2]
+        assert e.metrics == {k: v for k, v in previous.items() if k.startswith("val_")} and "val_loss" in e.metrics
+        assert e.eta_s is not None and e.loss is not None
+    assert events[-2].message.startswith("stopping: no improvement of val_loss")
 
 
 def test_without_validation_wells_all_epochs_run(tmp_path):

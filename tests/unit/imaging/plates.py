@@ -23,11 +23,11 @@ def call(ctx, service: str, method: str, **params) -> dict:
     return response["body"]
 
 
-def write_fields(root: Path, n_fields: int, *, corrupt: int | None = None, seed: int = 0) -> list[dict]:
+def write_fields(root: Path, n_fields: int, *, corrupt: int | None = None, seed: int = 0, dtype: type = np.uint16) -> list[dict]:
     """TIFFs of n fields (field `corrupt` gets a truncated actin file); manifest image entries."""
     images = []
     for i in range(n_fields):
-        field = synthetic_field(seed + i)
+        field = synthetic_field(seed + i, dtype=dtype)
         channel_keys = []
         for name, channel in zip(CHANNELS, field):
             key = f"plate/f{i:02d}_{name}.tif"
@@ -54,9 +54,12 @@ def write_fields(root: Path, n_fields: int, *, corrupt: int | None = None, seed:
     return images
 
 
-def setup_plate(ctx, root: Path, n_fields: int = 6, *, corrupt: int | None = None, roi_size: int = 16, min_voxels: int = 20) -> dict:
+def setup_plate(
+    ctx, root: Path, n_fields: int = 6, *, corrupt: int | None = None, roi_size: int = 16, min_voxels: int = 20,
+    dtype: type = np.uint16,
+) -> dict:
     """Upload a synthetic plate and prepare labels, configuration and an embedding."""
-    images = write_fields(root, n_fields, corrupt=corrupt)
+    images = write_fields(root, n_fields, corrupt=corrupt, dtype=dtype)
     manifest = {"plateSourceId": "SyntheticPlate1", "images": images}
     ctx.stores.resource_bucket.put_bytes("source-plate/synthetic.json", json.dumps(manifest).encode())
     for category, labels in (("moa", MOAS), ("compound", COMPOUNDS)):

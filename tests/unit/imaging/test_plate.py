@@ -187,3 +187,28 @@ def test_an_empty_field_is_done_with_zero_rois(plate):
     out = ImageOutputKeys.for_image(EMBEDDING, info["plateId"], image_id)
     assert np.load(ctx.stores.data.local_path(out.tensor)).shape == (0, 3, 1, 16, 16)
     assert json.loads(ctx.stores.data.get_bytes(out.roi))["count"] == 0
+
+
+def test_an_eight_bit_plate_end_to_end(tmp_path, monkeypatch):
+    """8-bit TIFF channels: inspected as uint8, thumbnails, flat fields and ROIs equal to the pure
+    pipeline on the stored flat fields, uint16 ROI tensors like 16-bit plates."""
+    monkeypatch.setenv("BIOIMS_WORKERS", "1")
+    ctx = local_context(tmp_path / "home", memory_queues=True)
+    with installed(ctx):
+        info = setup_plate(ctx, tmp_path / "src", 3, dtype=np.uint8)
+        assert _process(ctx, info["plateId"])["status"] == "SUCCEEDED"
+        data, management = ctx.stores.data, ctx.service("image-management")
+        flats = {name: read_flat_field(data, info["plateId"], name, (1, 96, 128)) for name in CHANNELS}
+        rois = 0
+        for image_id in info["images"].values():
+            row = management.image(image_id)
+            assert row["dtype"] == "uint8" and image_status(row, EMBEDDING)["status"] == "DONE"
+            assert data.exists(keys.thumbnail_key(info["plateId"], image_id, "thumbnail-2d.png"))
+            out = ImageOutputKeys.for_image(EMBEDDING, info["plateId"], image_id)
+            tensor = np.load(data.local_path(out.tensor))
+            channels = read_image(ctx.stores, channel_sources(row), image_id)
+            assert all(c.dtype == np.uint8 for c in channels)
+            expected = preprocess_image(CHANNELS, channels, [flats[n] for n in CHANNELS], RoiParameters(16, 20))
+            assert tensor.dtype == np.uint16 and np.array_equal(tensor, expected.tensor)
+            rois += len(tensor)
+        assert rois > 0

@@ -3,7 +3,7 @@ original's per-pixel math (tests/unit/imaging/original_loops.py), side by side i
 core.
 
 Data: full-size 1024 x 1280 x 3 uint16 fields of the synthetic BBBC021 (bioims.bbbc021.synthetic,
-about 100-150 nuclei per field), written as TIFFs; flat fields from those fields.
+about 80-140 nuclei per field), written as TIFFs; flat fields from those fields.
 
 Per field, end to end: read the three TIFFs through the ObjectStore, normalise, detect nuclei, crop
 128 x 128 ROIs, write the ROI tensor, labels and ROI JSON (atomic writes). The vectorised path runs
@@ -11,7 +11,7 @@ in a fresh worker process pinned to one core (its peak RSS is the per-worker mem
 runs the same read and write around the original's per-pixel loops, pinned to the same core. Both
 use the same flat fields, so their outputs must agree; the script checks and prints that.
 
-Run:  .venv/bin/python benchmarks/imaging.py [--fields 4] [--loop-fields 1] [--seed 0]
+Run:  .venv/bin/python benchmarks/imaging.py [--fields 4] [--loop-fields 2] [--repeats 5] [--seed 0]
 Last line:  speedup_vs_original=<x> ms_per_field=<y>: y is the median over fields of each field's
 best-of-repeats wall time (read + compute + write, fsync included; timeit's convention against noise
 from other processes); x is the loop path's wall time per field over the median wall time of the
@@ -173,8 +173,8 @@ def loop_field(stores: Stores, data: LocalObjectStore, sources, flats: list[np.n
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--fields", type=int, default=4, help="fields processed by the vectorised path")
-    parser.add_argument("--loop-fields", type=int, default=1, help="fields processed by the loop path (slow)")
-    parser.add_argument("--repeats", type=int, default=3, help="passes of the vectorised path over the fields")
+    parser.add_argument("--loop-fields", type=int, default=2, help="fields processed by the loop path (slow)")
+    parser.add_argument("--repeats", type=int, default=5, help="passes of the vectorised path over the fields")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     if not 1 <= args.loop_fields <= args.fields:

@@ -68,10 +68,7 @@ class EmbeddingService(Service):
         training = configuration.training(request.trainId)
         embedding = configuration.embedding(training["embeddingName"])
         management = self.sibling("image-management")
-        plates = management.compatible_plates(
-            int(embedding["inputWidth"]), int(embedding["inputHeight"]), int(embedding.get("inputDepth", 1)),
-            int(embedding["inputChannels"]),
-        )
+        plates = management.plates_for_embedding(embedding)
         rows = []
         for plate in plates:
             rows.append({

@@ -175,6 +175,13 @@ class ImageManagementService(Service):
         rows = self._table.query_all(dims_key(width, height, depth, channels), index="plateDimsIndex")
         return [{"plateId": r["imageId"][len(PLATE_PREFIX):], "plateSourceId": r.get("plateSourceId", "")} for r in rows]
 
+    def plates_for_embedding(self, embedding: dict) -> list[dict]:
+        """The plates whose images fit an embedding's input geometry (width, height, depth, channels)."""
+        return self.compatible_plates(
+            int(embedding["inputWidth"]), int(embedding["inputHeight"]), int(embedding.get("inputDepth", 1)),
+            int(embedding["inputChannels"]),
+        )
+
     def populate(self, manifest: SourcePlateManifest) -> dict:
         """Create the plate, well and image rows of a manifest; idempotent per plateSourceId."""
         manifest.check_consistency()

@@ -139,10 +139,7 @@ class TrainService(Service):
 
     def _plates_rows(self, embedding: dict) -> list[dict]:
         management = self.sibling("image-management")
-        plates = management.compatible_plates(
-            int(embedding["inputWidth"]), int(embedding["inputHeight"]), int(embedding.get("inputDepth", 1)),
-            int(embedding["inputChannels"]),
-        )
+        plates = management.plates_for_embedding(embedding)
         return [row for plate in plates for row in management.plate_images(plate["plateId"])]
 
     def _read_progress(self, train_id: str) -> dict | None:
@@ -379,10 +376,7 @@ class TrainService(Service):
         training = configuration.training(request.trainId)
         embedding = configuration.embedding(training["embeddingName"])
         management = self.sibling("image-management")
-        plates = management.compatible_plates(
-            int(embedding["inputWidth"]), int(embedding["inputHeight"]), int(embedding.get("inputDepth", 1)),
-            int(embedding["inputChannels"]),
-        )
+        plates = management.plates_for_embedding(embedding)
         counts = [
             {"plateId": p["plateId"], "images": len(management.plate_train_rows(p["plateId"], request.trainId))}
             for p in plates

@@ -1,4 +1,4 @@
-"""Real BBBC021 profiles for the evaluation tests (the copies in datasets/bbbc021/reference)."""
+"""Real BBBC021 profiles for the evaluation and profiling tests (the copies in datasets/bbbc021/reference)."""
 
 from __future__ import annotations
 

@@ -10,7 +10,16 @@ from bioims import resources
 from bioims.store import ObjectNotFound
 from bioims.store.localfs import LocalObjectStore
 from bioims.store.queues import MemoryQueue, SqliteQueue
+from bioims.store.s3 import S3ObjectStore
 from bioims.store.sqlite_table import SqliteDatabase
+
+
+def _record_s3_calls(store) -> list[str]:
+    """Names of the S3 operations the store's client makes from now on (empty off S3)."""
+    calls: list[str] = []
+    if isinstance(store, S3ObjectStore):
+        store._s3.meta.events.register("before-call.s3.*", lambda model, **_: calls.append(model.name))
+    return calls
 
 
 def test_object_store_roundtrip_list_delete(backend_ctx, tmp_path):
@@ -19,7 +28,9 @@ def test_object_store_roundtrip_list_delete(backend_ctx, tmp_path):
     store.put_bytes("a/b/two.bin", b"22")
     store.put_bytes("a/c.bin", b"333")
     big = tmp_path / "big.bin"
-    big.write_bytes(os.urandom(3 * 1024 * 1024))
+    # Above boto3's 8 MiB multipart threshold: on S3 the upload and the download go in parts.
+    big.write_bytes(os.urandom(9 * 1024 * 1024))
+    s3_calls = _record_s3_calls(store)
     store.put_file("z/big.bin", str(big))
     assert store.get_bytes("a/b/two.bin") == b"22"
     assert [i.key for i in store.list("a/b/")] == ["a/b/one.bin", "a/b/two.bin"]
@@ -29,6 +40,8 @@ def test_object_store_roundtrip_list_delete(backend_ctx, tmp_path):
         assert stream.read() == big.read_bytes()
     store.download("z/big.bin", str(tmp_path / "copy.bin"))
     assert (tmp_path / "copy.bin").read_bytes() == big.read_bytes()
+    if isinstance(store, S3ObjectStore):
+        assert s3_calls.count("UploadPart") == 2 and "CompleteMultipartUpload" in s3_calls
     store.delete("a/c.bin")
     assert not store.exists("a/c.bin")
     with pytest.raises(ObjectNotFound):

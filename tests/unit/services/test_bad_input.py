@@ -47,10 +47,11 @@ def _accepts_anything(annotation) -> bool:
 
 
 @pytest.mark.parametrize("service,method_name,method", list(_methods()), ids=lambda v: v if isinstance(v, str) else "")
-def test_missing_wrongly_typed_and_unknown_parameters(local_ctx, service, method_name, method):
-    _seed(local_ctx)
-    before = _snapshot(local_ctx)
-    svc = local_ctx.service(service)
+def test_missing_wrongly_typed_and_unknown_parameters(backend_ctx, service, method_name, method):
+    """On both backends: DynamoDB, S3 and SQS (moto) answer and stay unchanged like the local stores."""
+    _seed(backend_ctx)
+    before = _snapshot(backend_ctx)
+    svc = backend_ctx.service(service)
     fields = method.model.model_fields
     required = [n for n, f in fields.items() if f.is_required()]
     if required:
@@ -66,7 +67,7 @@ def test_missing_wrongly_typed_and_unknown_parameters(local_ctx, service, method
         assert f"'{name}'" in message or f"'{name}." in message, (name, message)
     response = handle_json(svc, {"method": method_name, "noSuchParameter": 1})
     assert response["statusCode"] == 400 and "unknown parameter 'noSuchParameter'" in response["body"]["message"]
-    assert _snapshot(local_ctx) == before
+    assert _snapshot(backend_ctx) == before
 
 
 @pytest.mark.parametrize("event", [None, [], "text", 3, {}, {"method": 5}, {"method": "noSuchMethod"}])

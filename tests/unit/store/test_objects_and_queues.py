@@ -38,10 +38,12 @@ def test_object_store_roundtrip_list_delete(backend_ctx, tmp_path):
     assert store.head("a/c.bin").size == 3 and store.head("nope") is None
     with store.open("z/big.bin") as stream:
         assert stream.read() == big.read_bytes()
+    calls_before_download = len(s3_calls)
     store.download("z/big.bin", str(tmp_path / "copy.bin"))
     assert (tmp_path / "copy.bin").read_bytes() == big.read_bytes()
     if isinstance(store, S3ObjectStore):
         assert s3_calls.count("UploadPart") == 2 and "CompleteMultipartUpload" in s3_calls
+        assert s3_calls[calls_before_download:].count("GetObject") == 2  # two ranged reads
     store.delete("a/c.bin")
     assert not store.exists("a/c.bin")
     with pytest.raises(ObjectNotFound):

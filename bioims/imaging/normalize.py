@@ -104,22 +104,30 @@ def _background_from_levels(level_counts: np.ndarray, scale: int, quantile: floa
     return float(np.dot(np.minimum(levels, cut), level_counts) / level_counts.sum())
 
 
+def thumbnail_table(raw: np.ndarray, quantile: float = THUMBNAIL_BACKGROUND_QUANTILE) -> tuple[np.ndarray, np.ndarray]:
+    """The thumbnail normalisation as a table over grey levels: (values, present), float64 and
+    bool of length max(raw) + 1. `values[raw]` is `normalize_for_thumbnail(raw)`; the table is
+    non-decreasing in the level, so it commutes with a maximum over z."""
+    scale = full_scale(raw.dtype)
+    level_counts = np.bincount(raw.ravel())
+    present = level_counts > 0
+    background = _background_from_levels(level_counts, scale, quantile)
+    table = log_levels(raw.dtype)[: level_counts.size] - log_background(background)
+    np.clip(table, 0.0, LOG_RATIO_MAX, out=table)
+    lo, hi = table[present].min(), table[present].max()
+    if hi == lo:
+        table.fill(0.0)
+        return table, present
+    table -= lo
+    table /= hi - lo
+    return table, present
+
+
 def normalize_for_thumbnail(raw: np.ndarray, quantile: float = THUMBNAIL_BACKGROUND_QUANTILE) -> np.ndarray:
     """Thumbnail normalisation of one channel: log ratio to its scalar background, clamped to
     [0, 5], min-max over the image. Every pixel of a grey level gets the same value, so the whole
     computation is a table over the levels present, then one gather."""
-    scale = full_scale(raw.dtype)
-    level_counts = np.bincount(raw.ravel())
-    background = _background_from_levels(level_counts, scale, quantile)
-    table = log_levels(raw.dtype)[: level_counts.size] - log_background(background)
-    np.clip(table, 0.0, LOG_RATIO_MAX, out=table)
-    present = table[level_counts > 0]
-    lo, hi = present.min(), present.max()
-    if hi == lo:
-        return np.zeros(raw.shape, dtype=np.float64)
-    table -= lo
-    table /= hi - lo
-    return table[raw]
+    return thumbnail_table(raw, quantile)[0][raw]
 
 
 def to_uint16(normalized: np.ndarray, *, in_place: bool = False) -> np.ndarray:

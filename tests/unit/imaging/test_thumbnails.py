@@ -6,7 +6,7 @@ from PIL import Image
 from bioims.imaging.normalize import normalize_for_thumbnail
 from bioims.imaging.palette import channel_colors, husl_palette
 from bioims.imaging.params import ArtifactParameters
-from bioims.imaging.thumbnails import colour_mip, render_thumbnails, thumbnail_size
+from bioims.imaging.thumbnails import colour_mip, colour_mip_raw, render_thumbnails, thumbnail_size
 from tests.unit.imaging import original_loops as original
 from tests.unit.imaging.synthetic import synthetic_field
 
@@ -64,3 +64,27 @@ def test_black_image_gives_a_black_thumbnail():
     black = [np.zeros((1, 16, 20), dtype=np.uint16) for _ in range(3)]
     image = Image.open(io.BytesIO(render_thumbnails(black)["thumbnail-2d.png"]))
     assert not np.asarray(image).any()
+
+
+def test_level_table_mip_equals_the_definition_on_stacks_ties_and_both_depths():
+    rng = np.random.default_rng(3)
+    for trial in range(12):
+        dtype, top = (np.uint8, 256) if trial % 2 else (np.uint16, int(rng.integers(20, 65536)))
+        depth, n = int(rng.integers(1, 4)), int(rng.integers(1, 5))
+        channels = [rng.integers(0, top, (depth, 24, 30)).astype(dtype) for _ in range(n)]
+        if n > 1:
+            channels[1][:, :6] = channels[0][:, :6]  # equal values: the earlier channel wins
+        channels[0][:, -2:, -2:] = 0
+        expected = colour_mip([normalize_for_thumbnail(raw) for raw in channels])
+        np.testing.assert_array_equal(colour_mip_raw(channels), expected)
+
+
+def test_fast_png_encoding_decodes_to_the_default_levels_pixels():
+    field = synthetic_field(3, shape=(64, 80))
+    mip = colour_mip([normalize_for_thumbnail(raw) for raw in field])
+    for name, data in render_thumbnails(field).items():
+        size = 100 if name.startswith("thumbnail") else 1000
+        width, height = thumbnail_size(*mip.shape[:2], size)
+        buffer = io.BytesIO()
+        Image.fromarray(mip).resize((width, height), Image.Resampling.BICUBIC).save(buffer, format="PNG")
+        np.testing.assert_array_equal(np.asarray(Image.open(io.BytesIO(data))), np.asarray(Image.open(buffer)))

@@ -22,6 +22,7 @@ COMMAND_MODULES: tuple[tuple[str, str], ...] = (
     ("cli.walkthrough", "walkthrough"),
     ("cli.deploy", "deploy_group"),
     ("cli.services", "register_service_commands"),
+    ("cli.ui", "ui"),  # web UI (issue 15)
 )
 
 

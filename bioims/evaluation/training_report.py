@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from bioims.evaluation.evaluate import evaluate, summary_only
+from bioims.evaluation.publish import publish_report
 from bioims.evaluation.report import write_report
 from bioims.evaluation.training import bbbc021_annotations, left_out_trainings, training_profiles
 from bioims.profiling import COMPOUND, apply_recipe, read_profiles, write_profiles
@@ -55,6 +56,13 @@ def report_training(
     out_dir = Path(out_dir)
     write_profiles(raw, out_dir / "profiles.parquet")
     paths = write_report(metrics, table, out_dir, title=f"MOA evaluation of training {train_id}", seed=seed)
+    publish_report(_data_store(context), train_id, paths)  # the web UI reads the report from the store
     summary = summary_only(metrics)
     summary["report"] = str(paths["report"])
     return summary, paths
+
+
+def _data_store(context):
+    from bioims import context as context_module
+
+    return (context or context_module.get()).stores.data

@@ -1,0 +1,126 @@
+"""The UI's HTTP server on the standard library's threading server (like the search API).
+
+Routes: /plates, /plates/{plateId}, /images/{imageId}, /search, /trainings, /trainings/{trainId},
+/trainings/{trainId}/report, /object/{artifact key} (thumbnails, figures), /health. Binds
+127.0.0.1 unless told otherwise: the UI has no login, so it is reached over loopback locally and
+through SSM port forwarding on AWS, never through a public endpoint.
+"""
+
+from __future__ import annotations
+
+import logging
+import mimetypes
+import threading
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Callable
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from bioims.ui import views
+from bioims.ui.data import NotFound, UiData
+
+log = logging.getLogger("bioims.ui")
+
+
+def route(data: UiData, path: str, query: str) -> tuple[int, str, bytes]:
+    """(status, content type, body) of one GET; the whole of the UI's behaviour, testable without sockets."""
+    params = views.Params(parse_qs(query, keep_blank_values=False))
+    parts = [unquote(p) for p in path.strip("/").split("/")] if path.strip("/") else []
+    html = "text/html; charset=utf-8"
+    try:
+        if not parts:
+            return 302, "/plates", b""
+        if parts[0] == "object" and len(parts) > 1:
+            key = "/".join(parts[1:])
+            body = data.object_bytes(key)
+            if body is None:
+                raise NotFound(f"no object {key!r}")
+            return 200, mimetypes.guess_type(key)[0] or "application/octet-stream", body
+        if parts == ["health"]:
+            return 200, "application/json", b'{"status": "ok"}'
+        page = _page(data, parts, params)
+        if page is None:
+            return 404, html, views.not_found_page(f"There is no page {path!r}.").encode()
+        status, text = page
+        return status, html, text.encode()
+    except NotFound as exc:
+        return 404, html, views.not_found_page(str(exc)).encode()
+
+
+def _page(data: UiData, parts: list[str], params: views.Params) -> tuple[int, str] | None:
+    ok: Callable[[str], tuple[int, str]] = lambda text: (200, text)
+    match parts:
+        case ["plates"]:
+            return ok(views.plates_view(data, params))
+        case ["plates", plate_id]:
+            return ok(views.plate_view(data, plate_id, params))
+        case ["images", image_id]:
+            return ok(views.image_view(data, image_id, params))
+        case ["search"]:
+            return views.search_view(data, params)
+        case ["trainings"]:
+            return ok(views.trainings_view(data, params))
+        case ["trainings", train_id]:
+            return ok(views.training_view(data, train_id, params))
+        case ["trainings", train_id, "report"]:
+            return ok(views.report_view(data, train_id, params))
+    return None
+
+
+def _handler_class(data: UiData) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        server_version = "bioims-ui"
+        protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True  # headers and body are two writes (see bioims.search.httpapi)
+
+        def log_message(self, format: str, *args) -> None:
+            log.debug("%s " + format, self.address_string(), *args)
+
+        def do_GET(self) -> None:
+            parts = urlsplit(self.path)
+            try:
+                status, content_type, body = route(data, parts.path, parts.query)
+            except Exception as exc:  # a fault in a service: a page that says so, no stack trace
+                log.exception("ui: internal error on %s", self.path)
+                status, content_type, body = 500, "text/html; charset=utf-8", views.error_page(f"{type(exc).__name__}: {exc}").encode()
+            self.send_response(status, HTTPStatus(status).phrase)
+            if status == 302:
+                self.send_header("Location", content_type)
+                content_type, body = "text/plain", b""
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            if parts.path.startswith("/object/") and status == 200:
+                self.send_header("Cache-Control", "max-age=300")
+            self.end_headers()
+            self.wfile.write(body)
+
+    return Handler
+
+
+class UiServer:
+    """The UI in a background thread or the foreground. port 0 picks a free port (see `url`)."""
+
+    def __init__(self, data: UiData, host: str = "127.0.0.1", port: int = 8765):
+        views.warm_up()
+        self._server = ThreadingHTTPServer((host, port), _handler_class(data))
+        self._server.daemon_threads = True
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> "UiServer":
+        self._thread = threading.Thread(target=self._server.serve_forever, name="ui-http", daemon=True)
+        self._thread.start()
+        return self
+
+    def serve_forever(self) -> None:
+        self._server.serve_forever()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)

@@ -1,0 +1,32 @@
+"""`bioims ui [--host 127.0.0.1] [--port 8765] [--search-url URL]`: the web UI on the configured
+backend (bioims.ui). Loopback by default: the UI has no login; on AWS reach it through SSM port
+forwarding (docs/ui.md)."""
+
+from __future__ import annotations
+
+import click
+
+from cli.common import CliError, console
+
+
+@click.command("ui")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (0.0.0.0 exposes the UI, which has no login).")
+@click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True, help="Port (0: any free port).")
+@click.option("--search-url", default=None, help="The search service's HTTP API (e.g. http://127.0.0.1:8080); default: the search client.")
+@click.option("--search-timeout", type=click.FloatRange(0.5, 600), default=30, show_default=True, help="Seconds to wait for a search.")
+def ui(host: str, port: int, search_url: str | None, search_timeout: float) -> None:
+    """Browse plates and images, search by example, read trainings and evaluation reports."""
+    from bioims.ui.data import UiData
+    from bioims.ui.server import UiServer
+
+    if search_url is not None and not search_url.startswith(("http://", "https://")):
+        raise CliError(f"--search-url must start with http:// or https://, not {search_url!r}")
+    try:
+        server = UiServer(UiData(search_url=search_url, search_timeout=search_timeout), host, port)
+    except OSError as exc:
+        raise CliError(f"cannot serve on {host}:{port}: {exc}") from None
+    console.print(f"bioimage-search UI on {server.url}/ (Ctrl-C stops it)", highlight=False)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        console.print("stopped")

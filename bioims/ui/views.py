@@ -103,7 +103,7 @@ def plate_view(data: UiData, plate_id: str, params: Params) -> str:
     labels = [label(i) for i in images if label(i)]
     switch = (f"colour by: <b>MOA</b> | <a href='{esc(url('/plates/' + seg(plate_id), by='compound'))}'>compound</a>" if by == "moa"
               else f"colour by: <a href='{esc(url('/plates/' + seg(plate_id)))}'>MOA</a> | <b>compound</b>")
-    chosen, pager = paginate(images, params.int("page", 1), "/plates/" + seg(plate_id), by=by if by == "compound" else None)
+    chosen, pager = paginate(images, params.int("page", 1), "/plates/" + seg(plate_id), per_page=48, by=by if by == "compound" else None)
     cards = "".join(_card(i) for i in chosen)
     body = (f"<p>plateId {esc(plate_id)}; {len(images)} images in {len(wells)} wells; status {esc(plate.get('searchReady', ''))}; "
             f"{esc(plate.get('plateDims', ''))}</p><p>{switch}</p>{''.join(grid)}{legend(labels)}"

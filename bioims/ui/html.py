@@ -32,7 +32,7 @@ th{background:#eef2f7}.num{text-align:right}
 .legend i{display:inline-block;width:1em;height:1em;margin-right:.3em;vertical-align:middle;border:1px solid #999}
 .pager{margin:.6em 0}.pager a,.pager span{margin-right:.6em}
 form.search label{display:inline-block;margin:0 1em .5em 0;vertical-align:top}
-select[multiple]{min-width:16em;height:8em}
+select[multiple]{min-width:14em;height:5.5em}
 .medium{max-width:100%;background:#000}
 pre{background:#fff;border:1px solid #ddd;padding:.5em;overflow:auto;max-height:30em}
 """

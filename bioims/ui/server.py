@@ -101,7 +101,6 @@ class UiServer:
     """The UI in a background thread or the foreground. port 0 picks a free port (see `url`)."""
 
     def __init__(self, data: UiData, host: str = "127.0.0.1", port: int = 8765):
-        threading.Thread(target=views.warm_up, name="ui-warm-up", daemon=True).start()
         self._server = ThreadingHTTPServer((host, port), _handler_class(data))
         self._server.daemon_threads = True
         self._thread: threading.Thread | None = None

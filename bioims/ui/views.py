@@ -333,17 +333,34 @@ def _confusion(matrix: dict) -> str:
 
 
 def _compounds(metrics: dict) -> str:
-    from bioims.evaluation.report import compound_table
-
-    frame = compound_table(metrics)
-    if frame.empty:
+    """Per compound: MOA, NSC/NSCB correct of its queries and what the wrong ones were taken for,
+    and the original's vote (the rows of bioims.evaluation.report.compound_table, without pandas,
+    so the UI runs where only the search service's packages are installed)."""
+    rows: dict[str, dict[str, str]] = {}
+    columns = ["moa"]
+    for protocol in ("nsc", "nscb"):
+        records = (metrics.get("queries") or {}).get(protocol) or []
+        if not records:
+            continue
+        name = protocol.upper()
+        columns += [name, f"{name} wrong as"]
+        by_compound: dict[str, list[dict]] = {}
+        for record in records:
+            by_compound.setdefault(str(record["compound"]), []).append(record)
+        for compound, group in by_compound.items():
+            row = rows.setdefault(compound, {"moa": str(group[0].get("true_moa", ""))})
+            row[name] = f"{sum(bool(r['correct']) for r in group)}/{len(group)}"
+            row[f"{name} wrong as"] = ", ".join(sorted({str(r["predicted_moa"]) for r in group if not r["correct"]}))
+    vote = (metrics.get("compound_vote") or {}).get("per_compound") or []
+    if vote:
+        columns.append("vote predicted")
+        for record in vote:
+            row = rows.setdefault(str(record["compound"]), {"moa": str(record.get("true_moa", ""))})
+            row["vote predicted"] = str(record.get("predicted_moa") or "")
+    if not rows:
         return "<div class=empty>No per-compound results.</div>"
-    return table(list(frame.columns), [[esc("" if v != v else v) for v in row] for row in frame.itertuples(index=False)])
-
-
-def warm_up() -> None:
-    """Import what the report page needs (pandas) before the first request, not during it."""
-    import bioims.evaluation.report  # noqa: F401
+    ordered = sorted(rows.items(), key=lambda item: (item[1].get("moa", ""), item[0]))
+    return table(["compound"] + columns, [[esc(c)] + [esc(row.get(col, "")) for col in columns] for c, row in ordered])
 
 
 def not_found_page(message: str) -> str:

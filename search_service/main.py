@@ -21,6 +21,17 @@ def tag_labels() -> dict[int, str]:
     return {int(t["id"]): t["tagValue"] for t in bioims.client("tag").getAllTags()}
 
 
+def start_ui(options):
+    """The web UI on the task's loopback when BIOIMS_UI_PORT is set (docs/ui.md); None otherwise."""
+    from bioims.ui.server import ui_from_env
+
+    ui = ui_from_env(os.environ, options.http_port)
+    if ui is not None:
+        ui.start()
+        logging.getLogger("bioims.ui").info("web UI on %s (reach it with SSM port forwarding)", ui.url)
+    return ui
+
+
 def main() -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s", stream=sys.stdout)
     from bioims import context
@@ -28,10 +39,13 @@ def main() -> int:
 
     try:
         options = ServiceOptions.from_env(os.environ)
+        ui = start_ui(options)
     except ValueError as exc:
         logging.getLogger("bioims.search").error("%s", exc)
         return 2
     serve(context.get().stores, options=options, tag_source=tag_labels)
+    if ui is not None:
+        ui.stop()
     return 0
 
 

@@ -123,3 +123,20 @@ class UiServer:
         self._server.server_close()
         if self._thread is not None:
             self._thread.join(timeout=5)
+
+
+def ui_from_env(env, search_port: int | None, context=None) -> UiServer | None:
+    """The UI beside the search service in its container, when BIOIMS_UI_PORT is set (unset,
+    "" or "none": no UI). It listens on BIOIMS_UI_HOST (127.0.0.1: reached by SSM port forwarding
+    only) and searches through the HTTP API on the task's loopback."""
+    text = str(env.get("BIOIMS_UI_PORT", "")).strip().lower()
+    if text in ("", "none", "off"):
+        return None
+    try:
+        port = int(text)
+    except ValueError:
+        raise ValueError(f"BIOIMS_UI_PORT must be a port number or none, not {text!r}") from None
+    if not 0 <= port <= 65535:
+        raise ValueError(f"BIOIMS_UI_PORT must be 0-65535, not {port}")
+    search_url = f"http://127.0.0.1:{search_port}" if search_port else None
+    return UiServer(UiData(context, search_url=search_url), env.get("BIOIMS_UI_HOST", "127.0.0.1"), port)

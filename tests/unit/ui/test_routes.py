@@ -95,3 +95,24 @@ def test_cli_rejects_a_bad_search_url_and_a_taken_port():
         taken.listen()
         result = CliRunner().invoke(main_group, ["ui", "--port", str(taken.getsockname()[1])])
     assert result.exit_code != 0 and "cannot serve on" in result.output
+
+
+def test_the_search_service_container_starts_the_ui_on_loopback_when_asked(local_ctx, monkeypatch):
+    import urllib.request
+
+    from bioims.search.server import ServiceOptions
+    from bioims.ui.server import ui_from_env
+    from search_service.main import start_ui
+
+    assert ui_from_env({}, 8080) is None and ui_from_env({"BIOIMS_UI_PORT": "none"}, 8080) is None
+    for bad in ("http", "70000"):
+        with pytest.raises(ValueError, match="BIOIMS_UI_PORT"):
+            ui_from_env({"BIOIMS_UI_PORT": bad}, 8080)
+    monkeypatch.setenv("BIOIMS_UI_PORT", "0")
+    server = start_ui(ServiceOptions(http_port=8080))
+    try:
+        assert server.url.startswith("http://127.0.0.1:")
+        with urllib.request.urlopen(server.url + "/plates", timeout=10) as response:
+            assert response.status == 200 and b"No plates yet" in response.read()
+    finally:
+        server.stop()

@@ -10,6 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 import bioims
+from bioims import context
 from bioims.evaluation import EvaluationError, evaluate
 from bioims.evaluation.training import annotate, left_out_trainings, training_profiles
 from cli.evaluate import report as report_command
@@ -71,6 +72,8 @@ def test_report_command(screen, tmp_path):
     out = json.loads(result.output)
     assert out["train_id"] == "T1" and out["nsc"]["total"] == 20 and out["compound_vote"]["total"] == 10
     assert (tmp_path / "r" / "report.md").is_file() and (tmp_path / "r" / "profiles.parquet").is_file()
+    published = {o.key.rsplit("/", 1)[1] for o in context.get().stores.data.list("artifact/train/T1/report/")}  # for the web UI
+    assert {"metrics.json", "report.md", "tsne.png"} <= published and "profiles.parquet" not in published
     missing = CliRunner().invoke(report_command, ["nope", "--out", str(tmp_path / "x")])
     assert missing.exit_code == 1 and "nope" in missing.output and "Traceback" not in missing.output
 

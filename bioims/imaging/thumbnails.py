@@ -13,7 +13,8 @@ taken on the raw integers; the winner and its colour are found through integer k
 `rank(value) * C + (C - 1 - channel)`, so one running `np.maximum` over C gathered uint32 keys
 picks the largest value with ties to the earlier channel, and one gather from a (keys, 3) uint8
 colour table gives the RGB image. PNGs are written with zlib level 1 instead of PIL's default 6:
-the decoded pixels are identical, the files ~10-15 % larger and the encoding 3-4x faster.
+the decoded pixels are identical, the files 13-19 % larger (synthetic fields) and the encoding
+3-4x faster.
 """
 
 from __future__ import annotations

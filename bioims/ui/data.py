@@ -208,15 +208,14 @@ class UiData:
             reason = getattr(exc, "reason", exc)
             raise SearchUnavailable(f"the search service at {self.search_url} is not reachable ({reason}): is it running?") from None
 
-    def search_trainings(self) -> set[str] | None:
-        """trainIds the search index holds, when the HTTP API tells (None: unknown)."""
-        if not self.search_url:
-            return None
-        try:
-            with urllib.request.urlopen(f"{self.search_url}/trainings", timeout=5) as response:
-                return {t["trainId"] for t in json.loads(response.read()).get("trainings", [])}
-        except (urllib.error.URLError, OSError, ValueError):
-            return None
+    def warm_search(self) -> None:
+        """Locally, load the in-process search index now rather than on the first search (a
+        management message that only logs the loaded trainings goes through the search client)."""
+        if self.search_url is None and self.ctx.settings.backend == "local":
+            try:
+                self._call("search", "logTrainList")
+            except ClientError:
+                pass  # the first search will report what is wrong
 
 
 def well_position(well: str) -> tuple[int, int]:

@@ -101,6 +101,7 @@ class UiServer:
     """The UI in a background thread or the foreground. port 0 picks a free port (see `url`)."""
 
     def __init__(self, data: UiData, host: str = "127.0.0.1", port: int = 8765):
+        self.data = data
         self._server = ThreadingHTTPServer((host, port), _handler_class(data))
         self._server.daemon_threads = True
         self._thread: threading.Thread | None = None
@@ -110,12 +111,17 @@ class UiServer:
         host, port = self._server.server_address[:2]
         return f"http://{host}:{port}"
 
+    def _warm(self) -> None:
+        threading.Thread(target=self.data.warm_search, name="ui-warm-search", daemon=True).start()
+
     def start(self) -> "UiServer":
+        self._warm()
         self._thread = threading.Thread(target=self._server.serve_forever, name="ui-http", daemon=True)
         self._thread.start()
         return self
 
     def serve_forever(self) -> None:
+        self._warm()
         self._server.serve_forever()
 
     def stop(self) -> None:

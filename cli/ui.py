@@ -26,6 +26,8 @@ def ui(host: str, port: int, search_url: str | None, search_timeout: float) -> N
     except OSError as exc:
         raise CliError(f"cannot serve on {host}:{port}: {exc}") from None
     console.print(f"bioimage-search UI on {server.url}/ (Ctrl-C stops it)", highlight=False)
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        console.print(f"warning: the UI has no login and now listens on {host}: keep it off public networks", style="yellow")
     try:
         server.serve_forever()
     except KeyboardInterrupt:

@@ -69,18 +69,37 @@ class Ui:
         self.process.wait(timeout=20)
 
 
+def _build_once(tmp_path_factory) -> Path:
+    """The tiny walkthrough, built once per test run even under pytest-xdist: the first worker
+    builds it under the run's shared temporary root while holding a lock, the others wait and reuse it."""
+    import fcntl
+
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent
+    base = root / "ui-walkthrough"
+    with open(root / "ui-walkthrough.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (base / "out" / "walkthrough-summary.json").is_file():
+            shutil.rmtree(base, ignore_errors=True)
+            run = _bioims("walkthrough", *TINY_WALKTHROUGH, "--out", str(base / "out"), home=base / "home",
+                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            _, err = run.communicate(timeout=900)
+            assert run.returncode == 0, err[-3000:]
+    return base
+
+
 @pytest.fixture(scope="module")
 def walkthrough(tmp_path_factory) -> dict:
-    """A tiny walkthrough's home, run through the CLI once per module ($BIOIMS_UI_WALKTHROUGH: reuse
-    the --out's parent of an earlier run, with home/ and out/ beside each other)."""
+    """A private copy (per worker: the in-process search index is not shared between processes) of
+    a tiny walkthrough run through the CLI ($BIOIMS_UI_WALKTHROUGH: an earlier run's directory with
+    home/ and out/ to reuse instead)."""
     _require_browser()
     reuse = os.environ.get("BIOIMS_UI_WALKTHROUGH")
-    base = Path(reuse) if reuse else tmp_path_factory.mktemp("ui-walkthrough")
-    if not reuse:
-        run = _bioims("walkthrough", *TINY_WALKTHROUGH, "--out", str(base / "out"), home=base / "home",
-                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        _, err = run.communicate(timeout=900)
-        assert run.returncode == 0, err[-3000:]
+    source = Path(reuse) if reuse else _build_once(tmp_path_factory)
+    base = tmp_path_factory.mktemp("ui-walkthrough-copy")
+    for part in ("home", "out"):
+        shutil.copytree(source / part, base / part, symlinks=True)
     summary = json.loads((base / "out" / "walkthrough-summary.json").read_text())
     return {"home": base / "home", "trainId": summary["baselineTrainId"], "summary": summary}
 
@@ -235,3 +254,29 @@ def test_search_service_down_is_reported(walkthrough, page, shots):
         page.screenshot(path=str(shots / "search-down.png"))
     finally:
         server.stop()
+
+
+def _hit_ids(page, url: str) -> list[str]:
+    page.goto(url)
+    page.wait_for_selector("#hits")
+    return page.eval_on_selector_all("#hits .hit", "els => els.map(e => e.dataset.imageId)")
+
+
+def test_search_through_the_search_services_http_api_gives_the_same_neighbours(ui, walkthrough, page):
+    image = walkthrough["summary"]["exampleSearch"]["query"]["imageId"]
+    query = f"/search?trainId={walkthrough['trainId']}&imageId={image}&k=10"
+    in_process = _hit_ids(page, ui.url + query)
+    search = _bioims("search", "serve", "--port", "0", home=walkthrough["home"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        line = search.stdout.readline()
+        found = re.search(r"http://127\.0\.0\.1:\d+", line)
+        assert found, line + search.stdout.read()
+        server = Ui(walkthrough["home"], "--search-url", found.group(0))
+        try:
+            assert _hit_ids(page, server.url + query) == in_process and len(in_process) == 10
+            assert all(w > 0 for w in _all_loaded(page, "#hits .hit img"))
+        finally:
+            server.stop()
+    finally:
+        search.terminate()
+        search.wait(timeout=20)

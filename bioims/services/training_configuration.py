@@ -15,13 +15,11 @@ from pydantic import Field, StrictBool, StrictFloat, StrictInt, StrictStr
 from bioims import tables
 from bioims.ids import now_ms
 from bioims.services.api import BadRequest, Conflict, NotFound, Request, Service, api
-from bioims.services.models import Dimension, Flag, Id, Name, Text
+from bioims.services.models import BucketName, Dimension, EmbeddingName, Flag, Id, JsonValue, Name, ObjectKey, Text
 from bioims.store import Condition, ConditionFailed, Update
 
 ORIGIN = tables.ORIGIN
 
-# Names end up in object keys, execution names and job names: keep them short and plain.
-EmbeddingName = Annotated[StrictStr, Field(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
 Scalar = StrictStr | StrictBool | StrictInt | StrictFloat
 
 
@@ -49,7 +47,7 @@ class EmbeddingModel(Request):
     imageMethodArn: Text | None = None
     imagePostMethodArn: Text | None = None
     modelTrainingScriptBucket: Text | None = None
-    modelTrainingScriptKey: Text | None = None
+    modelTrainingScriptKey: ObjectKey | None = None
     comments: Text = ""
 
 
@@ -70,8 +68,8 @@ class TrainingModel(Request):
     embeddingName: EmbeddingName
     trainId: Id
     messageId: Id | None = None
-    filterBucket: Text = ""
-    filterKey: Text = ""
+    filterBucket: BucketName = ""
+    filterKey: ObjectKey = ""
     executeProcessPlate: Flag = False
     useSpot: Flag = True
     description: Text = ""
@@ -110,7 +108,7 @@ UPDATABLE = {
 class UpdateTrainingRequest(Request):
     trainId: Id
     attribute: Name
-    value: Any
+    value: JsonValue
 
 
 class JobNameRequest(Request):

@@ -37,6 +37,9 @@ class ClientError(RuntimeError):
         message = body.get("message") if isinstance(body, dict) else str(body)
         super().__init__(f"{service}.{method} failed ({status}): {message}")
 
+    def __reduce__(self):  # rebuilt from its parts when it crosses a process pool
+        return (type(self), (self.service, self.method, self.status, self.body), dict(vars(self)))
+
 
 class LocalTransport:
     def __init__(self, context):

@@ -37,6 +37,9 @@ class ServiceError(Exception):
         self.message = message
         self.details = details or {}
 
+    def __reduce__(self):  # keeps `details` (keyword-only) when it crosses a process pool
+        return (type(self), (self.message,), dict(vars(self)))
+
     def body(self) -> dict:
         body = {"error": type(self).__name__, "message": self.message}
         body.update(self.details)

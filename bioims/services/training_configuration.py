@@ -158,14 +158,21 @@ class TrainingConfigurationService(Service):
     @api(CreateEmbeddingRequest, status=201)
     def createEmbedding(self, request: CreateEmbeddingRequest) -> dict:
         row = request.embedding.model_dump(exclude_none=True)
+        # The configuration is read only for what the embedding leaves unset: an embedding that
+        # states its ROI geometry does not depend on (or fail with) the global values.
         configuration = self.sibling("configuration")
-        size = configuration.int_value("image-preprocessing-roi-size")
-        row.setdefault("roiWidth", row.get("roiHeight", size))
+        if "roiWidth" not in row and "roiHeight" not in row:
+            row["roiWidth"] = configuration.int_value("image-preprocessing-roi-size")
+        row.setdefault("roiWidth", row.get("roiHeight"))
         row.setdefault("roiHeight", row["roiWidth"])
         if row["roiWidth"] != row["roiHeight"]:
             raise BadRequest(f"ROIs are square: roiWidth {row['roiWidth']} differs from roiHeight {row['roiHeight']}")
-        row.setdefault("minVoxels", configuration.int_value("image-preprocessing-min-voxels"))
-        row.setdefault("segmentationChannel", configuration.value("image-preprocessing-segmentation-channel"))
+        if row["roiWidth"] < 2:
+            raise BadRequest(f"roiWidth must be at least 2, not {row['roiWidth']}")
+        if "minVoxels" not in row:
+            row["minVoxels"] = configuration.int_value("image-preprocessing-min-voxels")
+        if "segmentationChannel" not in row:
+            row["segmentationChannel"] = configuration.value("image-preprocessing-segmentation-channel")
         row["trainId"] = ORIGIN
         row["createTimestamp"] = now_ms()
         try:

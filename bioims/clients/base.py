@@ -63,7 +63,8 @@ class LambdaTransport:
         payload = response["Payload"].read()
         if response.get("FunctionError"):
             detail = payload.decode(errors="replace")[:2000]
-            return {"statusCode": 502, "body": {"error": "LambdaError", "message": f"{function}: {detail}"}}
+            message = f"AWS call lambda Invoke of {function} failed: function error ({response['FunctionError']}): {detail}"
+            return {"statusCode": 502, "body": {"error": "LambdaError", "message": message}}
         return json.loads(payload or b"{}")
 
 

@@ -78,6 +78,13 @@ def test_composite_key_components_cannot_hold_the_separator(backend_ctx):
     before = _snapshot(backend_ctx)
     _bad(backend_ctx, "artifact", {"method": "deleteArtifacts", "contextId": "plateA", "trainId": "x#t"}, "'trainId'")
     _bad(backend_ctx, "artifact", {"method": "deleteArtifacts", "contextId": "plateA#x", "trainId": "t"}, "'contextId'")
+    from bioims.services.api import BadRequest
+
+    for context_id, train_id in (("plateA#x", "t"), ("plateA", "x#t")):  # the Python API refuses them too
+        with pytest.raises(BadRequest, match="cannot contain"):
+            artifact.register(context_id, train_id, "s3key#other.png")
+        with pytest.raises(BadRequest, match="cannot contain"):
+            artifact.list(context_id, train_id)
     assert _snapshot(backend_ctx) == before
     listed = _ok(backend_ctx, "artifact", {"method": "getArtifacts", "contextId": "plateA", "trainId": "x"})["artifacts"]
     assert [a["artifact"] for a in listed] == ["s3key#kept/one.png"]

@@ -14,9 +14,8 @@ from typing import Any
 
 import click
 
-from bioims import client
+from bioims import client, jsonlimits
 from bioims.services.registry import available_services, service_class
-from bioims import jsonlimits
 from cli.common import UsageError, emit
 
 

@@ -25,7 +25,7 @@ from bioims.search.errors import SearchError
 from bioims.search.query import MAX_HITS, SearchQuery, parse_query
 from bioims.search.results import FINAL_STATUSES, TableResults, new_header
 from bioims.services.api import BadRequest, NotFound, Request, Service, ServiceError, api
-from bioims.services.models import EmbeddingName, Flag, Id, Name
+from bioims.services.models import EmbeddingName, Flag, Id
 from bioims.store.ports import Update
 from bioims.vectors import decode_vector
 

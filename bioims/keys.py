@@ -15,6 +15,18 @@ SUFFIX_SUBCLASS = "-subclass.npy"
 SUFFIX_ROI = "-roi.json"
 
 
+def key_problem(key: str) -> str | None:
+    """Why `key` cannot be an object key (None when it can): keys are relative paths of plain parts,
+    so no key reaches outside its bucket (a local directory) or aliases another key."""
+    if not key:
+        return "an object key cannot be empty"
+    if key.startswith("/") or "\\" in key or "\x00" in key:
+        return f"object key {key!r} must be a relative path with '/' separators"
+    if any(part in ("", ".", "..") for part in key.split("/")):
+        return f"object key {key!r} has an empty, '.' or '..' part"
+    return None
+
+
 def s3key_artifact(key: str) -> str:
     """The artifact-table sort key for an object key (`s3key#<key>`)."""
     return f"s3key#{key}"

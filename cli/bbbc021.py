@@ -27,7 +27,7 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 
-from cli.common import CliError, console, emit
+from cli.common import EMBEDDING_NAME, EXIT_FAILED, EXIT_PARTIAL, CliError, console, emit
 
 
 def _plates(value: str | None) -> list[str] | None:
@@ -229,7 +229,7 @@ class _Stages:
 @click.option("--label-mode", type=click.Choice(("standard", "compound")), default="standard", show_default=True,
               help="standard: only the 103 annotated treatments (and DMSO) carry an MOA label; compound: every "
                    "concentration of an annotated compound does (the original's rule).")
-@click.option("--embedding", default="bbbc021", show_default=True, help="Embedding name the training filter lists are written for.")
+@click.option("--embedding", type=EMBEDDING_NAME, default="bbbc021", show_default=True, help="Embedding name the training filter lists are written for.")
 @click.option("--source", default=None, help="Where the services read the TIFFs when not DIRECTORY itself: s3://bucket[/prefix] holding the same layout.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
 def ingest(directory: Path, plates: str | None, label_mode: str, embedding: str, source: str | None, as_json: bool) -> None:
@@ -265,7 +265,13 @@ def ingest(directory: Path, plates: str | None, label_mode: str, embedding: str,
     summary = report.summary()
     if as_json:
         emit(summary, True)
-        return
+    else:
+        _print_ingest(report, embedding)
+    if report.failed:  # some plates did not upload: 3 when others did, else 1
+        raise click.exceptions.Exit(EXIT_PARTIAL if len(report.failed) < len(report.plates) else EXIT_FAILED)
+
+
+def _print_ingest(report, embedding: str) -> None:
     for plate in report.plates:
         console.print(f"{plate.plate}: {plate.status} plateId {plate.plate_id} ({plate.images} images) {plate.workflow}")
     if report.absent:

@@ -14,7 +14,7 @@ import click
 from rich.table import Table
 
 from bioims import client, context
-from cli.common import CliError, console, emit
+from cli.common import ID, CliError, console, emit
 from cli.train import TERMINAL, TrainingObserver, _progress
 
 POLL_SECONDS = 10.0
@@ -35,8 +35,8 @@ def _follow(arn: str, progress, train_id: str) -> dict:
 
 
 @click.command("embed")
-@click.argument("train_id")
-@click.option("--plate", "plate_id", help="Only this plate.")
+@click.argument("train_id", type=ID)
+@click.option("--plate", "plate_id", type=ID, help="Only this plate.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable summary.")
 def embed(train_id: str, plate_id: str | None, as_json: bool) -> None:
     """Embed every image of TRAIN_ID's compatible plates (or of --plate) with its model."""

@@ -4,10 +4,11 @@ and registers itself here; a module that is absent is simply not offered."""
 from __future__ import annotations
 
 import importlib
+import os
 
 import click
 
-from cli.common import run_cli
+from cli.common import document_exit_codes, run_cli
 
 # module -> attribute holding a click command or group
 COMMAND_MODULES: tuple[tuple[str, str], ...] = (
@@ -28,11 +29,14 @@ COMMAND_MODULES: tuple[tuple[str, str], ...] = (
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="bioimage-search")
-def main_group() -> None:
+@click.option("--debug", is_flag=True, help="Show the stack trace of an error (same as BIOIMS_DEBUG=1).")
+def main_group(debug: bool) -> None:
     """bioimage-search: upload plates, process images, train embeddings, search, evaluate.
 
     Runs locally by default (BIOIMS_BACKEND=local, data in BIOIMS_HOME=./.bioims);
     BIOIMS_BACKEND=aws drives a deployed stack."""
+    if debug:
+        os.environ["BIOIMS_DEBUG"] = "1"
 
 
 def _register() -> None:
@@ -53,6 +57,7 @@ def _register() -> None:
 
 
 _register()
+document_exit_codes(main_group)
 
 
 def main() -> None:

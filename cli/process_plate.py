@@ -20,7 +20,7 @@ from rich.table import Table
 from bioims import context
 from bioims.imaging.status import DONE, FAILED, image_status
 from bioims.runtime.ports import Observer
-from cli.common import CliError, console, emit
+from cli.common import EMBEDDING_NAME, EXIT_FAILED, EXIT_OK, EXIT_PARTIAL, ID, CliError, console, emit
 
 POLL_SECONDS = 10.0
 
@@ -180,8 +180,8 @@ class ProcessPlateGroup(click.Group):
 
 
 @click.command("run", hidden=True)
-@click.argument("plate_id")
-@click.option("--embedding", "-e", "embedding_name", help="Embedding whose ROIs to compute (default: the only one).")
+@click.argument("plate_id", type=ID)
+@click.option("--embedding", "-e", "embedding_name", type=EMBEDDING_NAME, help="Embedding whose ROIs to compute (default: the only one).")
 @click.option("--workers", "-w", type=int, help="Worker processes for the images (default: one per core).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable summary.")
 def RUN(plate_id: str, embedding_name: str | None, workers: int | None, as_json: bool) -> None:  # noqa: N802
@@ -191,8 +191,17 @@ def RUN(plate_id: str, embedding_name: str | None, workers: int | None, as_json:
         emit(result, True)
     else:
         _print_summary(result)
-    if result["status"] != "SUCCEEDED":
-        raise click.exceptions.Exit(1)
+    raise click.exceptions.Exit(exit_code(result))
+
+
+def exit_code(result: dict[str, Any]) -> int:
+    """0: the workflow succeeded with no failed image; 3: some images failed, others are done;
+    1: the workflow failed and nothing was done by this run."""
+    if result["status"] == "SUCCEEDED" and not result["failed"]:
+        return EXIT_OK
+    if result["failed"] and result["done"] + result["skipped"] > 0:
+        return EXIT_PARTIAL
+    return EXIT_FAILED
 
 
 def process_plate(main: click.Group) -> None:

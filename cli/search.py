@@ -13,7 +13,7 @@ from __future__ import annotations
 import click
 from rich.table import Table
 
-from cli.common import CliError, console, emit
+from cli.common import EMBEDDING_NAME, ID, CliError, console, emit
 
 
 def _client(name: str = "search"):
@@ -57,7 +57,7 @@ def search_group() -> None:
 
 
 @search_group.command("query")
-@click.option("--train-id", required=True, help="Training whose embeddings are searched.")
+@click.option("--train-id", type=ID, required=True, help="Training whose embeddings are searched.")
 @click.option("--image-id", required=True, help="Query image (never returned itself).")
 @click.option("--k", "max_hits", type=click.IntRange(1, 1000), default=10, show_default=True, help="Number of hits.")
 @click.option("--metric", type=click.Choice(["Cosine", "Euclidean"], case_sensitive=False), default="Cosine", show_default=True)
@@ -109,7 +109,7 @@ def load_training(train_id: str, as_json: bool) -> None:
 
 
 @search_group.command("load-tags")
-@click.option("--embedding-name", required=True)
+@click.option("--embedding-name", type=EMBEDDING_NAME, required=True)
 @click.option("--json", "as_json", is_flag=True)
 def load_tags(embedding_name: str, as_json: bool) -> None:
     """Load the tags of every plate's images for an embedding into the index."""

@@ -7,7 +7,6 @@ response body as JSON.
 
 from __future__ import annotations
 
-import json
 import types
 import typing
 from pathlib import Path
@@ -15,9 +14,9 @@ from typing import Any
 
 import click
 
-from bioims import client
+from bioims import client, jsonlimits
 from bioims.services.registry import available_services, service_class
-from cli.common import CliError, emit
+from cli.common import UsageError, emit
 
 
 def _string_only(annotation: Any) -> bool:
@@ -31,17 +30,24 @@ def _string_only(annotation: Any) -> bool:
     return annotation is str
 
 
-def _parse(value: str, string_only: bool) -> Any:
+def _parse(name: str, value: str, string_only: bool) -> Any:
+    """An option value: `@path` is a JSON file, else JSON when it parses (strings stay strings
+    for string-only parameters). Bad files and too deeply nested values are usage errors."""
     if value.startswith("@"):
         path = Path(value[1:])
         if not path.is_file():
-            raise CliError(f"file {path} does not exist")
-        return json.loads(path.read_text())
+            raise UsageError(f"--{name}: file {path} does not exist")
+        try:
+            return jsonlimits.loads(path.read_bytes())
+        except jsonlimits.JsonInputError as exc:
+            raise UsageError(f"--{name}: file {path} is {exc}" if str(exc).startswith("not JSON") else f"--{name}: file {path}: {exc}") from None
     if string_only:
         return value
     try:
-        return json.loads(value)
-    except json.JSONDecodeError:
+        return jsonlimits.loads(value)
+    except jsonlimits.JsonInputError as exc:
+        if "nested deeper" in str(exc):
+            raise UsageError(f"--{name}: {exc}") from None
         return value
 
 
@@ -59,7 +65,7 @@ def _method_command(service: str, method_name: str, api_method) -> click.Command
 
     def callback(as_json: bool, **values: Any) -> None:
         request = {
-            name: _parse(value, _string_only(fields[name].annotation)) for name, value in values.items() if value is not None
+            name: _parse(name, value, _string_only(fields[name].annotation)) for name, value in values.items() if value is not None
         }
         body = client(service).call(method_name, **request)
         emit(body, as_json)

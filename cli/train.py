@@ -23,7 +23,7 @@ from rich.table import Table
 from bioims import client, context
 from bioims.learning.progress import describe_progress, parse_progress
 from bioims.runtime.ports import Observer
-from cli.common import CliError, console, emit
+from cli.common import EMBEDDING_NAME, EXIT_FAILED, EXIT_PARTIAL, ID, CliError, console, emit
 
 POLL_SECONDS = 15.0
 TERMINAL = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
@@ -124,8 +124,9 @@ def _finish(statuses: list[dict], as_json: bool, title: str) -> None:
         emit(statuses if len(statuses) != 1 else statuses[0], True)
     else:
         console.print(_status_table(statuses, title))
-    if any(s.get("state") == "failed" for s in statuses):
-        raise click.exceptions.Exit(1)
+    failed = sum(1 for s in statuses if s.get("state") == "failed")
+    if failed:
+        raise click.exceptions.Exit(EXIT_PARTIAL if failed < len(statuses) else EXIT_FAILED)
 
 
 @click.group("train")
@@ -134,7 +135,7 @@ def train() -> None:
 
 
 @train.command("start")
-@click.argument("embedding")
+@click.argument("embedding", type=EMBEDDING_NAME)
 @click.option("--filter-key", default="", help="Exclusion list (one imageId per line) in the resource bucket.")
 @click.option("--filter-bucket", default="", help="Bucket of the exclusion list (default: the resource bucket).")
 @click.option("--process-plates", is_flag=True, help="Process every compatible plate first.")
@@ -155,7 +156,7 @@ def start_command(embedding: str, filter_key: str, filter_bucket: str, process_p
 
 
 @train.command("loco")
-@click.argument("embedding")
+@click.argument("embedding", type=EMBEDDING_NAME)
 @click.option("--compound", "compounds", multiple=True, help="Leave out only these compounds (repeatable); default all.")
 @click.option("--process-plates", is_flag=True)
 @click.option("--on-demand", is_flag=True)
@@ -174,7 +175,7 @@ def loco_command(embedding: str, compounds: tuple[str, ...], process_plates: boo
 
 
 @train.command("resume")
-@click.argument("train_id")
+@click.argument("train_id", type=ID)
 @click.option("--json", "as_json", is_flag=True)
 def resume_command(train_id: str, as_json: bool) -> None:
     """Run TRAIN_ID's train workflow again; the job continues from its checkpoints."""
@@ -184,7 +185,7 @@ def resume_command(train_id: str, as_json: bool) -> None:
 
 
 @train.command("status")
-@click.argument("train_id")
+@click.argument("train_id", type=ID)
 @click.option("--json", "as_json", is_flag=True)
 def status_command(train_id: str, as_json: bool) -> None:
     """State of one training: workflow, job, latest progress, summary."""
@@ -203,7 +204,7 @@ def status_command(train_id: str, as_json: bool) -> None:
 
 
 @train.command("list")
-@click.argument("embedding")
+@click.argument("embedding", type=EMBEDDING_NAME)
 @click.option("--json", "as_json", is_flag=True)
 def list_command(embedding: str, as_json: bool) -> None:
     """Every training of EMBEDDING with its state."""

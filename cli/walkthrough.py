@@ -11,7 +11,7 @@ import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from cli.common import CliError, console
+from cli.common import EMBEDDING_NAME, CliError, console
 
 
 class RichReporter:
@@ -80,7 +80,7 @@ def _size(value: str) -> tuple[int, int]:
 @click.option("--nsc", default="3", show_default=True, help="Leave-one-compound-out models: all, none or a number of compounds.")
 @click.option("--network", default="bioims-resnet", show_default=True, help="bbbc021-1 (the original) or bioims-resnet.")
 @click.option("--hyperparameter", "hyperparameters", multiple=True, help="Training hyperparameter NAME=VALUE (repeatable), e.g. epochs=6.")
-@click.option("--embedding-name", default="bbbc021", show_default=True)
+@click.option("--embedding-name", type=EMBEDDING_NAME, default="bbbc021", show_default=True)
 @click.option("--label-mode", type=click.Choice(["standard", "compound"]), default="standard", show_default=True)
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("walkthrough-report"), show_default=True)
 @click.option("--backend", type=click.Choice(["local", "aws"]), default=None, help="Override BIOIMS_BACKEND.")

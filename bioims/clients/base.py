@@ -37,6 +37,9 @@ class ClientError(RuntimeError):
         message = body.get("message") if isinstance(body, dict) else str(body)
         super().__init__(f"{service}.{method} failed ({status}): {message}")
 
+    def __reduce__(self):  # rebuilt from its parts when it crosses a process pool
+        return (type(self), (self.service, self.method, self.status, self.body), dict(vars(self)))
+
 
 class LocalTransport:
     def __init__(self, context):
@@ -60,7 +63,8 @@ class LambdaTransport:
         payload = response["Payload"].read()
         if response.get("FunctionError"):
             detail = payload.decode(errors="replace")[:2000]
-            return {"statusCode": 502, "body": {"error": "LambdaError", "message": f"{function}: {detail}"}}
+            message = f"AWS call lambda Invoke of {function} failed: function error ({response['FunctionError']}): {detail}"
+            return {"statusCode": 502, "body": {"error": "LambdaError", "message": message}}
         return json.loads(payload or b"{}")
 
 

@@ -35,10 +35,15 @@ def embedding_roi_parameters(ctx, embedding: dict) -> RoiParameters:
     #9). Fields an older row lacks come from the configuration."""
     from bioims.imaging.errors import ParameterError
 
-    configured = roi_parameters(ctx)
     width, height = embedding.get("roiWidth"), embedding.get("roiHeight")
     if width is not None and height is not None and width != height:
         raise ParameterError(f"embedding {embedding.get('embeddingName', '?')!r} has non-square ROIs {width}x{height}")
+    # The configuration is read only for fields the row lacks: an embedding that states all three
+    # never depends on (or fails with) the global values.
+    if width is None or "minVoxels" not in embedding or "segmentationChannel" not in embedding:
+        configured = roi_parameters(ctx)
+    else:
+        configured = RoiParameters()
     return RoiParameters(
         roi_size=int(width if width is not None else configured.roi_size),
         min_voxels=int(embedding.get("minVoxels", configured.min_voxels)),

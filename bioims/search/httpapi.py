@@ -15,6 +15,7 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import unquote, urlsplit
 
+from bioims import jsonlimits
 from bioims.search.engine import SearchEngine
 from bioims.search.errors import InvalidRequest, SearchError, UnknownTraining
 from bioims.search.openapi import document
@@ -72,9 +73,9 @@ def _handler_class(engine: SearchEngine) -> type[BaseHTTPRequestHandler]:
                 raise _PayloadTooLarge(f"request body of {length} bytes exceeds {MAX_BODY}")
             raw = self.rfile.read(length) if length > 0 else b""
             try:
-                body = json.loads(raw or b"null")
-            except ValueError as exc:
-                raise InvalidRequest(f"request body is not JSON: {exc}") from None
+                body = jsonlimits.loads(raw or b"null")
+            except jsonlimits.JsonInputError as exc:
+                raise InvalidRequest(f"request body: {exc}") from None
             if not isinstance(body, dict):
                 raise InvalidRequest("request body must be a JSON object")
             return body

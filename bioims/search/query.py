@@ -55,7 +55,12 @@ def check_train_id(value: Any) -> str:
     return value
 
 
-TagList = Annotated[list[Annotated[StrictInt, Field(ge=0)]], Field(max_length=MAX_TAGS)]
+MAX_TAG_ID = int(np.iinfo(np.int64).max)  # tag ids are stored and filtered as int64
+TagList = Annotated[list[Annotated[StrictInt, Field(ge=0, le=MAX_TAG_ID)]], Field(max_length=MAX_TAGS)]
+# A query vector's squared norm must stay a normal float32 with room for the indexed vectors'
+# terms: beyond it distances overflow to inf/NaN (no hits), below it cosine normalisation underflows.
+MAX_SQUARED_NORM = float(np.finfo(np.float32).max) / 4
+MIN_SQUARED_NORM = float(np.finfo(np.float32).tiny)
 
 
 @dataclass(frozen=True)
@@ -131,7 +136,12 @@ class SearchQuery(BaseModel):
         if array.ndim != 1 or array.size == 0:
             raise ValueError("vector must be a non-empty one-dimensional list of numbers")
         if not np.isfinite(array).all():
-            raise ValueError("vector contains NaN or infinity")
+            raise ValueError("vector contains NaN or infinity, or numbers beyond float32")
+        squared = float(np.dot(array.astype(np.float64), array.astype(np.float64)))
+        if squared > MAX_SQUARED_NORM:
+            raise ValueError(f"vector too large: its squared norm {squared:.3g} overflows float32 distances (at most {MAX_SQUARED_NORM:.3g})")
+        if 0.0 < squared < MIN_SQUARED_NORM:
+            raise ValueError(f"vector too small: its squared norm {squared:.3g} underflows float32 (at least {MIN_SQUARED_NORM:.3g})")
         return array
 
     @model_validator(mode="after")

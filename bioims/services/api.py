@@ -20,6 +20,8 @@ from typing import Annotated, Any, Callable, ClassVar, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError
 
+from bioims import jsonlimits
+from bioims.services.models import EMBEDDING_NAME_PATTERN, ID_PATTERN, ID_RULE
 from bioims.store.ports import ConditionFailed
 
 log = logging.getLogger("bioims.services")
@@ -34,6 +36,9 @@ class ServiceError(Exception):
         super().__init__(message)
         self.message = message
         self.details = details or {}
+
+    def __reduce__(self):  # keeps `details` (keyword-only) when it crosses a process pool
+        return (type(self), (self.message,), dict(vars(self)))
 
     def body(self) -> dict:
         body = {"error": type(self).__name__, "message": self.message}
@@ -141,8 +146,11 @@ def _describe_validation(error: ValidationError) -> str:
             parts.append(f"missing parameter '{location}'")
         elif kind == "extra_forbidden":
             parts.append(f"unknown parameter '{location}'")
+        elif kind == "string_pattern_mismatch" and (issue.get("ctx") or {}).get("pattern") in (ID_PATTERN, EMBEDDING_NAME_PATTERN):
+            parts.append(f"invalid parameter '{location}': {issue.get('input')!r} is not a valid id or name: use {ID_RULE}")
         else:
-            parts.append(f"invalid parameter '{location}': {issue.get('msg', 'invalid')}")
+            message = str(issue.get("msg", "invalid")).removeprefix("Value error, ")
+            parts.append(f"invalid parameter '{location}': {message}")
     return "; ".join(parts)
 
 
@@ -168,6 +176,8 @@ def handle(service: Service, event: Any) -> dict:
         )
     method = methods[method_name]
     params = {k: v for k, v in event.items() if k != "method"}
+    if jsonlimits.depth(params) > jsonlimits.MAX_DEPTH:
+        return respond(400, BadRequest(f"{method_name}: parameters nested deeper than {jsonlimits.MAX_DEPTH} levels").body())
     try:
         request = method.model.model_validate(params)
     except ValidationError as exc:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from bioims import keys, resources, tables
 from bioims.ids import new_id, now_ms
-from bioims.services.api import NotFound, Request, Service, api
+from bioims.services.api import BadRequest, NotFound, Request, Service, api
 from bioims.services.models import Id, Name, Text
 from bioims.store import Condition, ConditionFailed, Update
 
@@ -41,6 +41,17 @@ class AnnotationRequest(Request):
     annotation: Text
 
 
+SEPARATOR = "#"
+
+
+def context_key(context_id: str, train_id: str) -> str:
+    """The table's partition key "<contextId>#<trainId>"; a component holding the separator would
+    alias another context's rows, so it is refused (request models refuse it earlier, as ids)."""
+    if SEPARATOR in context_id or SEPARATOR in train_id:
+        raise BadRequest(f"contextId {context_id!r} and trainId {train_id!r} cannot contain {SEPARATOR!r}")
+    return f"{context_id}{SEPARATOR}{train_id}"
+
+
 class ArtifactService(Service):
     name = "artifact"
 
@@ -50,7 +61,7 @@ class ArtifactService(Service):
 
     def register(self, context_id: str, train_id: str, artifact: str, description: str = "") -> None:
         self._table.update(
-            {"contextId": f"{context_id}#{train_id}", "artifact": artifact},
+            {"contextId": context_key(context_id, train_id), "artifact": artifact},
             Update(set={"description": description}, set_if_missing={"createTimestamp": now_ms(), "annotation": []}),
         )
 
@@ -59,11 +70,11 @@ class ArtifactService(Service):
         self.register(context_id, train_id, keys.s3key_artifact(key), description)
 
     def register_objects(self, context_id: str, train_id: str, object_keys: list[str], description: str = "") -> None:
-        stamp = now_ms()
+        stamp, partition = now_ms(), context_key(context_id, train_id)
         self._table.batch_write(
             puts=[
                 {
-                    "contextId": f"{context_id}#{train_id}",
+                    "contextId": partition,
                     "artifact": keys.s3key_artifact(k),
                     "description": description,
                     "createTimestamp": stamp,
@@ -89,14 +100,14 @@ class ArtifactService(Service):
         return out
 
     def list(self, context_id: str, train_id: str) -> list[dict]:
-        return [self._present(r) for r in self._table.query_all(f"{context_id}#{train_id}")]
+        return [self._present(r) for r in self._table.query_all(context_key(context_id, train_id))]
 
     @api(CreateRequest)
     def createArtifact(self, request: CreateRequest) -> dict:
         a = request.artifact
         self.register(a.contextId, a.trainId, a.artifact, a.description)
         if a.annotation:
-            self._table.update({"contextId": f"{a.contextId}#{a.trainId}", "artifact": a.artifact}, Update(append={"annotation": [a.annotation]}))
+            self._table.update({"contextId": context_key(a.contextId, a.trainId), "artifact": a.artifact}, Update(append={"annotation": [a.annotation]}))
         return {"contextId": a.contextId, "trainId": a.trainId, "artifact": a.artifact}
 
     @api(ContextRequest)
@@ -107,7 +118,7 @@ class ArtifactService(Service):
     def addAnnotation(self, request: AnnotationRequest) -> dict:
         try:
             row = self._table.update(
-                {"contextId": f"{request.contextId}#{request.trainId}", "artifact": request.artifact},
+                {"contextId": context_key(request.contextId, request.trainId), "artifact": request.artifact},
                 Update(append={"annotation": [request.annotation]}),
                 condition=Condition.must_exist(),
             )
@@ -117,7 +128,7 @@ class ArtifactService(Service):
 
     @api(ContextRequest)
     def deleteArtifacts(self, request: ContextRequest) -> dict:
-        rows = list(self._table.query_all(f"{request.contextId}#{request.trainId}"))
+        rows = list(self._table.query_all(context_key(request.contextId, request.trainId)))
         self._table.batch_write(deletes=rows)
         return {"contextId": request.contextId, "trainId": request.trainId, "deleted": len(rows)}
 

@@ -8,10 +8,14 @@ excludes the LATEST row, same-millisecond sets do not overwrite each other.
 
 from __future__ import annotations
 
+import re
+
 from bioims import tables
-from bioims.services.api import NotFound, Request, Service, api
+from bioims.imaging import params
+from bioims.imaging.errors import ParameterError
+from bioims.services.api import BadRequest, NotFound, Request, Service, api
 from bioims.services.history import history_rows, write_latest_and_history
-from bioims.services.models import Name, Text
+from bioims.services.models import ID_PATTERN, ID_RULE, Name, Text
 
 DEFAULT_TRAIN_ID_KEY = "DefaultTrainId"
 
@@ -23,6 +27,26 @@ DEFAULTS: dict[str, str] = {
     "image-preprocessing-min-voxels": "200",
     "image-preprocessing-segmentation-channel": "dapi",
 }
+
+
+def check_value(key: str, value: str) -> None:
+    """Refuse a value of a known key that the system could not use (BadRequest naming the key
+    and its rule), so a typo fails when it is set, not later in every image job."""
+    try:
+        if key in (params.KEY_ROI_SIZE, params.KEY_MIN_VOXELS, params.KEY_SEGMENTATION_CHANNEL):
+            params.RoiParameters.from_config({key: value})
+        elif key == params.KEY_ARTIFACT_SIZES:
+            params.ArtifactParameters.from_config({params.KEY_ARTIFACT_SIZES: value, params.KEY_ARTIFACT_KEYS: ",".join(["x.png"] * len(value.split(",")))})
+        elif key == params.KEY_ARTIFACT_KEYS:
+            params.ArtifactParameters.from_config({params.KEY_ARTIFACT_KEYS: value, params.KEY_ARTIFACT_SIZES: ",".join(["1"] * len(value.split(",")))})
+    except ParameterError as exc:
+        raise BadRequest(f"configuration key {key!r}: {exc}") from None
+    if key in (params.KEY_ROI_SIZE, params.KEY_MIN_VOXELS) and not value.strip().isdigit():
+        raise BadRequest(f"configuration key {key!r}: must be a whole number written in digits, not {value!r}")
+    if key == params.KEY_SEGMENTATION_CHANNEL and not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", value):
+        raise BadRequest(f"configuration key {key!r}: must be a channel name (letters, digits, '_', '-'), not {value!r}")
+    if key == DEFAULT_TRAIN_ID_KEY and not re.fullmatch(ID_PATTERN, value):
+        raise BadRequest(f"configuration key {key!r}: must be a trainId ({ID_RULE}), not {value!r}")
 
 
 class KeyRequest(Request):
@@ -73,6 +97,8 @@ class ConfigurationService(Service):
 
     @api(SetRequest)
     def setParameter(self, request: SetRequest) -> dict:
+        """Set a key; known keys (see getAll) are validated first: 400 names the rule."""
+        check_value(request.key, request.value)
         stamp = write_latest_and_history(self._table, {"key1": request.key, "value": request.value})
         return {"key": request.key, "value": request.value, "timestamp": stamp}
 

@@ -10,7 +10,7 @@ names cannot exceed Step Functions' 80 characters.
 from __future__ import annotations
 
 from bioims.services.api import Conflict, DescribeExecutionRequest, Request, Service, ServiceError, api
-from bioims.services.models import Flag, Id, Name, Text
+from bioims.services.models import EmbeddingName, Flag, Id, Name, Text
 
 
 class UploadRequest(Request):
@@ -21,7 +21,7 @@ class UploadRequest(Request):
 
 class ProcessRequest(Request):
     plateId: Id
-    embeddingName: Name
+    embeddingName: EmbeddingName
     wait: Flag = True
 
 

@@ -25,7 +25,7 @@ from bioims.search.errors import SearchError
 from bioims.search.query import MAX_HITS, SearchQuery, parse_query
 from bioims.search.results import FINAL_STATUSES, TableResults, new_header
 from bioims.services.api import BadRequest, NotFound, Request, Service, ServiceError, api
-from bioims.services.models import Flag, Id, Name
+from bioims.services.models import EmbeddingName, Flag, Id
 from bioims.store.ports import Update
 from bioims.vectors import decode_vector
 
@@ -73,7 +73,7 @@ class CreateResultsRequest(Request):
 class ProcessPlateRequest(Request):
     plateId: Id
     trainId: Id | None = None
-    embeddingName: Name | None = None
+    embeddingName: EmbeddingName | None = None
 
 
 class TrainRequest(Request):
@@ -86,7 +86,7 @@ class LoadTrainingRequest(Request):
 
 
 class LoadTagsRequest(Request):
-    embeddingName: Name
+    embeddingName: EmbeddingName
     wait: Flag = True
 
 

@@ -39,7 +39,7 @@ from bioims.learning.modelcard import CARD_FILE, MODEL_FILE
 from bioims.learning.trainer import PROGRESS_FILE
 from bioims.runtime.ports import TrainingJobRequest
 from bioims.services.api import BadRequest, NotFound, Request, Service, api
-from bioims.services.models import Flag, Id, Name, Text
+from bioims.services.models import BucketName, EmbeddingName, Flag, Id, Name, ObjectKey, Text
 from bioims.store import ObjectNotFound
 
 TRAIN_WORKFLOW = "train"
@@ -47,9 +47,9 @@ JOB_NAME_PREFIX = "bioims"
 
 
 class TrainRequest(Request):
-    embeddingName: Name
-    filterBucket: Text = ""
-    filterKey: Text = ""
+    embeddingName: EmbeddingName
+    filterBucket: BucketName = ""
+    filterKey: ObjectKey = ""
     executeProcessPlate: Flag = False
     useSpot: Flag = True
     description: Text = ""
@@ -57,7 +57,7 @@ class TrainRequest(Request):
 
 
 class LeaveOneOutRequest(Request):
-    embeddingName: Name
+    embeddingName: EmbeddingName
     compounds: Annotated[list[Name], Field(max_length=10_000)] | None = None
     executeProcessPlate: Flag = False
     useSpot: Flag = True
@@ -74,7 +74,7 @@ class ResumeRequest(Request):
 
 
 class EmbeddingRequest(Request):
-    embeddingName: Name
+    embeddingName: EmbeddingName
 
 
 def compound_of(filter_key: str) -> str:

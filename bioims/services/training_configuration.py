@@ -8,20 +8,18 @@ embedding's ROI geometry is the one image processing uses (8.1 #9).
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from pydantic import Field, StrictBool, StrictFloat, StrictInt, StrictStr
 
 from bioims import tables
 from bioims.ids import now_ms
 from bioims.services.api import BadRequest, Conflict, NotFound, Request, Service, api
-from bioims.services.models import Dimension, Flag, Id, Name, Text
+from bioims.services.models import BucketName, Dimension, EmbeddingName, Flag, Id, JsonValue, Name, ObjectKey, Text
 from bioims.store import Condition, ConditionFailed, Update
 
 ORIGIN = tables.ORIGIN
 
-# Names end up in object keys, execution names and job names: keep them short and plain.
-EmbeddingName = Annotated[StrictStr, Field(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
 Scalar = StrictStr | StrictBool | StrictInt | StrictFloat
 
 
@@ -49,7 +47,7 @@ class EmbeddingModel(Request):
     imageMethodArn: Text | None = None
     imagePostMethodArn: Text | None = None
     modelTrainingScriptBucket: Text | None = None
-    modelTrainingScriptKey: Text | None = None
+    modelTrainingScriptKey: ObjectKey | None = None
     comments: Text = ""
 
 
@@ -70,8 +68,8 @@ class TrainingModel(Request):
     embeddingName: EmbeddingName
     trainId: Id
     messageId: Id | None = None
-    filterBucket: Text = ""
-    filterKey: Text = ""
+    filterBucket: BucketName = ""
+    filterKey: ObjectKey = ""
     executeProcessPlate: Flag = False
     useSpot: Flag = True
     description: Text = ""
@@ -110,7 +108,7 @@ UPDATABLE = {
 class UpdateTrainingRequest(Request):
     trainId: Id
     attribute: Name
-    value: Any
+    value: JsonValue
 
 
 class JobNameRequest(Request):
@@ -160,14 +158,21 @@ class TrainingConfigurationService(Service):
     @api(CreateEmbeddingRequest, status=201)
     def createEmbedding(self, request: CreateEmbeddingRequest) -> dict:
         row = request.embedding.model_dump(exclude_none=True)
+        # The configuration is read only for what the embedding leaves unset: an embedding that
+        # states its ROI geometry does not depend on (or fail with) the global values.
         configuration = self.sibling("configuration")
-        size = configuration.int_value("image-preprocessing-roi-size")
-        row.setdefault("roiWidth", row.get("roiHeight", size))
+        if "roiWidth" not in row and "roiHeight" not in row:
+            row["roiWidth"] = configuration.int_value("image-preprocessing-roi-size")
+        row.setdefault("roiWidth", row.get("roiHeight"))
         row.setdefault("roiHeight", row["roiWidth"])
         if row["roiWidth"] != row["roiHeight"]:
             raise BadRequest(f"ROIs are square: roiWidth {row['roiWidth']} differs from roiHeight {row['roiHeight']}")
-        row.setdefault("minVoxels", configuration.int_value("image-preprocessing-min-voxels"))
-        row.setdefault("segmentationChannel", configuration.value("image-preprocessing-segmentation-channel"))
+        if row["roiWidth"] < 2:
+            raise BadRequest(f"roiWidth must be at least 2, not {row['roiWidth']}")
+        if "minVoxels" not in row:
+            row["minVoxels"] = configuration.int_value("image-preprocessing-min-voxels")
+        if "segmentationChannel" not in row:
+            row["segmentationChannel"] = configuration.value("image-preprocessing-segmentation-channel")
         row["trainId"] = ORIGIN
         row["createTimestamp"] = now_ms()
         try:

@@ -18,6 +18,15 @@ def _check_key(key: str) -> str:
     return key
 
 
+def _check_prefix(prefix: str) -> str:
+    """A list prefix stays inside the root like a key does: every part before the last '/' is a
+    plain directory name (the last part may be any partial name, or empty)."""
+    parts = prefix.split("/")
+    if prefix.startswith("/") or "\\" in prefix or any(part in ("", ".", "..") for part in parts[:-1]) or parts[-1] in (".", ".."):
+        raise ValueError(f"invalid object key prefix {prefix!r}")
+    return prefix
+
+
 class LocalObjectStore:
     def __init__(self, root: Path, bucket: str | None = None):
         self.root = Path(root)
@@ -93,6 +102,7 @@ class LocalObjectStore:
         return self._path(key).is_file()
 
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        _check_prefix(prefix)
         if not self.root.exists():
             return
         # Walk only the directory part of the prefix, then filter on the full prefix.

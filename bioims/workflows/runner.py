@@ -38,6 +38,9 @@ class StepFailed(RuntimeError):
         super().__init__(f"{step}: {error}: {cause}")
         self.step, self.error, self.cause = step, error, cause
 
+    def __reduce__(self):  # rebuilt from its parts when it crosses a process pool
+        return (type(self), (self.step, self.error, self.cause), dict(vars(self)))
+
 
 @dataclass
 class RunResult:

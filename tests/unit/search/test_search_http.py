@@ -122,3 +122,25 @@ def test_openapi_document_covers_every_route_and_resolves(served):
     from bioims.search import SearchQuery
 
     assert set(schemas["SearchQuery"]["properties"]) == set(SearchQuery.model_fields)
+
+
+@pytest.mark.parametrize(
+    "raw, field",
+    [
+        # tag ids beyond int64 used to overflow into a 500
+        (json.dumps({"trainId": "train1", "queryImageId": "x", "inclusionTags": [2**63]}).encode(), "inclusionTags"),
+        (json.dumps({"trainId": "train1", "queryImageId": "x", "exclusionTags": [2**70]}).encode(), "exclusionTags"),
+        # a 100,000-deep body used to be a RecursionError (500)
+        (b'{"trainId": "train1", "queryImageId": "x", "a": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", "nested deeper"),
+        # finite numbers whose distances overflow (Euclidean: silently 0 hits) or underflow float32
+        (json.dumps({"trainId": "train1", "vector": [1e30] * 8, "metric": "Euclidean"}).encode(), "overflows float32"),
+        (json.dumps({"trainId": "train1", "vector": [1e30] * 8}).encode(), "overflows float32"),
+        (json.dumps({"trainId": "train1", "vector": [1e-30] * 8}).encode(), "underflows float32"),
+    ],
+)
+def test_overflowing_input_is_400_not_500_or_silently_empty(served, raw, field):
+    data, engine, server = served
+    status, body = _call(server, "POST", "/search", raw=raw)
+    assert status == 400 and body["error"] == "InvalidRequest" and field in body["message"], body
+    status, health = _call(server, "GET", "/health")
+    assert status == 200 and health["status"] == "ok"

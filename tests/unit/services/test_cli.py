@@ -92,11 +92,11 @@ def test_errors_are_messages_and_change_nothing(monkeypatch, capsys):
     code, _, err = _bioims(["label", "createLabel", "--category", "absent", "--label", "x"], monkeypatch, capsys)
     assert code == 1 and "(404)" in err and "absent" in err and "Traceback" not in err
     code, _, err = _bioims(["label", "getLabel", "--category", "moa", "--index", '"one"'], monkeypatch, capsys)
-    assert code == 1 and "(400)" in err and "'index'" in err
+    assert code == 2 and "(400)" in err and "'index'" in err  # bad input: the usage exit code
     code, _, err = _bioims(["tag", "getTagById", "--tagId", "[1]"], monkeypatch, capsys)
-    assert code == 1 and "(400)" in err and "'tagId'" in err
+    assert code == 2 and "(400)" in err and "'tagId'" in err
     code, _, err = _bioims(["artifact", "createArtifact", "--artifact", "@/no/such/file.json"], monkeypatch, capsys)
-    assert code == 1 and "does not exist" in err
+    assert code == 2 and "does not exist" in err
     code, _, err = _bioims(["label", "noSuchMethod"], monkeypatch, capsys)
     assert code == 2 and "noSuchMethod" in err
     assert _json("status")["tables"] == before

@@ -8,9 +8,10 @@ A package missing from a Dockerfile or a wrong pin fails the test.
 The environment is the image's except two things: the smoke calls run on the local backend (no
 AWS account here) and the interpreter is this machine's Python of the base image's version.
 
-Venvs are built once per distinct install set (the two preprocessing images share one) and kept
-under .tools/image-venvs/<hash of the set and the constraints> (gitignored), from pip's local
-wheels where it has them; the torch images take the longest.
+Venvs are built once per distinct install set (the two preprocessing images share one), each on a
+hard-linked copy of the venv of the largest install set inside it, and kept under
+.tools/image-venvs/<hash of the set and the constraints> (gitignored); pip takes wheels from its
+local wheel folder and cache where it has them.
 """
 
 from __future__ import annotations
@@ -76,11 +77,34 @@ def test_every_installed_package_is_pinned_once_in_the_constraints_file(dockerfi
         assert normalize(package) in pinned, f"{dockerfile}: {package} has no pin in image-constraints.txt"
 
 
+def install_key(recipe: Recipe) -> tuple[str, frozenset[str], tuple[str, ...]]:
+    """What decides a venv's contents: the Python version, the package set and the constraints."""
+    constraints = tuple((REPO_ROOT / recipe.source_of(c)).read_text() for c in recipe.constraints)
+    return recipe.python, frozenset(map(normalize, recipe.packages)), constraints
+
+
+def base_recipe(recipe: Recipe) -> Recipe | None:
+    """The Dockerfile whose install set is the largest proper subset of this one's (same Python and
+    constraints): its venv is reused as a layer, as Docker would reuse an image layer."""
+    python, packages, constraints = install_key(recipe)
+    best = None
+    for dockerfile in DOCKERFILES:
+        other = read(REPO_ROOT / dockerfile)
+        o_python, o_packages, o_constraints = install_key(other)
+        if (o_python, o_constraints) == (python, constraints) and o_packages < packages:
+            if best is None or len(o_packages) > len(install_key(best)[1]):
+                best = other
+    return best
+
+
 def image_venv(recipe: Recipe) -> Path:
-    """A venv with exactly the recipe's packages under its constraints (cached per install set)."""
-    constraint_files = [REPO_ROOT / recipe.source_of(c) for c in recipe.constraints]
-    key_source = json.dumps([recipe.python, sorted(map(normalize, recipe.packages)), [f.read_text() for f in constraint_files]])
-    key = hashlib.sha256(key_source.encode()).hexdigest()[:16]
+    """A venv holding exactly the recipe's packages under its constraints, cached per install set.
+
+    Built on a hard-linked copy of the venv of the largest Dockerfile install set inside this one
+    (the torch images share torch, the Lambda image the preprocessing set); pip then adds what is
+    missing, so the result is what a fresh `pip install` of the whole set gives."""
+    python, packages, constraints = install_key(recipe)
+    key = hashlib.sha256(json.dumps([python, sorted(packages), constraints]).encode()).hexdigest()[:16]
     VENV_CACHE.mkdir(parents=True, exist_ok=True)
     target = VENV_CACHE / key
     with open(VENV_CACHE / f"{key}.lock", "w") as lock:
@@ -88,17 +112,24 @@ def image_venv(recipe: Recipe) -> Path:
         if (target / ".complete").exists():
             return target
         shutil.rmtree(target, ignore_errors=True)
-        base = shutil.which(f"python{recipe.python}")
-        if base is None:
-            pytest.fail(f"{recipe.path.name}: the base image's python{recipe.python} is not on this machine")
-        subprocess.run([base, "-m", "venv", "--without-pip", str(target)], check=True)
         started = time.perf_counter()
+        base = base_recipe(recipe)
+        if base is not None:
+            shutil.copytree(image_venv(base), target, symlinks=True, copy_function=os.link)
+            (target / ".complete").unlink()
+        else:
+            interpreter = shutil.which(f"python{python}")
+            if interpreter is None:
+                pytest.fail(f"{recipe.path.name}: the base image's python{python} is not on this machine")
+            subprocess.run([interpreter, "-m", "venv", "--without-pip", str(target)], check=True)
         install = [sys.executable, "-m", "pip", "--python", str(target / "bin" / "python"), "install", "-q"]
-        for f in constraint_files:
-            install += ["-c", str(f)]
+        install.append("--no-compile")  # no .pyc files: each smoke call runs once
+        for c in recipe.constraints:
+            install += ["-c", str(REPO_ROOT / recipe.source_of(c))]
         run = subprocess.run([*install, *recipe.packages], capture_output=True, text=True, timeout=1200)
         assert run.returncode == 0, f"pip install for {recipe.path}:\n{run.stderr[-3000:]}"
-        (target / ".complete").write_text(f"{time.perf_counter() - started:.1f} s\n{' '.join(recipe.packages)}\n")
+        layer = f" on {base.path.relative_to(REPO_ROOT)}'s venv" if base is not None else ""
+        (target / ".complete").write_text(f"{time.perf_counter() - started:.1f} s{layer}\n{' '.join(recipe.packages)}\n")
     return target
 
 

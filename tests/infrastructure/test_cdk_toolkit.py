@@ -94,7 +94,7 @@ def test_synth_ls_and_offline_diff_without_account_or_region(tmp_path):
     (tmp_path / "older.json").write_text(json.dumps(older))
     changed = cdk("diff", "--app", str(out), "--template", str(tmp_path / "older.json"), "--fail", "bioims-Queues", env=env)
     assert changed.returncode == 1, (changed.stdout + changed.stderr)[-3000:]
-    assert f"[+] AWS::SQS::Queue" in changed.stdout + changed.stderr
+    assert "[+] AWS::SQS::Queue" in changed.stdout + changed.stderr
     assert removed in changed.stdout + changed.stderr
 
 

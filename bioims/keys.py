@@ -89,12 +89,20 @@ def training_manifest_key(train_id: str) -> str:
     return f"{ARTIFACT_ROOT}/train/{train_id}/{train_id}-training-manifest.json"
 
 
+# A trained model's two files (bioims.learning.modelcard writes them). Named here, not beside the
+# torch code, so that services which only copy them (the train Lambda, whose image has no torch)
+# never import torch.
+MODEL_FILE = "model.pth"
+CARD_FILE = "model-card.json"
+PROGRESS_FILE = "progress.json"  # a training's latest report, beside its checkpoints
+
+
 def model_key(train_id: str) -> str:
-    return f"{ARTIFACT_ROOT}/train/{train_id}/model/model.pth"
+    return f"{ARTIFACT_ROOT}/train/{train_id}/model/{MODEL_FILE}"
 
 
 def model_card_key(train_id: str) -> str:
-    return f"{ARTIFACT_ROOT}/train/{train_id}/model/model-card.json"
+    return f"{ARTIFACT_ROOT}/train/{train_id}/model/{CARD_FILE}"
 
 
 def checkpoint_prefix(train_id: str) -> str:

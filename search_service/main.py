@@ -1,6 +1,6 @@
 """Container entry of the search service: load the index snapshots, consume the management and
 search queues, serve the HTTP API (inside the VPC only: the task has no public address and its
-security group admits the VPC's range; see stacks/search_service.py).
+security group admits the port from the search clients' security group; see stacks/search_service.py).
 
 Environment: BIOIMS_BACKEND/BIOIMS_DEPLOYMENT/BIOIMS_REGION (resource names come from SSM),
 BIOIMS_SEARCH_HOST (0.0.0.0 in the image), BIOIMS_SEARCH_PORT, BIOIMS_SEARCH_MAX_RECEIVES (the

@@ -21,6 +21,7 @@ from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
 from bioims.services.registry import SERVICE_CLASSES
+from stacks.checkov_skips import skip_check
 from stacks.access import SERVICE_NEEDS, needs_of
 from stacks.environment import runtime_environment
 from stacks.grants import DeploymentResources, grant_needs
@@ -35,6 +36,10 @@ LAMBDA_DOCKERFILE = Path("lambdas/Dockerfile")
 class FunctionSize:
     memory_mb: int
     timeout_seconds: int
+    # Reserved concurrency of the compute-heavy functions: caps what a burst of workflows (a Map of
+    # 20 per plate) can take from the account's pool, so the table services always find room.
+    # Step Functions retries a throttled invoke (Lambda.TooManyRequestsException, stacks/asl.py).
+    reserved: int | None = None
 
 
 # Sizes by what a service does: table reads/writes are small; image work and loaders are not.
@@ -46,12 +51,12 @@ FUNCTION_SIZES: dict[str, FunctionSize] = {
     "tag": FunctionSize(256, 60),
     "artifact": FunctionSize(256, 60),
     "training-configuration": FunctionSize(256, 60),
-    "image-management": FunctionSize(1024, 900),  # a plate upload writes thousands of rows
-    "image-artifact": FunctionSize(3008, 300),  # reads an image's channels, writes thumbnails
-    "process-plate": FunctionSize(1024, 900),  # an upload creates the plate's rows in-process
-    "train": FunctionSize(1024, 900),  # builds the training set of a training
+    "image-management": FunctionSize(1024, 900, reserved=10),  # a plate upload writes thousands of rows
+    "image-artifact": FunctionSize(3008, 300, reserved=40),  # reads an image's channels, writes thumbnails
+    "process-plate": FunctionSize(1024, 900, reserved=10),  # an upload creates the plate's rows in-process
+    "train": FunctionSize(1024, 900, reserved=5),  # builds the training set of a training
     "embedding": FunctionSize(512, 120),
-    "search": FunctionSize(1024, 300),  # stages a plate's embeddings for the search service
+    "search": FunctionSize(1024, 300, reserved=10),  # stages a plate's embeddings for the search service
 }
 
 
@@ -111,7 +116,37 @@ class ServiceFunction(Construct):
             environment=runtime_environment(settings),
             role=self.role,
             log_group=logs,
+            reserved_concurrent_executions=size.reserved,
         )
+        self._explain_scanner_findings(size)
+
+    def _explain_scanner_findings(self, size: FunctionSize) -> None:
+        """checkov's Lambda findings that do not apply to a synchronously invoked service function."""
+        skip_check(
+            self.function,
+            "CKV_AWS_117",
+            "Not in the VPC: the function calls only AWS APIs (DynamoDB, S3, SQS, SSM, Step Functions, Batch) "
+            "over TLS with IAM and reaches nothing inside the VPC; docs/deploy.md says where each compute runs.",
+        )
+        skip_check(
+            self.function,
+            "CKV_AWS_116",
+            "Invoked synchronously (Step Functions tasks and clients wait for the answer and retry); a dead-letter "
+            "queue only receives failed asynchronous invocations, of which there are none.",
+        )
+        skip_check(
+            self.function,
+            "CKV_AWS_173",
+            "The environment holds names only (backend, deployment, region); it is encrypted at rest with the "
+            "Lambda service key, and no secret is ever placed in it.",
+        )
+        if size.reserved is None:
+            skip_check(
+                self.function,
+                "CKV_AWS_115",
+                "A light table service (single-item reads and writes); only the compute-heavy functions reserve "
+                "concurrency, so that they cannot starve these of the account's pool.",
+            )
 
 
 class ServiceFunctions(Construct):

@@ -11,6 +11,8 @@ from aws_cdk import Duration
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from stacks.checkov_skips import skip_check
+
 # A message is handled within this time or it becomes visible again (the consumer may extend it).
 VISIBILITY_TIMEOUT = Duration.minutes(5)
 # After this many failed receives a message moves to the dead-letter queue.
@@ -38,3 +40,10 @@ class QueueWithDeadLetter(Construct):
             dead_letter_queue=sqs.DeadLetterQueue(queue=self.dead_letter, max_receive_count=MAX_RECEIVE_COUNT),
             **common,
         )
+        for queue in (self.queue, self.dead_letter):
+            skip_check(
+                queue,
+                "CKV_AWS_27",
+                "Encrypted at rest with SQS-managed keys (SqsManagedSseEnabled: true); the check only recognises "
+                "a KMS key id, which would make every sender and the consumer need kms:Decrypt/GenerateDataKey.",
+            )

@@ -2,7 +2,8 @@
 API reachable only inside the VPC under a private Cloud Map name.
 
 No load balancer and no public address: the task sits in private subnets, its security group
-admits the API port from the VPC's own address range only, and clients inside the VPC resolve
+admits the API port only from the search clients' security group (`clients`: attach it to whatever
+in the VPC calls the API; the stack outputs its id), and clients inside the VPC resolve
 `search.<deployment>.bioims.internal`. Deployments stop the old task before starting the new one
 (at most one consumer writes index snapshots), and a deployment that fails rolls back.
 """
@@ -24,7 +25,6 @@ from stacks.images import REPO_ROOT, RepositoryImage
 from stacks.environment import runtime_environment
 from stacks.log_groups import log_group
 from stacks.nag import acknowledge
-from stacks.network import VPC_CIDR
 from stacks.queues import MAX_RECEIVE_COUNT
 from stacks.settings import DeploymentSettings
 
@@ -104,15 +104,22 @@ class SearchService(Construct):
                 retries=3,
             ),
         )
+        self.clients = ec2.SecurityGroup(
+            self,
+            "ClientSecurityGroup",
+            vpc=vpc,
+            description="Search service clients: members may call the search HTTP API",
+            allow_all_outbound=False,
+        )
         self.security_group = ec2.SecurityGroup(
             self,
             "SecurityGroup",
             vpc=vpc,
-            description="Search service: HTTP API from inside the VPC only",
+            description="Search service: HTTP API from the search client security group only",
             allow_all_outbound=True,
         )
-        self.security_group.add_ingress_rule(
-            ec2.Peer.ipv4(VPC_CIDR), ec2.Port.tcp(settings.search_port), "Search HTTP API from the VPC"
+        self.security_group.connections.allow_from(
+            self.clients, ec2.Port.tcp(settings.search_port), "Search HTTP API from its clients"
         )
         self.namespace = discovery.PrivateDnsNamespace(
             self, "Namespace", name=namespace_name(settings), vpc=vpc, description=f"{settings.deployment} private names"

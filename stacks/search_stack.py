@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from aws_cdk import Stack
+from aws_cdk import CfnOutput, Stack
 from aws_cdk import aws_ec2 as ec2
 from constructs import Construct
 
@@ -45,6 +45,12 @@ class SearchServiceStack(Stack):
         super().__init__(scope, name, stack_name=name, description=f"{settings.deployment}: search service", **kwargs)
         self.service = SearchService(self, "SearchService", vpc, settings, deployed, dockerfile=SEARCH_DOCKERFILE, root=root)
         publish(self, settings.deployment, {resources.SEARCH_SERVICE_URL: self.service.url})
+        CfnOutput(
+            self,
+            "SearchClientSecurityGroupId",
+            value=self.service.clients.security_group_id,
+            description="Attach to what calls the search HTTP API: the service admits its port from this group only",
+        )
 
     @staticmethod
     def available(root: Path = REPO_ROOT) -> bool:

@@ -24,18 +24,22 @@ from constructs import Construct
 from stacks.access import needs_of
 from stacks.grants import DeploymentResources, grant_needs
 from stacks.images import REPO_ROOT, RepositoryImage
-from stacks.nag import acknowledge
+from stacks.nag import acknowledge, scoped_wildcards
 from stacks.settings import DeploymentSettings
 
 TRAINING_LOG_GROUP = "/aws/sagemaker/TrainingJobs"
 TRAINING_DOCKERFILE = Path("training/Dockerfile")
 ECR_URI = re.compile(r"^(?P<account>\d{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(\.cn)?/(?P<repo>[^:@]+)")
-# What SageMaker does in the VPC on the job's behalf (network interfaces for the training containers).
-VPC_ACTIONS = (
+# What SageMaker does in the VPC on the job's behalf (network interfaces for the training containers):
+# the mutating actions are limited to this deployment's VPC, training subnet and security group;
+# only the Describe calls, which have no resource-level permissions, are on "*".
+VPC_MUTATING_ACTIONS = (
     "ec2:CreateNetworkInterface",
     "ec2:CreateNetworkInterfacePermission",
     "ec2:DeleteNetworkInterface",
     "ec2:DeleteNetworkInterfacePermission",
+)
+VPC_DESCRIBE_ACTIONS = (
     "ec2:DescribeNetworkInterfaces",
     "ec2:DescribeVpcs",
     "ec2:DescribeDhcpOptions",
@@ -91,7 +95,15 @@ class SageMakerExecutionRole(Construct):
     metrics and network interfaces, the training image; nothing else."""
 
     def __init__(
-        self, scope: Construct, construct_id: str, settings: DeploymentSettings, resources: DeploymentResources
+        self,
+        scope: Construct,
+        construct_id: str,
+        settings: DeploymentSettings,
+        resources: DeploymentResources,
+        *,
+        vpc: ec2.IVpc,
+        subnet: ec2.ISubnet,
+        security_group: ec2.ISecurityGroup,
     ) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
@@ -118,17 +130,49 @@ class SageMakerExecutionRole(Construct):
                 conditions={"StringEquals": {"cloudwatch:namespace": TRAINING_LOG_GROUP}},
             )
         )
-        self.role.add_to_principal_policy(iam.PolicyStatement(actions=list(VPC_ACTIONS), resources=["*"]))
+        self._grant_network_interfaces(vpc, subnet, security_group)
         acknowledge(
             self,
             "IAM5[Resource::*]",
-            "SageMaker's documented VPC permissions (network-interface create/describe) and PutMetricData have no "
-            "resource-level scoping; PutMetricData is limited by namespace condition.",
+            "SageMaker's Describe calls (network interfaces, VPCs, subnets, security groups, DHCP options) and "
+            "PutMetricData have no resource-level permissions; PutMetricData is limited by namespace condition.",
         )
-        acknowledge(
-            self,
-            f"IAM5[Resource::arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:{TRAINING_LOG_GROUP}:log-stream:*]",
+        # Matched on the resolved ARN's tail, so it holds whether the stack's partition, region and
+        # account are tokens (environment-agnostic) or concrete (the CDK toolkit's account/region).
+        scoped_wildcards(self).add(
+            f":log-group:{TRAINING_LOG_GROUP}:log-stream:*",
             "Log streams of SageMaker training jobs are named by job at run time.",
+            anchor=":logs:",
+        )
+
+    def _grant_network_interfaces(self, vpc: ec2.IVpc, subnet: ec2.ISubnet, security_group: ec2.ISecurityGroup) -> None:
+        """Create/delete network interfaces (and their permissions) only in this VPC, with the
+        training subnet and security group; the interface ids are SageMaker's, unknown beforehand."""
+        stack = Stack.of(self)
+
+        def ec2_arn(resource: str, name: str) -> str:
+            return stack.format_arn(service="ec2", resource=resource, resource_name=name)
+
+        vpc_arn = ec2_arn("vpc", vpc.vpc_id)
+        self.role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["ec2:CreateNetworkInterface"],
+                resources=[ec2_arn("subnet", subnet.subnet_id), ec2_arn("security-group", security_group.security_group_id)],
+            )
+        )
+        self.role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=list(VPC_MUTATING_ACTIONS),
+                resources=[ec2_arn("network-interface", "*")],
+                conditions={"ArnEquals": {"ec2:Vpc": vpc_arn}},
+            )
+        )
+        self.role.add_to_principal_policy(iam.PolicyStatement(actions=list(VPC_DESCRIBE_ACTIONS), resources=["*"]))
+        scoped_wildcards(self).add(
+            ":network-interface/*",
+            "SageMaker names the training containers' network interfaces at run time; every action on them "
+            "requires that they lie in this deployment's VPC (ec2:Vpc condition).",
+            anchor=":ec2:",
         )
 
     def grant_image_pull(self, image_uri: str, image: RepositoryImage | None) -> None:
@@ -172,7 +216,9 @@ class TrainingInfrastructure(Construct):
         self.lustre = LustreCache(
             self, "Lustre", vpc, self.subnet, resources.data_bucket, self.security_group, settings
         )
-        self.execution = SageMakerExecutionRole(self, "SageMaker", settings, resources)
+        self.execution = SageMakerExecutionRole(
+            self, "SageMaker", settings, resources, vpc=vpc, subnet=self.subnet, security_group=self.security_group
+        )
         self.image: RepositoryImage | None = None
         self.image_uri: str | None = settings.training_image_uri
         if self.image_uri is None and (root / TRAINING_DOCKERFILE).is_file():

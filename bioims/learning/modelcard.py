@@ -21,8 +21,8 @@ from bioims.learning.hyperparameters import TrainConfig
 from bioims.learning.networks import EmbeddingNetwork, create_network
 from bioims.store.ports import ObjectNotFound, ObjectStore
 
-MODEL_FILE = "model.pth"
-CARD_FILE = "model-card.json"
+MODEL_FILE = keys.MODEL_FILE
+CARD_FILE = keys.CARD_FILE
 CARD_VERSION = 1
 
 

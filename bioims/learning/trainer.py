@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from bioims import ids
+from bioims import ids, keys
 from bioims.learning.augment import augment_batch
 from bioims.learning.device import setup_torch
 from bioims.learning.hyperparameters import TrainConfig
@@ -39,7 +39,7 @@ from bioims.learning.validation import ValidationPlan, choose_rows, evaluate, im
 
 CHECKPOINT_FILE = "checkpoint.pt"
 BEST_FILE = "best.pth"
-PROGRESS_FILE = "progress.json"  # the latest report, beside the checkpoints (synced to S3 on AWS)
+PROGRESS_FILE = keys.PROGRESS_FILE  # the latest report, beside the checkpoints (synced to S3 on AWS)
 
 
 class CheckpointMismatch(RuntimeError):

@@ -35,8 +35,6 @@ from bioims import keys
 from bioims.ids import new_id
 from bioims.learning.hyperparameters import HyperparameterError, resolve_config, split_build_parameters
 from bioims.learning.manifest import TrainingSetError, parse_exclusion_list, prepare_training_set
-from bioims.learning.modelcard import CARD_FILE, MODEL_FILE
-from bioims.learning.trainer import PROGRESS_FILE
 from bioims.runtime.ports import TrainingJobRequest
 from bioims.services.api import BadRequest, NotFound, Request, Service, api
 from bioims.services.models import BucketName, EmbeddingName, Flag, Id, Name, ObjectKey, Text
@@ -144,7 +142,7 @@ class TrainService(Service):
 
     def _read_progress(self, train_id: str) -> dict | None:
         try:
-            return json.loads(self.ctx.stores.data.get_bytes(keys.checkpoint_prefix(train_id) + PROGRESS_FILE))
+            return json.loads(self.ctx.stores.data.get_bytes(keys.checkpoint_prefix(train_id) + keys.PROGRESS_FILE))
         except (ObjectNotFound, json.JSONDecodeError):
             return None
 
@@ -356,7 +354,7 @@ class TrainService(Service):
             data = store.get_bytes(archive)
         except ObjectNotFound:
             raise NotFound(f"training {training['trainId']} has no model: neither {keys.model_key(training['trainId'])} nor {archive}") from None
-        wanted = {MODEL_FILE: keys.model_key(training["trainId"]), CARD_FILE: keys.model_card_key(training["trainId"])}
+        wanted = {keys.MODEL_FILE: keys.model_key(training["trainId"]), keys.CARD_FILE: keys.model_card_key(training["trainId"])}
         found: dict[str, bytes] = {}
         with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
             for member in tar.getmembers():
@@ -366,8 +364,8 @@ class TrainService(Service):
         missing = sorted(set(wanted) - set(found))
         if missing:
             raise BadRequest(f"{archive} lacks {missing}")
-        store.put_bytes(wanted[MODEL_FILE], found[MODEL_FILE])
-        store.put_bytes(wanted[CARD_FILE], found[CARD_FILE], content_type="application/json")
+        store.put_bytes(wanted[keys.MODEL_FILE], found[keys.MODEL_FILE])
+        store.put_bytes(wanted[keys.CARD_FILE], found[keys.CARD_FILE], content_type="application/json")
 
     @api(TrainIdRequest)
     def completeEmbedding(self, request: TrainIdRequest) -> dict:

@@ -10,7 +10,8 @@ passed in the kind's own search parameters.
 
 The search breadth (IVF nprobe, HNSW efSearch) is calibrated when the index is built: doubled until
 recall@10 against exact search over a sample of the indexed vectors (query by image, the image
-itself left out, as the service queries) reaches `target_recall`. The measured recall and the
+itself left out, as the service queries) reaches `target_recall`, then doubled twice more as a
+margin for filtered queries and for queries outside the sample. The measured recall and the
 single-query latencies of both (one FAISS thread) are kept with the index and reported.
 A filter that allows fewer than `exact_below_fraction` of the rows goes to exact search: a graph
 or a few inverted lists hold too few allowed vectors to keep the recall there.
@@ -23,6 +24,7 @@ import math
 import os
 import time
 from dataclasses import asdict, dataclass
+from typing import Callable
 
 import faiss
 import numpy as np
@@ -40,8 +42,9 @@ class AnnPolicy:
     min_images: int = 200_000  # exact below (exact: ~13 ms per query at 200k x 256, one thread)
     ivf_min_images: int = 500_000  # HNSW below, IVF from here
     target_recall: float = 0.99
-    calibration_queries: int = 200
+    calibration_queries: int = 500
     exact_below_fraction: float = 0.02
+    margin_doublings: int = 2  # breadth doubled this often beyond the calibrated one
     require_faster: bool = True  # keep exact search when the built index is not faster
     hnsw_m: int = 32
     hnsw_ef_construction: int = 80
@@ -188,9 +191,9 @@ def _without_self(labels: np.ndarray, rows: np.ndarray) -> np.ndarray:
     return out
 
 
-def build_ann(unit: np.ndarray, exact: faiss.Index, policy: AnnPolicy, kind: str | None = None) -> AnnIndex:
+def build_ann(unit: np.ndarray, exact_search: Callable, policy: AnnPolicy, kind: str | None = None) -> AnnIndex:
     """Train, fill and calibrate an approximate index over `unit` (n, d) float32 unit rows;
-    `exact` is the exact inner-product index over the same rows in the same order."""
+    `exact_search(queries, k) -> (scores, rows)` searches the same rows exactly (inner product)."""
     kind = kind or policy.kind_for(unit.shape[0]) or HNSW
     started = time.perf_counter()
     faiss.omp_set_num_threads(max(1, len(os.sched_getaffinity(0))) if hasattr(os, "sched_getaffinity") else 1)
@@ -203,7 +206,7 @@ def build_ann(unit: np.ndarray, exact: faiss.Index, policy: AnnPolicy, kind: str
     rows = np.sort(rng.choice(n, min(policy.calibration_queries, n), replace=False))
     queries = np.ascontiguousarray(unit[rows])
     fetch = min(RECALL_K + 1, n)
-    _, truth = exact.search(queries, fetch)
+    _, truth = exact_search(queries, fetch)
     truth = _without_self(truth, rows)
     breadth = 1 if kind == IVF else 16
     limit = lists if kind == IVF else 4096
@@ -214,8 +217,15 @@ def build_ann(unit: np.ndarray, exact: faiss.Index, policy: AnnPolicy, kind: str
         if recall >= policy.target_recall or breadth >= limit:
             break
         breadth = min(breadth * 2, limit)
+    if policy.margin_doublings and breadth < limit:
+        # Filtered queries (fewer allowed vectors in each probed list or graph neighbourhood) and
+        # queries outside the sample need some breadth beyond the sample's: double it twice more.
+        breadth = min(breadth * 2 ** policy.margin_doublings, limit)
+        ann = AnnIndex(index, AnnStats(kind, n, breadth, lists, 0.0, 0.0, 0.0, 0.0))
+        _, found = ann.search(queries, fetch)
+        recall = recall_at_k(_without_self(found, rows), truth)
     timed = queries[: min(100, queries.shape[0])]
     ann_ms = _median_ms(lambda q: ann.search(q, fetch), timed)
-    exact_ms = _median_ms(lambda q: exact.search(q, fetch), timed)
+    exact_ms = _median_ms(lambda q: exact_search(q, fetch), timed)
     stats = AnnStats(kind, n, breadth, lists, recall, ann_ms, exact_ms, time.perf_counter() - started)
     return AnnIndex(index, stats)

@@ -169,10 +169,8 @@ class SearchEngine:
                 unit = index.unit_vectors()
                 plates = index.plate_order()
                 digest = index.rows_digest(unit)
-            exact = faiss.IndexFlatIP(index.dim)
-            exact.add(unit)
-            ann = build_ann(unit, exact, self.ann_policy, kind)
-            del exact, unit
+            ann = build_ann(unit, lambda q, k, index=index: index.exact_cosine_search(q, k), self.ann_policy, kind)
+            del unit
             if self.ann_policy.require_faster and ann.stats.ann_ms >= ann.stats.exact_ms:
                 # Vectors without neighbourhood structure (e.g. uniform on the sphere) need the
                 # whole index probed for the recall: no gain, so search stays exact.

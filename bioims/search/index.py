@@ -122,6 +122,11 @@ class TrainingIndex:
             digest.update(np.ascontiguousarray(unit, dtype=np.float32).tobytes())
             return digest.hexdigest()
 
+    def exact_cosine_search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Unfiltered exact inner-product search of unit queries (calibration's ground truth)."""
+        with self.lock:
+            return self._index(Metric.COSINE).search(queries, k)
+
     def attach_ann(self, ann: AnnIndex, version: int, min_allowed: float) -> bool:
         """Use `ann` from now on if the rows are still those of `version` (the one it was built or
         checked against); False (nothing changed) otherwise."""

@@ -100,7 +100,9 @@ class SearchEngine:
         # gets its plates in that index's row order, so the index can be attached as it is.
         order = {t: {p: i for i, p in enumerate(meta.get("plates", []))} for t, meta in snapshot.ann_meta.items()}
         refs = sorted(snapshot.segments, key=lambda r: (r.train_id, order.get(r.train_id, {}).get(r.plate_id, len(order.get(r.train_id, {}))), r.plate_id))
+        segment = None
         for ref in refs:
+            segment = None  # the previous plate's arrays go before the next are read
             try:
                 segment = self.snapshots.read_segment(ref)
                 self._apply_plate(segment.train_id, segment.embedding_name, segment.plate_id, segment.image_ids, segment.vectors)
@@ -111,7 +113,7 @@ class SearchEngine:
             except Exception as exc:  # a damaged object must not keep the service from starting
                 log.error("search snapshot: skipping %s: %s", ref.key, exc)
                 snapshot.errors.append(f"{ref.key}: {type(exc).__name__}: {exc}")
-            segment = None  # noqa: F841 - the working set is one segment
+        del segment
         for embedding_name, plate_id, tags in snapshot.plate_tags:
             try:
                 self._tag_store(embedding_name).set_plate(plate_id, tags)

@@ -105,7 +105,7 @@ def test_approximate_index_recall_filters_and_reload(tmp_path, monkeypatch, kind
     assert _answers(restarted, data, rows) == before
 
 
-def test_a_mutation_drops_the_index_and_refresh_rebuilds_it(tmp_path):
+def test_a_mutation_drops_the_index_and_refresh_rebuilds_it(tmp_path, monkeypatch):
     store = LocalObjectStore(tmp_path / "data")
     data = _data()
     engine = SearchEngine(store, ann_policy=_policy(IVF))
@@ -113,14 +113,21 @@ def test_a_mutation_drops_the_index_and_refresh_rebuilds_it(tmp_path):
     engine.refresh_ann()
     extra = clustered_data(200, D, seed=6, clusters=40, spread=0.35, plates=1)
     ids = [f"new{i}" for i in range(200)]
-    engine.add_plate("train1", "emb1", "plateX", ids, extra.vectors)
+    engine.add_plate("train1", "emb1", "aaaPlate", ids, extra.vectors)  # last in rows, first by name
     assert engine.trainings()[0]["index"] == {"kind": "exact", "size": N + 200, "pending": IVF}
     # Exact meanwhile: the new images are found.
     assert engine.search({"trainId": "train1", "queryImageId": "new0", "maxHits": 5}).image_ids
     assert [b["size"] for b in engine.refresh_ann()] == [N + 200]
     assert engine.refresh_ann() == []  # nothing changed: no second build
     meta = json.loads(store.get_bytes(keys.search_ann_meta_key("train1")))
-    assert meta["stats"]["size"] == N + 200 and meta["plates"][-1] == "plateX"
+    assert meta["stats"]["size"] == N + 200 and meta["plates"][-1] == "aaaPlate"
+    # A restart loads the plates in the index's row order (not by name) and attaches it as it is.
+    before = _answers(engine, _data(), [0, 99])
+    monkeypatch.setattr(engine_module, "build_ann", lambda *a, **k: pytest.fail("rebuilt instead of reloaded"))
+    restarted = SearchEngine(store, ann_policy=_policy(IVF))
+    restarted.load()
+    assert restarted.training("train1").image_ids == engine.training("train1").image_ids
+    assert restarted.trainings()[0]["index"]["kind"] == IVF and _answers(restarted, _data(), [0, 99]) == before
 
 
 def test_a_persisted_index_that_does_not_match_the_rows_is_rebuilt(tmp_path, monkeypatch):

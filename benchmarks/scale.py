@@ -186,6 +186,65 @@ class WorkerMemory:
         self._thread.join()
 
 
+# --- where the time goes ------------------------------------------------------------------------
+def _worker_start() -> float:
+    """In a fresh worker: seconds to import what a map iteration needs."""
+    start = time.perf_counter()
+    import bioims.imaging.artifacts  # noqa: F401
+    import bioims.imaging.image_job  # noqa: F401
+    import bioims.services.registry  # noqa: F401
+    import bioims.workflows.runner  # noqa: F401
+
+    return time.perf_counter() - start
+
+
+def worker_start_seconds() -> float:
+    """Spawn one worker process and import the map's code in it (each map of a workflow starts
+    its own pool of these)."""
+    import multiprocessing
+
+    start = time.perf_counter()
+    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        pool.submit(_worker_start).result()
+    return time.perf_counter() - start
+
+
+def thumbnail_parts(fields: list[list[np.ndarray]]) -> dict[str, float]:
+    """CPU seconds per field of each part of the default thumbnails (bioims.imaging.thumbnails,
+    timed as it is): normalisation, colour MIP, and per artifact resize + encode."""
+    from bioims.imaging.normalize import normalize_for_thumbnail
+    from bioims.imaging.params import ArtifactParameters
+    from bioims.imaging.thumbnails import colour_mip, encode
+
+    parts: dict[str, float] = {}
+
+    def add(name: str, seconds: float) -> None:
+        parts[name] = parts.get(name, 0.0) + seconds / len(fields)
+
+    for channels in fields:
+        c0 = time.process_time()
+        normalized = [normalize_for_thumbnail(raw) for raw in channels]
+        add("normalise", time.process_time() - c0)
+        c0 = time.process_time()
+        mip = colour_mip(normalized)
+        add("colour MIP", time.process_time() - c0)
+        for name, size in ArtifactParameters().pairs():
+            c0 = time.process_time()
+            encode(mip, size, name)
+            add(f"resize + encode {name} ({size} px)", time.process_time() - c0)
+    return parts
+
+
+def flat_finalise_seconds(plate_mean: np.ndarray) -> float:
+    """CPU seconds of one channel's flat field from its plate mean (cut-off + sigma-50 Gaussian):
+    a fixed cost per plate and channel."""
+    from bioims.imaging.flatfield import flat_field_from_mean
+
+    c0 = time.process_time()
+    flat_field_from_mean(plate_mean)
+    return time.process_time() - c0
+
+
 # --- the loop side -----------------------------------------------------------------------------
 def loop_baseline(images: list[list], flats: list[np.ndarray], all_fields: list[list], loop_fields: int) -> dict:
     """CPU seconds of the original's loop math on the same fields (the reads are not timed)."""
@@ -277,6 +336,9 @@ def main() -> None:
         fields = [read_image(ctx.stores, channel_sources(r), r["imageId"]) for r in rows]
         shape = fields[0][0].shape
         flats = [read_flat_field(ctx.stores.data, plate_id, c, shape).array for c in layout.CHANNELS]
+        parts = thumbnail_parts(fields[:4])
+        finalise_s = flat_finalise_seconds(np.mean([f[0].astype(np.float64) / 65535 for f in fields[:8]], axis=0))
+        start_s = worker_start_seconds()
         loop = loop_baseline(fields, flats, fields, args.loop_fields) if args.loop_fields else None
         del fields
 
@@ -298,6 +360,13 @@ def main() -> None:
     print(f"peak RSS per worker process: {', '.join(f'{p:.0f}' for p in worker_peaks) or 'no workers'} MiB "
           f"({len(worker_peaks)} worker processes over both workflows); main process (flat-field job, services): "
           f"{main_peak_mib:.0f} MiB{'' if reset else ' (peak not resettable: includes rendering set-up)'}; main CPU {main_cpu_s:.1f} s")
+    print("where the time goes (measured in this process, one core):")
+    for name, seconds in parts.items():
+        print(f"  thumbnails: {name:<40} {seconds * 1000:>7.1f} ms CPU per field")
+    print(f"  flat field from the plate mean (cut-off + Gaussian sigma 50): {finalise_s:.2f} s CPU per channel, "
+          f"x3 channels x {BBBC021_PLATES} plates = {finalise_s * 3 * BBBC021_PLATES / 60:.1f} min on one core")
+    print(f"  worker start-up (spawn + imports): {start_s:.2f} s per map pool; 2 maps per plate x {BBBC021_PLATES} plates = "
+          f"{start_s * 2 * BBBC021_PLATES / 60:.1f} min")
     print(f"extrapolated to BBBC021 ({BBBC021_FIELDS} fields, {BBBC021_PLATES} plates, plate after plate): "
           f"{minutes:.1f} min (goal <= 15 min: {'met' if minutes <= 15 else 'NOT met'})")
     if loop is not None:

@@ -124,3 +124,29 @@ def test_every_definition_has_unique_step_names():
     for flow in definitions.WORKFLOWS.values():
         names = flow.step_names()
         assert len(names) == len(set(names)), flow.name
+
+
+def test_maps_share_worker_processes_and_survive_a_dead_worker(tmp_path, monkeypatch):
+    """Process maps reuse one pool of spawned workers (no start-up per map); a worker killed
+    between maps costs nothing: the pool is replaced and every item still runs."""
+    import os
+    import signal
+
+    from bioims.workflows import runner as runner_module
+
+    monkeypatch.setenv("BIOIMS_WORKERS", "2")
+    ctx = local_context(tmp_path)
+    runner_module.shutdown_process_pool()
+    with installed(ctx):
+        WorkflowRunner(ctx).run(_tag_workflow("processes"), {"values": ["a0", "a1", "a2"], "category": "c"})
+        first = set(runner_module.shared_process_pool(2)._processes)
+        WorkflowRunner(ctx).run(_tag_workflow("processes"), {"values": ["b0", "b1", "b2"], "category": "d"})
+        assert set(runner_module.shared_process_pool(2)._processes) == first and len(first) == 2
+        os.kill(sorted(first)[0], signal.SIGKILL)
+        state = WorkflowRunner(ctx).run(_tag_workflow("processes"), {"values": ["c0", "c1", "c2", "c3"], "category": "e"})
+        assert [r["label"] for r in state["made"]] == ["c0", "c1", "c2", "c3"]
+        assert sorted(t["tagValue"] for t in state["all"]["tags"]) == ["a0", "a1", "a2", "b0", "b1", "b2", "c0", "c1", "c2", "c3"]
+        assert not set(runner_module.shared_process_pool(2)._processes) & {sorted(first)[0]}
+    monkeypatch.setenv("BIOIMS_SOME_SETTING", "changed")  # another environment: other workers
+    assert runner_module.shared_process_pool(2) is not runner_module.shared_process_pool(1)
+    runner_module.shutdown_process_pool()

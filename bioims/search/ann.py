@@ -13,8 +13,9 @@ recall@10 against exact search over a sample of the indexed vectors (query by im
 itself left out, as the service queries) reaches `target_recall`, then doubled twice more as a
 margin for filtered queries and for queries outside the sample. The measured recall and the
 single-query latencies of both (one FAISS thread) are kept with the index and reported.
-A filter that allows fewer than `exact_below_fraction` of the rows goes to exact search: a graph
-or a few inverted lists hold too few allowed vectors to keep the recall there.
+A filter that allows a fraction f of the rows widens the breadth by 1/f (as many allowed vectors
+scanned as in the calibration); one that allows fewer than `exact_below_fraction` of the rows, or
+would need the whole index, goes to exact search.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ import numpy as np
 HNSW = "hnsw"
 IVF = "ivf"
 RECALL_K = 10
+HNSW_MAX_EF = 4096
 
 
 @dataclass(frozen=True)
@@ -115,18 +117,30 @@ class AnnIndex:
     def kind(self) -> str:
         return self.stats.kind
 
-    def params(self, selector=None) -> faiss.SearchParameters:
-        """Search parameters at the calibrated breadth, with the filter's selector (or none)."""
+    @property
+    def max_breadth(self) -> int:
+        return self.stats.lists if self.kind == IVF else HNSW_MAX_EF
+
+    def breadth_for(self, allowed_fraction: float) -> int:
+        """The calibrated breadth widened by 1 / the filter's allowed fraction, so a filtered
+        search scans about as many allowed vectors as the calibrated unfiltered one."""
+        widened = math.ceil(self.stats.breadth / max(allowed_fraction, 1e-9))
+        return int(min(max(widened, self.stats.breadth), self.max_breadth))
+
+    def params(self, selector=None, allowed_fraction: float = 1.0) -> faiss.SearchParameters:
+        """Search parameters at the calibrated breadth (widened for a filter), with the filter's
+        selector (or none)."""
+        breadth = self.breadth_for(allowed_fraction)
         if self.kind == IVF:
-            params = faiss.SearchParametersIVF(nprobe=self.stats.breadth)
+            params = faiss.SearchParametersIVF(nprobe=breadth)
         else:
-            params = faiss.SearchParametersHNSW(efSearch=self.stats.breadth)
+            params = faiss.SearchParametersHNSW(efSearch=breadth)
         if selector is not None:
             params.sel = selector
         return params
 
-    def search(self, queries: np.ndarray, k: int, selector=None) -> tuple[np.ndarray, np.ndarray]:
-        return self.index.search(queries, k, params=self.params(selector))
+    def search(self, queries: np.ndarray, k: int, selector=None, allowed_fraction: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+        return self.index.search(queries, k, params=self.params(selector, allowed_fraction))
 
     # --- persistence -------------------------------------------------------------------------
     def to_bytes(self) -> bytes:
@@ -209,7 +223,7 @@ def build_ann(unit: np.ndarray, exact_search: Callable, policy: AnnPolicy, kind:
     _, truth = exact_search(queries, fetch)
     truth = _without_self(truth, rows)
     breadth = 1 if kind == IVF else 16
-    limit = lists if kind == IVF else 4096
+    limit = lists if kind == IVF else HNSW_MAX_EF
     while True:
         ann = AnnIndex(index, AnnStats(kind, n, breadth, lists, 0.0, 0.0, 0.0, 0.0))
         _, found = ann.search(queries, fetch)

@@ -261,19 +261,18 @@ class TrainingIndex:
         """Whether a search with this metric and selection goes to the approximate index: cosine,
         an index matching the rows, and a filter that allows enough rows (else exact)."""
         ann = self.ann
-        return (
-            ann is not None
-            and metric is Metric.COSINE
-            and ann.stats.size == self.size
-            and selection.count >= self.ann_min_allowed * self.size
-        )
+        if ann is None or metric is not Metric.COSINE or ann.stats.size != self.size or self.size == 0:
+            return False
+        fraction = selection.count / self.size
+        return fraction >= self.ann_min_allowed and (fraction == 1.0 or ann.breadth_for(fraction) < ann.max_breadth)
 
     def _searcher(self, metric: Metric, selection: Selection):
         """(queries, k) -> (distances, labels) on the index this search uses, filter inside."""
         if self.uses_ann(metric, selection):
             ann = self.ann
             selector = selection.params.sel if selection.params is not None else None
-            return lambda q, k: ann.search(q, k, selector)
+            fraction = selection.count / self.size
+            return lambda q, k: ann.search(q, k, selector, fraction)
         index = self._index(metric)
         return lambda q, k: index.search(q, k, params=selection.params)
 

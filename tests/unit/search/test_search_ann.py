@@ -150,6 +150,36 @@ def test_a_persisted_index_that_does_not_match_the_rows_is_rebuilt(tmp_path, mon
     assert calls == [1] and restarted.trainings()[0]["index"]["kind"] == HNSW
 
 
+@pytest.mark.parametrize("kind", [HNSW, IVF])
+def test_selective_filters_widen_the_search(tmp_path, kind):
+    """One compound of eight (~11 % of the images): the breadth grows by 1/fraction, recall holds;
+    a filter that would need every inverted list goes to exact search."""
+    store = LocalObjectStore(tmp_path / "data")
+    data = _data()
+    engine = SearchEngine(store, ann_policy=_policy(kind))
+    load(engine, data)
+    engine.refresh_ann()
+    index = engine.training("train1")
+    found, truth = [], []
+    for row in range(0, N, 40):
+        query = {"trainId": "train1", "queryImageId": data.image_ids[row], "maxHits": 10, "inclusionTags": [13]}
+        selection = index.filters.selection(
+            parse_query(query).tag_filter, rows_version=index.version, size=index.size,
+            image_ids=lambda: index.image_ids, tags=engine._tags["emb1"], labels=engine.labels,
+        )
+        assert selection.count < 0.2 * N
+        fraction = selection.count / N
+        # HNSW: efSearch 64 -> ~580 of 4096; IVF: nprobe would reach all 76 lists -> exact.
+        assert index.uses_ann(Metric.COSINE, selection) == (kind == HNSW)
+        assert index.ann.breadth_for(fraction) > index.ann.stats.breadth
+        result = engine.search(query)
+        expected, _ = brute_force(data, query_id=data.image_ids[row], k=10, inclusion=[13])
+        assert set(result.image_ids) <= {data.image_ids[r] for r in allowed(data, inclusion=[13])}
+        found.append(np.array([data.image_ids.index(i) for i in result.image_ids]))
+        truth.append(np.array([data.image_ids.index(i) for i in expected]))
+    assert recall_at_k(found, truth) >= 0.97
+
+
 def test_narrow_filters_go_to_exact_search(tmp_path):
     store = LocalObjectStore(tmp_path / "data")
     data = _data()

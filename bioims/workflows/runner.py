@@ -15,6 +15,7 @@ import multiprocessing
 import os
 import sys
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -260,8 +261,24 @@ def shared_process_pool(workers: int, *, replace_broken: bool = False) -> future
             _pool[1].shutdown(wait=False, cancel_futures=True)
             _pool = None
         if _pool is None:
-            _pool = (key, futures.ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")))
+            pool = futures.ProcessPoolExecutor(
+                max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+                initializer=_exit_with_parent, initargs=(os.getpid(),),
+            )
+            _pool = (key, pool)
         return _pool[1]
+
+
+def _exit_with_parent(parent: int, interval: float = 1.0) -> None:
+    """Worker initializer: an idle worker would outlive a parent killed with SIGKILL (it waits on
+    the task queue forever), so a daemon thread ends the worker once its parent is gone."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(interval)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
 def shutdown_process_pool() -> None:

@@ -150,3 +150,34 @@ def test_maps_share_worker_processes_and_survive_a_dead_worker(tmp_path, monkeyp
     monkeypatch.setenv("BIOIMS_SOME_SETTING", "changed")  # another environment: other workers
     assert runner_module.shared_process_pool(2) is not runner_module.shared_process_pool(1)
     runner_module.shutdown_process_pool()
+
+
+def test_shared_workers_exit_when_their_parent_is_killed(tmp_path):
+    """kill -9 of a process holding the shared pool leaves no idle worker behind."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    code = (
+        "import os, time\n"
+        "from bioims.workflows.runner import shared_process_pool\n"
+        "pool = shared_process_pool(2)\n"
+        "print(pool.submit(os.getpid).result(), flush=True)\n"
+        "time.sleep(120)\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    worker = int(proc.stdout.readline())
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and os.path.exists(f"/proc/{worker}"):
+        with open(f"/proc/{worker}/stat") as stat:
+            if stat.read().rsplit(")", 1)[1].split()[0] == "Z":
+                break
+        time.sleep(0.2)
+    else:
+        if os.path.exists(f"/proc/{worker}"):
+            os.kill(worker, signal.SIGKILL)
+            raise AssertionError(f"worker {worker} outlived its killed parent")

@@ -19,7 +19,7 @@ from bioims.search.httpapi import SearchHttpServer
 from bioims.search.query import parse_query
 from bioims.store.localfs import LocalObjectStore
 
-from .reference import LABELS, allowed, brute_force, clustered_data, load
+from .reference import allowed, brute_force, clustered_data, load
 
 N, D = 3000, 32
 

@@ -168,6 +168,16 @@ def search_segment_key(train_id: str, plate_id: str) -> str:
     return f"{search_snapshot_prefix(train_id)}plate/{plate_id}.npz"
 
 
+def search_ann_key(train_id: str) -> str:
+    """A training's trained approximate (IVF/HNSW) index, FAISS-serialised (bioims.search.ann)."""
+    return f"{search_snapshot_prefix(train_id)}ann.faiss"
+
+
+def search_ann_meta_key(train_id: str) -> str:
+    """Description of a training's approximate index: plate order of its rows, digests, calibration."""
+    return f"{search_snapshot_prefix(train_id)}ann.json"
+
+
 def search_deleting_marker_key(train_id: str) -> str:
     """Present while a training is being deleted: a restart finishes the deletion."""
     return f"{search_snapshot_prefix(train_id)}DELETING"

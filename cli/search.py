@@ -3,6 +3,7 @@
     bioims search query --train-id T --image-id I [--k 10] [--exclude-tag compound:taxol] [--require-moa]
     bioims search load-training --train-id T     (then: load-tags --embedding-name E, load-tag-labels)
     bioims search serve [--host 127.0.0.1] [--port 8080]
+    bioims search trainings [--url http://host:8080]   (size, index kind, recall@10, latency)
 
 On the local backend the search runs inside the calling process unless `bioims search serve` is
 running, which then owns the queues. Tags may be given as ids or as values ("compound:taxol").
@@ -131,6 +132,57 @@ def delete_training(train_id: str, as_json: bool) -> None:
     emit(_client().deleteTraining(trainId=train_id), as_json)
 
 
+def _trainings_table(listing: list[dict]) -> Table:
+    """Per loaded training: size and how it is searched (exact, or the approximate index with its
+    recall@10 against exact and the single-query latencies both measured when it was built)."""
+    table = Table(title="loaded trainings")
+    for column in ("trainId", "embedding", "images", "plates", "index", "recall@10", "ms/query", "exact ms/query"):
+        table.add_column(column, justify="right" if column not in ("trainId", "embedding", "index") else "left")
+    for entry in listing:
+        index = entry.get("index") or {"kind": "exact"}
+        approximate = index["kind"] != "exact"
+        kind = index["kind"] + (f" (nprobe {index['breadth']})" if index["kind"] == "ivf" else f" (efSearch {index['breadth']})" if approximate else "")
+        if not approximate and index.get("pending"):
+            kind += f" ({index['pending']} pending)"
+        if not approximate and index.get("rejected"):
+            kind += f" ({index['rejected']['kind']} not faster)"
+        table.add_row(
+            entry["trainId"], entry["embeddingName"], str(entry["images"]), str(entry["plates"]), kind,
+            f"{index['recall_at_10']:.4f}" if approximate else "1 (exact)",
+            f"{index['ann_ms']:.3f}" if approximate else "",
+            f"{index['exact_ms']:.3f}" if approximate else "",
+        )
+    return table
+
+
+@search_group.command("trainings")
+@click.option("--url", default=None, help="Base URL of a running search service's HTTP API (default: the local index).")
+@click.option("--json", "as_json", is_flag=True)
+def trainings(url: str | None, as_json: bool) -> None:
+    """List the loaded trainings: size, index kind, recall@10 against exact search, latency."""
+    if url:
+        import json as jsonlib
+        import urllib.error
+        import urllib.request
+
+        try:
+            with urllib.request.urlopen(url.rstrip("/") + "/trainings", timeout=30) as response:
+                listing = jsonlib.loads(response.read())["trainings"]
+        except (urllib.error.URLError, OSError, ValueError, KeyError) as exc:
+            raise CliError(f"cannot read {url}/trainings: {exc}") from None
+    else:
+        from bioims import context
+
+        embedded = context.get().service("search").embedded()
+        if embedded is None:
+            raise CliError("on the aws backend pass --url of the search service's HTTP API")
+        listing = embedded.server().engine.trainings()
+    if as_json:
+        emit({"trainings": listing}, True)
+    else:
+        console.print(_trainings_table(listing))
+
+
 @search_group.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address of the HTTP API (0.0.0.0 exposes it to the network).")
 @click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True, help="Port of the HTTP API (0: any free port).")
@@ -150,6 +202,8 @@ def serve(host: str, port: int, no_http: bool, max_receives: int) -> None:
         loaded = server.engine.trainings()
         where = server.http.url if server.http is not None else "no HTTP API"
         console.print(f"search service ready: {len(loaded)} trainings, {sum(t['images'] for t in loaded)} images; {where}")
+        if loaded:
+            console.print(_trainings_table(loaded))
 
     try:
         run(ctx.stores, options=options, tag_source=ctx.service("tag").all_tags, on_ready=ready)

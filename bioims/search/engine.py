@@ -1,5 +1,6 @@
-"""The search engine: one exact FAISS index per trainId, tag filters per embedding, snapshots in
-the object store, batched queries on one FAISS thread each.
+"""The search engine: one exact FAISS index per trainId (plus a persisted approximate one when the
+training reaches `AnnPolicy.min_images`), tag filters per embedding, snapshots in the object store,
+batched queries on one FAISS thread each.
 
 Every mutation is validated first and persisted before the in-memory index changes, so bad input
 changes nothing and a restart (`load`) rebuilds exactly what was acknowledged.
@@ -7,6 +8,7 @@ changes nothing and a restart (`load`) rebuilds exactly what was acknowledged.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -19,6 +21,7 @@ import faiss
 import numpy as np
 
 from bioims import keys
+from bioims.search.ann import AnnIndex, AnnPolicy, build_ann
 from bioims.search.batching import Batcher
 from bioims.search.errors import InvalidRequest, PlateFileMissing, SearchError, UnknownImage, UnknownTraining
 from bioims.search.index import TrainingIndex, check_embeddings
@@ -70,8 +73,10 @@ class SearchEngine:
         objects: ObjectStore | None = None,
         *,
         tag_source: Callable[[], Mapping[int, str]] | None = None,
+        ann_policy: AnnPolicy | None = None,
     ):
         self.objects = objects
+        self.ann_policy = ann_policy or AnnPolicy.from_env()
         self.snapshots = SnapshotStore(objects) if objects is not None else None
         self.tag_source = tag_source
         self.labels = TagLabels()
@@ -91,11 +96,24 @@ class SearchEngine:
         for train_id in snapshot.unfinished_deletes:
             self.snapshots.delete_training(train_id)
             log.info("search: finished the interrupted deletion of training %s", train_id)
-        for segment in snapshot.segments:
+        # One segment at a time (read, apply, drop); a training with a persisted approximate index
+        # gets its plates in that index's row order, so the index can be attached as it is.
+        order = {t: {p: i for i, p in enumerate(meta.get("plates", []))} for t, meta in snapshot.ann_meta.items()}
+        refs = sorted(snapshot.segments, key=lambda r: (r.train_id, order.get(r.train_id, {}).get(r.plate_id, len(order.get(r.train_id, {}))), r.plate_id))
+        segment = None
+        for ref in refs:
+            segment = None  # the previous plate's arrays go before the next are read
             try:
+                segment = self.snapshots.read_segment(ref)
                 self._apply_plate(segment.train_id, segment.embedding_name, segment.plate_id, segment.image_ids, segment.vectors)
+            except ObjectNotFound:
+                continue  # deleted since the listing
             except SearchError as exc:
-                snapshot.errors.append(f"segment {segment.train_id}/{segment.plate_id}: {exc.reason}")
+                snapshot.errors.append(f"segment {ref.train_id}/{ref.plate_id}: {exc.reason}")
+            except Exception as exc:  # a damaged object must not keep the service from starting
+                log.error("search snapshot: skipping %s: %s", ref.key, exc)
+                snapshot.errors.append(f"{ref.key}: {type(exc).__name__}: {exc}")
+        del segment
         for embedding_name, plate_id, tags in snapshot.plate_tags:
             try:
                 self._tag_store(embedding_name).set_plate(plate_id, tags)
@@ -103,6 +121,9 @@ class SearchEngine:
                 snapshot.errors.append(f"tags {embedding_name}/{plate_id}: {exc.reason}")
         if snapshot.tag_labels is not None:
             self.labels.replace(snapshot.tag_labels)
+        for train_id, meta in snapshot.ann_meta.items():
+            self._attach_persisted_ann(train_id, meta)
+        self.refresh_ann()
         self.load_errors = snapshot.errors
         summary = {
             "trainings": len(self._trainings),
@@ -111,6 +132,61 @@ class SearchEngine:
         }
         log.info("search: loaded %(trainings)d trainings, %(images)d images", summary)
         return summary
+
+    # --- approximate indexes -------------------------------------------------------------------
+    def _attach_persisted_ann(self, train_id: str, meta: dict) -> bool:
+        """Attach the stored approximate index if it was built over exactly the loaded rows."""
+        index = self._trainings.get(train_id)
+        if index is None or self.snapshots is None:
+            return False
+        with index.lock:
+            version = index.version
+            if meta.get("rowsDigest") != index.rows_digest():
+                log.info("search: the approximate index of %s does not match its rows; rebuilding", train_id)
+                return False
+        blob = self.snapshots.read_ann_blob(train_id, meta)
+        if blob is None:
+            return False
+        try:
+            ann = AnnIndex.from_bytes(blob, json.dumps(meta["stats"]))
+        except Exception as exc:  # damaged: rebuild rather than fail the start
+            log.error("search: unreadable approximate index of %s: %s", train_id, exc)
+            return False
+        return index.attach_ann(ann, version, self.ann_policy.exact_below_fraction)
+
+    def refresh_ann(self, train_id: str | None = None) -> list[dict]:
+        """Build (and persist) the approximate index of every training (or one) that has reached
+        the policy's size and has none matching its rows; returns the calibrations made. Searches
+        go on, exact, while an index is built from a copy of the rows."""
+        with self._lock:
+            indexes = [self._trainings[train_id]] if train_id in self._trainings else ([] if train_id else list(self._trainings.values()))
+        built = []
+        for index in indexes:
+            kind = self.ann_policy.kind_for(index.size)
+            if kind is None or index.ann is not None or index.ann_checked_version == index.version:
+                continue
+            with index.lock:
+                version = index.version
+                index.ann_checked_version = version  # one build per state of the rows
+                unit = index.unit_vectors()
+                plates = index.plate_order()
+                digest = index.rows_digest(unit)
+            ann = build_ann(unit, lambda q, k, index=index: index.exact_cosine_search(q, k), self.ann_policy, kind)
+            del unit
+            if self.ann_policy.require_faster and ann.stats.ann_ms >= ann.stats.exact_ms:
+                # Vectors without neighbourhood structure (e.g. uniform on the sphere) need the
+                # whole index probed for the recall: no gain, so search stays exact.
+                index.ann_rejected = ann.stats
+                log.info("search: approximate index of %s not faster than exact: %s", index.train_id, ann.stats.as_dict())
+                continue
+            if not index.attach_ann(ann, version, self.ann_policy.exact_below_fraction):
+                continue  # the rows changed meanwhile: the next refresh builds again
+            if self.snapshots is not None:
+                meta = {"trainId": index.train_id, "plates": plates, "rowsDigest": digest, "stats": ann.stats.as_dict()}
+                self.snapshots.save_ann(index.train_id, ann.to_bytes(), meta)
+            log.info("search: approximate index of %s: %s", index.train_id, ann.stats.as_dict())
+            built.append({"trainId": index.train_id, **ann.stats.as_dict()})
+        return built
 
     # --- management ----------------------------------------------------------------------------
     def add_plate(self, train_id: str, embedding_name: str, plate_id: str, image_ids: Sequence[str], vectors) -> int:
@@ -214,9 +290,22 @@ class SearchEngine:
                 "dimension": t.dim,
                 "images": t.size,
                 "plates": len(t.plates()),
+                "index": self._index_report(t),
             }
             for t in indexes
         ]
+
+    def _index_report(self, index: TrainingIndex) -> dict:
+        """How a training is searched: exact, or the approximate kind with its measured recall@10
+        and single-query latencies (cosine; Euclidean and narrow filters stay exact)."""
+        ann = index.ann
+        if ann is not None:
+            return {"kind": ann.kind, **ann.stats.as_dict()}
+        pending = self.ann_policy.kind_for(index.size)
+        rejected = index.ann_rejected
+        if rejected is not None and rejected.size == index.size:
+            return {"kind": "exact", "size": index.size, "rejected": rejected.as_dict()}
+        return {"kind": "exact", "size": index.size, "pending": pending} if pending else {"kind": "exact", "size": index.size}
 
     def tag_summary(self) -> dict:
         with self._lock:

@@ -1,4 +1,5 @@
-"""The exact nearest-neighbour index of one training's image embeddings (FAISS flat indexes).
+"""The nearest-neighbour index of one training's image embeddings (FAISS flat indexes, plus an
+approximate index for cosine when the training is large: bioims.search.ann).
 
 Cosine: inner product on L2-normalised copies (`IndexFlatIP`), reported as the cosine distance
 1 - cos (clipped to [0, 2]); Euclidean: `IndexFlatL2` on the raw vectors, reported as the
@@ -12,6 +13,7 @@ candidate is seen.
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from dataclasses import dataclass
 from typing import Sequence
@@ -19,6 +21,7 @@ from typing import Sequence
 import faiss
 import numpy as np
 
+from bioims.search.ann import AnnIndex, AnnStats
 from bioims.search.errors import InvalidRequest
 from bioims.search.filters import FilterIndex, Selection
 from bioims.search.query import Metric, check_id
@@ -80,6 +83,10 @@ class TrainingIndex:
         self._plate_of: list[str] = []
         self._row: dict[str, int] = {}
         self._plates: dict[str, int] = {}
+        self.ann: AnnIndex | None = None  # matches the rows while set; any mutation drops it
+        self.ann_min_allowed = 0.0  # fraction of rows a filter must allow for the ANN to be used
+        self.ann_checked_version = -1  # rows state an approximate index was last built for
+        self.ann_rejected: AnnStats | None = None  # calibration of a built index that was not faster than exact
 
     # --- contents ----------------------------------------------------------------------------
     @property
@@ -90,6 +97,45 @@ class TrainingIndex:
     def image_ids(self) -> list[str]:
         """Row -> imageId (the live list; do not modify)."""
         return self._ids
+
+    def plate_order(self) -> list[str]:
+        """Plates in the order of their rows (each plate's rows are contiguous after a load)."""
+        with self.lock:
+            return list(dict.fromkeys(self._plate_of))
+
+    def unit_vectors(self) -> np.ndarray:
+        """A copy of the unit-length (cosine) rows, (n, d) float32."""
+        with self.lock:
+            index = self._index(Metric.COSINE)
+            n = self.size
+            if n == 0:
+                return np.zeros((0, self.dim), dtype=np.float32)
+            return np.array(faiss.rev_swig_ptr(index.get_xb(), n * self.dim), copy=True).reshape(n, self.dim)
+
+    def rows_digest(self, unit: np.ndarray | None = None) -> str:
+        """Digest of the image ids and unit rows in row order: an approximate index built over
+        other rows (or another order) must not be attached."""
+        with self.lock:
+            unit = self.unit_vectors() if unit is None else unit
+            digest = hashlib.blake2b(digest_size=16)
+            digest.update("\n".join(self._ids).encode("utf-8"))
+            digest.update(np.ascontiguousarray(unit, dtype=np.float32).tobytes())
+            return digest.hexdigest()
+
+    def exact_cosine_search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Unfiltered exact inner-product search of unit queries (calibration's ground truth)."""
+        with self.lock:
+            return self._index(Metric.COSINE).search(queries, k)
+
+    def attach_ann(self, ann: AnnIndex, version: int, min_allowed: float) -> bool:
+        """Use `ann` from now on if the rows are still those of `version` (the one it was built or
+        checked against); False (nothing changed) otherwise."""
+        with self.lock:
+            if version != self.version or ann.stats.size != self.size:
+                return False
+            self.ann = ann
+            self.ann_min_allowed = float(min_allowed)
+            return True
 
     def plates(self) -> dict[str, int]:
         """plateId -> number of images loaded from it."""
@@ -149,6 +195,7 @@ class TrainingIndex:
             self._row.update({image_id: start + j for j, image_id in enumerate(ids)})
             self._plates[plate_id] = self._plates.get(plate_id, 0) + len(ids)
             self._views.clear()  # FAISS may have moved its storage
+            self.ann = None  # built over other rows: exact search until it is rebuilt
             self.version += 1
 
     def _remove_rows(self, rows: np.ndarray) -> None:
@@ -200,17 +247,36 @@ class TrainingIndex:
         if self.size == 0 or selection.count == 0 or nq == 0:
             empty = Neighbours(np.zeros(0, np.int64), np.zeros(0, np.float64))
             return [empty] * nq
-        index = self._index(metric)
+        search = self._searcher(metric, selection)
         excluding = max(exclude_rows) >= 0
         # One more than needed, to see whether the k-th hit ties with the next candidate.
         fetch = min(k + 1 + (1 if excluding else 0), selection.count)
-        distances, labels = index.search(queries, fetch, params=selection.params)
+        distances, labels = search(queries, fetch)
         return [
-            self._finish(index, queries[j : j + 1], distances[j], labels[j], k, fetch, int(exclude_rows[j]), metric, selection)
+            self._finish(search, queries[j : j + 1], distances[j], labels[j], k, fetch, int(exclude_rows[j]), metric, selection)
             for j in range(nq)
         ]
 
-    def _finish(self, index, query, raw_d, raw_i, k, fetch, exclude, metric, selection) -> Neighbours:
+    def uses_ann(self, metric: Metric, selection: Selection) -> bool:
+        """Whether a search with this metric and selection goes to the approximate index: cosine,
+        an index matching the rows, and a filter that allows enough rows (else exact)."""
+        ann = self.ann
+        if ann is None or metric is not Metric.COSINE or ann.stats.size != self.size or self.size == 0:
+            return False
+        fraction = selection.count / self.size
+        return fraction >= self.ann_min_allowed and (fraction == 1.0 or ann.breadth_for(fraction) < ann.max_breadth)
+
+    def _searcher(self, metric: Metric, selection: Selection):
+        """(queries, k) -> (distances, labels) on the index this search uses, filter inside."""
+        if self.uses_ann(metric, selection):
+            ann = self.ann
+            selector = selection.params.sel if selection.params is not None else None
+            fraction = selection.count / self.size
+            return lambda q, k: ann.search(q, k, selector, fraction)
+        index = self._index(metric)
+        return lambda q, k: index.search(q, k, params=selection.params)
+
+    def _finish(self, search, query, raw_d, raw_i, k, fetch, exclude, metric, selection) -> Neighbours:
         while True:
             # FAISS puts missing results (-1) at the end.
             found = fetch if raw_i[fetch - 1] >= 0 else int(np.count_nonzero(raw_i >= 0))
@@ -227,7 +293,7 @@ class TrainingIndex:
                 break  # the last candidate seen lies beyond the k-th: nothing tied is missing
             # Candidates tied with the k-th hit may lie beyond what FAISS returned: fetch more.
             fetch = min(fetch * 2, selection.count)
-            found_d, found_i = index.search(query, fetch, params=selection.params)
+            found_d, found_i = search(query, fetch)
             raw_d, raw_i = found_d[0], found_i[0]
         upto = min(k + 1, rows.size)
         if upto > 1 and (dist[1:upto] == dist[: upto - 1]).any():

@@ -128,6 +128,7 @@ class SearchServer:
         while not self._stop.is_set():
             try:
                 if self.management.poll_once(wait_seconds=0) == 0:
+                    self.engine.refresh_ann()  # management idle: (re)build approximate indexes
                     self.searches.poll_once(wait_seconds=self.options.wait_seconds)
                 failures = 0
             except Exception:
@@ -143,6 +144,7 @@ class SearchServer:
         for _ in range(max_batches):
             got = self.management.poll_once(wait_seconds=0)
             if got == 0:
+                self.engine.refresh_ann()  # management idle: (re)build approximate indexes
                 got = self.searches.poll_once(wait_seconds=0)
             if got == 0:
                 break

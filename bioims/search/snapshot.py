@@ -3,7 +3,13 @@
 
 Layout (bioims.keys): one segment per training and plate (`search_segment_key`, an .npz of image
 ids + float32 embeddings), one tag file per embedding and plate (`search_plate_tags_key`), the
-tag-label map (`search_tag_labels_key`). Every object is written whole (S3 puts and the local
+tag-label map (`search_tag_labels_key`), and for a training large enough for approximate search
+its trained index (`search_ann_key`) and a small description of it (`search_ann_meta_key`: the
+plate order of its rows, a digest of the rows and of the index bytes, the calibration).
+
+Loading streams: the listing yields segment keys, and the engine reads, applies and drops one
+segment at a time, so a training's load holds its index plus one plate's segment, not a second
+copy of every plate. Every object is written whole (S3 puts and the local
 store are atomic), before the in-memory index changes. Deleting a training writes a marker first
 and removes it last, so a crash half-way is finished at the next start instead of resurrecting
 half a training.
@@ -32,6 +38,7 @@ SEGMENT_FORMAT = 1
 _ROOT = keys.search_root()
 _SEGMENT = re.compile(r"^(?P<train>[^/]+)/plate/(?P<plate>[^/]+)\.npz$")
 _MARKER = re.compile(r"^(?P<train>[^/]+)/DELETING$")
+_ANN_META = re.compile(r"^(?P<train>[^/]+)/ann\.json$")
 _TAGS = re.compile(r"^tags/(?P<embedding>[^/]+)/plate/(?P<plate>[^/]+)\.json$")
 
 
@@ -44,11 +51,21 @@ class Segment:
     vectors: np.ndarray
 
 
+@dataclass(frozen=True)
+class SegmentRef:
+    """A segment found by the listing, read only when it is applied."""
+
+    train_id: str
+    plate_id: str
+    key: str
+
+
 @dataclass
 class Snapshot:
-    """Everything found under the search prefix at start."""
+    """Everything found under the search prefix at start (segments as references)."""
 
-    segments: list[Segment] = field(default_factory=list)
+    segments: list[SegmentRef] = field(default_factory=list)
+    ann_meta: dict[str, dict] = field(default_factory=dict)  # trainId -> ann.json
     plate_tags: list[tuple[str, str, dict[str, list[int]]]] = field(default_factory=list)
     tag_labels: dict[int, str] | None = None
     unfinished_deletes: list[str] = field(default_factory=list)
@@ -170,10 +187,9 @@ class SnapshotStore:
                         (m.group("embedding"), m.group("plate"), _read_tags(self.objects.get_bytes(key)))
                     )
                 elif (m := _SEGMENT.match(rest)) and m.group("train") not in deleting:
-                    segment = decode_segment(self.objects.get_bytes(key))
-                    if (segment.train_id, segment.plate_id) != (m.group("train"), m.group("plate")):
-                        raise ValueError("segment content does not match its key")
-                    snapshot.segments.append(segment)
+                    snapshot.segments.append(SegmentRef(m.group("train"), m.group("plate"), key))
+                elif (m := _ANN_META.match(rest)) and m.group("train") not in deleting:
+                    snapshot.ann_meta[m.group("train")] = json.loads(self.objects.get_bytes(key))
             except ObjectNotFound:
                 continue  # deleted while listing
             except Exception as exc:  # a damaged object must not keep the service from starting
@@ -181,6 +197,42 @@ class SnapshotStore:
                 log.error("search snapshot: skipping %s", message)
                 snapshot.errors.append(message)
         return snapshot
+
+
+    def read_segment(self, ref: SegmentRef) -> Segment:
+        """One listed segment (ObjectNotFound if deleted since the listing)."""
+        segment = decode_segment(self.objects.get_bytes(ref.key))
+        if (segment.train_id, segment.plate_id) != (ref.train_id, ref.plate_id):
+            raise ValueError("segment content does not match its key")
+        return segment
+
+    # --- approximate index ---------------------------------------------------------------------
+    def save_ann(self, train_id: str, blob: bytes, meta: dict) -> None:
+        """The index bytes first, then the description naming their digest: a crash between the
+        two leaves a description that does not match, and the index is rebuilt."""
+        self.objects.put_bytes(keys.search_ann_key(train_id), blob, content_type="application/octet-stream")
+        body = {**meta, "blobDigest": blob_digest(blob), "blobSize": len(blob)}
+        self.objects.put_bytes(keys.search_ann_meta_key(train_id), _json(body), content_type="application/json")
+
+    def read_ann_blob(self, train_id: str, meta: dict) -> bytes | None:
+        """The index bytes if they are the ones the description names, else None."""
+        try:
+            blob = self.objects.get_bytes(keys.search_ann_key(train_id))
+        except ObjectNotFound:
+            return None
+        if len(blob) != meta.get("blobSize") or blob_digest(blob) != meta.get("blobDigest"):
+            return None
+        return blob
+
+    def delete_ann(self, train_id: str) -> None:
+        for key in (keys.search_ann_meta_key(train_id), keys.search_ann_key(train_id)):
+            self.objects.delete(key)
+
+
+def blob_digest(blob: bytes) -> str:
+    import hashlib
+
+    return hashlib.blake2b(blob, digest_size=16).hexdigest()
 
 
 def _json(body: dict) -> bytes:

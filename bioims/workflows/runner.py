@@ -10,8 +10,12 @@ does only the missing work.
 from __future__ import annotations
 
 import concurrent.futures as futures
+import contextlib
 import multiprocessing
 import os
+import sys
+import threading
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -162,29 +166,49 @@ class WorkflowRunner:
                 self.observer.map_progress(workflow, step.name, done, total, 0)
             return results
         if use_processes:
-            executor: futures.Executor = futures.ProcessPoolExecutor(
-                max_workers=workers, mp_context=multiprocessing.get_context("spawn")
-            )
+            executor: futures.Executor = shared_process_pool(workers)
+            scope: Any = contextlib.nullcontext()  # the pool outlives the map (see shared_process_pool)
         else:
             executor = futures.ThreadPoolExecutor(max_workers=workers)
-        with executor:
-            pending = {}
-            for index, item in enumerate(items):
-                if use_processes:
-                    future = executor.submit(_iteration_in_worker, self.ctx.settings, workflow, step.iterator, base, item)
-                else:
-                    future = executor.submit(self._run_iteration, workflow, step, base, item)
-                pending[future] = index
-            for future in futures.as_completed(pending):
-                index = pending[future]
+            scope = executor
+        with scope:
+            todo = list(range(total))
+            # A shared pool whose worker died before this map (found broken now or while it runs)
+            # is replaced once and the items it lost are run again (iterations are idempotent).
+            for attempt in range(2 if use_processes else 1):
+                pending = {}
+                lost: list[int] = []
                 try:
-                    results[index] = future.result()
-                except StepFailed as exc:
-                    errors.append(exc)
-                except Exception as exc:  # a worker crashed: report it as the step's failure
-                    errors.append(StepFailed(step.name, type(exc).__name__, str(exc)))
-                done += 1
-                self.observer.map_progress(workflow, step.name, done, total, len(errors))
+                    for index in todo:
+                        if use_processes:
+                            future = executor.submit(_iteration_in_worker, self.ctx.settings, workflow, step.iterator, base, items[index])
+                        else:
+                            future = executor.submit(self._run_iteration, workflow, step, base, items[index])
+                        pending[future] = index
+                except futures.BrokenExecutor:
+                    lost = [i for i in todo if i not in pending.values()]
+                for future in futures.as_completed(pending):
+                    index = pending[future]
+                    try:
+                        results[index] = future.result()
+                    except StepFailed as exc:
+                        errors.append(exc)
+                    except futures.BrokenExecutor as exc:
+                        if attempt == 0 and use_processes:
+                            lost.append(index)
+                            continue
+                        errors.append(StepFailed(step.name, type(exc).__name__, str(exc)))
+                    except Exception as exc:  # a worker crashed: report it as the step's failure
+                        errors.append(StepFailed(step.name, type(exc).__name__, str(exc)))
+                    done += 1
+                    self.observer.map_progress(workflow, step.name, done, total, len(errors))
+                if not lost:
+                    break
+                if attempt == 1:
+                    errors.extend(StepFailed(step.name, "BrokenProcessPool", "a worker process died") for _ in lost)
+                    break
+                todo = sorted(lost)
+                executor = shared_process_pool(workers, replace_broken=True)
         if use_processes:
             self.executed.extend(s.name for s in step.iterator)
         if errors:
@@ -203,12 +227,67 @@ def _iteration_in_worker(settings, workflow: str, iterator, base: dict, item: An
     from bioims.store import Stores
 
     key = repr(settings)
-    context = _worker_contexts.get(key)
+    context = _worker_contexts.pop(key, None)
     if context is None:
         context = Context(settings, Stores(settings))
-        _worker_contexts[key] = context
+    _worker_contexts[key] = context  # most recent last; a long-lived worker keeps a few
+    while len(_worker_contexts) > _WORKER_CONTEXTS:
+        _worker_contexts.pop(next(iter(_worker_contexts)))
     runner = WorkflowRunner(context, allow_processes=False)
     return runner._run_steps(workflow, iterator, {**base, "item": item})
 
 
 _worker_contexts: dict = {}
+_WORKER_CONTEXTS = 4
+
+# --- worker processes shared by the maps of this process ------------------------------------------
+# Starting a spawned worker (a fresh interpreter importing numpy, scipy, scikit-image, bioims)
+# takes 1-3 s; a pool per map paid that twice per plate (thumbnails, ROIs), minutes over BBBC021's
+# 55 plates (benchmarks/scale.py). The pool now lives as long as this process and is replaced
+# when the worker count or the environment the workers were started with changes, or when a
+# worker died (a broken pool).
+_pool_lock = threading.Lock()
+_pool: tuple[tuple, futures.ProcessPoolExecutor] | None = None
+
+
+def _pool_key(workers: int) -> tuple:
+    return (workers, tuple(sorted(os.environ.items())), tuple(sys.path), os.getcwd())
+
+
+def shared_process_pool(workers: int, *, replace_broken: bool = False) -> futures.ProcessPoolExecutor:
+    """The process pool of `workers` spawned workers that the maps of this process share
+    (`replace_broken`: a map saw it broken, even if the pool has not marked itself yet)."""
+    global _pool
+    key = _pool_key(workers)
+    with _pool_lock:
+        if _pool is not None and (_pool[0] != key or replace_broken or getattr(_pool[1], "_broken", False)):
+            _pool[1].shutdown(wait=False, cancel_futures=True)
+            _pool = None
+        if _pool is None:
+            pool = futures.ProcessPoolExecutor(
+                max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+                initializer=_exit_with_parent, initargs=(os.getpid(),),
+            )
+            _pool = (key, pool)
+        return _pool[1]
+
+
+def _exit_with_parent(parent: int, interval: float = 1.0) -> None:
+    """Worker initializer: an idle worker would outlive a parent killed with SIGKILL (it waits on
+    the task queue forever), so a daemon thread ends the worker once its parent is gone."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(interval)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
+def shutdown_process_pool() -> None:
+    """Stop the shared workers (they also stop when this process exits)."""
+    global _pool
+    with _pool_lock:
+        if _pool is not None:
+            _pool[1].shutdown(wait=True, cancel_futures=True)
+            _pool = None

@@ -124,3 +124,60 @@ def test_every_definition_has_unique_step_names():
     for flow in definitions.WORKFLOWS.values():
         names = flow.step_names()
         assert len(names) == len(set(names)), flow.name
+
+
+def test_maps_share_worker_processes_and_survive_a_dead_worker(tmp_path, monkeypatch):
+    """Process maps reuse one pool of spawned workers (no start-up per map); a worker killed
+    between maps costs nothing: the pool is replaced and every item still runs."""
+    import os
+    import signal
+
+    from bioims.workflows import runner as runner_module
+
+    monkeypatch.setenv("BIOIMS_WORKERS", "2")
+    ctx = local_context(tmp_path)
+    runner_module.shutdown_process_pool()
+    with installed(ctx):
+        WorkflowRunner(ctx).run(_tag_workflow("processes"), {"values": ["a0", "a1", "a2"], "category": "c"})
+        first = set(runner_module.shared_process_pool(2)._processes)
+        WorkflowRunner(ctx).run(_tag_workflow("processes"), {"values": ["b0", "b1", "b2"], "category": "d"})
+        assert set(runner_module.shared_process_pool(2)._processes) == first and len(first) == 2
+        os.kill(sorted(first)[0], signal.SIGKILL)
+        state = WorkflowRunner(ctx).run(_tag_workflow("processes"), {"values": ["c0", "c1", "c2", "c3"], "category": "e"})
+        assert [r["label"] for r in state["made"]] == ["c0", "c1", "c2", "c3"]
+        assert sorted(t["tagValue"] for t in state["all"]["tags"]) == ["a0", "a1", "a2", "b0", "b1", "b2", "c0", "c1", "c2", "c3"]
+        assert not set(runner_module.shared_process_pool(2)._processes) & {sorted(first)[0]}
+    monkeypatch.setenv("BIOIMS_SOME_SETTING", "changed")  # another environment: other workers
+    assert runner_module.shared_process_pool(2) is not runner_module.shared_process_pool(1)
+    runner_module.shutdown_process_pool()
+
+
+def test_shared_workers_exit_when_their_parent_is_killed(tmp_path):
+    """kill -9 of a process holding the shared pool leaves no idle worker behind."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    code = (
+        "import os, time\n"
+        "from bioims.workflows.runner import shared_process_pool\n"
+        "pool = shared_process_pool(2)\n"
+        "print(pool.submit(os.getpid).result(), flush=True)\n"
+        "time.sleep(120)\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    worker = int(proc.stdout.readline())
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and os.path.exists(f"/proc/{worker}"):
+        with open(f"/proc/{worker}/stat") as stat:
+            if stat.read().rsplit(")", 1)[1].split()[0] == "Z":
+                break
+        time.sleep(0.2)
+    else:
+        if os.path.exists(f"/proc/{worker}"):
+            os.kill(worker, signal.SIGKILL)
+            raise AssertionError(f"worker {worker} outlived its killed parent")

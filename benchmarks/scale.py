@@ -1,0 +1,407 @@
+"""BBBC021 at its real size on this machine: ingest and process-plate of synthetic plates at
+1024 x 1280 with the real four fields per well, timed per step and per field, with the peak memory
+of every worker, extrapolated to all 13,200 fields; side by side with the original's per-pixel loop
+math (tests/unit/imaging/original_loops.py) on the same fields, in one run.
+
+What runs is what a user runs: `bioims.bbbc021.ingest.ingest` (file checks, labels, tags, the
+source-plate manifest, process-plate `uploadSourcePlate`: inspection, validation, thumbnails) and
+process-plate `processPlate` (validation, flat fields, normalisation + nuclei + ROIs of every
+image), on the local backend in a fresh home, with `--workers` worker processes for the maps (the
+machine's 2 cores by default). Step times come from the workflow runner's observer; worker memory
+is the peak RSS (VmHWM) of every spawned worker process, sampled from /proc while it lives, and
+the peak of the main process (which runs the flat-field job) since the workflows started. CPU time
+(main process + workers) is reported beside the wall time: on a shared, loaded machine the wall
+time mostly measures the wait for a core, and CPU time / cores bounds what free cores would take.
+
+Extrapolation: BBBC021 is 55 plates x 240 fields, uploaded and processed plate after plate (as
+`bioims bbbc021 ingest` and the process-plate workflow do), so all of it takes
+13,200 x (ingest + processing wall time per field of a plate). With --wells below 60 the per-plate
+fixed costs (flat-field smoothing, validation, workflow start) are spread over fewer fields, so the
+extrapolation is an over-estimate; --wells 60 is one whole plate.
+
+The loop side: the same fields through the original's math written with its per-pixel Python
+loops: thumbnails (`default_artifact`), flat fields (`flat_field`, every field of the plate, per
+channel) and ROIs (`preprocess_image`), on --loop-fields fields (the flat field on all), CPU time
+per field, compared with ours in CPU time per field and extrapolated the same way (the work shared
+by the same number of cores). Inspection is the same reads on both sides and is added to the loop
+side as ours measured it.
+
+Run:  python benchmarks/scale.py [--wells 12] [--workers 2] [--loop-fields 1] [--seed 0]
+Last line:  bbbc021_minutes=<extrapolated ingest + processing> ms_per_field=<wall per field>
+            peak_mib_per_worker=<largest worker peak RSS>
+"""
+
+from __future__ import annotations
+
+import os
+
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import argparse
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import tifffile
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bioims.bbbc021 import layout  # noqa: E402
+from bioims.bbbc021.design import load_design  # noqa: E402
+from bioims.bbbc021.synthetic.generate import write_csvs  # noqa: E402
+from bioims.bbbc021.synthetic.model import SynthConfig, SyntheticBbbc021  # noqa: E402
+from bioims.runtime.ports import Observer  # noqa: E402
+
+BBBC021_FIELDS = 13_200
+BBBC021_PLATES = 55
+EMBEDDING = "scale"
+INGEST_STEPS = ("Plate Images", "Inspect Images", "Upload Validate Plate", "Image Artifacts")
+PROCESS_STEPS = ("Embedding Info", "Process Validate Plate", "Plate Flat Fields", "Images To Process", "Process Images")
+
+
+# --- synthetic plate ---------------------------------------------------------------------------
+_world: SyntheticBbbc021 | None = None
+
+
+def _init(config: SynthConfig) -> None:
+    global _world
+    _world = SyntheticBbbc021(config)
+
+
+def _render(job: tuple[str, str, str, int, list[str]]) -> int:
+    root, plate, well, site, names = job
+    assert _world is not None
+    image = _world.render(plate, well, site)
+    for channel_image, name in zip(image, names):
+        tifffile.imwrite(Path(root) / plate / name, channel_image, photometric="minisblack")
+    return 1
+
+
+def render_plate(root: Path, wells: int, config: SynthConfig, workers: int) -> tuple[str, int]:
+    """The first `wells` wells (x4 fields) of the first BBBC021 plate as TIFFs plus the CSVs that
+    list them (the layout `bioims bbbc021 ingest` reads)."""
+    design = load_design()
+    plate = design.plates[0]
+    fields = design.plate_fields(plate)
+    chosen = list(dict.fromkeys(fields["well"]))[:wells]
+    fields = fields[fields["well"].isin(chosen) & (fields["site"] <= config.fields_per_well)]
+    (root / plate).mkdir(parents=True, exist_ok=True)
+    jobs = [
+        (str(root), plate, row.well, int(row.site), [getattr(row, f"file_{c}") for c in layout.CHANNELS])
+        for row in fields.itertuples(index=False)
+    ]
+    with ProcessPoolExecutor(max_workers=workers, initializer=_init, initargs=(config,)) as pool:
+        count = sum(pool.map(_render, jobs, chunksize=4))
+    write_csvs(root, design, config)
+    return plate, count
+
+
+# --- measurement -------------------------------------------------------------------------------
+class StepClock(Observer):
+    """First start and last end of every named step (map iterations in threads report too)."""
+
+    def __init__(self) -> None:
+        self.spans: dict[str, list[float]] = {}
+        self.lock = threading.Lock()
+
+    def step_started(self, workflow: str, step: str) -> None:
+        with self.lock:
+            self.spans.setdefault(step, [time.perf_counter(), 0.0])
+
+    def step_finished(self, workflow: str, step: str) -> None:
+        with self.lock:
+            self.spans[step][1] = time.perf_counter()
+
+    def seconds(self, step: str) -> float:
+        start, end = self.spans.get(step, (0.0, 0.0))
+        return max(end - start, 0.0)
+
+
+def _status_kib(pid: int | str, field: str) -> int | None:
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+def _children_cpu() -> float:
+    """User + system CPU seconds of this process's finished children."""
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def reset_peak() -> bool:
+    try:
+        with open("/proc/self/clear_refs", "w") as handle:
+            handle.write("5")
+        return True
+    except OSError:
+        return False
+
+
+class WorkerMemory:
+    """Samples VmHWM (peak RSS of the process's own address space, reset by exec) of every
+    multiprocessing worker this process spawns, until stopped."""
+
+    def __init__(self, interval: float = 0.1) -> None:
+        self.interval = interval
+        self.peaks_kib: dict[int, int] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self.me = os.getpid()
+
+    def _workers(self) -> list[int]:
+        found = []
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                with open(f"/proc/{entry}/stat") as handle:
+                    ppid = int(handle.read().rsplit(")", 1)[1].split()[1])
+                if ppid != self.me:
+                    continue
+                with open(f"/proc/{entry}/cmdline", "rb") as handle:
+                    if b"spawn_main" in handle.read():
+                        found.append(int(entry))
+            except (OSError, ValueError, IndexError):
+                continue
+        return found
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            for pid in self._workers():
+                peak = _status_kib(pid, "VmHWM")
+                if peak is not None and peak > self.peaks_kib.get(pid, 0):
+                    self.peaks_kib[pid] = peak
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> "WorkerMemory":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+# --- where the time goes ------------------------------------------------------------------------
+def _worker_start() -> float:
+    """In a fresh worker: seconds to import what a map iteration needs."""
+    start = time.perf_counter()
+    import bioims.imaging.artifacts  # noqa: F401
+    import bioims.imaging.image_job  # noqa: F401
+    import bioims.services.registry  # noqa: F401
+    import bioims.workflows.runner  # noqa: F401
+
+    return time.perf_counter() - start
+
+
+def worker_start_seconds() -> float:
+    """Spawn one worker process and import the map's code in it (each map of a workflow starts
+    its own pool of these)."""
+    import multiprocessing
+
+    start = time.perf_counter()
+    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        pool.submit(_worker_start).result()
+    return time.perf_counter() - start
+
+
+def thumbnail_parts(fields: list[list[np.ndarray]]) -> dict[str, float]:
+    """CPU seconds per field of each part of the default thumbnails (bioims.imaging.thumbnails,
+    timed as it is): normalisation, colour MIP, and per artifact resize + encode."""
+    from bioims.imaging.normalize import normalize_for_thumbnail
+    from bioims.imaging.params import ArtifactParameters
+    from bioims.imaging.thumbnails import colour_mip, encode
+
+    parts: dict[str, float] = {}
+
+    def add(name: str, seconds: float) -> None:
+        parts[name] = parts.get(name, 0.0) + seconds / len(fields)
+
+    for channels in fields:
+        c0 = time.process_time()
+        normalized = [normalize_for_thumbnail(raw) for raw in channels]
+        add("normalise", time.process_time() - c0)
+        c0 = time.process_time()
+        mip = colour_mip(normalized)
+        add("colour MIP", time.process_time() - c0)
+        for name, size in ArtifactParameters().pairs():
+            c0 = time.process_time()
+            encode(mip, size, name)
+            add(f"resize + encode {name} ({size} px)", time.process_time() - c0)
+    return parts
+
+
+def flat_finalise_seconds(plate_mean: np.ndarray) -> float:
+    """CPU seconds of one channel's flat field from its plate mean (cut-off + sigma-50 Gaussian):
+    a fixed cost per plate and channel."""
+    from bioims.imaging.flatfield import flat_field_from_mean
+
+    c0 = time.process_time()
+    flat_field_from_mean(plate_mean)
+    return time.process_time() - c0
+
+
+# --- the loop side -----------------------------------------------------------------------------
+def loop_baseline(images: list[list], flats: list[np.ndarray], all_fields: list[list], loop_fields: int) -> dict:
+    """CPU seconds of the original's loop math on the same fields (the reads are not timed)."""
+    from bioims.imaging.params import RoiParameters
+    from tests.unit.imaging import original_loops as original
+
+    parameters = RoiParameters()
+    thumbs, rois = [], []
+    for channels in images[:loop_fields]:
+        c0 = time.process_time()
+        original.default_artifact(channels)
+        thumbs.append(time.process_time() - c0)
+        c0 = time.process_time()
+        original.preprocess_image(list(layout.CHANNELS), channels, flats, parameters.roi_size, parameters.min_voxels)
+        rois.append(time.process_time() - c0)
+    c0 = time.process_time()
+    for c in range(len(layout.CHANNELS)):
+        original.flat_field([field[c] for field in all_fields])
+    flat_total = time.process_time() - c0
+    return {
+        "thumbnails": statistics.mean(thumbs),
+        "rois": statistics.mean(rois),
+        "flat_per_field": flat_total / len(all_fields),
+        "flat_total": flat_total,
+    }
+
+
+# --- main --------------------------------------------------------------------------------------
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--wells", type=int, default=12, help="wells of the plate (x4 fields); 60 = a whole BBBC021 plate")
+    parser.add_argument("--workers", type=int, default=len(os.sched_getaffinity(0)), help="worker processes (default: the cores)")
+    parser.add_argument("--loop-fields", type=int, default=1, help="fields put through the loop math (slow)")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    if not 1 <= args.wells <= 60:
+        parser.error("--wells must be 1..60 (a BBBC021 plate has 60 wells)")
+    if args.workers < 1 or args.loop_fields < 0:
+        parser.error("--workers must be >= 1 and --loop-fields >= 0")
+    os.environ["BIOIMS_WORKERS"] = str(args.workers)
+
+    from bioims import client
+    from bioims.bbbc021.ingest import ingest
+    from bioims.config import Settings
+    from bioims.context import Context, use
+    from bioims.imaging.io import channel_sources, read_image
+    from bioims.imaging.outputs import read_flat_field
+    from bioims.store import Stores
+
+    config = SynthConfig(seed=args.seed)
+    with tempfile.TemporaryDirectory(prefix="bioims-bench-scale-") as tmp:
+        tmp_path = Path(tmp)
+        data_dir = tmp_path / "bbbc021"
+        t0 = time.perf_counter()
+        plate_name, n_fields = render_plate(data_dir, args.wells, config, args.workers)
+        print(f"synthetic BBBC021 plate {plate_name}: {args.wells} wells x {config.fields_per_well} fields = {n_fields} fields "
+              f"of {config.height}x{config.width}x3 uint16 (rendered in {time.perf_counter() - t0:.1f} s with {args.workers} workers)")
+
+        settings = Settings(home=tmp_path / "home")
+        ctx = Context(settings, Stores(settings))
+        use(ctx)
+        clock = StepClock()
+        ctx.runtime.observer = clock
+        reset = reset_peak()
+        children0 = _children_cpu()
+        with WorkerMemory() as memory:
+            c0 = time.process_time()
+            t0 = time.perf_counter()
+            report = ingest(data_dir, [plate_name], context=ctx, embedding=EMBEDDING)
+            ingest_s = time.perf_counter() - t0
+            plate_id = report.plates[0].plate_id
+            client("training-configuration", ctx).createEmbedding({
+                "embeddingName": EMBEDDING, "inputWidth": config.width, "inputHeight": config.height, "inputDepth": 1,
+                "inputChannels": 3, "roiWidth": 128, "roiHeight": 128, "minVoxels": 200, "segmentationChannel": "dapi",
+                "network": "bbbc021-1", "comments": "benchmarks/scale.py",
+            })
+            t1 = time.perf_counter()
+            outcome = client("process-plate", ctx).call("processPlate", plateId=plate_id, embeddingName=EMBEDDING, wait=True)
+            process_s = time.perf_counter() - t1
+            main_cpu_s = time.process_time() - c0
+            from bioims.workflows.runner import shutdown_process_pool
+
+            shutdown_process_pool()  # the shared workers exit: their CPU time becomes countable
+        worker_cpu_s = _children_cpu() - children0
+        if outcome.get("status") != "SUCCEEDED":
+            raise SystemExit(f"process-plate did not succeed: {outcome}")
+        main_peak_mib = (_status_kib("self", "VmHWM") or 0) / 1024
+        from bioims.imaging.status import image_status
+
+        rows = ctx.service("image-management").plate_images(plate_id)
+        rois = [int((image_status(r, EMBEDDING) or {}).get("roiCount", 0)) for r in rows]
+
+        # the same fields for the loop side
+        fields = [read_image(ctx.stores, channel_sources(r), r["imageId"]) for r in rows]
+        shape = fields[0][0].shape
+        flats = [read_flat_field(ctx.stores.data, plate_id, c, shape).array for c in layout.CHANNELS]
+        parts = thumbnail_parts(fields[:4])
+        finalise_s = flat_finalise_seconds(np.mean([f[0].astype(np.float64) / 65535 for f in fields[:8]], axis=0))
+        start_s = worker_start_seconds()
+        loop = loop_baseline(fields, flats, fields, args.loop_fields) if args.loop_fields else None
+        del fields
+
+    # --- report ------------------------------------------------------------------------------
+    per_field = lambda s: s / n_fields * 1000  # noqa: E731 - ms per field
+    print(f"load average {os.getloadavg()[0]:.2f}; {args.workers} workers; ROIs per field: median {statistics.median(rois) if rois else 0:.0f}")
+    print(f"{'step':<28} {'wall s':>8} {'ms/field':>9}")
+    for title, steps, total in (("ingest", INGEST_STEPS, ingest_s), ("process-plate", PROCESS_STEPS, process_s)):
+        for step in steps:
+            s = clock.seconds(step)
+            print(f"  {step:<26} {s:>8.2f} {per_field(s):>9.1f}")
+        other = total - sum(clock.seconds(s) for s in steps)
+        print(f"  {'(rest: checks, rows, tags)':<26} {other:>8.2f} {per_field(other):>9.1f}")
+        print(f"{title + ' total':<28} {total:>8.2f} {per_field(total):>9.1f}")
+    ms_per_field = per_field(ingest_s + process_s)
+    minutes = (ingest_s + process_s) / n_fields * BBBC021_FIELDS / 60
+    worker_peaks = sorted(v / 1024 for v in memory.peaks_kib.values())
+    peak_worker = max(worker_peaks) if worker_peaks else 0.0
+    print(f"peak RSS per worker process: {', '.join(f'{p:.0f}' for p in worker_peaks) or 'no workers'} MiB "
+          f"({len(worker_peaks)} worker processes over both workflows); main process (flat-field job, services): "
+          f"{main_peak_mib:.0f} MiB{'' if reset else ' (peak not resettable: includes rendering set-up)'}; main CPU {main_cpu_s:.1f} s")
+    print("where the time goes (measured in this process, one core):")
+    for name, seconds in parts.items():
+        print(f"  thumbnails: {name:<40} {seconds * 1000:>7.1f} ms CPU per field")
+    print(f"  flat field from the plate mean (cut-off + Gaussian sigma 50): {finalise_s:.2f} s CPU per channel, "
+          f"x3 channels x {BBBC021_PLATES} plates = {finalise_s * 3 * BBBC021_PLATES / 60:.1f} min on one core")
+    print(f"  worker start-up (spawn + imports): {start_s:.2f} s per map pool; 2 maps per plate x {BBBC021_PLATES} plates = "
+          f"{start_s * 2 * BBBC021_PLATES / 60:.1f} min")
+    cpu_field_s = (main_cpu_s + worker_cpu_s) / n_fields
+    cpu_minutes = cpu_field_s * BBBC021_FIELDS / args.workers / 60
+    print(f"CPU time (main {main_cpu_s:.1f} s + workers {worker_cpu_s:.1f} s): {cpu_field_s * 1000:.0f} ms per field; "
+          f"on {args.workers} free cores BBBC021 would take {cpu_minutes:.1f} min (a bound from CPU time: "
+          f"wall time here includes waiting for the cores, load average {os.getloadavg()[0]:.1f})")
+    print(f"extrapolated to BBBC021 ({BBBC021_FIELDS} fields, {BBBC021_PLATES} plates, plate after plate): "
+          f"{minutes:.1f} min (goal <= 15 min: {'met' if minutes <= 15 else 'NOT met'})")
+    if loop is not None:
+        read_inspect = clock.seconds("Inspect Images") / n_fields  # same reads on both sides (threads, wall)
+        loop_field_s = loop["thumbnails"] + loop["rois"] + loop["flat_per_field"] + read_inspect
+        loop_minutes = loop_field_s * BBBC021_FIELDS / args.workers / 60
+        print(f"original's loop math, CPU s per field ({args.loop_fields} field(s); flat field over all {n_fields}): "
+              f"thumbnails {loop['thumbnails']:.1f}, ROIs {loop['rois']:.1f}, flat field {loop['flat_per_field']:.2f} "
+              f"(plate {loop['flat_total']:.1f}), + inspection I/O {read_inspect:.2f}")
+        print(f"loop path extrapolated to BBBC021 on {args.workers} free cores: {loop_minutes:.0f} min "
+              f"({loop_minutes / 60:.1f} h) against ours {cpu_minutes:.1f} min, CPU time on both sides: "
+              f"{loop_field_s / cpu_field_s:.0f}x (per field: loop {loop_field_s:.1f} s, ours {cpu_field_s:.2f} s)")
+    print(f"bbbc021_minutes={minutes:.1f} ms_per_field={ms_per_field:.1f} peak_mib_per_worker={peak_worker:.0f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import click
 
+from bioims.ui import DEFAULT_PORT
 from cli.common import CliError, console
 
 
 @click.command("ui")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (0.0.0.0 exposes the UI, which has no login).")
-@click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True, help="Port (0: any free port).")
+@click.option("--port", type=click.IntRange(0, 65535), default=DEFAULT_PORT, show_default=True, help="Port (0: any free port).")
 @click.option("--search-url", default=None, help="The search service's HTTP API (e.g. http://127.0.0.1:8080); default: the search client.")
 @click.option("--search-timeout", type=click.FloatRange(0.5, 600), default=30, show_default=True, help="Seconds to wait for a search.")
 def ui(host: str, port: int, search_url: str | None, search_timeout: float) -> None:

@@ -144,6 +144,20 @@ CONSUMER_NEEDS: dict[str, Needs] = {
         write_objects=frozenset({SEARCH_OBJECTS}),
         services=("tag", "image-management", "training-configuration"),
     ),
+    # The web UI in the search task (bioims/ui, docs/ui.md): it calls the data services' read methods
+    # in-process (BIOIMS_SERVICES=inprocess, like every deployed process) and reads artifact objects;
+    # it searches through the HTTP API on the task's loopback (no queue, no IAM). Read-only: it never
+    # takes the services' write needs, so it names their tables instead of `services`.
+    "web-ui": Needs(
+        read_tables=_rw(
+            tables.IMAGE_MANAGEMENT,  # plates, wells, images
+            tables.ARTIFACT,  # an image's artifacts
+            tables.MESSAGE,  # an image's message log
+            tables.TAG,  # tag filters
+            tables.TRAINING_CONFIGURATION,  # trainings, embeddings
+        ),
+        read_objects=frozenset({PLATE_OBJECTS, TRAINING_OBJECTS}),  # thumbnails; reports and model cards
+    ),
     # The training script reads its data from the Lustre mount (FSx imports the bucket itself) and
     # writes only its model directory and checkpoints, which SageMaker copies to S3 as this role.
     "sagemaker-training": Needs(

@@ -6,6 +6,10 @@ admits the API port only from the search clients' security group (`clients`: att
 in the VPC calls the API; the stack outputs its id), and clients inside the VPC resolve
 `search.<deployment>.bioims.internal`. Deployments stop the old task before starting the new one
 (at most one consumer writes index snapshots), and a deployment that fails rolls back.
+
+The web UI runs in the same task on its loopback (`uiPort`, never in a port mapping or a security
+group rule) and is reached only through ECS Exec's SSM port forwarding (docs/ui.md); its read
+access is the "web-ui" entry of stacks/access.py.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_servicediscovery as discovery
 from constructs import Construct
 
-from stacks.access import needs_of
+from stacks.access import Needs, needs_of
 from stacks.grants import DeploymentResources, grant_needs
 from stacks.images import REPO_ROOT, RepositoryImage
 from stacks.environment import runtime_environment
@@ -34,6 +38,11 @@ HEALTH_PROBE = (
     "import os, urllib.request; "
     "urllib.request.urlopen('http://127.0.0.1:' + os.environ['BIOIMS_SEARCH_PORT'] + '/health', timeout=4)"
 )
+
+
+def task_needs() -> Needs:
+    """The search service's own access and the web UI's read access: both run in the task."""
+    return needs_of("search-service") | needs_of("web-ui")
 
 
 def namespace_name(settings: DeploymentSettings) -> str:
@@ -69,7 +78,7 @@ class SearchService(Construct):
             assumed_by=iam.ServicePrincipal("ecs-tasks.amazonaws.com"),
             description=f"{settings.deployment} search service task",
         )
-        grant_needs(self.task_role, self, needs_of("search-service"), resources)
+        grant_needs(self.task_role, self, task_needs(), resources)
         self.task = ecs.FargateTaskDefinition(
             self,
             "Task",
@@ -86,6 +95,8 @@ class SearchService(Construct):
             "BIOIMS_SEARCH_PORT": str(settings.search_port),
             # mark a search `error` on its last delivery, before the queue moves it to the DLQ
             "BIOIMS_SEARCH_MAX_RECEIVES": str(MAX_RECEIVE_COUNT),
+            # the web UI beside the API, on 127.0.0.1 only (search_service/main.py, bioims/ui/server.py)
+            "BIOIMS_UI_PORT": str(settings.ui_port),
         }
         self.task.add_container(
             "Search",
@@ -94,6 +105,8 @@ class SearchService(Construct):
             logging=ecs.LogDriver.aws_logs(stream_prefix="search", log_group=log_group(self, "Logs", settings)),
             port_mappings=[ecs.PortMapping(container_port=settings.search_port, name="http")],
             essential=True,
+            # an init process reaps the processes ECS Exec sessions start (AWS's advice for ECS Exec)
+            linux_parameters=ecs.LinuxParameters(self, "LinuxParameters", init_process_enabled=True),
             # ECS ignores the image's HEALTHCHECK: the same probe of /health, declared here, lets ECS
             # replace a task that stops answering.
             health_check=ecs.HealthCheck(
@@ -136,6 +149,9 @@ class SearchService(Construct):
             vpc_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS),
             security_groups=[self.security_group],
             circuit_breaker=ecs.DeploymentCircuitBreaker(rollback=True),
+            # ECS Exec: the only way in to the web UI (SSM port forwarding); CDK grants the task role
+            # the four ssmmessages channel actions the SSM agent in the task needs.
+            enable_execute_command=True,
             cloud_map_options=ecs.CloudMapOptions(
                 name=SERVICE_NAME, cloud_map_namespace=self.namespace, dns_record_type=discovery.DnsRecordType.A
             ),
@@ -151,4 +167,10 @@ class SearchService(Construct):
             "IAM5[Resource::*]",
             "ecr:GetAuthorizationToken (image pulls) has no resource-level permissions; the pull itself is "
             "limited to the image's repository.",
+        )
+        acknowledge(
+            self.task_role,
+            "IAM5[Resource::*]",
+            "ECS Exec (SSM port forwarding to the web UI): the ssmmessages channel actions have no "
+            "resource-level permissions; who may open a session is decided by ecs:ExecuteCommand on the caller.",
         )

@@ -51,6 +51,12 @@ class SearchServiceStack(Stack):
             value=self.service.clients.security_group_id,
             description="Attach to what calls the search HTTP API: the service admits its port from this group only",
         )
+        # ECS Exec targets for the web UI's SSM port forwarding (docs/ui.md)
+        CfnOutput(self, "SearchClusterName", value=self.service.cluster.cluster_name, description="ECS cluster of the search service")
+        CfnOutput(
+            self, "SearchServiceName", value=self.service.service.service_name, description="ECS service running the search task"
+        )
+        CfnOutput(self, "UiPort", value=str(settings.ui_port), description="Web UI port on the search task's loopback")
 
     @staticmethod
     def available(root: Path = REPO_ROOT) -> bool:

@@ -11,6 +11,8 @@ import re
 from dataclasses import dataclass, fields
 from typing import Any, Mapping
 
+from bioims.ui import DEFAULT_PORT as DEFAULT_UI_PORT
+
 DEPLOYMENT_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,30}$")
 BUCKET_PATTERN = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 ACCOUNT_PATTERN = re.compile(r"^\d{12}$")
@@ -53,6 +55,7 @@ class DeploymentSettings:
     search_cpu: int = 1024  # Fargate CPU units of the search service task
     search_memory_mib: int = 4096  # Fargate memory of the search service task
     search_port: int = 8080  # port of the search service's HTTP API inside the VPC
+    ui_port: int = DEFAULT_UI_PORT  # port of the web UI on the search task's loopback (SSM port forwarding)
     enable_training: bool = True  # SageMaker training with FSx for Lustre (the largest idle cost)
     training_image_uri: str | None = None  # SageMaker training image; default built from training/Dockerfile
     log_retention_days: int = 90  # CloudWatch log retention of functions, workflows, services
@@ -82,6 +85,7 @@ _KEYS = {
     "searchCpu": "search_cpu",
     "searchMemoryMiB": "search_memory_mib",
     "searchPort": "search_port",
+    "uiPort": "ui_port",
     "enableTraining": "enable_training",
     "trainingImageUri": "training_image_uri",
     "logRetentionDays": "log_retention_days",
@@ -179,6 +183,10 @@ def validate(s: DeploymentSettings) -> None:
         )
     if not 1024 <= s.search_port <= 65535:
         raise ContextError(f"context 'searchPort' must be between 1024 and 65535, not {s.search_port}")
+    if not 1024 <= s.ui_port <= 65535:
+        raise ContextError(f"context 'uiPort' must be between 1024 and 65535, not {s.ui_port}")
+    if s.ui_port == s.search_port:
+        raise ContextError(f"context 'uiPort' must differ from 'searchPort' (both {s.ui_port}): both listen in one task")
     if s.log_retention_days not in LOG_RETENTION:
         raise ContextError(f"context 'logRetentionDays' must be one of {sorted(LOG_RETENTION)}, not {s.log_retention_days}")
 

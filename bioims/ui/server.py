@@ -16,7 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Callable
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from bioims.ui import views
+from bioims.ui import DEFAULT_PORT, views
 from bioims.ui.data import NotFound, UiData
 
 log = logging.getLogger("bioims.ui")
@@ -100,7 +100,7 @@ def _handler_class(data: UiData) -> type[BaseHTTPRequestHandler]:
 class UiServer:
     """The UI in a background thread or the foreground. port 0 picks a free port (see `url`)."""
 
-    def __init__(self, data: UiData, host: str = "127.0.0.1", port: int = 8765):
+    def __init__(self, data: UiData, host: str = "127.0.0.1", port: int = DEFAULT_PORT):
         self.data = data
         self._server = ThreadingHTTPServer((host, port), _handler_class(data))
         self._server.daemon_threads = True

@@ -65,6 +65,8 @@ def test_account_and_region_come_from_the_cdk_environment():
         ({"searchCpu": "3000"}, "searchCpu"),
         ({"searchCpu": "1024", "searchMemoryMiB": "1024"}, "searchMemoryMiB"),
         ({"searchPort": "80"}, "searchPort"),
+        ({"uiPort": "443"}, "uiPort"),
+        ({"uiPort": "8080", "searchPort": "8080"}, "uiPort"),
         ({"logRetentionDays": "10"}, "logRetentionDays"),
         ({"batchMaxVcpus": 1.5}, "batchMaxVcpus"),
     ],
@@ -79,3 +81,10 @@ def test_every_context_key_maps_to_a_setting():
     from stacks.settings import _KEYS
 
     assert set(_KEYS) == set(CONTEXT_KEYS) and set(_KEYS.values()) == names
+
+
+def test_ui_port_defaults_to_the_cli_default_and_follows_context():
+    from bioims.ui import DEFAULT_PORT
+
+    assert settings().ui_port == DEFAULT_PORT == 8765
+    assert settings(uiPort="9000").ui_port == 9000

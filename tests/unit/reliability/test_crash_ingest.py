@@ -1,0 +1,41 @@
+"""`bioims bbbc021 ingest DIR` killed (kill -9 of its process group) at write boundaries, then
+run again: the re-run completes the plates, and the final rows and objects equal those of an
+uninterrupted ingest."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.support.crash import KILLED, bioims, state, temporaries
+
+
+@pytest.fixture(scope="module")
+def clean_state(bbbc021_copy, tmp_path_factory) -> dict:
+    home = tmp_path_factory.mktemp("clean")
+    done = bioims(home, "bbbc021", "ingest", str(bbbc021_copy))
+    assert done.returncode == 0, done.stderr + done.stdout
+    return state(home)
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        "thumbnail-written@3",  # during thumbnails, after the plate validated (issue 14 item 1)
+        "plate-rows-written",  # rows written, the upload marker not yet complete
+        "label-reverse-written@2",  # numbering: a label's index taken, its row not yet updated
+        "tag-number-taken@5",  # numbering: a tag id reserved, nothing else written
+    ],
+)
+def test_killed_ingest_is_completed_by_the_rerun(fault, bbbc021_copy, clean_state, tmp_path):
+    home = tmp_path / "home"
+    killed = bioims(home, "bbbc021", "ingest", str(bbbc021_copy), fault=fault)
+    assert killed.returncode == KILLED, killed.stderr + killed.stdout
+    rerun = bioims(home, "bbbc021", "ingest", str(bbbc021_copy))
+    assert rerun.returncode == 0, rerun.stderr + rerun.stdout
+    assert "already uploaded" not in rerun.stdout.splitlines()[0]
+    again = bioims(home, "bbbc021", "ingest", str(bbbc021_copy))
+    assert again.stdout.count("already uploaded") == 2, again.stdout
+    final = state(home)
+    assert final["objects"] == clean_state["objects"]
+    assert final["rows"] == clean_state["rows"]
+    assert temporaries(home) == []

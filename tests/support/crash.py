@@ -9,6 +9,7 @@ names them by their lab ids (plateSourceId / wellSourceId / imageSourceId) inste
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import signal
@@ -101,3 +102,22 @@ def state(home: Path, *, buckets: tuple[str, ...] = ("data", "resource"), skip_k
 def temporaries(home: Path) -> list[str]:
     """Leftover temporary files of atomic writes under a home."""
     return sorted(str(p.relative_to(home)) for p in Path(home).rglob(".*.tmp"))
+
+
+def service_call(home: Path, service: str, method: str, *, fault: str | None = None, timeout: float = 120, **params) -> subprocess.CompletedProcess:
+    """One service call in a fresh process (own session) on a local home, as a CLI or Lambda
+    would make it; prints the JSON response."""
+    env = dict(os.environ)
+    env.update({"BIOIMS_HOME": str(home), "BIOIMS_BACKEND": "local", "PYTHONPATH": str(ROOT)})
+    env.pop("BIOIMS_FAULT", None)
+    if fault:
+        env["BIOIMS_FAULT"] = fault
+    code = (
+        "import json, sys; from bioims import context; from bioims.services.api import handle_json; "
+        "event = json.loads(sys.argv[1]); "
+        "print(json.dumps(handle_json(context.get().service(event.pop('service')), event)))"
+    )
+    event = json.dumps({"service": service, "method": method, **params})
+    return subprocess.run(
+        [sys.executable, "-c", code, event], env=env, cwd=ROOT, capture_output=True, text=True, timeout=timeout, start_new_session=True
+    )

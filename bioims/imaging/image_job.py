@@ -19,7 +19,7 @@ import threading
 from collections import OrderedDict
 from typing import Any
 
-from bioims import tables
+from bioims import faults, tables
 from bioims.imaging.errors import IMAGE_DATA_ERRORS, ImagingError
 from bioims.imaging.flatfield import FlatField
 from bioims.imaging.io import channel_sources, read_image
@@ -103,6 +103,7 @@ def preprocess_stored_image(ctx, image_id: str, embedding_name: str, plate_id: s
         return _failed(ctx, row, embedding_name, summary, str(exc), parameters)
 
     written = write_image_outputs(data, output, result, parameters, label_index=label_index, subclass_index=subclass_index)
+    faults.point("rois-written")
     artifacts = ctx.service("artifact")
     for key in written:  # idempotent: a re-run keeps the first registration's timestamp
         artifacts.register_object(image_id, tables.ORIGIN, key, f"ROIs for embedding {embedding_name}")

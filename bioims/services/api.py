@@ -104,12 +104,16 @@ class Service:
     def sibling(self, name: str):
         return self.ctx.service(name)
 
-    def start_workflow(self, workflow: str, payload: dict, wait: bool = True) -> dict:
+    def start_workflow(self, workflow: str, payload: dict, wait: bool = True, on_start=None) -> dict:
         """Start a workflow. Locally it runs to the end inside the call (in a background thread
-        when wait is false); on AWS it is a Step Functions execution and the call returns at once."""
+        when wait is false); on AWS it is a Step Functions execution and the call returns at once.
+        `on_start(executionArn)` runs as soon as the execution exists (before its steps locally)."""
         if self.ctx.settings.backend == "local":
-            return self.ctx.runtime.start_workflow(workflow, payload, wait=wait)
-        return self.ctx.runtime.start_workflow(workflow, payload)
+            return self.ctx.runtime.start_workflow(workflow, payload, wait=wait, on_start=on_start)
+        started = self.ctx.runtime.start_workflow(workflow, payload)
+        if on_start is not None:
+            on_start(started["executionArn"])
+        return started
 
     def describe_execution(self, request: "DescribeExecutionRequest") -> dict:
         """describeExecution of the services that start workflows (the original accepted both

@@ -28,6 +28,7 @@ def emit(value: Any, as_json: bool) -> None:
 def run_cli(group: click.Group) -> None:
     from bioims.clients.base import ClientError
     from bioims.config import ConfigError
+    from bioims.store.ports import StoreDamaged
 
     try:
         group.main(standalone_mode=False)
@@ -37,7 +38,7 @@ def run_cli(group: click.Group) -> None:
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
-    except (ClientError, ConfigError) as exc:
+    except (ClientError, ConfigError, StoreDamaged) as exc:
         err_console.print(f"[red]error:[/red] {exc}")
         sys.exit(1)
     except KeyboardInterrupt:

@@ -20,7 +20,7 @@ from typing import Annotated, Any, Callable, ClassVar, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError
 
-from bioims.store.ports import ConditionFailed
+from bioims.store.ports import ConditionFailed, StoreDamaged
 
 log = logging.getLogger("bioims.services")
 
@@ -183,6 +183,9 @@ def handle(service: Service, event: Any) -> dict:
         return respond(exc.status, exc.body())
     except ConditionFailed as exc:
         return respond(409, Conflict(f"{method_name}: {exc}").body())
+    except StoreDamaged as exc:  # not the caller's fault, and not to be retried: say what to restore
+        log.error("%s.%s: %s", service.name, method_name, exc)
+        return respond(503, {"error": "StoreDamaged", "message": str(exc)})
     except Exception as exc:  # an internal fault: report it without a stack trace to the caller
         log.error("%s.%s failed: %s\n%s", service.name, method_name, exc, traceback.format_exc())
         return respond(500, {"error": "InternalError", "message": f"{method_name}: {type(exc).__name__}: {exc}"})

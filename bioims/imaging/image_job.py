@@ -86,6 +86,10 @@ def preprocess_stored_image(ctx, image_id: str, embedding_name: str, plate_id: s
         count = int(document.get("count", len(document.get("roi", []))))
         recorded = image_status(row, embedding_name)
         if recorded is None or recorded.get("status") != DONE or recorded.get("roiCount") != count:
+            # The outputs were written but a crash came before they were registered and recorded.
+            artifacts = ctx.service("artifact")
+            for key in (k for k in output.all() if data.exists(k)):
+                artifacts.register_object(image_id, tables.ORIGIN, key, f"ROIs for embedding {embedding_name}")
             record_status(ctx, image_id, embedding_name, DONE, roi_count=count, parameters=parameters.as_dict())
         return {**summary, "status": "skipped", "rois": count}
 

@@ -25,7 +25,7 @@ KILLED = -signal.SIGKILL
 # Tables whose rows describe runs rather than results (executions, log lines).
 RUN_TABLES = {tables.EXECUTION.name, tables.MESSAGE.name}
 # Attributes that hold wall-clock times.
-VOLATILE = {"createTimestamp", "uploadFinished", "timestamp1", "startDate", "stopDate", "updateTimestamp", "created", "modified"}
+VOLATILE = {"createTimestamp", "uploadFinished", "timestamp", "timestamp1", "startDate", "stopDate", "updateTimestamp", "created", "modified"}
 
 
 def bioims(home: Path, *args: str, fault: str | None = None, workers: int = 2, timeout: float = 300) -> subprocess.CompletedProcess:

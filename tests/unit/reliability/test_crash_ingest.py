@@ -39,3 +39,40 @@ def test_killed_ingest_is_completed_by_the_rerun(fault, bbbc021_copy, clean_stat
     assert final["objects"] == clean_state["objects"]
     assert final["rows"] == clean_state["rows"]
     assert temporaries(home) == []
+
+
+EMBEDDING = {
+    "embeddingName": "tiny", "inputWidth": 80, "inputHeight": 64, "inputChannels": 3, "roiWidth": 32, "roiHeight": 32,
+    "network": "bioims-resnet", "embeddingVectorLength": 32,
+}
+
+
+def _ingested_home(root, bbbc021_copy) -> dict[str, str]:
+    """An ingested home with the embedding; returns plateSourceId -> plateId."""
+    from bioims.services.api import handle_json
+    from tests.support.backends import local_context
+
+    done = bioims(root, "bbbc021", "ingest", str(bbbc021_copy))
+    assert done.returncode == 0, done.stderr
+    ctx = local_context(root)
+    response = handle_json(ctx.service("training-configuration"), {"method": "createEmbedding", "embedding": EMBEDDING})
+    assert response["statusCode"] < 300, response
+    return {r["plateSourceId"]: r["imageId"][len("plate#"):] for r in ctx.service("image-management").plates()}
+
+
+@pytest.mark.parametrize("fault", ["rois-written@1", "rois-written@3"])
+def test_killed_process_plate_is_completed_by_the_rerun(fault, bbbc021_copy, tmp_path):
+    clean, crashed = tmp_path / "clean", tmp_path / "crashed"
+    for home in (clean, crashed):
+        plates = _ingested_home(home, bbbc021_copy)
+        for source, plate_id in sorted(plates.items()):
+            if home == crashed and source == "Week1_22123":
+                killed = bioims(home, "process-plate", plate_id, "--embedding", "tiny", fault=fault)
+                assert killed.returncode == KILLED, killed.stderr + killed.stdout
+            run = bioims(home, "process-plate", plate_id, "--embedding", "tiny", "--json")
+            assert run.returncode == 0, run.stderr + run.stdout
+    after_crash, uninterrupted = state(crashed), state(clean)
+    assert after_crash["objects"] == uninterrupted["objects"]
+    for table, rows in uninterrupted["rows"].items():
+        assert after_crash["rows"][table] == rows, table
+    assert temporaries(crashed) == []

@@ -17,13 +17,13 @@ def clean_state(bbbc021_copy, tmp_path_factory) -> dict:
     return state(home)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "fault",
     [
         "thumbnail-written@3",  # during thumbnails, after the plate validated (issue 14 item 1)
         "plate-rows-written",  # rows written, the upload marker not yet complete
-        "label-reverse-written@2",  # numbering: a label's index taken, its row not yet updated
-        "tag-number-taken@5",  # numbering: a tag id reserved, nothing else written
+        "tag-number-taken@5",  # numbering: a tag id reserved, nothing else written (all steps: test_numbering_crash)
     ],
 )
 def test_killed_ingest_is_completed_by_the_rerun(fault, bbbc021_copy, clean_state, tmp_path):
@@ -32,9 +32,10 @@ def test_killed_ingest_is_completed_by_the_rerun(fault, bbbc021_copy, clean_stat
     assert killed.returncode == KILLED, killed.stderr + killed.stdout
     rerun = bioims(home, "bbbc021", "ingest", str(bbbc021_copy))
     assert rerun.returncode == 0, rerun.stderr + rerun.stdout
-    assert "already uploaded" not in rerun.stdout.splitlines()[0]
-    again = bioims(home, "bbbc021", "ingest", str(bbbc021_copy))
-    assert again.stdout.count("already uploaded") == 2, again.stdout
+    if fault.startswith("thumbnail"):  # the killed plate is resumed, not "already uploaded"
+        assert "Week1_22123: resumed" in rerun.stdout, rerun.stdout
+        again = bioims(home, "bbbc021", "ingest", str(bbbc021_copy))
+        assert again.stdout.count("already uploaded") == 2, again.stdout
     final = state(home)
     assert final["objects"] == clean_state["objects"]
     assert final["rows"] == clean_state["rows"]
@@ -60,7 +61,8 @@ def _ingested_home(root, bbbc021_copy) -> dict[str, str]:
     return {r["plateSourceId"]: r["imageId"][len("plate#"):] for r in ctx.service("image-management").plates()}
 
 
-@pytest.mark.parametrize("fault", ["rois-written@1", "rois-written@3"])
+@pytest.mark.slow
+@pytest.mark.parametrize("fault", ["rois-written@3"])
 def test_killed_process_plate_is_completed_by_the_rerun(fault, bbbc021_copy, tmp_path):
     clean, crashed = tmp_path / "clean", tmp_path / "crashed"
     for home in (clean, crashed):

@@ -55,6 +55,7 @@ def _train_rows(ctx, train_id: str) -> list[dict]:
     return sorted(({k: v for k, v in r.items() if k not in ("createTimestamp", "trainId", "trainPlateId", "roiEmbeddingKey")} for r in rows), key=repr)
 
 
+@pytest.mark.slow
 def test_killed_training_is_failed_then_resumed_to_the_uninterrupted_result(home):
     ctx = local_context(home)
     killed = service_call(home, "train", "train", embeddingName=EMBEDDING, fault="checkpoint-saved", timeout=300)

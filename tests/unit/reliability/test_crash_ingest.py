@@ -71,6 +71,7 @@ def test_killed_process_plate_is_completed_by_the_rerun(fault, bbbc021_copy, tmp
             if home == crashed and source == "Week1_22123":
                 killed = bioims(home, "process-plate", plate_id, "--embedding", "tiny", fault=fault)
                 assert killed.returncode == KILLED, killed.stderr + killed.stdout
+                _assert_running_executions_are_failed(home)
             run = bioims(home, "process-plate", plate_id, "--embedding", "tiny", "--json")
             assert run.returncode == 0, run.stderr + run.stdout
     after_crash, uninterrupted = state(crashed), state(clean)
@@ -78,3 +79,17 @@ def test_killed_process_plate_is_completed_by_the_rerun(fault, bbbc021_copy, tmp
     for table, rows in uninterrupted["rows"].items():
         assert after_crash["rows"][table] == rows, table
     assert temporaries(crashed) == []
+
+
+def _assert_running_executions_are_failed(home) -> None:
+    """The killed command's executions were left RUNNING; describeExecution reports them FAILED."""
+    from bioims import tables
+    from bioims.services.api import handle_json
+    from tests.support.backends import local_context
+
+    ctx = local_context(home)
+    running = [r["executionArn"] for r in ctx.stores.table(tables.EXECUTION).scan_all() if r.get("status") == "RUNNING"]
+    assert running
+    for arn in running:
+        described = handle_json(ctx.service("process-plate"), {"method": "describeExecution", "executionArn": arn})["body"]
+        assert (described["status"], described["error"]) == ("FAILED", "OwnerDied"), described

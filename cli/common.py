@@ -98,6 +98,7 @@ def run_cli(group: click.Group) -> None:
     from bioims.clients.base import ClientError
     from bioims.config import ConfigError
     from bioims.services.api import ServiceError
+    from bioims.store.ports import StoreDamaged
 
     try:
         # standalone_mode=False returns (instead of raising) a click Exit's code: pass it on.
@@ -110,6 +111,8 @@ def run_cli(group: click.Group) -> None:
         if debug_enabled():
             err_console.print(traceback.format_exc(), soft_wrap=True, markup=False)
         sys.exit(exc.exit_code)
+    except StoreDamaged as exc:
+        _fail(str(exc), EXIT_FAILED)
     except ClientError as exc:
         _fail(str(exc), EXIT_USAGE if exc.status == 400 else EXIT_FAILED)
     except ServiceError as exc:

@@ -280,7 +280,7 @@ def _ingest_plate(
             status = "resumed" if result.get("resumed") else "uploaded"
             plate_id = result["plateId"]
         except ClientError as exc:
-            if exc.status != 409 or not isinstance(exc.body, dict) or not exc.body.get("plateId"):
+            if exc.status != 409 or not isinstance(exc.body, dict) or not exc.body.get("plateId") or exc.body.get("differentContent"):
                 return PlateOutcome(plate, "failed", error=str(exc))
             result, status, plate_id = {}, "already uploaded", exc.body["plateId"]
         rows = images_client.getImagesByPlateId(plate_id)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import mimetypes
 from typing import Any
 
-from bioims import keys, tables
+from bioims import faults, keys, tables
 from bioims.imaging.errors import IMAGE_DATA_ERRORS
 from bioims.imaging.inspection import inspect_image
 from bioims.imaging.io import channel_sources, read_image
@@ -55,6 +55,7 @@ def generate_default_artifacts(ctx, image_id: str, *, force: bool = False) -> di
         rendered = render_thumbnails(channels, parameters)
         for name, key in targets.items():
             data.put_bytes(key, rendered[name], content_type=mimetypes.guess_type(name)[0])
+            faults.point("thumbnail-written")
         status, written = "done", list(targets.values())
     artifacts = ctx.service("artifact")
     for key in written:  # idempotent: a re-run keeps the first registration's timestamp

@@ -19,7 +19,7 @@ import threading
 from collections import OrderedDict
 from typing import Any
 
-from bioims import tables
+from bioims import faults, tables
 from bioims.imaging.errors import IMAGE_DATA_ERRORS, ImagingError
 from bioims.imaging.flatfield import FlatField
 from bioims.imaging.io import channel_sources, read_image
@@ -86,6 +86,10 @@ def preprocess_stored_image(ctx, image_id: str, embedding_name: str, plate_id: s
         count = int(document.get("count", len(document.get("roi", []))))
         recorded = image_status(row, embedding_name)
         if recorded is None or recorded.get("status") != DONE or recorded.get("roiCount") != count:
+            # The outputs were written but a crash came before they were registered and recorded.
+            artifacts = ctx.service("artifact")
+            for key in (k for k in output.all() if data.exists(k)):
+                artifacts.register_object(image_id, tables.ORIGIN, key, f"ROIs for embedding {embedding_name}")
             record_status(ctx, image_id, embedding_name, DONE, roi_count=count, parameters=parameters.as_dict())
         return {**summary, "status": "skipped", "rois": count}
 
@@ -103,6 +107,7 @@ def preprocess_stored_image(ctx, image_id: str, embedding_name: str, plate_id: s
         return _failed(ctx, row, embedding_name, summary, str(exc), parameters)
 
     written = write_image_outputs(data, output, result, parameters, label_index=label_index, subclass_index=subclass_index)
+    faults.point("rois-written")
     artifacts = ctx.service("artifact")
     for key in written:  # idempotent: a re-run keeps the first registration's timestamp
         artifacts.register_object(image_id, tables.ORIGIN, key, f"ROIs for embedding {embedding_name}")

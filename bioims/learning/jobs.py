@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 
-from bioims import keys
+from bioims import faults, keys
 from bioims.learning.device import select_device
 from bioims.learning.inference import EmbeddingError, ImageEmbedding, embed_image, write_plate_embeddings
 from bioims.learning.modelcard import MODEL_FILE, fetch_model, load_model
@@ -73,6 +73,7 @@ def embed_plate_for_training(ctx, train_id: str, plate_id: str, *, device: str =
         for row in readable
     ]
     plate_key = write_plate_embeddings(store, train_id, plate_id, results)
+    faults.point("plate-embeddings-written")
     embedded = [r for r in results if r.embedding is not None]
     if embedded:
         from bioims.services.image_management import TrainResult

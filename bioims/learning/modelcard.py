@@ -17,6 +17,7 @@ from typing import Any
 import torch
 
 from bioims import keys
+from bioims.atomic import temporary_beside
 from bioims.learning.hyperparameters import TrainConfig
 from bioims.learning.networks import EmbeddingNetwork, create_network
 from bioims.store.ports import ObjectNotFound, ObjectStore
@@ -31,12 +32,14 @@ class ModelError(RuntimeError):
 
 
 def atomic_torch_save(obj: Any, path: Path) -> None:
-    """torch.save to a temporary file, then rename: a crash never leaves half a file."""
+    """torch.save to a temporary file, then rename: a crash never leaves half a file. Saved
+    through the open handle, so the archive's inner name does not carry the random temporary
+    name: the same weights give the same bytes."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    fd, tmp = temporary_beside(path)
     try:
-        torch.save(obj, tmp)
+        with os.fdopen(fd, "wb") as handle:
+            torch.save(obj, handle)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -45,7 +48,7 @@ def atomic_torch_save(obj: Any, path: Path) -> None:
 
 def atomic_write_text(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = temporary_beside(path)
     try:
         with os.fdopen(fd, "w") as handle:
             handle.write(text)

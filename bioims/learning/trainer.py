@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from bioims import ids, keys
+from bioims import faults, ids, keys
 from bioims.learning.augment import augment_batch
 from bioims.learning.device import setup_torch
 from bioims.learning.hyperparameters import TrainConfig
@@ -106,7 +106,11 @@ class _Minibatches(Dataset):
 
 
 def manifest_digest(manifest: TrainingManifest) -> str:
-    return hashlib.sha256(manifest.to_json().encode()).hexdigest()[:16]
+    """A hash of the training set's content; when it was built does not count, so a run killed
+    and resumed after its training set was rebuilt (resumeTraining) continues its checkpoint."""
+    content = json.loads(manifest.to_json())
+    content.pop("createTimestamp", None)
+    return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def _make_optimizer(net: torch.nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
@@ -194,6 +198,7 @@ class Trainer:
             },
             self.checkpoint_dir / CHECKPOINT_FILE,
         )
+        faults.point("checkpoint-saved")
 
     def _restore(self) -> bool:
         path = self.checkpoint_dir / CHECKPOINT_FILE

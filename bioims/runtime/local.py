@@ -18,9 +18,12 @@ from pathlib import Path
 
 from bioims import keys, resources, tables
 from bioims.ids import new_id
+from bioims.processes import current_owner, owner_alive
 from bioims.learning.progress import PROGRESS_PREFIX
 from bioims.runtime.ports import Observer, TrainingJobRequest
-from bioims.store import Update
+from bioims.store import Condition, ConditionFailed, Update
+
+OWNER_DIED = "OwnerDied"
 
 
 def _now_iso() -> str:
@@ -37,15 +40,19 @@ class LocalRuntime:
         return self.ctx.stores.table(tables.EXECUTION)
 
     # --- workflows -----------------------------------------------------------------------------
-    def start_workflow(self, workflow: str, payload: dict, *, wait: bool = True) -> dict:
-        """Run a workflow; locally this waits for the end unless wait=False (then a thread runs it)."""
+    def start_workflow(self, workflow: str, payload: dict, *, wait: bool = True, on_start=None) -> dict:
+        """Run a workflow; locally this waits for the end unless wait=False (then a thread runs it).
+        `on_start(executionArn)` is called once the execution is recorded, before any step runs,
+        so a caller can point at it even if this process dies during the run."""
         from bioims.workflows.definitions import workflow as lookup
 
         definition = lookup(workflow)
-        if wait:
-            outcome = self.run_workflow(definition, payload, observer=self.observer)
-            return {"executionArn": outcome["executionArn"], "startDate": outcome["startDate"], "status": outcome["status"]}
         arn = self._new_execution(definition.name, payload)
+        if on_start is not None:
+            on_start(arn)
+        if wait:
+            outcome = self._run_recorded(definition, payload, arn, self.observer)
+            return {"executionArn": outcome["executionArn"], "startDate": outcome["startDate"], "status": outcome["status"]}
         thread = threading.Thread(target=self._run_recorded, args=(definition, payload, arn, self.observer), daemon=True)
         thread.start()
         return {"executionArn": arn, "startDate": self.describe_execution(arn)["startDate"]}
@@ -64,7 +71,7 @@ class LocalRuntime:
                 "status": "RUNNING",
                 "input": json.dumps(payload),
                 "startDate": _now_iso(),
-                "pid": os.getpid(),
+                **current_owner(),
             }
         )
         return arn
@@ -96,12 +103,28 @@ class LocalRuntime:
             values["error"], values["cause"] = error, cause
         self._executions.update({"executionArn": arn, "record": "origin"}, Update(set=values))
 
+    def _settle_if_orphaned(self, row: dict, running: str, values: dict) -> dict:
+        """A row still `running` whose owner process is gone is finished with `values` (once:
+        conditional on the status), so it does not stay running forever."""
+        if row.get("status") != running or owner_alive(row):
+            return row
+        key = {"executionArn": row["executionArn"], "record": "origin"}
+        try:
+            return self._executions.update(key, Update(set={**values, "stopDate": _now_iso()}), condition=Condition(equals={"status": running}))
+        except ConditionFailed:
+            return self._executions.get(key) or row
+
     def describe_execution(self, execution_arn: str) -> dict:
         from bioims.services.api import NotFound
 
         row = self._executions.get({"executionArn": execution_arn, "record": "origin"})
         if row is None:
             raise NotFound(f"execution {execution_arn!r} does not exist")
+        row = self._settle_if_orphaned(row, "RUNNING", {
+            "status": "FAILED", "error": OWNER_DIED,
+            "cause": f"process {row.get('pid')} running this execution ended before it finished (killed or crashed); "
+                     "run the same command again: finished steps are skipped",
+        })
         out = {k: row[k] for k in ("executionArn", "status", "startDate", "input") if k in row}
         out["name"] = execution_arn.rsplit(":", 1)[-1]
         out["stateMachineArn"] = f"arn:bioims:local:stateMachine:{row.get('workflow')}"
@@ -145,7 +168,7 @@ class LocalRuntime:
             args += [f"--{name}", str(value)]
         key = {"executionArn": f"trainingjob:{job.trainingJobName}", "record": "origin"}
         self._executions.put(
-            {**key, "status": "InProgress", "request": job.model_dump(), "startDate": _now_iso(), "log": str(log_path)}
+            {**key, "status": "InProgress", "request": job.model_dump(), "startDate": _now_iso(), "log": str(log_path), **current_owner()}
         )
         observer.log(f"training job {job.trainingJobName} started; log: {log_path}")
         started = time.monotonic()
@@ -176,6 +199,10 @@ class LocalRuntime:
         row = self._executions.get({"executionArn": f"trainingjob:{name}", "record": "origin"})
         if row is None:
             raise NotFound(f"training job {name!r} does not exist")
+        row = self._settle_if_orphaned(row, "InProgress", {
+            "status": "Failed", "seconds": 0,
+            "failureReason": f"process {row.get('pid')} running this training job ended before it finished (killed or crashed)",
+        })
         request = row.get("request", {})
         out = {
             "TrainingJobName": name,

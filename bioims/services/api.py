@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError
 
 from bioims import jsonlimits
 from bioims.services.models import EMBEDDING_NAME_PATTERN, ID_PATTERN, ID_RULE
-from bioims.store.ports import ConditionFailed
+from bioims.store.ports import ConditionFailed, StoreDamaged
 
 log = logging.getLogger("bioims.services")
 
@@ -109,12 +109,16 @@ class Service:
     def sibling(self, name: str):
         return self.ctx.service(name)
 
-    def start_workflow(self, workflow: str, payload: dict, wait: bool = True) -> dict:
+    def start_workflow(self, workflow: str, payload: dict, wait: bool = True, on_start=None) -> dict:
         """Start a workflow. Locally it runs to the end inside the call (in a background thread
-        when wait is false); on AWS it is a Step Functions execution and the call returns at once."""
+        when wait is false); on AWS it is a Step Functions execution and the call returns at once.
+        `on_start(executionArn)` runs as soon as the execution exists (before its steps locally)."""
         if self.ctx.settings.backend == "local":
-            return self.ctx.runtime.start_workflow(workflow, payload, wait=wait)
-        return self.ctx.runtime.start_workflow(workflow, payload)
+            return self.ctx.runtime.start_workflow(workflow, payload, wait=wait, on_start=on_start)
+        started = self.ctx.runtime.start_workflow(workflow, payload)
+        if on_start is not None:
+            on_start(started["executionArn"])
+        return started
 
     def describe_execution(self, request: "DescribeExecutionRequest") -> dict:
         """describeExecution of the services that start workflows (the original accepted both
@@ -189,6 +193,9 @@ def handle(service: Service, event: Any) -> dict:
         return respond(exc.status, exc.body())
     except ConditionFailed as exc:
         return respond(409, Conflict(f"{method_name}: {exc}").body())
+    except StoreDamaged as exc:  # not the caller's fault, and not to be retried: say what to restore
+        log.error("%s.%s: %s", service.name, method_name, exc)
+        return respond(503, {"error": "StoreDamaged", "message": str(exc)})
     except Exception as exc:  # an internal fault: report it without a stack trace to the caller
         log.error("%s.%s failed: %s\n%s", service.name, method_name, exc, traceback.format_exc())
         return respond(500, {"error": "InternalError", "message": f"{method_name}: {type(exc).__name__}: {exc}"})

@@ -27,7 +27,7 @@ from typing import Annotated
 
 from pydantic import Field, StrictBool, StrictFloat, StrictInt, StrictStr, ValidationError
 
-from bioims import tables
+from bioims import faults, tables
 from bioims.ids import derived_id, new_id, now_ms
 from bioims.services.api import BadRequest, Conflict, NotFound, Request, Service, api
 from bioims.services.models import Dimension, Id, Name, Text
@@ -41,6 +41,7 @@ SOURCE_PREFIX = "platesource#"
 
 UNDEFINED, PREVALIDATION, VALIDATED, ERROR, READY = "UNDEFINED", "PREVALIDATION", "VALIDATED", "ERROR", "READY"
 STATUSES = (UNDEFINED, PREVALIDATION, VALIDATED, ERROR, READY)
+UPLOAD_FINISHED = "SUCCEEDED"  # plate row `uploadStatus` once the upload workflow reached its end
 
 
 def dims_key(width: int, height: int, depth: int, channels: int) -> str:
@@ -49,6 +50,23 @@ def dims_key(width: int, height: int, depth: int, channels: int) -> str:
 
 def derived_message_id(*parts: str) -> str:
     return str(uuid.UUID(derived_id(*parts).encode().hex()[:32]))
+
+
+def _check_same_content(manifest: SourcePlateManifest, marker: dict, plate_id: str, fingerprint: str) -> None:
+    """A second upload under a known plateSourceId must describe the same plate: another copy
+    (other source locations, checksums or labels) is a 409, never silently ignored."""
+    stored = marker.get("manifestSha256")
+    if stored is None or stored == fingerprint:
+        return  # the same manifest (or a plate uploaded before fingerprints were kept)
+    sources = sorted({image.sourceBucket for image in manifest.images})
+    raise Conflict(
+        f"plate {manifest.plateSourceId!r} is already stored as plateId {plate_id} from a manifest with different "
+        f"content (manifest sha256 {stored[:16]}..., this one {fingerprint[:16]}...; this one reads from "
+        f"{', '.join(sources[:3])}): the stored plate is kept and keeps its images. To replace it, upload the "
+        "new copy under another plateSourceId (plate name), or ingest into a fresh BIOIMS_HOME "
+        "(a new deployment on AWS)",
+        details={"plateId": plate_id, "differentContent": True},
+    )
 
 
 # --- request models ------------------------------------------------------------------------------
@@ -188,12 +206,17 @@ class ImageManagementService(Service):
         messages = self.sibling("message")
         marker_key = {"imageId": SOURCE_PREFIX + manifest.plateSourceId, "trainId": ORIGIN}
         candidate = new_id()
+        fingerprint = manifest.fingerprint()
         try:
-            self._table.put({**marker_key, "targetPlateId": candidate, "status": "uploading", "createTimestamp": now_ms()}, condition=Condition.not_exists())
+            self._table.put(
+                {**marker_key, "targetPlateId": candidate, "status": "uploading", "createTimestamp": now_ms(), "manifestSha256": fingerprint},
+                condition=Condition.not_exists(),
+            )
             plate_id = candidate
         except ConditionFailed:
             marker = self._table.get(marker_key) or {}
             plate_id = marker.get("targetPlateId", "")
+            _check_same_content(manifest, marker, plate_id, fingerprint)
             if marker.get("status") == "complete":
                 raise Conflict(
                     f"plate {manifest.plateSourceId!r} was already uploaded as plateId {plate_id}",
@@ -237,6 +260,7 @@ class ImageManagementService(Service):
             row.update({k: v for k, v in optional.items() if v is not None})
             rows.append(row)
         self._table.batch_write(puts=rows)
+        faults.point("plate-rows-written")
         self._table.put(
             {
                 "imageId": PLATE_PREFIX + plate_id,
@@ -250,8 +274,18 @@ class ImageManagementService(Service):
                 "createTimestamp": stamp,
             }
         )
-        self._table.update(marker_key, Update(set={"status": "complete"}))
+        self._table.update(marker_key, Update(set={"status": "complete", "manifestSha256": fingerprint}))
         return {"plateId": plate_id, "plateSourceId": manifest.plateSourceId, "imageCount": len(rows), "wellCount": len(well_ids)}
+
+    def finish_upload(self, plate_id: str) -> dict:
+        """Record that the plate's upload workflow ran to its end: only now is the upload complete
+        (a re-upload of a plate without this mark resumes the workflow instead of answering 409)."""
+        self.plate(plate_id)
+        stamp = now_ms()
+        self._table.update(
+            {"imageId": PLATE_PREFIX + plate_id, "trainId": ORIGIN}, Update(set={"uploadStatus": UPLOAD_FINISHED, "uploadFinished": stamp})
+        )
+        return {"plateId": plate_id, "uploadStatus": UPLOAD_FINISHED}
 
     def validate(self, plate_id: str) -> dict:
         plate = self.plate(plate_id)
@@ -438,6 +472,11 @@ class ImageManagementService(Service):
         if not plate.get("messageId"):
             raise NotFound(f"plate {request.plateId!r} has no message log")
         return {"plateId": request.plateId, "messageId": plate["messageId"]}
+
+    @api(PlateRequest)
+    def finishPlateUpload(self, request: PlateRequest) -> dict:
+        """The last step of the upload workflow: marks the plate's upload complete."""
+        return self.finish_upload(request.plateId)
 
     @api(PlateRequest)
     def validatePlate(self, request: PlateRequest) -> dict:

@@ -67,12 +67,16 @@ class LabelService(Service):
         return header
 
     def _labels(self, category: str) -> list[dict]:
-        return [r for r in self._table.query_all(category) if r["label"] != ORIGIN and r.get("index1") is not None]
+        rows = [r for r in self._table.query_all(category) if r["label"] != ORIGIN]
+        for row in rows:
+            if row.get("index1") is None:  # numbering interrupted by a crash: finish it now
+                row["index1"], _ = self.create_label(category, row["label"])
+        return rows
 
     def create_label(self, category: str, label: str) -> tuple[int, bool]:
         _check_name(label, "label")
         self._header(category)
-        index, created = get_or_assign_number(
+        return get_or_assign_number(
             self._table,
             {"category": category, "label": label},
             {},
@@ -80,10 +84,9 @@ class LabelService(Service):
             counter_key={"category": category, "label": ORIGIN},
             counter_attr="nextIndex",
             first_number=0,
+            reverse=lambda index: {"category": UNIQUE + category, "label": f"{UNIQUE}{index}", "index1": index, "value": label},
+            fault_prefix="label",
         )
-        if created:
-            self._table.put({"category": UNIQUE + category, "label": f"{UNIQUE}{index}", "index1": index, "value": label})
-        return index, created
 
     def index_map(self, category: str) -> dict[str, int]:
         """label -> index of a whole category (one query)."""
@@ -141,9 +144,12 @@ class LabelService(Service):
     @api(LabelRequest)
     def getIndex(self, request: LabelRequest) -> dict:
         row = self._table.get({"category": request.category, "label": request.label})
-        if row is None or row.get("index1") is None:
+        if row is None:
             raise NotFound(f"label {request.label!r} does not exist in category {request.category!r}")
-        return {"category": request.category, "label": request.label, "index": int(row["index1"])}
+        index = row.get("index1")
+        if index is None:  # numbering interrupted by a crash: finish it now
+            index, _ = self.create_label(request.category, request.label)
+        return {"category": request.category, "label": request.label, "index": int(index)}
 
     @api(IndexRequest)
     def getLabel(self, request: IndexRequest) -> dict:

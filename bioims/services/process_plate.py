@@ -36,17 +36,18 @@ class ProcessPlateService(Service):
         """Create the plate's rows from the manifest, then inspect, validate and thumbnail it.
         Uploading a finished plate again answers 409 with its plateId; an interrupted upload is
         completed."""
-        from bioims.services.image_management import PopulateRequest
+        from bioims.services.image_management import UPLOAD_FINISHED, PopulateRequest
 
         management = self.sibling("image-management")
         try:
             created = management.populateSourcePlate(PopulateRequest(inputBucket=request.inputBucket, inputKey=request.inputKey))
         except Conflict as exc:
             plate_id = exc.details.get("plateId")
-            plate = management.plate(plate_id) if plate_id else {}
-            if plate.get("searchReady") in ("VALIDATED", "ERROR"):
+            plate = management.plate(plate_id) if plate_id and not exc.details.get("differentContent") else {}
+            if not plate or plate.get("uploadStatus") == UPLOAD_FINISHED:
                 raise
-            # Rows exist but the upload workflow never finished: run it again.
+            # Rows exist but the upload workflow never reached its end (a crash, a failed step):
+            # run it again; its steps skip finished work.
             created = {"plateId": plate_id, "plateSourceId": plate.get("plateSourceId", ""), "resumed": True}
         execution = self.start_workflow("upload-source-plate", {"plateId": created["plateId"]}, request.wait)
         return {**created, **execution}

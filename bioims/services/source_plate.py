@@ -7,6 +7,8 @@ metadata?}]}`. `metadata` (free key/values such as compound and concentration) i
 
 from __future__ import annotations
 
+import hashlib
+import json
 from typing import Annotated
 
 from pydantic import Field, StrictFloat, StrictInt, StrictStr
@@ -39,6 +41,12 @@ class ManifestImage(Request):
 class SourcePlateManifest(Request):
     plateSourceId: SourceId
     images: Annotated[list[ManifestImage], Field(min_length=1, max_length=100_000)]
+
+    def fingerprint(self) -> str:
+        """sha256 of the manifest's content (key order and whitespace do not matter): two uploads
+        of one plateSourceId are the same plate only when this agrees."""
+        text = json.dumps(self.model_dump(mode="json", exclude_none=True), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()
 
     def check_consistency(self) -> None:
         """Rules pydantic cannot express: unique image ids, one channel layout per plate,

@@ -55,18 +55,23 @@ class TagService(Service):
             counter_key=COUNTER_KEY,
             counter_attr="id",
             first_number=1,
+            reverse=lambda tag_id: {"tagValue": f"{UNIQUE}{tag_id}", "tagType": "unique", "value": value},
+            fault_prefix="tag",
         )
-        if created:
-            self._table.put({"tagValue": f"{UNIQUE}{tag_id}", "tagType": "unique", "value": value})
         return tag_id, created
 
     def all_tags(self) -> dict[int, str]:
-        """id -> tag value for every tag (the search service's tag-label map)."""
-        return {
-            int(r["id"]): r["tagValue"]
-            for r in self._table.scan_all()
-            if r.get("tagType") == "id" and r.get("id") is not None
-        }
+        """id -> tag value for every tag (the search service's tag-label map). A tag whose
+        numbering a crash interrupted is finished first."""
+        tags = {}
+        for row in self._table.scan_all():
+            if row.get("tagType") != "id":
+                continue
+            tag_id = row.get("id")
+            if tag_id is None:
+                tag_id, _ = self.create(row["tagValue"])
+            tags[int(tag_id)] = row["tagValue"]
+        return tags
 
     @api(ValueRequest)
     def createTag(self, request: ValueRequest) -> dict:
@@ -87,9 +92,12 @@ class TagService(Service):
     @api(ValueRequest)
     def getTagByValue(self, request: ValueRequest) -> dict:
         row = self._table.get({"tagValue": request.tagValue, "tagType": "id"})
-        if row is None or row.get("id") is None:
+        if row is None:
             raise NotFound(f"tag {request.tagValue!r} does not exist")
-        return {"tagValue": request.tagValue, "id": int(row["id"])}
+        tag_id = row.get("id")
+        if tag_id is None:  # numbering interrupted by a crash: finish it now
+            tag_id, _ = self.create(request.tagValue)
+        return {"tagValue": request.tagValue, "id": int(tag_id)}
 
     @api(IdRequest)
     def getTagById(self, request: IdRequest) -> dict:

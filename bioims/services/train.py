@@ -125,8 +125,10 @@ class TrainService(Service):
         return self._configuration.createTraining(CreateTrainingRequest(training=model))["training"]
 
     def _run(self, train_id: str, wait: bool) -> dict:
-        execution = self.start_workflow(TRAIN_WORKFLOW, {"trainId": train_id}, wait)
-        self._configuration.update(train_id, {"executionArn": execution["executionArn"]})
+        # Recorded when the execution starts: a status query finds it even if this process dies.
+        execution = self.start_workflow(
+            TRAIN_WORKFLOW, {"trainId": train_id}, wait, on_start=lambda arn: self._configuration.update(train_id, {"executionArn": arn})
+        )
         out = {"trainId": train_id, "executionArn": execution["executionArn"], "startDate": execution.get("startDate")}
         if "status" in execution:
             out["status"] = execution["status"]

@@ -1,5 +1,6 @@
 """Objects in a local directory: `<root>/<key>`. Writes are atomic (temporary file in the same
-directory, fsync, rename), so a reader or a crash never sees half an object."""
+directory, fsync, rename), so a reader or a crash never sees half an object; the temporary a
+killed writer left is removed when the key is written again (bioims.atomic)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import tempfile
 from pathlib import Path
 from typing import IO, Iterator
 
+from bioims.atomic import temporary_beside
 from bioims.store.ports import ObjectInfo, ObjectNotFound
 
 
@@ -37,8 +39,7 @@ class LocalObjectStore:
 
     def _atomic_target(self, key: str):
         path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        fd, tmp = temporary_beside(path)  # also removes temporaries a killed writer of this key left
         return path, fd, tmp
 
     def put_bytes(self, key: str, data: bytes, *, content_type: str | None = None) -> None:

@@ -27,6 +27,11 @@ class ItemNotFound(StoreError):
     """An update or delete that required an existing item found none."""
 
 
+class StoreDamaged(StoreError):
+    """The store's files are damaged: nothing more is read from or written into it. The message
+    names the file and how to restore it."""
+
+
 class ObjectNotFound(StoreError, FileNotFoundError):
     """No object under that key."""
 

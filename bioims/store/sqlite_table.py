@@ -8,6 +8,7 @@ so conditional puts, counters and list appends are atomic across processes.
 
 from __future__ import annotations
 
+import functools
 import os
 import sqlite3
 import threading
@@ -16,15 +17,33 @@ from pathlib import Path
 from typing import Iterator, Sequence
 
 from bioims.store.itemops import apply_update, check_condition, decode_item, encode_item
-from bioims.store.ports import Condition, Item, ItemNotFound, Page, SortKey, Update
+from bioims.store.ports import Condition, Item, ItemNotFound, Page, SortKey, StoreDamaged, Update
 from bioims.tables import TableSpec
 
 _BUSY_TIMEOUT_MS = 120_000
 
 
+# Messages of sqlite3.DatabaseError that mean damaged files (not a busy or locked database).
+_DAMAGE = ("malformed", "not a database", "corrupt", "disk i/o error", "database or disk is full")
+
+
+def damage_message(path: Path, detail: str) -> str:
+    """The one error a damaged database gives: which file, what SQLite said, how to restore."""
+    return (
+        f"the database {path} is damaged ({detail}); nothing was written into it. To restore: stop bioims, "
+        f"copy your backup over it and delete its -wal and -shm files beside it; or move it away and re-run "
+        f"the commands that built it (`sqlite3 FILE .recover` may salvage rows)"
+    )
+
+
+def is_damage(exc: BaseException) -> bool:
+    return isinstance(exc, sqlite3.DatabaseError) and any(m in str(exc).lower() for m in _DAMAGE)
+
+
 class SqliteDatabase:
     """One database file; a connection per thread and per process (connections are not shared
-    across fork)."""
+    across fork). Each process checks the file (`PRAGMA quick_check`) when it first opens it and
+    refuses a damaged one, as it does once damage shows during use: no write goes into it."""
 
     def __init__(self, path: Path):
         self.path = Path(path)
@@ -32,24 +51,49 @@ class SqliteDatabase:
         self._local = threading.local()
         self._created: set[str] = set()
         self._lock = threading.Lock()
+        self._checked_pid: int | None = None
+        self._check_lock = threading.Lock()  # not _lock: ensure_table holds that while connecting
+        self.damage: str | None = None
 
     def connection(self) -> sqlite3.Connection:
+        if self.damage is not None:
+            raise StoreDamaged(self.damage)
         conn = getattr(self._local, "conn", None)
         if conn is None or getattr(self._local, "pid", None) != os.getpid():
-            conn = sqlite3.connect(
-                self.path, timeout=_BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
-            )
-            conn.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
-            for _ in range(50):
-                try:
-                    conn.execute("PRAGMA journal_mode=WAL")
-                    break
-                except sqlite3.OperationalError:
-                    time.sleep(0.05)
-            conn.execute("PRAGMA synchronous=NORMAL")
+            try:
+                conn = self._open()
+            except sqlite3.DatabaseError as exc:
+                if not is_damage(exc):
+                    raise
+                raise self.damaged(exc) from None
             self._local.conn = conn
             self._local.pid = os.getpid()
         return conn
+
+    def _open(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, timeout=_BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False)
+        conn.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
+        if self._checked_pid != os.getpid():
+            with self._check_lock:
+                if self._checked_pid != os.getpid():
+                    problems = [row[0] for row in conn.execute("PRAGMA quick_check(5)").fetchall()]
+                    if problems != ["ok"]:
+                        conn.close()
+                        raise sqlite3.DatabaseError("database disk image is malformed: " + "; ".join(problems)[:400])
+                    self._checked_pid = os.getpid()
+        for _ in range(50):
+            try:
+                conn.execute("PRAGMA journal_mode=WAL")
+                break
+            except sqlite3.OperationalError:
+                time.sleep(0.05)
+        conn.execute("PRAGMA synchronous=NORMAL")
+        return conn
+
+    def damaged(self, exc: BaseException) -> StoreDamaged:
+        """Remember the damage (later calls are refused at once) and the error to raise."""
+        self.damage = self.damage or damage_message(self.path, str(exc))
+        return StoreDamaged(self.damage)
 
     def ensure_table(self, spec: TableSpec) -> None:
         if spec.name in self._created:
@@ -76,6 +120,21 @@ class SqliteDatabase:
 
 def _col(index_name: str, part: str) -> str:
     return f"g_{index_name}_{part}"
+
+
+def _guarded(method):
+    """Damage found while reading or writing becomes StoreDamaged (and closes the store)."""
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except sqlite3.DatabaseError as exc:
+            if not is_damage(exc):
+                raise
+            raise self._db.damaged(exc) from None
+
+    return wrapper
 
 
 class SqliteTable:
@@ -119,10 +178,12 @@ class SqliteTable:
         return _Immediate(self._db.connection())
 
     # --- Table port ----------------------------------------------------------------------------
+    @_guarded
     def get(self, key: Item, *, consistent: bool = True) -> Item | None:
         pk, sk = self._key_values(key)
         return self._read(self._db.connection(), pk, sk)
 
+    @_guarded
     def put(self, item: Item, *, condition: Condition | None = None) -> None:
         values = self._row_values(item)
         with self._transaction() as conn:
@@ -131,6 +192,7 @@ class SqliteTable:
                 check_condition(old, condition, self.spec.name, self.spec.key_of(item))
             conn.execute(self._insert_sql(), values)
 
+    @_guarded
     def update(self, key: Item, update: Update, *, condition: Condition | None = None) -> Item:
         pk, sk = self._key_values(key)
         clean_key = {self.spec.partition_key: pk, self.spec.sort_key: sk}
@@ -141,6 +203,7 @@ class SqliteTable:
             conn.execute(self._insert_sql(), self._row_values(new))
         return new
 
+    @_guarded
     def delete(self, key: Item, *, condition: Condition | None = None) -> Item | None:
         pk, sk = self._key_values(key)
         with self._transaction() as conn:
@@ -152,6 +215,7 @@ class SqliteTable:
             raise ItemNotFound(f"{self.spec.name}: no item {key}")
         return old
 
+    @_guarded
     def query(
         self,
         partition: str,
@@ -212,6 +276,7 @@ class SqliteTable:
                 return
             start = page.next_key
 
+    @_guarded
     def batch_write(self, puts: Sequence[Item] = (), deletes: Sequence[Item] = ()) -> None:
         rows = [self._row_values(item) for item in puts]
         keys = [self._key_values(key) for key in deletes]
@@ -221,6 +286,7 @@ class SqliteTable:
             if keys:
                 conn.executemany(f"DELETE FROM {self._name} WHERE pk=? AND sk=?", keys)
 
+    @_guarded
     def scan(self, *, limit: int | None = None, start_key: Item | None = None) -> Page:
         sql = f"SELECT item, pk, sk FROM {self._name}"
         args: list = []
@@ -243,6 +309,7 @@ class SqliteTable:
                 return
             start = page.next_key
 
+    @_guarded
     def count(self) -> int:
         return self._db.connection().execute(f"SELECT COUNT(*) FROM {self._name}").fetchone()[0]
 

@@ -87,6 +87,8 @@ UPLOAD_SOURCE_PLATE = Workflow(
             max_concurrency=20,
             local_workers="processes",
         ),
+        # Last: only a workflow that got here makes the upload complete (a re-upload resumes others).
+        Invoke("Upload Finished", "image-management", "finishPlateUpload", {"plateId": Ref("$.plateId")}),
     ),
 )
 

@@ -21,6 +21,7 @@ from pathlib import Path
 import boto3
 import pytest
 
+from emulated_deployment import free_port
 from emulated_platform import emulated_aws
 from stacks.images import REPO_ROOT
 
@@ -29,26 +30,36 @@ pytestmark = [pytest.mark.aws, pytest.mark.slow]
 DEPLOYMENT = "bioims"  # cdk.json's deployment
 
 
+def _require_moto_server() -> None:
+    """moto's server needs its `server` extra (flask), part of the dev extra."""
+    try:
+        import flask  # noqa: F401
+        import flask_cors  # noqa: F401
+    except ImportError as exc:
+        message = f"moto's server mode is not installed ({exc}): pip install -e '.[dev]'"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+
+
 @pytest.fixture(scope="module")
 def cloud_assembly(tmp_path_factory) -> Path:
-    """What `python app.py` writes (the CDK CLI runs the same command), as a user runs it."""
+    """What `python app.py` writes (the CDK CLI runs the same command), as a user runs it. The
+    search service's port is chosen with `-c searchPort=...` as the CLI passes it (CDK_CONTEXT_JSON):
+    a Fargate task has a network interface of its own, while here it shares this machine's."""
+    _require_moto_server()
     outdir = tmp_path_factory.mktemp("assembly") / "cdk.out"
     env = {k: v for k, v in os.environ.items() if not k.startswith("CDK_")}
     env["CDK_OUTDIR"] = str(outdir)
+    env["CDK_CONTEXT_JSON"] = json.dumps({"searchPort": free_port()})
     done = subprocess.run([sys.executable, "app.py"], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     return outdir
 
 
-@pytest.fixture(scope="module")
-def aws(cloud_assembly, tmp_path_factory):
-    with pytest.MonkeyPatch.context() as monkeypatch:
-        with emulated_aws(cloud_assembly, tmp_path_factory.mktemp("platform"), monkeypatch) as emulated:
-            yield emulated
-
-
 def bioims(aws, home: Path, *args: str, extra: dict | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
     """The `bioims` command in a user's shell: nothing of the test process's settings."""
+    home.mkdir(parents=True, exist_ok=True)
     env = {k: os.environ[k] for k in ("PATH", "HOME", "LANG") if k in os.environ}
     env.update(aws.client_environment(home))
     env.update(extra or {})
@@ -57,7 +68,7 @@ def bioims(aws, home: Path, *args: str, extra: dict | None = None, timeout: floa
     return subprocess.run([str(command), *args], cwd=home, env=env, capture_output=True, text=True, timeout=timeout)
 
 
-def test_every_stack_is_created_and_published(aws, cloud_assembly):
+def check_every_stack_is_created_and_published(aws, cloud_assembly: Path) -> None:
     manifest = json.loads((cloud_assembly / "manifest.json").read_text())
     stacks = {k for k, v in manifest["artifacts"].items() if v["type"] == "aws:cloudformation:stack"}
     assert set(aws.deployed.stacks) == stacks
@@ -83,8 +94,7 @@ def test_every_stack_is_created_and_published(aws, cloud_assembly):
     assert aws.containers.runs.services and all(p.poll() is None for p in aws.containers.services)
 
 
-@pytest.mark.parametrize("discovery", ["ssm", "stacks"])
-def test_data_services_through_their_lambdas(aws, tmp_path, discovery):
+def check_data_services_through_their_lambdas(aws, tmp_path: Path, discovery: str) -> None:
     key = f"emulated-{discovery}"
     put = bioims(aws, tmp_path, "configuration", "setParameter", "--key", key, "--value", "42", "--json",
                  extra={"BIOIMS_BACKEND": "aws", "BIOIMS_DISCOVERY": discovery})
@@ -101,7 +111,7 @@ def test_data_services_through_their_lambdas(aws, tmp_path, discovery):
     assert any(key in json.dumps(item) for item in items)
 
 
-def test_a_wrong_handler_or_variable_fails_like_on_aws(aws):
+def check_a_wrong_handler_or_variable_fails_like_on_aws(aws) -> None:
     """The emulation runs what a function's definition says, so a wrong one fails."""
     lam = aws.deployed.client("lambda")
     name = aws.deployed.client("ssm").get_parameter(Name=f"/{DEPLOYMENT}/Function/configuration")["Parameter"]["Value"]
@@ -133,7 +143,7 @@ def test_a_wrong_handler_or_variable_fails_like_on_aws(aws):
     assert answer["statusCode"] == 500 and "not found" in answer["body"]["message"]
 
 
-def test_tiny_walkthrough_on_the_emulated_deployment(aws, tmp_path):
+def check_tiny_walkthrough(aws, tmp_path: Path) -> None:
     done = bioims(
         aws, tmp_path, "walkthrough", "--backend", "aws", "--n-plates", "1", "--size", "128x160", "--nsc", "none",
         "--network", "bbbc021-1", "--hyperparameter", "epochs=1", "--hyperparameter", "minibatches_per_epoch=4",
@@ -145,10 +155,34 @@ def test_tiny_walkthrough_on_the_emulated_deployment(aws, tmp_path):
     assert summary["plates"] == 1 and summary["images"] == 60
     assert summary["processed"]["done"] == 60 and summary["processed"]["rois"] > 0
     assert summary["exampleSearch"]["hits"]
+    ssm = aws.deployed.client("ssm")
+    published = {}
+    for page in ssm.get_paginator("get_parameters_by_path").paginate(Path=f"/{DEPLOYMENT}/", Recursive=True):
+        published.update({p["Name"][len(DEPLOYMENT) + 2:]: p["Value"] for p in page["Parameters"]})
     runs = aws.containers.runs
-    jobs = {definition for definition, _, code in runs.batch_jobs if code == 0}
-    assert len(jobs) == 3  # plate and image preprocessing, embedding compute: each from its job definition
+    # every Batch job ran the container of a deployed job definition, and succeeded
+    definitions = {v.rsplit("/", 1)[-1].split(":")[0] for k, v in published.items() if k.startswith("JobDefinition/")}
+    assert {definition for definition, _, _ in runs.batch_jobs} == definitions
     assert all(code == 0 for _, _, code in runs.batch_jobs)
-    assert len(aws.sagemaker.requests) == 1
+    assert sum("ImagePreprocessing" in definition for definition, _, _ in runs.batch_jobs) == 60
+    # the baseline trained in the deployed training image, with the deployed role and file system
+    (request,) = aws.sagemaker.requests
+    assert request["AlgorithmSpecification"]["TrainingImage"] == published["TrainingImageUri"]
+    assert request["RoleArn"] == published["SageMakerRoleArn"]
+    assert request["InputDataConfig"][0]["DataSource"]["FileSystemDataSource"]["FileSystemId"] == published["FsxFileSystemId"]
+    # the services' Lambdas that the walkthrough needs were invoked through their deployed names
     invoked = {name for name, _ in runs.lambda_invokes}
-    assert len(invoked) >= 8
+    functions = {k.split("/", 1)[1]: v for k, v in published.items() if k.startswith("Function/")}
+    needed = ("configuration", "training-configuration", "image-management", "process-plate", "train", "embedding", "search", "tag")
+    assert {functions[s] for s in needed} <= invoked
+
+
+def test_the_deployment_works_as_users_use_it(cloud_assembly, tmp_path_factory, tmp_path):
+    """One deployment (about a minute to create), used for every check in turn."""
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        with emulated_aws(cloud_assembly, tmp_path_factory.mktemp("platform"), monkeypatch) as aws:
+            check_every_stack_is_created_and_published(aws, cloud_assembly)
+            for discovery in ("ssm", "stacks"):
+                check_data_services_through_their_lambdas(aws, tmp_path / discovery, discovery)
+            check_a_wrong_handler_or_variable_fails_like_on_aws(aws)
+            check_tiny_walkthrough(aws, tmp_path / "walkthrough")

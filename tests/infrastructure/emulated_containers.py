@@ -234,7 +234,7 @@ class Containers:
         return path
 
     # --- Lambda ------------------------------------------------------------------------------------
-    def invoke_lambda(self, function) -> "callable":
+    def invoke_lambda(self, function) -> WarmContainer:
         """A function's container: awslambdaric with the handler its image config names."""
         image = self.images.image(function.code["ImageUri"])
         config = function.image_config

@@ -18,13 +18,12 @@ from __future__ import annotations
 import contextlib
 import json
 import socket
+import sys
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Iterator
 from urllib.parse import urlparse
-
-import boto3
 
 from emulated_containers import Containers, ContainerError, Images, Platform, python_module
 from emulated_deployment import CREDENTIALS, REGION, Assembly, Deployed, bootstrap, deploy, free_port, resolve_import_path
@@ -112,8 +111,6 @@ def _training_launcher(images: Images, platform: Platform):
         image = images.image(request["AlgorithmSpecification"]["TrainingImage"])
         argv = image.dockerfile.entrypoint + image.dockerfile.cmd
         python_module(argv, "training image")
-        import sys
-
         env = platform.environment(image, {}, f"training-{request['TrainingJobName']}")
         return [sys.executable, *argv[1:]], platform.workdir(image), env
 

@@ -18,7 +18,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import boto3
 import pytest
 
 from emulated_deployment import free_port

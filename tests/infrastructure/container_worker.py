@@ -3,6 +3,10 @@ definition, started with the environment its template sets, serving one request 
 
     python container_worker.py WORKDIR lambda HANDLER      (awslambdaric's `module.function`)
     python container_worker.py WORKDIR module MODULE       (`python -m MODULE ARGS...` per request)
+    python container_worker.py WORKDIR main MODULE ARGS... (`python -m MODULE ARGS...` once)
+
+The project's own code is importable only from WORKDIR (what the image's COPY lines put there):
+the development install's finder and this script's folder are taken off the import system.
 
 Requests and answers are JSON lines on stdin and on the original stdout; whatever the code prints
 goes to stderr (the container's log). Standard library only: it must import nothing of the
@@ -44,12 +48,35 @@ def _error(exc: BaseException, error_type: str | None = None) -> dict:
     }
 
 
+def _image_paths_only(workdir: str) -> None:
+    """Import the project from the image's WORKDIR only, as inside the container."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    sys.path[:] = [workdir] + [p for p in sys.path if p and os.path.abspath(p) != here]
+    sys.meta_path[:] = [f for f in sys.meta_path if not str(getattr(f, "__module__", "")).startswith("__editable__")]
+    sys.path_hooks[:] = [h for h in sys.path_hooks if not str(getattr(h, "__module__", "")).startswith("__editable__")]
+    sys.path_importer_cache.clear()
+
+
+def _run_module(target: str, argv: list[str]) -> int:
+    sys.argv = [target, *argv]
+    try:
+        runpy.run_module(target, run_name="__main__", alter_sys=True)
+        return 0
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except Exception:
+        traceback.print_exc()
+        return 1
+
+
 def main() -> None:
-    answers = os.fdopen(os.dup(1), "w", buffering=1)
-    os.dup2(2, 1)  # the code's prints go to the log, not into the protocol
     workdir, mode, target = sys.argv[1:4]
     os.chdir(workdir)
-    sys.path.insert(0, workdir)  # `python -m` puts the working directory first
+    _image_paths_only(workdir)  # `python -m` puts the working directory first
+    if mode == "main":
+        sys.exit(_run_module(target, sys.argv[4:]))
+    answers = os.fdopen(os.dup(1), "w", buffering=1)
+    os.dup2(2, 1)  # the code's prints go to the log, not into the protocol
     handler, init_error = None, None
     if mode == "lambda":
         module_name, _, attribute = target.rpartition(".")
@@ -69,16 +96,7 @@ def main() -> None:
                     traceback.print_exc()
                     answer = {"error": _error(exc)}
         else:
-            sys.argv = [target, *request["argv"]]
-            try:
-                runpy.run_module(target, run_name="__main__", alter_sys=True)
-                code = 0
-            except SystemExit as exc:
-                code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-            except Exception:
-                traceback.print_exc()
-                code = 1
-            answer = {"exitCode": code}
+            answer = {"exitCode": _run_module(target, request["argv"])}
         sys.stderr.flush()
         answers.write(json.dumps(answer) + "\n")
 

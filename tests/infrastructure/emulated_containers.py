@@ -8,8 +8,10 @@ command, a job definition's command with Batch's `Ref::` substitution), and the 
 resource sets, plus what the platform itself adds (region, credentials; here the emulator's
 endpoint). A wrong handler, module, variable or parameter fails as it would on AWS.
 
-Container paths are mapped onto this machine: the image's WORKDIR (/app) is the asset directory,
-/tmp is a scratch directory per container. Containers stay warm between requests (one process per
+Container paths are mapped onto this machine: the image's WORKDIR (/app) is a directory holding
+what the Dockerfile's COPY lines take from the asset (and nothing else: the worker hides the
+development install), /tmp is a scratch directory per container. Third-party packages are this
+environment's, not the image's pins. Containers stay warm between requests (one process per
 function or job definition, serving one request at a time), as Lambda keeps them.
 """
 
@@ -18,6 +20,7 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 import threading
@@ -26,6 +29,7 @@ from pathlib import Path
 
 WORKER = Path(__file__).with_name("container_worker.py")
 HOST_VARIABLES = ("PATH", "LANG", "LC_ALL", "HOME", "TMPDIR")
+_build_lock = threading.Lock()
 
 
 class ContainerError(RuntimeError):
@@ -38,6 +42,7 @@ class Dockerfile:
     env: dict[str, str]
     entrypoint: list[str]
     cmd: list[str]
+    copies: tuple[tuple[tuple[str, ...], str], ...] = ()  # (sources in the context, absolute destination)
 
 
 def parse_dockerfile(text: str) -> Dockerfile:
@@ -51,14 +56,22 @@ def parse_dockerfile(text: str) -> Dockerfile:
         if not stripped.endswith("\\"):
             lines.append(current)
             current = ""
-    workdir, env, entrypoint, cmd = "/", {}, [], []
+    workdir, env, entrypoint, cmd, copies = "/", {}, [], [], []
     for line in lines:
         instruction, _, rest = line.partition(" ")
         instruction = instruction.upper()
         if instruction == "FROM":
-            workdir, env, entrypoint, cmd = "/", {}, [], []
+            workdir, env, entrypoint, cmd, copies = "/", {}, [], [], []
         elif instruction == "WORKDIR":
             workdir = rest.strip()
+        elif instruction == "COPY":
+            parts = shlex.split(rest)
+            if any(p.startswith("--") for p in parts) or len(parts) < 2:
+                raise ContainerError(f"COPY form not emulated: {line!r}")
+            *sources, destination = parts
+            if not destination.startswith("/"):
+                destination = workdir.rstrip("/") + "/" + (destination[2:] if destination.startswith("./") else destination)
+            copies.append((tuple(sources), destination))
         elif instruction == "ENV":
             for item in shlex.split(rest):
                 if "=" not in item:
@@ -74,7 +87,7 @@ def parse_dockerfile(text: str) -> Dockerfile:
                 entrypoint, cmd = value, []  # a new ENTRYPOINT resets the inherited CMD
             else:
                 cmd = value
-    return Dockerfile(workdir, env, entrypoint, cmd)
+    return Dockerfile(workdir, env, entrypoint, cmd, tuple(copies))
 
 
 @dataclass(frozen=True)
@@ -120,10 +133,11 @@ class Platform:
     def environment(self, image: Image, resource_env: dict[str, str], name: str, extra: dict[str, str] | None = None) -> dict[str, str]:
         tmp = self.scratch / name / "tmp"
         tmp.mkdir(parents=True, exist_ok=True)
+        root = self.workdir(image)
 
         def mapped(value: str) -> str:
             if value == image.dockerfile.workdir or value.startswith(image.dockerfile.workdir + "/"):
-                return str(image.directory) + value[len(image.dockerfile.workdir):]
+                return str(root) + value[len(image.dockerfile.workdir):]
             if value == "/tmp" or value.startswith("/tmp/"):
                 return str(tmp) + value[len("/tmp"):]
             return value
@@ -145,9 +159,34 @@ class Platform:
         return env
 
     def workdir(self, image: Image) -> Path:
-        if image.dockerfile.workdir in ("/", ""):
+        """The image's WORKDIR with what its COPY lines put there, and nothing else of the context."""
+        workdir = image.dockerfile.workdir.rstrip("/")
+        if not workdir:
             raise ContainerError(f"image {image.tag}: no WORKDIR")
-        return image.directory
+        root = self.scratch / "images" / image.tag
+        with _build_lock:
+            if root.is_dir():
+                return root
+            building = root.with_name(image.tag + ".building")
+            shutil.rmtree(building, ignore_errors=True)
+            building.mkdir(parents=True)
+            for sources, destination in image.dockerfile.copies:
+                if destination != workdir and not destination.startswith(workdir + "/"):
+                    raise ContainerError(f"image {image.tag}: COPY to {destination} (outside WORKDIR {workdir}) is not emulated")
+                target = building / destination[len(workdir):].strip("/")
+                for source in sources:
+                    path = image.directory / source
+                    if not path.exists():
+                        raise ContainerError(f"image {image.tag}: COPY {source}: not in the build context")
+                    if path.is_dir():
+                        shutil.copytree(path, target if len(sources) == 1 else target / path.name, dirs_exist_ok=True)
+                    else:
+                        into_dir = destination.endswith("/") or len(sources) > 1 or target == building
+                        file_target = target / path.name if into_dir else target
+                        file_target.parent.mkdir(parents=True, exist_ok=True)
+                        shutil.copy2(path, file_target)
+            building.rename(root)
+        return root
 
 
 class WarmContainer:
@@ -286,10 +325,13 @@ class Containers:
         definition = {k[:1].lower() + k[1:]: v for k, v in container_definition.items()}
         image = self.images.image(definition["image"])
         argv = list(definition.get("entryPoint") or image.dockerfile.entrypoint) + list(definition.get("command") or image.dockerfile.cmd)
-        python_module(argv, f"service {name}")
         env = self.platform.environment(image, environment_list(definition.get("environment")), name)
         log = open(self.log_path(name), "a")
-        process = subprocess.Popen([sys.executable, *argv[1:]], cwd=self.platform.workdir(image), env=env, stdout=log, stderr=subprocess.STDOUT)
+        module = python_module(argv, f"service {name}")
+        workdir = self.platform.workdir(image)
+        process = subprocess.Popen(
+            [sys.executable, str(WORKER), str(workdir), "main", module, *argv[3:]], cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT
+        )
         self.services.append(process)
         self.runs.services.append(name)
         return process

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Iterator
 from urllib.parse import urlparse
 
-from emulated_containers import Containers, ContainerError, Images, Platform, python_module
+from emulated_containers import WORKER, Containers, ContainerError, Images, Platform, python_module
 from emulated_deployment import CREDENTIALS, REGION, Assembly, Deployed, bootstrap, deploy, free_port, resolve_import_path
 from moto_adaptations import EMULATED_MOUNT_NAME
 from sfn_emulation import EmulatedSageMaker, patch_moto, patch_sagemaker_sync
@@ -110,9 +110,10 @@ def _training_launcher(images: Images, platform: Platform):
     def launch(request: dict):
         image = images.image(request["AlgorithmSpecification"]["TrainingImage"])
         argv = image.dockerfile.entrypoint + image.dockerfile.cmd
-        python_module(argv, "training image")
+        module = python_module(argv, "training image")
         env = platform.environment(image, {}, f"training-{request['TrainingJobName']}")
-        return [sys.executable, *argv[1:]], platform.workdir(image), env
+        workdir = platform.workdir(image)
+        return [sys.executable, str(WORKER), str(workdir), "main", module, *argv[3:]], workdir, env
 
     return launch
 

@@ -84,9 +84,11 @@ def _size(value: str) -> tuple[int, int]:
 @click.option("--label-mode", type=click.Choice(["standard", "compound"]), default="standard", show_default=True)
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("walkthrough-report"), show_default=True)
 @click.option("--backend", type=click.Choice(["local", "aws"]), default=None, help="Override BIOIMS_BACKEND.")
+@click.option("--poll-seconds", type=click.FloatRange(min=0, min_open=True), default=10.0, show_default=True,
+              help="On AWS: seconds between status polls of running workflows.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def walkthrough(synthetic, bbbc021_dir, plates, n_plates, fields_per_well, size, cell_scale, seed, nsc, network,
-                hyperparameters, embedding_name, label_mode, out, backend, as_json) -> None:
+                hyperparameters, embedding_name, label_mode, out, backend, poll_seconds, as_json) -> None:
     """Run the whole BBBC021 pipeline: data, upload, processing, training, embeddings, search,
     leave-one-compound-out models, evaluation and an example search. Re-running continues where
     an interrupted run stopped."""
@@ -113,6 +115,7 @@ def walkthrough(synthetic, bbbc021_dir, plates, n_plates, fields_per_well, size,
             bbbc021_dir=bbbc021_dir, plates=tuple(p for p in plates.split(",") if p), n_plates=n_plates,
             fields_per_well=fields_per_well, height=height, width=width, cell_scale=cell_scale, seed=seed, nsc=nsc,
             network=network, hyperparameters=parsed, embedding_name=embedding_name, label_mode=label_mode, out=out,
+            poll_seconds=poll_seconds,
         )
     except WalkthroughError as exc:
         raise CliError(str(exc)) from None

@@ -36,7 +36,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import boto3
 
@@ -176,6 +176,9 @@ class EmulatedSageMaker:
     workdir: Path
     file_systems: dict[str, tuple[str, str]]  # file system id -> (mount name, bucket it imports)
     requests: list[dict] = field(default_factory=list)  # every CreateTrainingJob it ran, in order
+    # request -> (argv, working directory, base environment) of the training container; default:
+    # this interpreter running TRAINING_ENTRY over the repository with this process's environment
+    launcher: Callable[[dict], tuple[list[str], Path, dict[str, str]]] | None = None
 
     def run(self, request: dict) -> None:
         from moto.sagemaker.models import sagemaker_backends
@@ -214,8 +217,13 @@ class EmulatedSageMaker:
         for directory in (channel, model, output, checkpoints):
             directory.mkdir()
         self._channel(request, channel)
+        if self.launcher is not None:
+            args, cwd, base = self.launcher(request)
+        else:
+            args, cwd = [sys.executable, "-m", TRAINING_ENTRY], REPO_ROOT
+            base = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
         env = {
-            **os.environ,
+            **base,
             **request.get("Environment", {}),
             "BIOIMS_HOME": str(job_dir / "home"),  # the container's own /tmp
             "SM_CHANNEL_TRAINING": str(channel),
@@ -226,12 +234,11 @@ class EmulatedSageMaker:
             "SM_CURRENT_HOST": "algo-1",
             "SM_NUM_GPUS": "0",
             "SM_TRAINING_JOB_NAME": name,
-            "PYTHONPATH": str(REPO_ROOT),
         }
-        args = [sys.executable, "-m", TRAINING_ENTRY]
+        args = list(args)
         for key, value in sorted(request.get("HyperParameters", {}).items()):
             args += [f"--{key}", value]
-        done = subprocess.run(args, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600)
+        done = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
         if done.returncode != 0:
             raise RuntimeError(f"AlgorithmError: exit code {done.returncode}: {done.stderr.strip()[-2000:]}")
         s3 = boto3.client("s3", region_name=REGION)

@@ -1,0 +1,60 @@
+"""How the emulated deployment reads an image: the Dockerfile's WORKDIR, ENV, COPY and entry, and
+Batch's `Ref::` substitution (the rest is exercised by test_emulated_deployment)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from emulated_containers import WORKER, ContainerError, Image, Platform, parse_dockerfile, python_module, substitute
+from stacks.images import REPO_ROOT
+
+DOCKERFILES = sorted(
+    p.relative_to(REPO_ROOT) for p in (REPO_ROOT / "lambdas").glob("Dockerfile*")
+) + sorted(p.relative_to(REPO_ROOT) for p in (REPO_ROOT / "batch_jobs").glob("Dockerfile*")) + [
+    Path("training/Dockerfile"), Path("search_service/Dockerfile")
+]
+
+
+@pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=str)
+def test_each_image_runs_its_entry_from_what_it_copies(dockerfile, tmp_path):
+    parsed = parse_dockerfile((REPO_ROOT / dockerfile).read_text())
+    module = python_module(parsed.entrypoint + parsed.cmd, str(dockerfile))
+    platform = Platform("http://127.0.0.1:1", "us-east-1", tmp_path, {})
+    root = platform.workdir(Image("t", REPO_ROOT, parsed))
+    if module == "awslambdaric":  # the Lambda runtime client (installed) runs the handler CMD names
+        module = parsed.cmd[0].rpartition(".")[0]
+    entry = root / (module.replace(".", "/") + ".py")
+    package_main = root / module.replace(".", "/") / "__main__.py"
+    assert entry.is_file() or package_main.is_file(), f"{dockerfile}: {module} is not in what the image copies"
+    # only what the COPY lines name is there
+    assert not (root / "stacks").exists() and not (root / "tests").exists()
+
+
+def test_the_worker_imports_the_project_from_the_image_only(tmp_path):
+    empty = tmp_path / "app"
+    empty.mkdir()
+    done = subprocess.run([sys.executable, str(WORKER), str(empty), "main", "bioims.config"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1 and "No module named 'bioims'" in done.stderr
+
+
+def test_copy_of_something_not_in_the_context_is_an_error(tmp_path):
+    parsed = parse_dockerfile("FROM python:3.11-slim\nWORKDIR /app\nCOPY missing /app/missing\nENTRYPOINT [\"python\", \"-m\", \"x\"]\n")
+    with pytest.raises(ContainerError, match="missing"):
+        Platform("http://127.0.0.1:1", "us-east-1", tmp_path, {}).workdir(Image("t", tmp_path, parsed))
+
+
+def test_dockerfile_env_continuations_and_entry():
+    parsed = parse_dockerfile('FROM a\nENV A=1 \\\n    B="two words"\nWORKDIR /app\nENTRYPOINT ["python", "-m", "m"]\nCMD ["x"]\n')
+    assert parsed.env == {"A": "1", "B": "two words"} and parsed.workdir == "/app"
+    assert parsed.entrypoint == ["python", "-m", "m"] and parsed.cmd == ["x"]
+    with pytest.raises(ContainerError):
+        python_module(["/bin/sh", "-c", "run"], "shell entry")
+
+
+def test_batch_parameter_substitution():
+    command = ["--plateId", "Ref::plateId", "--imageId", "Ref::imageId"]
+    assert substitute(command, {"plateId": "p1"}) == ["--plateId", "p1", "--imageId", "Ref::imageId"]

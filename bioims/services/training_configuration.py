@@ -103,6 +103,7 @@ UPDATABLE = {
     "imageCount",
     "roiCount",
     "description",
+    "useSpot",
 }
 
 

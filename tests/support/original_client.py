@@ -273,3 +273,81 @@ class ImageManagementClient(_Client):
 
     def updateImageTags(self, imageId, tagList):
         return self._sync('{{ "method": "updateImageTags", "imageId": "{}", "tagList": {} }}'.format(imageId, json.dumps(tagList)))
+
+
+class ProcessPlateClient(_Client):
+    service = "process-plate"
+
+    def processPlate(self, plateId):
+        # the original sends no embeddingName (ORIGINAL.md 8.6 #46)
+        return self._sync('{{ "method": "processPlate", "plateId": "{}" }}'.format(plateId))
+
+    def uploadSourcePlate(self, inputBucket, inputKey):
+        return self._sync('{{ "method": "uploadSourcePlate", "inputBucket": "{}", "inputKey": "{}" }}'.format(inputBucket, inputKey))
+
+    def describeExecution(self, executionArn):
+        return self._sync('{{ "method": "describeExecution", "executionArn": "{}" }}'.format(executionArn))
+
+
+class TrainClient(_Client):
+    """`train` goes to the train Lambda; the original's train-build and train-compute Lambdas are
+    the train Lambda's startTrainingBuild / startTrainingCompute methods here (the discovery
+    document points both output keys at it)."""
+
+    service = "train"
+
+    def train(self, embeddingName, filterBucket="", filterKey="", executeProcessPlate="true", useSpot="true"):
+        return self._sync(
+            '{{ "method": "train", "embeddingName": "{}", "filterBucket": "{}", "filterKey": "{}", "executeProcessPlate": "{}", "useSpot": "{}" }}'.format(
+                embeddingName, filterBucket, filterKey, executeProcessPlate, useSpot
+            )
+        )
+
+    def startTrainingBuild(self, trainId):
+        return self._async('{{ "method": "startTrainingBuild", "trainId": "{}" }}'.format(trainId))
+
+    def startTrainingCompute(self, trainId):
+        # the original sends no useSpot (a KeyError in its Lambda, ORIGINAL.md 8.6 #46)
+        return self._sync('{{ "method": "startTrainingCompute", "trainId": "{}" }}'.format(trainId))
+
+
+class EmbeddingClient(_Client):
+    service = "embedding"
+
+    def executeImageEmbeddingCompute(self, trainInfo, embeddingInfo, plateId, imageId):
+        return self._sync(
+            '{{ "method": "executeImageEmbeddingCompute", "trainInfo": {}, "embeddingInfo": {}, "plateId": "{}", "imageId": "{}" }}'.format(
+                json.dumps(trainInfo), json.dumps(embeddingInfo), plateId, imageId
+            )
+        )
+
+
+class SearchClient(_Client):
+    service = "search"
+
+    def submitSearch(self, search):
+        return self._sync('{{ "method": "submitSearch", "search": {} }}'.format(json.dumps(search)))
+
+    def processPlate(self, trainId, plateId):
+        return self._sync('{{ "method": "processPlate", "trainId": "{}", "plateId": "{}" }}'.format(trainId, plateId))
+
+    def searchByImageId(self, trainId, imageId):
+        return self._sync('{{ "method": "searchByImageId", "trainId": "{}", "queryImageId": "{}" }}'.format(trainId, imageId))
+
+    def updateSearchStatus(self, searchId, status):
+        return self._sync('{{ "method": "updateSearchStatus", "searchId": "{}", "status": "{}" }}'.format(searchId, status))
+
+    def getSearchResults(self, searchId):
+        return self._sync('{{ "method": "getSearchResults", "searchId": "{}" }}'.format(searchId))
+
+    def getSearchStatus(self, searchId):
+        return self._sync('{{ "method": "getSearchStatus", "searchId": "{}" }}'.format(searchId))
+
+    def loadTagLabelMap(self):
+        return self._sync('{ "method": "loadTagLabelMap" }')
+
+    def logTrainList(self):
+        return self._sync('{ "method": "logTrainList" }')
+
+    def deleteTraining(self, trainId):
+        return self._sync('{{ "method": "deleteTraining", "trainId": "{}" }}'.format(trainId))

@@ -23,6 +23,7 @@ COMMAND_MODULES: tuple[tuple[str, str], ...] = (
     ("cli.walkthrough", "walkthrough"),
     ("cli.deploy", "deploy_group"),
     ("cli.services", "register_service_commands"),
+    ("cli.compat", "compat_group"),  # compat: the original's discovery document
 )
 
 

@@ -351,3 +351,28 @@ class SearchClient(_Client):
 
     def deleteTraining(self, trainId):
         return self._sync('{{ "method": "deleteTraining", "trainId": "{}" }}'.format(trainId))
+
+
+class Resources:
+    """The original's BioimageSearchResources over a describe_stacks document: a stack by exact
+    name, its first output whose key starts with a prefix (ORIGINAL.md 6.1)."""
+
+    def __init__(self, document: dict):
+        self.document = document
+
+    @classmethod
+    def from_s3(cls, s3, bucket: str, key: str) -> "Resources":
+        """params={'bucket': ..., 'key': ...}: the document is read from S3."""
+        return cls(json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode("utf-8")))
+
+    def stack(self, name: str):
+        for stack in self.document["Stacks"]:
+            if stack["StackName"] == name:
+                return stack
+        return ""
+
+    def output(self, stack_name: str, prefix: str) -> str:
+        for output in self.stack(stack_name)["Outputs"]:
+            if output["OutputKey"].startswith(prefix):
+                return output["OutputValue"]
+        return ""

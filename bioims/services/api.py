@@ -8,6 +8,8 @@ event)` is what a Lambda handler and the local client both call with the same JS
   404      an id that does not exist
   409      a conflicting write (e.g. duplicate upload)
   500      only for genuine internal faults, never for bad input
+That is the *native* answer (what workflows read). `handle_wire` / `to_wire` give a Lambda caller
+the original's wire shapes instead (bioims.services.wire; docs/compatibility.md).
 """
 
 from __future__ import annotations

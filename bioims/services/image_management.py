@@ -25,7 +25,7 @@ import uuid
 from collections import Counter
 from typing import Annotated
 
-from pydantic import Field, StrictBool, StrictFloat, StrictInt, StrictStr, ValidationError
+from pydantic import Field, StrictFloat, StrictInt, StrictStr, ValidationError
 
 from bioims import tables
 from bioims.ids import derived_id, new_id, now_ms

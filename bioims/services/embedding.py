@@ -53,7 +53,7 @@ class ImageComputeRequest(Request):
     embeddingInfo: EmbeddingInfo
     plateId: Id
     imageId: Id
-    trainingJobInfo: dict[str, Any] | None = None
+    trainingJobInfo: Any = None  # the original's DescribeTrainingJob output: accepted and not needed (the model is the training's)
     wait: Flag = True
 
 

@@ -70,7 +70,8 @@ def test_configuration(lambdas, backend_ctx):
     assert {r["key1"]: r["value"] for r in rows}["image-preprocessing-roi-size"] == "96"
     assert all(r["timestamp1"] == "LATEST" for r in rows)
     history = cfg._sync('{ "method": "getHistory", "key": "image-preprocessing-roi-size" }')
-    assert [r["value"] for r in sorted(history, key=lambda r: int(r["timestamp1"]))] == ["64", "96"]
+    # ms timestamps; a second set within the same millisecond gets a ".001" suffix (docs/compatibility.md)
+    assert [r["value"] for r in sorted(history, key=lambda r: float(r["timestamp1"]))] == ["64", "96"]
     # ... which the original's client then decodes a second time and fails on (its own bug)
     _double_decode_fails(cfg.getAll)
     _double_decode_fails(lambda: cfg.getHistory("image-preprocessing-roi-size"))

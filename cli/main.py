@@ -24,6 +24,7 @@ COMMAND_MODULES: tuple[tuple[str, str], ...] = (
     ("cli.deploy", "deploy_group"),
     ("cli.services", "register_service_commands"),
     ("cli.ui", "ui"),  # web UI (issue 15)
+    ("cli.compat", "compat_group"),  # compat: the original's discovery document
 )
 
 

@@ -12,6 +12,8 @@ import json
 from typing import Any
 
 from bioims import resources
+from bioims.services.registry import service_class
+from bioims.services.wire import Wire, WireNotFound
 
 CLIENT_CLASSES: dict[str, str] = {
     "configuration": "bioims.clients.data:ConfigurationClient",
@@ -41,14 +43,23 @@ class ClientError(RuntimeError):
         return (type(self), (self.service, self.method, self.status, self.body), dict(vars(self)))
 
 
+def _wire_of(service: str, method: str) -> Wire | None:
+    """The wire contract of a service method (None for a method this build does not know)."""
+    try:
+        api_method = service_class(service).api_methods().get(method)
+    except Exception:  # a service whose implementation is not in this build
+        return None
+    return api_method.wire if api_method is not None else None
+
+
 class LocalTransport:
     def __init__(self, context):
         self.context = context
 
     def invoke(self, service: str, event: dict) -> dict:
-        from bioims.services.api import handle_json
+        from bioims.services.api import handle_wire
 
-        return handle_json(self.context.service(service), event)
+        return handle_wire(self.context.service(service), event)
 
 
 class LambdaTransport:
@@ -78,18 +89,26 @@ class ServiceClient:
         self.transport = transport
 
     def call(self, method: str, **params: Any) -> dict:
+        """Invoke `method`; the answer in the original's wire shape is read back into the
+        service's native result (a dict) by the method's Wire (bioims.services.wire)."""
         event = {"method": method, **{k: v for k, v in params.items() if v is not None}}
         response = self.transport.invoke(self.service, event)
         status = int(response.get("statusCode", 500)) if isinstance(response, dict) else 500
         body = response.get("body") if isinstance(response, dict) else response
-        if isinstance(body, str):  # a body encoded as a string by a foreign implementation
-            try:
-                body = json.loads(body)
-            except json.JSONDecodeError:
-                pass
         if status >= 300:
+            if isinstance(body, str):  # error bodies are the string of a JSON document
+                try:
+                    body = json.loads(body)
+                except json.JSONDecodeError:
+                    pass
             raise ClientError(self.service, method, status, body)
-        return body if isinstance(body, dict) else {"value": body}
+        wire = _wire_of(self.service, method)
+        if wire is None:
+            return body if isinstance(body, dict) else {"value": body}
+        try:
+            return wire.decode(body, event)
+        except WireNotFound:
+            raise ClientError(self.service, method, 404, {"error": "NotFound", "message": f"nothing found for {params}"}) from None
 
     def __getattr__(self, method: str):
         if method.startswith("_"):

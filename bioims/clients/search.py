@@ -19,7 +19,10 @@ class SearchClient(ServiceClient):
 
     def getSearchResults(self, searchId: str) -> dict:
         """{searchId, status, hits: [{imageId, rank, distance}] ordered by rank}."""
-        return self.call("getSearchResults", searchId=searchId)
+        answer = self.call("getSearchResults", searchId=searchId)
+        if answer["status"] is None:  # no hits on the wire: the status comes from the header
+            answer["status"] = self.getSearchStatus(searchId)["status"]
+        return answer
 
     def getSearchStatus(self, searchId: str) -> dict:
         return self.call("getSearchStatus", searchId=searchId)

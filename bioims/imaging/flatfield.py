@@ -13,7 +13,10 @@ workers can be merged, and a re-run is byte-identical. Memory: one sum array, wh
 Scaling constant: the original divided by 65536 here but by 65535 for images (8.4 #28). Both paths
 now use the full scale of the pixel type (65535 for 16-bit), so a full-scale pixel is 1.0 in both.
 Only the image/flat-field ratio enters the ROIs, and for 16-bit data that ratio changes by the factor
-65535/65536 (1.5e-5 in log space) against the original: ROI values differ by at most one uint16 step.
+65535/65536 (1.5e-5 in log space) against the original. Min-max normalisation over a channel's log
+range R turns that into about 0.98/R uint16 steps (plus one for rounding): ROI values differ from the
+original's by at most one step when R is about 1.4 or more, by more on faint fields (2 steps measured
+at R = 0.6-0.9 on fields with one or two dim nuclei; tests/unit/imaging/test_original_scaling.py).
 
 Smoothing is in-plane (Y, X); a z-stack gets each plane's own flat field from the per-plane means.
 """

@@ -8,6 +8,8 @@ event)` is what a Lambda handler and the local client both call with the same JS
   404      an id that does not exist
   409      a conflicting write (e.g. duplicate upload)
   500      only for genuine internal faults, never for bad input
+That is the *native* answer (what workflows read). `handle_wire` / `to_wire` give a Lambda caller
+the original's wire shapes instead (bioims.services.wire; docs/compatibility.md).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError
 
 from bioims import jsonlimits
 from bioims.services.models import EMBEDDING_NAME_PATTERN, ID_PATTERN, ID_RULE
+from bioims.services.wire import NATIVE, Wire
 from bioims.store.ports import ConditionFailed, StoreDamaged
 
 log = logging.getLogger("bioims.services")
@@ -83,13 +86,15 @@ class ApiMethod:
     function: Callable[..., Any]
     status: int = 200
     doc: str = ""
+    wire: Wire = NATIVE
 
 
-def api(model: type[Request] = NoParams, *, name: str | None = None, status: int = 200):
-    """Mark a service method as part of the API; `model` validates its parameters."""
+def api(model: type[Request] = NoParams, *, name: str | None = None, status: int = 200, wire: Wire = NATIVE):
+    """Mark a service method as part of the API; `model` validates its parameters, `wire` says
+    how its answer travels to a Lambda caller (the original's shape, bioims.services.wire)."""
 
     def mark(function: Callable[..., Any]) -> Callable[..., Any]:
-        function.__bioims_api__ = ApiMethod(name or function.__name__, model, function, status, (function.__doc__ or "").strip())  # type: ignore[attr-defined]
+        function.__bioims_api__ = ApiMethod(name or function.__name__, model, function, status, (function.__doc__ or "").strip(), wire)  # type: ignore[attr-defined]
         return function
 
     return mark
@@ -207,6 +212,29 @@ def handle(service: Service, event: Any) -> dict:
 
 
 def handle_json(service: Service, event: Any) -> dict:
-    """`handle` with the event and response passed through JSON, exactly as a Lambda sees them."""
+    """`handle` with the event and response passed through JSON (the native answer: what
+    workflows and tests of the service logic read)."""
     wire_event = json.loads(json.dumps(event))
     return json.loads(json.dumps(handle(service, wire_event)))
+
+
+def to_wire(service: Service, event: Any, response: dict) -> dict:
+    """A native answer in the original's wire shape: the method's `Wire` encodes a success, a
+    GetItem miss is 200 `{}`, an error body is the string of its JSON document."""
+    status, body = response["statusCode"], response["body"]
+    method = service.api_methods().get(event.get("method")) if isinstance(event, dict) and isinstance(event.get("method"), str) else None
+    if status == 404 and method is not None and method.wire.empty_when_missing:
+        return respond(200, {})
+    if status >= 300:
+        return respond(status, body if isinstance(body, str) else json.dumps(body))
+    if method is None:
+        return response
+    params = {k: v for k, v in event.items() if k != "method"}
+    return respond(status, method.wire.encode(body, params))
+
+
+def handle_wire(service: Service, event: Any) -> dict:
+    """What a Lambda caller receives (the original's contract); the event and answer pass
+    through JSON exactly as a Lambda sees them."""
+    wire_event = json.loads(json.dumps(event))
+    return json.loads(json.dumps(to_wire(service, wire_event, handle(service, wire_event))))

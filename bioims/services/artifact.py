@@ -14,7 +14,21 @@ from bioims import keys, resources, tables
 from bioims.ids import new_id, now_ms
 from bioims.services.api import BadRequest, NotFound, Request, Service, api
 from bioims.services.models import Id, Name, Text
+from bioims.services.wire import Wire
 from bioims.store import Condition, ConditionFailed, Update
+
+
+def _artifacts_encode(result: dict, params: dict) -> list:
+    """The original's rows: contextId is the composite "<contextId>#<trainId>"."""
+    return [{**{k: v for k, v in a.items() if k not in ("contextId", "trainId")}, "contextId": f"{a['contextId']}#{a['trainId']}"} for a in result["artifacts"]]
+
+
+def _artifacts_decode(body: list, params: dict) -> dict:
+    artifacts = []
+    for row in body:
+        context, _, train = row["contextId"].rpartition("#")
+        artifacts.append({**row, "contextId": context, "trainId": train})
+    return {"contextId": params.get("contextId"), "trainId": params.get("trainId"), "artifacts": artifacts}
 
 
 class ArtifactModel(Request):
@@ -110,7 +124,7 @@ class ArtifactService(Service):
             self._table.update({"contextId": context_key(a.contextId, a.trainId), "artifact": a.artifact}, Update(append={"annotation": [a.annotation]}))
         return {"contextId": a.contextId, "trainId": a.trainId, "artifact": a.artifact}
 
-    @api(ContextRequest)
+    @api(ContextRequest, wire=Wire(_artifacts_encode, _artifacts_decode))
     def getArtifacts(self, request: ContextRequest) -> dict:
         return {"contextId": request.contextId, "trainId": request.trainId, "artifacts": self.list(request.contextId, request.trainId)}
 

@@ -16,6 +16,7 @@ from bioims.imaging.errors import ParameterError
 from bioims.services.api import BadRequest, NotFound, Request, Service, api
 from bioims.services.history import history_rows, write_latest_and_history
 from bioims.services.models import ID_PATTERN, ID_RULE, Name, Text
+from bioims.services.wire import Wire, get_item
 
 DEFAULT_TRAIN_ID_KEY = "DefaultTrainId"
 
@@ -47,6 +48,34 @@ def check_value(key: str, value: str) -> None:
         raise BadRequest(f"configuration key {key!r}: must be a channel name (letters, digits, '_', '-'), not {value!r}")
     if key == DEFAULT_TRAIN_ID_KEY and not re.fullmatch(ID_PATTERN, value):
         raise BadRequest(f"configuration key {key!r}: must be a trainId ({ID_RULE}), not {value!r}")
+
+
+def _item(result: dict) -> dict:
+    """The original's LATEST row (key1, timestamp1, value) plus what this service adds."""
+    return {"key1": result["key"], "timestamp1": tables.LATEST, "value": result["value"],
+            "createTimestamp": result.get("timestamp"), "source": result.get("source", "set")}
+
+
+def _from_item(item: dict) -> dict:
+    return {"key": item["key1"], "value": item["value"], "timestamp": item.get("createTimestamp"), "source": item.get("source", "set")}
+
+
+def _history_encode(result: dict, params: dict) -> list:
+    return [{"key1": result["key"], "timestamp1": h["timestamp"], "value": h["value"]} for h in result["history"]]
+
+
+def _history_decode(body: list, params: dict) -> dict:
+    return {"key": params.get("key"), "history": [{"timestamp": r["timestamp1"], "value": r["value"]} for r in body]}
+
+
+def _all_encode(result: dict, params: dict) -> list:
+    defaults = set(result["defaults"])
+    return [{"key1": k, "timestamp1": tables.LATEST, "value": v, **({"default": True} if k in defaults else {})}
+            for k, v in sorted(result["parameters"].items())]
+
+
+def _all_decode(body: list, params: dict) -> dict:
+    return {"parameters": {r["key1"]: r["value"] for r in body}, "defaults": sorted(r["key1"] for r in body if r.get("default"))}
 
 
 class KeyRequest(Request):
@@ -85,7 +114,7 @@ class ConfigurationService(Service):
         except ValueError:
             raise NotFound(f"configuration key {key!r} holds {text!r}, not an integer") from None
 
-    @api(KeyRequest)
+    @api(KeyRequest, wire=get_item(_item, _from_item))
     def getParameter(self, request: KeyRequest) -> dict:
         """The current value of a key; `source` is "set" or "default"."""
         row = self._table.get({"key1": request.key, "timestamp1": tables.LATEST})
@@ -102,14 +131,14 @@ class ConfigurationService(Service):
         stamp = write_latest_and_history(self._table, {"key1": request.key, "value": request.value})
         return {"key": request.key, "value": request.value, "timestamp": stamp}
 
-    @api(KeyRequest)
+    @api(KeyRequest, wire=Wire(_history_encode, _history_decode))
     def getHistory(self, request: KeyRequest) -> dict:
         rows = history_rows(self._table, request.key)
         if not rows:
             raise NotFound(f"configuration key {request.key!r} has no history")
         return {"key": request.key, "history": [{"timestamp": r["timestamp1"], "value": r["value"]} for r in rows]}
 
-    @api()
+    @api(wire=Wire(_all_encode, _all_decode))
     def getAll(self, request: Request) -> dict:
         """Every key's current value, defaults included (marked in `defaults`)."""
         values = dict(DEFAULTS)
@@ -120,7 +149,7 @@ class ConfigurationService(Service):
                 set_keys.add(row["key1"])
         return {"parameters": values, "defaults": sorted(k for k in DEFAULTS if k not in set_keys)}
 
-    @api()
+    @api(wire=get_item(_item, _from_item))
     def getDefaultTrainId(self, request: Request) -> dict:
         row = self._table.get({"key1": DEFAULT_TRAIN_ID_KEY, "timestamp1": tables.LATEST})
         if row is None:

@@ -14,9 +14,13 @@ per plate for the search loader.
 
 from __future__ import annotations
 
-from bioims import keys
+from bioims import keys, tables
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
 from bioims.services.api import BadRequest, DescribeExecutionRequest, Request, Service, api
-from bioims.services.models import Flag, Id
+from bioims.services.models import EmbeddingName, Flag, Id
 
 
 class TrainRequest(Request):
@@ -27,6 +31,29 @@ class TrainRequest(Request):
 class PlateRequest(Request):
     trainId: Id
     plateId: Id
+    wait: Flag = True
+
+
+class TrainInfo(BaseModel):
+    """The training row the original passed along (only trainId is read; the rest is ignored)."""
+
+    model_config = ConfigDict(extra="allow")
+    trainId: Id
+
+
+class EmbeddingInfo(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    embeddingName: EmbeddingName
+
+
+class ImageComputeRequest(Request):
+    """The original's plate-embedding-compute event (EmbeddingClient.executeImageEmbeddingCompute)."""
+
+    trainInfo: TrainInfo
+    embeddingInfo: EmbeddingInfo
+    plateId: Id
+    imageId: Id
+    trainingJobInfo: Any = None  # the original's DescribeTrainingJob output: accepted and not needed (the model is the training's)
     wait: Flag = True
 
 
@@ -57,6 +84,27 @@ class EmbeddingService(Service):
         self.sibling("image-management").plate(request.plateId)
         execution = self.start_workflow("plate-embedding-compute", {"trainId": request.trainId, "plateId": request.plateId}, request.wait)
         return {"trainId": request.trainId, "plateId": request.plateId, **execution}
+
+    @api(ImageComputeRequest)
+    def executeImageEmbeddingCompute(self, request: ImageComputeRequest) -> dict:
+        """The original's single-image embedding computation. The work runs as the image's plate
+        embedding workflow (idempotent: images already embedded are not recomputed), then the
+        image's row for the training is read back."""
+        train_id = request.trainInfo.trainId
+        training = self._trained(train_id)
+        if training["embeddingName"] != request.embeddingInfo.embeddingName:
+            raise BadRequest(
+                f"embeddingInfo names {request.embeddingInfo.embeddingName!r} but training {train_id} belongs to {training['embeddingName']!r}"
+            )
+        management = self.sibling("image-management")
+        image = management.image(request.imageId)
+        if image.get("plateId") != request.plateId:
+            raise BadRequest(f"image {request.imageId} is not on plate {request.plateId}")
+        execution = self.start_workflow("plate-embedding-compute", {"trainId": train_id, "plateId": request.plateId}, request.wait)
+        out = {"imageId": request.imageId, "plateId": request.plateId, "trainId": train_id, **execution}
+        row = self.table(tables.IMAGE_MANAGEMENT).get({"imageId": request.imageId, "trainId": train_id})
+        out["embedded"] = row is not None and bool(row.get("embedding"))
+        return out
 
     @api(DescribeExecutionRequest)
     def describeExecution(self, request: DescribeExecutionRequest) -> dict:

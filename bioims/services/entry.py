@@ -2,7 +2,8 @@
 
 Called from a workflow (the event carries WORKFLOW_FLAG), the handler returns the body itself and
 raises ServiceCallFailed on an error status, so Step Functions' Retry/Catch see the failure; called
-by a client it returns the `{statusCode, body}` envelope.
+by a client it returns the `{statusCode, body}` envelope in the original's wire shapes
+(bioims.services.wire: lists, GetItem outputs, strings; error bodies are strings).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import time
 from typing import Any, Callable
 
 from bioims import context as context_module
-from bioims.services.api import handle
+from bioims.services.api import handle, to_wire
 from bioims.workflows.dsl import WORKFLOW_FLAG
 
 log = logging.getLogger("bioims.lambda")
@@ -37,7 +38,7 @@ def make_handler(service_name: str) -> Callable[[Any, Any], dict]:
         method = event.get("method") if isinstance(event, dict) else None
         log.info("%s.%s -> %s in %.1f ms", service_name, method, response["statusCode"], (time.perf_counter() - started) * 1000)
         if not from_workflow:
-            return response
+            return to_wire(service, event, response)
         if response["statusCode"] == 503:
             raise ServiceThrottled(json.dumps(response["body"]))
         if response["statusCode"] >= 300:

@@ -25,12 +25,13 @@ import uuid
 from collections import Counter
 from typing import Annotated
 
-from pydantic import Field, StrictBool, StrictFloat, StrictInt, StrictStr, ValidationError
+from pydantic import Field, StrictFloat, StrictInt, StrictStr, ValidationError
 
 from bioims import faults, tables
 from bioims.ids import derived_id, new_id, now_ms
 from bioims.services.api import BadRequest, Conflict, NotFound, Request, Service, api
-from bioims.services.models import Dimension, Id, Name, Text
+from bioims.services.models import Dimension, Flag, Id, Name, NumericInt, Text
+from bioims.services.wire import get_item, listed, mapped_list, scalar
 from bioims.services.source_plate import SourcePlateManifest
 from bioims.store import Condition, ConditionFailed, ObjectNotFound, Update
 from bioims.vectors import decode_vector, encode_vector
@@ -100,11 +101,11 @@ class PlateWellRequest(Request):
 
 class InspectionResult(Request):
     imageId: Id
-    valid: StrictBool
-    width: StrictInt = -1
-    height: StrictInt = -1
-    depth: StrictInt = -1
-    channels: StrictInt = -1
+    valid: Flag
+    width: NumericInt = -1
+    height: NumericInt = -1
+    depth: NumericInt = -1
+    channels: NumericInt = -1
     dtype: Name | None = None
     error: Text | None = None
 
@@ -140,7 +141,7 @@ class DimsRequest(Request):
     channels: Dimension
 
 
-TagIds = Annotated[list[Annotated[StrictInt, Field(ge=1)]], Field(max_length=10_000)]
+TagIds = Annotated[list[Annotated[NumericInt, Field(ge=1)]], Field(max_length=10_000)]
 
 
 class UpdateTagsRequest(Request):
@@ -155,6 +156,10 @@ class ImageTags(Request):
 
 class UpdateTagsBatchRequest(Request):
     items: Annotated[list[ImageTags], Field(min_length=1, max_length=100_000)]
+
+
+# The original answered lists of GetItem outputs: [{"Item": row}, ...].
+ITEMS_WIRE = mapped_list("images", lambda row: {"Item": row}, lambda entry: entry["Item"], keep=("plateId", "trainId", "wellId"))
 
 
 class ImageManagementService(Service):
@@ -377,7 +382,7 @@ class ImageManagementService(Service):
             raise BadRequest(f"manifest {request.inputKey!r} is invalid: {problems}") from None
         return self.populate(manifest)
 
-    @api(ImageTrainRequest)
+    @api(ImageTrainRequest, wire=get_item(lambda r: r["image"], lambda item: {"image": item}))
     def getImageInfo(self, request: ImageTrainRequest) -> dict:
         row = self._table.get({"imageId": request.imageId, "trainId": request.trainId})
         if row is None:
@@ -402,11 +407,11 @@ class ImageManagementService(Service):
             )
         return {"plates": sorted(plates, key=lambda p: p["plateSourceId"])}
 
-    @api(PlateRequest)
+    @api(PlateRequest, wire=ITEMS_WIRE)
     def getImagesByPlateId(self, request: PlateRequest) -> dict:
         return {"plateId": request.plateId, "images": self.plate_images(request.plateId)}
 
-    @api(PlateTrainRequest)
+    @api(PlateTrainRequest, wire=ITEMS_WIRE)
     def getImagesByPlateIdAndTrainId(self, request: PlateTrainRequest) -> dict:
         self.plate(request.plateId)
         if request.trainId == ORIGIN:
@@ -415,11 +420,11 @@ class ImageManagementService(Service):
             images = self.plate_train_rows(request.plateId, request.trainId)
         return {"plateId": request.plateId, "trainId": request.trainId, "images": images}
 
-    @api(PlateRequest)
+    @api(PlateRequest, wire=listed("imageIds", keep=("plateId",)))
     def getImageIdsByPlateId(self, request: PlateRequest) -> dict:
         return {"plateId": request.plateId, "imageIds": [img["imageId"] for img in self.plate_images(request.plateId)]}
 
-    @api(PlateRequest)
+    @api(PlateRequest, wire=listed("wellIds", keep=("plateId",)))
     def getWellsByPlateId(self, request: PlateRequest) -> dict:
         wells: dict[str, dict] = {}
         for img in self.plate_images(request.plateId):
@@ -428,7 +433,7 @@ class ImageManagementService(Service):
         ordered = sorted(wells.values(), key=lambda w: w["wellSourceId"])
         return {"plateId": request.plateId, "wellIds": [w["wellId"] for w in ordered], "wells": ordered}
 
-    @api(PlateWellRequest)
+    @api(PlateWellRequest, wire=ITEMS_WIRE)
     def getImagesByPlateAndWellId(self, request: PlateWellRequest) -> dict:
         images = [img for img in self.plate_images(request.plateId) if img.get("wellId") == request.wellId]
         if not images:
@@ -466,7 +471,7 @@ class ImageManagementService(Service):
         self._table.update({"imageId": PLATE_PREFIX + request.plateId, "trainId": ORIGIN}, Update(set={"messageId": message_id}))
         return {"plateId": request.plateId, "messageId": message_id}
 
-    @api(PlateRequest)
+    @api(PlateRequest, wire=scalar("messageId", keep=("plateId",)))
     def getPlateMessageId(self, request: PlateRequest) -> dict:
         plate = self.plate(request.plateId)
         if not plate.get("messageId"):
@@ -478,7 +483,7 @@ class ImageManagementService(Service):
         """The last step of the upload workflow: marks the plate's upload complete."""
         return self.finish_upload(request.plateId)
 
-    @api(PlateRequest)
+    @api(PlateRequest, wire=scalar("status", keep=("plateId",)))
     def validatePlate(self, request: PlateRequest) -> dict:
         """Plate status from its images: VALIDATED when every image is inspected, at least one is
         readable and the readable ones agree on their dimensions (unreadable ones are excluded)."""
@@ -504,12 +509,12 @@ class ImageManagementService(Service):
         self._table.batch_write(deletes=[{"imageId": r["imageId"], "trainId": r["trainId"]} for r in rows])
         return {"plateId": request.plateId, "trainId": request.trainId, "deleted": len(rows)}
 
-    @api(DimsRequest)
+    @api(DimsRequest, wire=listed("plates"))
     def listCompatiblePlates(self, request: DimsRequest) -> dict:
         plates = self.compatible_plates(request.width, request.height, request.depth, request.channels)
         return {"plates": sorted(plates, key=lambda p: p["plateSourceId"])}
 
-    @api(ImageRequest)
+    @api(ImageRequest, wire=listed("tags", keep=("imageId",)))
     def getImageTags(self, request: ImageRequest) -> dict:
         return {"imageId": request.imageId, "tags": self.image(request.imageId).get("tagArr", [])}
 

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import Field, StrictInt
+from pydantic import Field
 
 from bioims import tables
 from bioims.services.api import BadRequest, Conflict, NotFound, Request, Service, api
-from bioims.services.models import Name, Text
+from bioims.services.models import Name, NumericInt, Text
+from bioims.services.wire import Wire, mapped_list
 from bioims.services.numbering import get_or_assign_number
 from bioims.store import Condition, ConditionFailed, Update
 
@@ -39,13 +40,20 @@ class LabelRequest(Request):
 
 class IndexRequest(Request):
     category: Name
-    index: Annotated[StrictInt, Field(ge=0)]
+    index: Annotated[NumericInt, Field(ge=0)]
 
 
 class UpdateLabelRequest(Request):
     category: Name
     oldlabel: Name
     newlabel: Name
+
+
+# listLabels: the original's label rows {category, label, index1}, in index order.
+LABELS_WIRE = Wire(
+    lambda result, params: [{"category": result["category"], "label": x["label"], "index1": x["index"]} for x in result["labels"]],
+    lambda body, params: {"category": params.get("category"), "labels": [{"label": r["label"], "index": int(r["index1"])} for r in body]},
+)
 
 
 def _check_name(value: str, what: str) -> None:
@@ -125,13 +133,17 @@ class LabelService(Service):
         index, created = self.create_label(request.category, request.label)
         return {"category": request.category, "label": request.label, "index": index, "created": created}
 
-    @api(CategoryRequest)
+    @api(CategoryRequest, wire=LABELS_WIRE)
     def listLabels(self, request: CategoryRequest) -> dict:
         self._header(request.category)
         labels = sorted(self._labels(request.category), key=lambda r: int(r["index1"]))
         return {"category": request.category, "labels": [{"label": r["label"], "index": int(r["index1"])} for r in labels]}
 
-    @api()
+    @api(wire=mapped_list(
+        "categories",
+        lambda c: {"category": c["category"], "label": ORIGIN, "description": c["description"], "nextIndex": c["labelCount"]},
+        lambda r: {"category": r["category"], "description": r.get("description", ""), "labelCount": int(r.get("nextIndex", 0))},
+    ))
     def listCategories(self, request: Request) -> dict:
         headers = [r for r in self._table.scan_all() if r["label"] == ORIGIN and not r["category"].startswith(UNIQUE)]
         return {

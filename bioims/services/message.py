@@ -11,6 +11,16 @@ from bioims.ids import new_message_id, now_ms
 from bioims.services.api import NotFound, Request, Service, api
 from bioims.services.history import history_rows, write_latest_and_history
 from bioims.services.models import Id, Text
+from bioims.services.wire import get_item, listed
+
+
+def _item(result: dict) -> dict:
+    """The original's LATEST row: messageId, timestamp1, detail."""
+    return {"messageId": result["messageId"], "timestamp1": tables.LATEST, "detail": result["message"], "createTimestamp": result.get("timestamp")}
+
+
+def _from_item(item: dict) -> dict:
+    return {"messageId": item["messageId"], "message": item["detail"], "timestamp": item.get("createTimestamp")}
 
 
 class CreateRequest(Request):
@@ -57,7 +67,7 @@ class MessageService(Service):
     def createMessage(self, request: CreateRequest) -> dict:
         return {"messageId": self.create(request.message)}
 
-    @api(IdRequest)
+    @api(IdRequest, wire=get_item(_item, _from_item))
     def getMessage(self, request: IdRequest) -> dict:
         row = self._table.get({"messageId": request.messageId, "timestamp1": tables.LATEST})
         if row is None:
@@ -69,7 +79,7 @@ class MessageService(Service):
         self.add(request.messageId, request.message)
         return {"messageId": request.messageId}
 
-    @api(IdRequest)
+    @api(IdRequest, wire=listed("messages", keep=("messageId",)))
     def listMessage(self, request: IdRequest) -> dict:
         rows = history_rows(self._table, request.messageId)
         if not rows:

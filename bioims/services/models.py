@@ -53,6 +53,17 @@ def _dimension(value: Any) -> Any:
 Dimension = Annotated[int, BeforeValidator(_dimension)]
 
 
+def _numeric(value: Any) -> Any:
+    """An integer given as a number or, as the original's clients format requests, as a string
+    of digits ("12"); anything else is left for the strict int check to refuse."""
+    if isinstance(value, str) and re.fullmatch(r"-?[0-9]{1,19}", value.strip()):
+        return int(value.strip())
+    return value
+
+
+NumericInt = Annotated[StrictInt, BeforeValidator(_numeric)]
+
+
 def _object_key(value: str) -> str:
     """An object key given by a caller ("" = none): a relative path that stays in its bucket."""
     if value:

@@ -25,13 +25,26 @@ from bioims.search.errors import SearchError
 from bioims.search.query import MAX_HITS, SearchQuery, parse_query
 from bioims.search.results import FINAL_STATUSES, TableResults, new_header
 from bioims.services.api import BadRequest, NotFound, Request, Service, ServiceError, api
-from bioims.services.models import EmbeddingName, Flag, Id
+from bioims.services.models import EmbeddingName, Flag, Id, Name, NumericInt
+from bioims.services.wire import Wire, get_item
 from bioims.store.ports import Update
 from bioims.vectors import decode_vector
 
 DEFAULT_WAIT_SECONDS = 30.0
 MAX_WAIT_SECONDS = 600.0
 POLL_SECONDS = 0.3
+
+
+def _results_encode(result: dict, params: dict) -> list:
+    """The original's hit rows {searchId, imageId, rank: "0", distance: "..."} (strings), by rank;
+    each row also carries the search's status."""
+    return [{"searchId": result["searchId"], "imageId": h["imageId"], "rank": str(h["rank"]), "distance": str(h["distance"]),
+             "status": result["status"]} for h in result["hits"]]
+
+
+def _results_decode(body: list, params: dict) -> dict:
+    hits = [{"imageId": r["imageId"], "rank": int(r["rank"]), "distance": float(r["distance"])} for r in body]
+    return {"searchId": params.get("searchId"), "status": body[0].get("status") if body else None, "hits": hits}
 
 
 class SubmitRequest(Request):
@@ -60,7 +73,7 @@ class StatusRequest(Request):
 
 class Hit(Request):
     imageId: Id
-    rank: Annotated[StrictInt, Field(ge=0, lt=MAX_HITS)]
+    rank: Annotated[NumericInt, Field(ge=0, lt=MAX_HITS)]
     distance: StrictFloat | StrictInt
 
 
@@ -194,13 +207,13 @@ class SearchService(Service):
     def _hits(self, search_id: str) -> list[dict]:
         return [{"imageId": r["imageId"], "rank": int(r["rank"]), "distance": float(r["distance"])} for r in self.results.hits(search_id)]
 
-    @api(SearchIdRequest)
+    @api(SearchIdRequest, wire=Wire(_results_encode, _results_decode))
     def getSearchResults(self, request: SearchIdRequest) -> dict:
         """Hits ordered by rank (empty until the search completed)."""
         header = self._header(request.searchId)
         return {"searchId": request.searchId, "status": header.get("status"), "hits": self._hits(request.searchId)}
 
-    @api(SearchIdRequest)
+    @api(SearchIdRequest, wire=get_item(lambda r: r, lambda item: item))
     def getSearchStatus(self, request: SearchIdRequest) -> dict:
         return self._public(self._header(request.searchId))
 

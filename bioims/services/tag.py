@@ -10,11 +10,20 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import Field, StrictInt
+from pydantic import Field
 
 from bioims import tables
 from bioims.services.api import BadRequest, NotFound, Request, Service, api
-from bioims.services.models import Name
+from bioims.services.models import Name, NumericInt
+from bioims.services.wire import Wire, item_or_empty, mapped_list
+
+
+def _tag_row(result: dict, params: dict | None = None) -> dict:
+    """The original's tag row {tagValue, tagType: "id", id} plus what this service adds."""
+    return {"tagValue": result["tagValue"], "tagType": "id", "id": result["id"], **{k: v for k, v in result.items() if k not in ("tagValue", "id")}}
+
+
+TAG_ROW = Wire(_tag_row)
 from bioims.services.numbering import get_or_assign_number
 
 COUNTER_KEY = {"tagValue": "nextId", "tagType": "counter"}
@@ -30,7 +39,7 @@ class ValuesRequest(Request):
 
 
 class IdRequest(Request):
-    tagId: Annotated[StrictInt, Field(ge=1)]
+    tagId: Annotated[NumericInt, Field(ge=1)]
 
 
 def _check_value(value: str) -> None:
@@ -73,7 +82,7 @@ class TagService(Service):
             tags[int(tag_id)] = row["tagValue"]
         return tags
 
-    @api(ValueRequest)
+    @api(ValueRequest, wire=TAG_ROW)
     def createTag(self, request: ValueRequest) -> dict:
         tag_id, created = self.create(request.tagValue)
         return {"tagValue": request.tagValue, "id": tag_id, "created": created}
@@ -89,7 +98,7 @@ class TagService(Service):
             tags.append({"tagValue": value, "id": tag_id, "created": created})
         return {"tags": tags}
 
-    @api(ValueRequest)
+    @api(ValueRequest, wire=Wire(_tag_row, item_or_empty().decode, empty_when_missing=True))
     def getTagByValue(self, request: ValueRequest) -> dict:
         row = self._table.get({"tagValue": request.tagValue, "tagType": "id"})
         if row is None:
@@ -99,13 +108,13 @@ class TagService(Service):
             tag_id, _ = self.create(request.tagValue)
         return {"tagValue": request.tagValue, "id": int(tag_id)}
 
-    @api(IdRequest)
+    @api(IdRequest, wire=Wire(_tag_row, item_or_empty().decode, empty_when_missing=True))
     def getTagById(self, request: IdRequest) -> dict:
         row = self._table.get({"tagValue": f"{UNIQUE}{request.tagId}", "tagType": "unique"})
         if row is None:
             raise NotFound(f"tag id {request.tagId} does not exist")
         return {"tagValue": row["value"], "id": request.tagId}
 
-    @api()
+    @api(wire=mapped_list("tags", lambda t: _tag_row(t), lambda r: {"id": int(r["id"]), "tagValue": r["tagValue"]}))
     def getAllTags(self, request: Request) -> dict:
         return {"tags": [{"id": i, "tagValue": v} for i, v in sorted(self.all_tags().items())]}

@@ -71,6 +71,14 @@ class ResumeRequest(Request):
     wait: Flag = True
 
 
+class TrainingStepRequest(Request):
+    """The original's training-build / training-compute event: {trainId, useSpot}."""
+
+    trainId: Id
+    useSpot: Flag | None = None
+    wait: Flag = True
+
+
 class EmbeddingRequest(Request):
     embeddingName: EmbeddingName
 
@@ -238,6 +246,28 @@ class TrainService(Service):
         training = self._configuration.training(request.trainId)
         self._log(training, "training restarted")
         return {"embeddingName": training["embeddingName"], **self._run(request.trainId, request.wait)}
+
+    @api(TrainingStepRequest)
+    def startTrainingBuild(self, request: TrainingStepRequest) -> dict:
+        """The original's train-build entry (TrainClient.startTrainingBuild): build the training
+        set of an existing training, the train workflow's first step."""
+        if request.useSpot is not None:
+            self._configuration.update(request.trainId, {"useSpot": request.useSpot})
+        return self.buildTrainingSet(TrainIdRequest(trainId=request.trainId))
+
+    @api(TrainingStepRequest)
+    def startTrainingCompute(self, request: TrainingStepRequest) -> dict:
+        """The original's train-compute entry (TrainClient.startTrainingCompute): train the model
+        of an existing training. Runs the train workflow for it, which skips the finished build and
+        runs the training job and what follows; answers the job's name (`trainingJobName`) once
+        the workflow has requested the job (at once locally; later on AWS, see getTrainingStatus)."""
+        if request.useSpot is not None:
+            self._configuration.update(request.trainId, {"useSpot": request.useSpot})
+        training = self._configuration.training(request.trainId)
+        self._log(training, "training compute started")
+        run = self._run(request.trainId, request.wait)
+        job_name = self._configuration.training(request.trainId).get("sagemakerJobName", "")
+        return {"trainingJobName": job_name, "embeddingName": training["embeddingName"], **run}
 
     @api(TrainIdRequest)
     def getTrainingStatus(self, request: TrainIdRequest) -> dict:

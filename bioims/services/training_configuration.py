@@ -16,6 +16,7 @@ from bioims import tables
 from bioims.ids import now_ms
 from bioims.services.api import BadRequest, Conflict, NotFound, Request, Service, api
 from bioims.services.models import BucketName, Dimension, EmbeddingName, Flag, Id, JsonValue, Name, ObjectKey, Text
+from bioims.services.wire import bare_item, get_item, listed
 from bioims.store import Condition, ConditionFailed, Update
 
 ORIGIN = tables.ORIGIN
@@ -102,6 +103,7 @@ UPDATABLE = {
     "imageCount",
     "roiCount",
     "description",
+    "useSpot",
 }
 
 
@@ -181,7 +183,7 @@ class TrainingConfigurationService(Service):
             raise Conflict(f"embedding {row['embeddingName']!r} already exists") from None
         return {"embedding": row}
 
-    @api(EmbeddingNameRequest)
+    @api(EmbeddingNameRequest, wire=get_item(lambda r: r["embedding"], lambda item: {"embedding": item}))
     def getEmbeddingInfo(self, request: EmbeddingNameRequest) -> dict:
         return {"embedding": self.embedding(request.embeddingName)}
 
@@ -191,7 +193,7 @@ class TrainingConfigurationService(Service):
         rows = list(self._table.query_all(ORIGIN, index="trainIdIndex"))
         return {"embeddings": sorted(rows, key=lambda r: r["embeddingName"])}
 
-    @api(EmbeddingNameRequest)
+    @api(EmbeddingNameRequest, wire=listed("trainings", keep=("embeddingName",)))
     def getEmbeddingTrainings(self, request: EmbeddingNameRequest) -> dict:
         self.embedding(request.embeddingName)
         return {"embeddingName": request.embeddingName, "trainings": self.trainings(request.embeddingName)}
@@ -224,7 +226,7 @@ class TrainingConfigurationService(Service):
             raise Conflict(f"training {training.trainId!r} already exists") from None
         return {"training": row}
 
-    @api(TrainIdRequest)
+    @api(TrainIdRequest, wire=bare_item("training"))
     def getTraining(self, request: TrainIdRequest) -> dict:
         return {"training": self.training(request.trainId)}
 

@@ -167,7 +167,7 @@ def test_random_payloads_never_cause_internal_errors(local_ctx, service, data):
     handler = _lambda_handler(service)
     event = data.draw(_payload(service), label="event")
     response = json.loads(json.dumps(handler(json.loads(json.dumps(event)), None)))
-    assert set(response) == {"statusCode", "body"} and isinstance(response["body"], dict), (service, event, response)
+    assert set(response) == {"statusCode", "body"}, (service, event, response)
     assert response["statusCode"] in (200, 201, 400, 404, 409), (service, event, response)
-    if response["statusCode"] >= 400:
-        assert response["body"]["message"], (service, event, response)
+    if response["statusCode"] >= 400:  # the original's wire: an error body is a string (a JSON document)
+        assert isinstance(response["body"], str) and json.loads(response["body"])["message"], (service, event, response)

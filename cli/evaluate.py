@@ -2,7 +2,9 @@
 
 The table is a CSV (optionally .gz) or Parquet file with Metadata_ columns for plate, well,
 compound, concentration and MOA (batch = week, read from Metadata_Batch or the WeekN_ plate
-prefix); every other column is a feature.
+prefix); every other column is a feature. CellProfiler's Image_Metadata_ columns count as
+Metadata_ ones (--metadata-prefix adds other prefixes), and --annotations fills the compound,
+concentration and MOA that a published per-well export lacks.
 """
 
 from __future__ import annotations
@@ -46,6 +48,8 @@ def _summary_table(metrics: dict) -> Table:
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--k", type=click.IntRange(1), default=10, show_default=True, help="Hits per query in the compound vote.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object (nsc, nscb, map, compound_vote, ...).")
+@click.option("--metadata-prefix", "metadata_prefixes", multiple=True, help="Columns starting with this prefix are metadata, read as Metadata_<rest> (repeatable; Image_Metadata_ always is).")
+@click.option("--annotations", default=None, help="'bbbc021' (compound, concentration, MOA of each BBBC021 well) or a CSV/Parquet file of Metadata_ columns, joined on image source id or plate+well.")
 @click.option("--report", "report_dir", type=click.Path(file_okay=False, path_type=Path), default=None, help="Write metrics.json, figures and report.md here.")
 def evaluate(
     profiles: Path,
@@ -56,15 +60,26 @@ def evaluate(
     seed: int,
     k: int,
     as_json: bool,
+    metadata_prefixes: tuple[str, ...],
+    annotations: str | None,
     report_dir: Path | None,
 ) -> None:
     """Evaluate how well PROFILES predict the MOA of compounds they never matched."""
     from bioims.evaluation import evaluate as run_evaluation
     from bioims.evaluation import summary_only, write_report
-    from bioims.profiling import ProfileError, apply_recipe, read_profiles
+    from bioims.evaluation.training import bbbc021_well_annotations
+    from bioims.profiling import COMPOUND, MOA, ProfileError, apply_recipe, read_profiles
+    from bioims.profiling.annotate import annotate
 
     try:
-        table = read_profiles(profiles)
+        table = read_profiles(profiles, metadata_prefixes)
+        if annotations:
+            table = annotate(table, bbbc021_well_annotations() if annotations == "bbbc021" else read_profiles(annotations))
+        elif COMPOUND not in table.columns or MOA not in table.columns:
+            raise CliError(
+                f"{profiles.name} has no {COMPOUND}/{MOA} columns; give them with --annotations bbbc021 "
+                "(the BBBC021 design, joined on plate + well) or --annotations FILE"
+            )
         if recipe:
             table = apply_recipe(table, recipe)
         methods = {"well": method, "treatment": method} if method else None

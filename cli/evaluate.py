@@ -103,7 +103,7 @@ def evaluate(
 @click.command("report")
 @click.argument("train_id")
 @click.option("--level", type=click.Choice(LEVELS), default="treatment", show_default=True)
-@click.option("--recipe", default="embedding", show_default=True, help="Profiling recipe applied to the embeddings; 'none' evaluates them as they are.")
+@click.option("--recipe", default=None, help="Profiling recipe applied to the embeddings; 'none' evaluates them as they are. Default: 'embedding' for a network, 'default' for CellProfiler features.")
 @click.option("--annotations", default=None, help="'bbbc021' (the packaged BBBC021 design) or a CSV/Parquet file keyed by Metadata_ImageSourceId adding e.g. Metadata_Concentration.")
 @click.option("--left-out/--no-left-out", default=True, show_default=True, help="Use the embedding's leave-one-compound-out trainings for the compound vote, as the original did.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None, help="Report folder (default: reports/TRAIN_ID).")
@@ -114,7 +114,7 @@ def evaluate(
 def report(
     train_id: str,
     level: str,
-    recipe: str,
+    recipe: str | None,
     annotations: str | None,
     left_out: bool,
     out_dir: Path | None,

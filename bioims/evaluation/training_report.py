@@ -22,12 +22,22 @@ def load_annotations(value: str | None) -> pd.DataFrame | None:
     return read_profiles(value)
 
 
+#: The profiling recipe each kind of training is evaluated with when none is named: learned
+#: embeddings get "embedding" (no feature selection), CellProfiler features the default recipe,
+#: unchanged (its parameters were chosen on the published BBBC021 CellProfiler profiles).
+RECIPE_OF_KIND = {"network": "embedding", "cellprofiler": "default"}
+
+
+def recipe_for(training: dict) -> str:
+    return RECIPE_OF_KIND.get(training.get("kind") or "network", "embedding")
+
+
 def report_training(
     train_id: str,
     out_dir: Path,
     *,
     level: str = "treatment",
-    recipe: str = "embedding",
+    recipe: str | None = None,
     annotations: pd.DataFrame | None = None,
     left_out: bool = True,
     n_boot: int = 1000,
@@ -39,18 +49,22 @@ def report_training(
     compound vote when asked) and the report files; returns (summary, paths)."""
     from bioims import client
 
+    training = client("training-configuration", context).getTraining(train_id)
+    recipe = recipe or recipe_for(training)
     raw = training_profiles(train_id, annotations=annotations, context=context)
     process = (lambda t: t) if recipe == "none" else (lambda t: apply_recipe(t, recipe))
     table = process(raw)
     per_compound = None
-    if left_out:
-        embedding = client("training-configuration", context).getTraining(train_id)["embeddingName"]
+    # features that were never trained need no leave-one-compound-out models
+    if left_out and (training.get("kind") or "network") == "network":
+        embedding = training["embeddingName"]
         found = left_out_trainings(embedding, sorted(raw[COMPOUND].dropna().astype(str).unique()), context=context)
         if found:
             per_compound = {c: process(training_profiles(t, annotations=annotations, context=context)) for c, t in found.items()}
     metrics = evaluate(table, level, n_boot=n_boot, seed=seed, k=k, per_compound=per_compound)
     metrics["train_id"] = train_id
     metrics["recipe"] = recipe
+    metrics["kind"] = training.get("kind") or "network"
     metrics["left_out_trainings"] = len(per_compound or {})
     out_dir = Path(out_dir)
     write_profiles(raw, out_dir / "profiles.parquet")

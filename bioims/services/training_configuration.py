@@ -8,7 +8,7 @@ embedding's ROI geometry is the one image processing uses (8.1 #9).
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, StrictBool, StrictFloat, StrictInt, StrictStr
 
@@ -75,6 +75,8 @@ class TrainingModel(Request):
     executeProcessPlate: Flag = False
     useSpot: Flag = True
     description: Text = ""
+    # None: a network trained by the train service; "cellprofiler": CellProfiler features, no training
+    kind: Literal["network", "cellprofiler"] | None = None
 
 
 class CreateTrainingRequest(Request):

@@ -111,6 +111,8 @@ def evaluate(
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--k", type=click.IntRange(1), default=10, show_default=True, help="Hits per query in the compound vote.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option("--compare/--no-compare", default=True, show_default=True, help="Evaluate every embedded training of the embedding side by side (methods table, metrics.json 'methods').")
+@click.option("--baseline", "baseline_file", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Field-statistics image profiles (CSV/Parquet keyed by Metadata_ImageSourceId) added to the comparison.")
 def report(
     train_id: str,
     level: str,
@@ -122,13 +124,16 @@ def report(
     seed: int,
     k: int,
     as_json: bool,
+    compare: bool,
+    baseline_file: Path | None,
 ) -> None:
     """Evaluate the embeddings of training TRAIN_ID and write a report (figures, metrics.json)."""
     from bioims.clients import ClientError
     from bioims.evaluation.training_report import load_annotations, report_training
-    from bioims.profiling import ProfileError
+    from bioims.profiling import ProfileError, read_profiles
 
     try:
+        baseline = read_profiles(baseline_file) if baseline_file else None
         summary, paths = report_training(
             train_id,
             out_dir or Path("reports") / train_id,
@@ -139,6 +144,8 @@ def report(
             n_boot=n_boot,
             seed=seed,
             k=k,
+            compare=compare,
+            baseline=baseline,
         )
     except (ProfileError, ClientError) as exc:
         raise CliError(str(exc)) from None
@@ -146,6 +153,20 @@ def report(
         emit(summary, True)
         return
     console.print(_summary_table(summary))
+    if summary.get("methods"):
+        console.print(methods_table(summary))
     for note in summary.get("notes", []):
         console.print(f"[dim]note:[/dim] {note}")
     console.print(f"report: {paths['report']}")
+
+
+def methods_table(summary: dict) -> Table:
+    from bioims.evaluation.methods import HEADER, methods_rows
+
+    table = Table(title=f"Every method side by side ({summary.get('methods_level', summary.get('level'))} level, "
+                        f"the same {summary.get('methods_images', '?')} images and queries)")
+    for column in HEADER:
+        table.add_column(column, justify="left" if column in ("method", "kind") else "right")
+    for row in methods_rows({"methods": summary["methods"]}):
+        table.add_row(*row)
+    return table

@@ -8,6 +8,8 @@ from pathlib import Path
 import pandas as pd
 
 from bioims.evaluation.evaluate import evaluate, summary_only
+from bioims.evaluation.methods import Method, compare_methods
+from bioims.evaluation.prepare import EvaluationError
 from bioims.evaluation.report import write_report
 from bioims.evaluation.training import bbbc021_annotations, left_out_trainings, training_profiles
 from bioims.profiling import COMPOUND, apply_recipe, read_profiles, write_profiles
@@ -25,11 +27,42 @@ def load_annotations(value: str | None) -> pd.DataFrame | None:
 #: The profiling recipe each kind of training is evaluated with when none is named: learned
 #: embeddings get "embedding" (no feature selection), CellProfiler features the default recipe,
 #: unchanged (its parameters were chosen on the published BBBC021 CellProfiler profiles).
-RECIPE_OF_KIND = {"network": "embedding", "cellprofiler": "default"}
+RECIPE_OF_KIND = {"network": "embedding", "untrained": "embedding", "cellprofiler": "default", "field-statistics": "default"}
 
 
 def recipe_for(training: dict) -> str:
     return RECIPE_OF_KIND.get(training.get("kind") or "network", "embedding")
+
+
+def methods_of(
+    train_id: str,
+    training: dict,
+    raw: pd.DataFrame,
+    *,
+    annotations: pd.DataFrame | None,
+    baseline: pd.DataFrame | None,
+    context=None,
+) -> tuple[dict[str, Method], list[str]]:
+    """Every method to compare with `train_id`: each embedded training of its embedding that
+    leaves no compound out (networks, untrained copies, CellProfiler features), and the
+    field-statistics baseline when given (image profiles keyed like the trainings' rows)."""
+    from bioims import client
+
+    methods = {train_id: Method(raw, recipe_for(training), training.get("kind") or "network")}
+    notes: list[str] = []
+    for other in client("training-configuration", context).getEmbeddingTrainings(training["embeddingName"]):
+        other_id = other["trainId"]
+        if other_id == train_id or other.get("filterKey"):
+            continue
+        try:
+            profiles = training_profiles(other_id, annotations=annotations, context=context)
+        except EvaluationError as exc:
+            notes.append(f"training {other_id} not compared: {exc}")
+            continue
+        methods[other_id] = Method(profiles, recipe_for(other), other.get("kind") or "network")
+    if baseline is not None:
+        methods["field-statistics"] = Method(baseline, RECIPE_OF_KIND["field-statistics"], "field-statistics")
+    return methods, notes
 
 
 def report_training(
@@ -43,6 +76,8 @@ def report_training(
     n_boot: int = 1000,
     seed: int = 0,
     k: int = 10,
+    compare: bool = True,
+    baseline: pd.DataFrame | None = None,
     context=None,
 ) -> tuple[dict, dict[str, Path]]:
     """Metrics of `train_id` (with its embedding's leave-one-compound-out trainings for the
@@ -66,6 +101,13 @@ def report_training(
     metrics["recipe"] = recipe
     metrics["kind"] = training.get("kind") or "network"
     metrics["left_out_trainings"] = len(per_compound or {})
+    if compare:
+        methods, notes = methods_of(train_id, training, raw, annotations=annotations, baseline=baseline, context=context)
+        comparison = compare_methods(methods, level, n_boot=n_boot, seed=seed, k=k)
+        metrics["methods"] = comparison["methods"]
+        metrics["methods_images"] = comparison["images"]
+        metrics["methods_level"] = level
+        metrics["notes"] = metrics.get("notes", []) + notes + comparison["notes"]
     out_dir = Path(out_dir)
     write_profiles(raw, out_dir / "profiles.parquet")
     paths = write_report(metrics, table, out_dir, title=f"MOA evaluation of training {train_id}", seed=seed)

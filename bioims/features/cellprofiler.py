@@ -5,15 +5,21 @@ Feature groups (cp-measure's names; CellProfiler module in brackets):
   sizeshape       per object              [MeasureObjectSizeShape, without Zernike/Feret]
   zernike         per object              [MeasureObjectSizeShape, Zernike shape moments]
   feret           per object              [MeasureObjectSizeShape, Feret diameters]
-  correlation     per channel pair/object [MeasureColocalization: Pearson, Manders, RWC]
+  correlation     per channel pair/object [MeasureColocalization: Pearson, Manders]
+  rwc             per channel pair/object [MeasureColocalization: rank-weighted colocalisation]
   granularity     per channel and object  [MeasureGranularity]
   radial          per channel and object  [MeasureObjectIntensityDistribution]
   texture         per channel and object  [MeasureTexture, Haralick]
   costes          per channel pair/object [MeasureColocalization, Costes thresholds]
 
-DEFAULT_GROUPS are those whose cost per 1024x1280 field stays within a few times the imaging
-pipeline's own time per field (benchmarks/cellprofiler.py measures every group); texture, costes,
-granularity and radial are available by name but left out of the default for their cost.
+DEFAULT_GROUPS are chosen by cost per 1024x1280 field against the imaging pipeline's own time per
+field (benchmarks/cellprofiler.py, CPU time on one core, ~72 ROIs per field): the regions cost
+2.2x the pipeline, intensity (3 channels x 2 objects) adds 3.2x and the Feret diameters 1.0x, so the
+default field costs ~6x the pipeline, about what the bbbc021-1 network's inference costs on the
+same ROIs (6.8x). Left out for their cost, available by name (added cost per field): correlation
+(Pearson + Manders, +3.6x), zernike (+3.0x), rwc (+3.1x), sizeshape (regionprops moments and
+per-object distance transforms, +6.0x), radial (+32x), granularity (+33x), texture (Haralick,
++71x) and costes (+71x).
 
 Speed: the ROIs of one image are cut to their cell's bounding box and packed side by side into one
 mosaic with one-pixel gaps, so each measurement runs once per image over a few hundred thousand
@@ -33,8 +39,8 @@ import numpy as np
 from bioims.features.regions import roi_regions
 
 OBJECTS = ("Nuclei", "Cells")
-GROUPS: tuple[str, ...] = ("intensity", "sizeshape", "zernike", "feret", "correlation", "granularity", "radial", "texture", "costes")
-DEFAULT_GROUPS: tuple[str, ...] = ("intensity", "sizeshape", "feret", "correlation")
+GROUPS: tuple[str, ...] = ("intensity", "feret", "correlation", "sizeshape", "zernike", "rwc", "granularity", "radial", "texture", "costes")
+DEFAULT_GROUPS: tuple[str, ...] = ("intensity", "feret")
 ROI_SCALE = 65535.0
 _POSITION = ("Center_", "Location_", "BoundingBoxMinimum", "BoundingBoxMaximum")
 
@@ -80,7 +86,7 @@ def _functions() -> dict[str, Callable]:
         "pearson": pairs["pearson"],
         "manders_fold": pairs["manders_fold"],
         "rwc": pairs["rwc"],
-        "costes": lambda a, b, labels: pairs["costes"](a, b, labels, scale_max=ROI_SCALE),
+        "costes": lambda a, b, labels: pairs["costes"](a, b, labels, scale_max=int(ROI_SCALE)),
     }
 
 
@@ -170,7 +176,7 @@ def measure_mosaic(mosaic: Mosaic, n: int, channels: Sequence[str], groups: Sequ
                         result = functions[group](labels, mosaic.image[c])
                         out.update({k + f"_{name}": v for k, v in _columns(f"{obj}_", result, n).items()})
                 else:
-                    kinds = ("pearson", "manders_fold", "rwc") if group == "correlation" else ("costes",)
+                    kinds = {"correlation": ("pearson", "manders_fold"), "rwc": ("rwc",), "costes": ("costes",)}[group]
                     for a, b in combinations(range(len(channels)), 2):
                         for kind in kinds:
                             result = functions[kind](mosaic.image[a], mosaic.image[b], labels)

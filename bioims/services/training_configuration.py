@@ -75,8 +75,9 @@ class TrainingModel(Request):
     executeProcessPlate: Flag = False
     useSpot: Flag = True
     description: Text = ""
-    # None: a network trained by the train service; "cellprofiler": CellProfiler features, no training
-    kind: Literal["network", "cellprofiler"] | None = None
+    # None: a network trained by the train service; "untrained": the same network at its seeded
+    # initial weights (through the same job); "cellprofiler": CellProfiler features, no training
+    kind: Literal["network", "untrained", "cellprofiler"] | None = None
 
 
 class CreateTrainingRequest(Request):

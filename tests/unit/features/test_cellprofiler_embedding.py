@@ -73,7 +73,7 @@ def test_record_embed_rerun_search_and_report(screen, tmp_path):
     ctx, plates = screen
     recorded = call(ctx, "embedding", "createFeatureTraining", trainId="cp1", embeddingName=EMBEDDING)
     assert recorded["training"]["kind"] == "cellprofiler" and recorded["training"]["status"] == "trained"
-    assert recorded["card"]["groups"] == ["intensity", "sizeshape", "feret", "correlation"]
+    assert recorded["card"]["groups"] == ["intensity", "feret"]
     assert call(ctx, "embedding", "createFeatureTraining", trainId="cp1", embeddingName=EMBEDDING)["card"] == recorded["card"]
     assert error(ctx, "embedding", "createFeatureTraining", trainId="cp1", embeddingName=EMBEDDING, groups=["intensity"])[0] == 409
     assert error(ctx, "embedding", "createFeatureTraining", trainId="cp9", embeddingName=EMBEDDING, groups=["haralick"])[0] == 400
@@ -122,12 +122,12 @@ def test_record_embed_rerun_search_and_report(screen, tmp_path):
     assert summary["nsc"]["total"] > 0 and paths["report"].is_file()
 
     # the same from the command line, with other groups
-    run = CliRunner().invoke(main_group, ["embed", "cp2", "--cellprofiler", EMBEDDING, "--groups", "intensity,feret", "--json"], catch_exceptions=False)
+    run = CliRunner().invoke(main_group, ["embed", "cp2", "--cellprofiler", EMBEDDING, "--groups", "intensity,correlation", "--json"], catch_exceptions=False)
     assert run.exit_code == 0, run.output
     result = json.loads(run.output.strip().splitlines()[-1])
     assert result["status"] == "SUCCEEDED" and result["complete"]
     ids, matrix = read_plate_embeddings(ctx.stores.data, "cp2", sorted(plates)[0])
-    assert matrix.shape[1] == len(feature_names(CHANNELS, ("intensity", "feret")))
+    assert matrix.shape[1] == len(feature_names(CHANNELS, ("intensity", "correlation")))
     report = CliRunner().invoke(main_group, ["report", "cp2", "--level", "well", "--bootstrap", "20", "--json", "--out", str(tmp_path / "r")], catch_exceptions=False)
     assert report.exit_code == 0, report.output
     assert json.loads(report.output)["recipe"] == "default"

@@ -14,9 +14,9 @@ Feature groups (cp-measure's names; CellProfiler module in brackets):
 
 DEFAULT_GROUPS are chosen by cost per 1024x1280 field against the imaging pipeline's own time per
 field (benchmarks/cellprofiler.py, CPU time on one core, ~72 ROIs per field): the regions cost
-2.2x the pipeline, intensity (3 channels x 2 objects) adds 3.2x and the Feret diameters 1.0x, so the
-default field costs ~6x the pipeline, about what the bbbc021-1 network's inference costs on the
-same ROIs (6.8x). Left out for their cost, available by name (added cost per field): correlation
+2.0x the pipeline and the default groups, intensity (3 channels x 2 objects) and the Feret
+diameters, bring a field to 7.1x, what the bbbc021-1 network's inference costs on the same ROIs
+(7.3x). Left out for their cost, available by name (added cost per field): correlation
 (Pearson + Manders, +3.6x), zernike (+3.0x), rwc (+3.1x), sizeshape (regionprops moments and
 per-object distance transforms, +6.0x), radial (+32x), granularity (+33x), texture (Haralick,
 +71x) and costes (+71x).

@@ -445,13 +445,17 @@ class Walkthrough:
         train_id = f"{embedding['embeddingName']}-cellprofiler"
 
         def work() -> dict:
+            from bioims.features.cellprofiler import cp_measure_version
+
+            if self.local and cp_measure_version() is None:  # on AWS the Batch job's image has it
+                return {"trainId": None, "images": 0, "skipped": "cp-measure is not installed: pip install -e '.[cellprofiler]'"}
             client("embedding", self.ctx).call("createFeatureTraining", trainId=train_id, embeddingName=embedding["embeddingName"])
             status = self._embed(train_id, "CellProfiler features")
             return {"trainId": train_id, "images": status["images"]}
 
         return self._step("embed-cellprofiler", "CellProfiler features of every ROI (cp-measure, no training)",
                           {"processed": processed, "embedding": embedding}, work,
-                          lambda out: f"trainId {out['trainId']}, {out['images']} image profiles")
+                          lambda out: out.get("skipped") or f"trainId {out['trainId']}, {out['images']} image profiles")
 
     def field_statistics(self, ingested: dict) -> dict:
         path = Path(self.options.out).resolve() / "field-statistics.parquet"

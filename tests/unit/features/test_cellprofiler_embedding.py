@@ -21,8 +21,9 @@ from bioims.vectors import decode_vector
 from cli.main import main_group
 from tests.unit.learning.learning_roiset import cell_rois, write_image
 from tests.unit.learning.service_screen import COMPOUNDS, EMBEDDING, HEIGHT, MOAS, SPEC, WIDTH, call, error
+from tests.unit.features import require_cp_measure
 
-pytest.importorskip("cp_measure")
+require_cp_measure()
 
 CHANNELS = ["dapi", "actin"]
 

@@ -8,8 +8,9 @@ import pytest
 
 from bioims.features.cellprofiler import DEFAULT_GROUPS, FeatureError, feature_names, measure_mosaic, pack, roi_features
 from bioims.features.regions import roi_regions
+from tests.unit.features import require_cp_measure
 
-pytest.importorskip("cp_measure")
+require_cp_measure()
 
 SIZE = 40
 CHANNELS = ("dapi", "tubulin", "actin")

@@ -14,7 +14,8 @@ small synthetic BBBC021 screen (tests/unit/learning/synthetic_screen.py: two Wee
 annotated treatments of six compounds in three MOAs plus DMSO, real imaging math for the ROIs), for
 each network and seed: (a) the network untrained (its seeded initial weights), the network after
 a short CPU training, and (b) the simple baseline profile of the synthetic-data benchmark
-(benchmarks/synthetic.py: per-field intensity and texture statistics, no learning). Recipes:
+(bioims.features.fieldstats: per-field intensity and texture statistics, no learning), and (c) the
+CellProfiler-feature embedding (bioims.features, no training, default recipe). Recipes:
 bioims-resnet at its defaults; bbbc021-1 with AdamW (lr 3e-4), batch 2 and per-channel input
 standardisation, because at the original's settings it does not move in minutes of CPU.
 
@@ -148,7 +149,7 @@ def _screen_nsc(model_dir: Path, store, rows) -> float:
 def _baseline_nsc(rows, fields) -> float:
     import pandas as pd
 
-    from benchmarks.synthetic import field_features
+    from bioims.features.fieldstats import field_features
     from bioims.evaluation import nsc
     from bioims.profiling.columns import COMPOUND, CONCENTRATION, IMAGE_ID, MOA, PLATE, WELL
 
@@ -158,6 +159,38 @@ def _baseline_nsc(rows, fields) -> float:
         for r in rows if r.get("trainLabel")
     ]
     return float(nsc(pd.DataFrame.from_records(records), "treatment").queries["correct"].mean())
+
+
+def _cellprofiler_nsc(store, rows) -> float:
+    """NSC of the CellProfiler-feature embedding (bioims.features: default groups, image = mean of
+    ROIs robust-z'd per plate against DMSO, then the default profiling recipe, unchanged)."""
+    import numpy as np
+    import pandas as pd
+
+    from bioims.evaluation import nsc
+    from bioims.features.cellprofiler import roi_features
+    from bioims.features.jobs import image_profile, plate_normalize
+    from bioims.learning.roifiles import load_npy
+    from bioims.profiling import apply_recipe
+    from bioims.profiling.columns import COMPOUND, CONCENTRATION, IMAGE_ID, MOA, PLATE, WELL
+
+    records, profiles = [], []
+    for row in rows:
+        rois = load_npy(store, keys.roi_tensor_key("screen", row["plateId"], row["imageId"]))
+        if not rois.shape[0]:
+            continue
+        matrix, names = roi_features(rois, ("dapi", "tubulin", "actin"), 0)
+        profiles.append(image_profile(matrix))
+        records.append({PLATE: row["plateSourceId"], WELL: row["wellSourceId"], IMAGE_ID: row["imageId"], COMPOUND: row["trainSubclass"],
+                        CONCENTRATION: row["metadata"]["concentration"], MOA: row.get("trainLabel")})
+    meta = pd.DataFrame.from_records(records)
+    values = np.stack(profiles)
+    for plate in meta[PLATE].unique():
+        on = (meta[PLATE] == plate).to_numpy()
+        values[on] = plate_normalize(values[on], (meta[COMPOUND] == "DMSO").to_numpy()[on])
+    table = pd.concat([meta, pd.DataFrame(values, columns=names)], axis=1)
+    table = apply_recipe(table, "default")
+    return float(nsc(table[table[MOA].notna() | (table[COMPOUND] == "DMSO")], "treatment").queries["correct"].mean())
 
 
 def nsc_comparison(args) -> None:
@@ -174,7 +207,11 @@ def nsc_comparison(args) -> None:
               f"{len(manifest.classes)} classes (rendered and cut in {time.perf_counter() - started:.1f} s); "
               f"{args.epochs} x {args.minibatches} minibatches, torch threads {args.threads or available_cores()}")
         baseline = _baseline_nsc(rows, fields)
-        print(f"{'network':<16}{'seed':>5}{'untrained':>11}{'trained':>9}{'baseline':>10}{'trained-untrained':>19}{'train s':>9}")
+        started = time.perf_counter()
+        cellprofiler = _cellprofiler_nsc(store, rows)
+        print(f"CellProfiler features (bioims.features, default groups and recipe, no training): NSC {cellprofiler:.3f} "
+              f"({time.perf_counter() - started:.1f} s); field-statistics baseline: NSC {baseline:.3f}")
+        print(f"{'network':<16}{'seed':>5}{'untrained':>11}{'trained':>9}{'baseline':>10}{'cellprofiler':>13}{'trained-untrained':>19}{'train s':>9}")
         for network, recipe in NSC_RECIPES.items():
             gains = []
             for seed in args.seeds:
@@ -188,8 +225,9 @@ def nsc_comparison(args) -> None:
                 seconds = time.perf_counter() - started
                 untrained, trained = _screen_nsc(out / "untrained", store, rows), _screen_nsc(out / "trained", store, rows)
                 gains.append(trained - untrained)
-                print(f"{network:<16}{seed:>5}{untrained:>11.3f}{trained:>9.3f}{baseline:>10.3f}{trained - untrained:>+19.3f}{seconds:>9.1f}")
-            print(f"{network:<16}{'mean':>5}{'':>11}{'':>9}{'':>10}{statistics.mean(gains):>+19.3f}")
+                print(f"{network:<16}{seed:>5}{untrained:>11.3f}{trained:>9.3f}{baseline:>10.3f}{cellprofiler:>13.3f}"
+                      f"{trained - untrained:>+19.3f}{seconds:>9.1f}")
+            print(f"{network:<16}{'mean':>5}{'':>11}{'':>9}{'':>10}{'':>13}{statistics.mean(gains):>+19.3f}")
 
 
 def main() -> None:

@@ -23,54 +23,17 @@ from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 import pandas as pd
-from scipy import ndimage
-from skimage.filters import threshold_otsu
 
 from bioims.bbbc021.design import load_design
 from bioims.bbbc021.synthetic.model import SynthConfig, SyntheticBbbc021, bank_warmup
 from bioims.evaluation import nsc, nscb
+from bioims.features.fieldstats import field_features
 from bioims.profiling.aggregate import aggregate
 from bioims.profiling.recipes import apply_recipe
 
 # Profile recipes of bioims.profiling compared side by side (raw features, per-plate robust z
 # against DMSO, and the default recipe: robust z, clip, feature selection, whitening on DMSO).
 RECIPES_SHOWN = ("raw", "robustize", "default")
-
-CHANNELS = ("DAPI", "Tubulin", "Actin")
-
-
-def field_features(image: np.ndarray) -> dict[str, float]:
-    """Per-field intensity and texture statistics of a (3, H, W) uint16 field; no segmentation
-    of cells, no learning."""
-    out: dict[str, float] = {}
-    floats = image.astype(np.float32)
-    centred = []
-    for name, x in zip(CHANNELS, floats):
-        low, p50, p90, p99 = np.percentile(x, [1, 50, 90, 99])
-        x = x - np.float32(low)
-        centred.append(x)
-        mean = float(x.mean()) + 1e-6
-        threshold = threshold_otsu(x)
-        fg = x > threshold
-        fg_values = x[fg]
-        fine = ndimage.gaussian_filter(x, 1.0)
-        coarse = ndimage.gaussian_filter(x, 3.0)
-        out |= {
-            f"{name}_mean": mean,
-            f"{name}_std": float(x.std()),
-            f"{name}_p50": float(p50 - low),
-            f"{name}_p90": float(p90 - low),
-            f"{name}_p99": float(p99 - low),
-            f"{name}_fg_fraction": float(fg.mean()),
-            f"{name}_fg_mean": float(fg_values.mean()) if fg_values.size else 0.0,
-            f"{name}_fg_cv": float(fg_values.std() / (fg_values.mean() + 1e-6)) if fg_values.size else 0.0,
-            f"{name}_gradient": float((np.abs(np.diff(x, axis=0)).mean() + np.abs(np.diff(x, axis=1)).mean()) / mean),
-            f"{name}_fine_texture": float(np.abs(x - fine)[fg].mean() / mean) if fg.any() else 0.0,
-            f"{name}_mid_texture": float(np.abs(fine - coarse)[fg].mean() / mean) if fg.any() else 0.0,
-        }
-    for (i, a), (j, b) in [((0, "DAPI"), (1, "Tubulin")), ((0, "DAPI"), (2, "Actin")), ((1, "Tubulin"), (2, "Actin"))]:
-        out[f"corr_{a}_{b}"] = float(np.corrcoef(centred[i].ravel(), centred[j].ravel())[0, 1])
-    return out
 
 
 _WORLD: SyntheticBbbc021 | None = None

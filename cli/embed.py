@@ -4,6 +4,10 @@ Every compatible plate (the embedding-compute workflow; locally its plates run i
 processes, one plate job each) or one plate; then a per-plate table of embedded images. Re-running
 skips images whose ROI embeddings exist. The embedding service's raw methods are
 `bioims embedding <method>`.
+
+`bioims embed ID --cellprofiler EMBEDDING` first records ID as a training that needs no
+training: CellProfiler measurements (cp-measure) of each ROI of EMBEDDING's plates, embedded,
+searched and evaluated like a network's embeddings.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import click
 from rich.table import Table
 
 from bioims import client, context
-from cli.common import ID, CliError, console, emit
+from cli.common import EMBEDDING_NAME, ID, CliError, console, emit
 from cli.train import TERMINAL, TrainingObserver, _progress
 
 POLL_SECONDS = 10.0
@@ -37,16 +41,25 @@ def _follow(arn: str, progress, train_id: str) -> dict:
 @click.command("embed")
 @click.argument("train_id", type=ID)
 @click.option("--plate", "plate_id", type=ID, help="Only this plate.")
+@click.option("--cellprofiler", "feature_embedding", type=EMBEDDING_NAME, metavar="EMBEDDING", default=None,
+              help="Record TRAIN_ID as CellProfiler features of EMBEDDING's ROIs (no training), then embed.")
+@click.option("--groups", default=None, help="Comma-separated feature groups with --cellprofiler (default: the fast set; see bioims.features.cellprofiler).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable summary.")
-def embed(train_id: str, plate_id: str | None, as_json: bool) -> None:
+def embed(train_id: str, plate_id: str | None, feature_embedding: str | None, groups: str | None, as_json: bool) -> None:
     """Embed every image of TRAIN_ID's compatible plates (or of --plate) with its model."""
     from bioims.clients import ClientError
 
+    if groups and not feature_embedding:
+        raise CliError("--groups needs --cellprofiler EMBEDDING")
     ctx = context.get()
     service = client("embedding")
     local = ctx.settings.backend == "local"
     progress = _progress(as_json)
     try:
+        if feature_embedding:
+            chosen = [g.strip() for g in groups.split(",") if g.strip()] if groups else None
+            service.call("createFeatureTraining", trainId=train_id, embeddingName=feature_embedding,
+                         **({"groups": chosen} if chosen else {}))
         with progress:
             if local:
                 ctx.runtime.observer = TrainingObserver(progress, "embedding")

@@ -2,7 +2,9 @@
 
 The table is a CSV (optionally .gz) or Parquet file with Metadata_ columns for plate, well,
 compound, concentration and MOA (batch = week, read from Metadata_Batch or the WeekN_ plate
-prefix); every other column is a feature.
+prefix); every other column is a feature. CellProfiler's Image_Metadata_ columns count as
+Metadata_ ones (--metadata-prefix adds other prefixes), and --annotations fills the compound,
+concentration and MOA that a published per-well export lacks.
 """
 
 from __future__ import annotations
@@ -46,6 +48,8 @@ def _summary_table(metrics: dict) -> Table:
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--k", type=click.IntRange(1), default=10, show_default=True, help="Hits per query in the compound vote.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object (nsc, nscb, map, compound_vote, ...).")
+@click.option("--metadata-prefix", "metadata_prefixes", multiple=True, help="Columns starting with this prefix are metadata, read as Metadata_<rest> (repeatable; Image_Metadata_ always is).")
+@click.option("--annotations", default=None, help="'bbbc021' (compound, concentration, MOA of each BBBC021 well) or a CSV/Parquet file of Metadata_ columns, joined on image source id or plate+well.")
 @click.option("--report", "report_dir", type=click.Path(file_okay=False, path_type=Path), default=None, help="Write metrics.json, figures and report.md here.")
 def evaluate(
     profiles: Path,
@@ -56,15 +60,26 @@ def evaluate(
     seed: int,
     k: int,
     as_json: bool,
+    metadata_prefixes: tuple[str, ...],
+    annotations: str | None,
     report_dir: Path | None,
 ) -> None:
     """Evaluate how well PROFILES predict the MOA of compounds they never matched."""
     from bioims.evaluation import evaluate as run_evaluation
     from bioims.evaluation import summary_only, write_report
-    from bioims.profiling import ProfileError, apply_recipe, read_profiles
+    from bioims.evaluation.training import bbbc021_well_annotations
+    from bioims.profiling import COMPOUND, MOA, ProfileError, apply_recipe, read_profiles
+    from bioims.profiling.annotate import annotate
 
     try:
-        table = read_profiles(profiles)
+        table = read_profiles(profiles, metadata_prefixes)
+        if annotations:
+            table = annotate(table, bbbc021_well_annotations() if annotations == "bbbc021" else read_profiles(annotations))
+        elif COMPOUND not in table.columns or MOA not in table.columns:
+            raise CliError(
+                f"{profiles.name} has no {COMPOUND}/{MOA} columns; give them with --annotations bbbc021 "
+                "(the BBBC021 design, joined on plate + well) or --annotations FILE"
+            )
         if recipe:
             table = apply_recipe(table, recipe)
         methods = {"well": method, "treatment": method} if method else None
@@ -88,7 +103,7 @@ def evaluate(
 @click.command("report")
 @click.argument("train_id")
 @click.option("--level", type=click.Choice(LEVELS), default="treatment", show_default=True)
-@click.option("--recipe", default="embedding", show_default=True, help="Profiling recipe applied to the embeddings; 'none' evaluates them as they are.")
+@click.option("--recipe", default=None, help="Profiling recipe applied to the embeddings; 'none' evaluates them as they are. Default: 'embedding' for a network, 'default' for CellProfiler features.")
 @click.option("--annotations", default=None, help="'bbbc021' (the packaged BBBC021 design) or a CSV/Parquet file keyed by Metadata_ImageSourceId adding e.g. Metadata_Concentration.")
 @click.option("--left-out/--no-left-out", default=True, show_default=True, help="Use the embedding's leave-one-compound-out trainings for the compound vote, as the original did.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None, help="Report folder (default: reports/TRAIN_ID).")
@@ -96,10 +111,12 @@ def evaluate(
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--k", type=click.IntRange(1), default=10, show_default=True, help="Hits per query in the compound vote.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option("--compare/--no-compare", default=True, show_default=True, help="Evaluate every embedded training of the embedding side by side (methods table, metrics.json 'methods').")
+@click.option("--baseline", "baseline_file", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Field-statistics image profiles (CSV/Parquet keyed by Metadata_ImageSourceId) added to the comparison.")
 def report(
     train_id: str,
     level: str,
-    recipe: str,
+    recipe: str | None,
     annotations: str | None,
     left_out: bool,
     out_dir: Path | None,
@@ -107,13 +124,16 @@ def report(
     seed: int,
     k: int,
     as_json: bool,
+    compare: bool,
+    baseline_file: Path | None,
 ) -> None:
     """Evaluate the embeddings of training TRAIN_ID and write a report (figures, metrics.json)."""
     from bioims.clients import ClientError
     from bioims.evaluation.training_report import load_annotations, report_training
-    from bioims.profiling import ProfileError
+    from bioims.profiling import ProfileError, read_profiles
 
     try:
+        baseline = read_profiles(baseline_file) if baseline_file else None
         summary, paths = report_training(
             train_id,
             out_dir or Path("reports") / train_id,
@@ -124,6 +144,8 @@ def report(
             n_boot=n_boot,
             seed=seed,
             k=k,
+            compare=compare,
+            baseline=baseline,
         )
     except (ProfileError, ClientError) as exc:
         raise CliError(str(exc)) from None
@@ -131,6 +153,20 @@ def report(
         emit(summary, True)
         return
     console.print(_summary_table(summary))
+    if summary.get("methods"):
+        console.print(methods_table(summary))
     for note in summary.get("notes", []):
         console.print(f"[dim]note:[/dim] {note}")
     console.print(f"report: {paths['report']}")
+
+
+def methods_table(summary: dict) -> Table:
+    from bioims.evaluation.methods import HEADER, methods_rows
+
+    table = Table(title=f"Every method side by side ({summary.get('methods_level', summary.get('level'))} level, "
+                        f"the same {summary.get('methods_images', '?')} images and queries)")
+    for column in HEADER:
+        table.add_column(column, justify="left" if column in ("method", "kind") else "right")
+    for row in methods_rows({"methods": summary["methods"]}):
+        table.add_row(*row)
+    return table

@@ -167,6 +167,10 @@ def _print_summary(summary: dict, seconds: float) -> None:
     if metrics.get("map") is not None:
         result.add_row("mAP", "", f"{metrics['map']:.3f}", "")
     console.print(result)
+    if metrics.get("methods"):
+        from cli.evaluate import methods_table
+
+        console.print(methods_table(metrics))
     console.print(f"{summary['plates']} plates, {summary['images']} images, {summary['processed']['rois']} ROIs; "
                   f"{len(summary['nscTrainings'])} leave-one-out models; wall time {seconds:.0f} s")
     console.print(f"report: {summary['report']}\nsummary: {summary['summaryFile']}")

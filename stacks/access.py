@@ -103,6 +103,7 @@ SERVICE_NEEDS: dict[str, Needs] = {
     ),
     "embedding": Needs(
         read_objects=frozenset({TRAINING_OBJECTS}),
+        write_objects=frozenset({TRAINING_OBJECTS}),  # the card of a CellProfiler-feature training
         start_workflows=frozenset({"embedding-compute", "plate-embedding-compute"}),
         services=("image-management", "training-configuration"),
     ),

@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from bioims.evaluation.confusion import confusion_frame
+from bioims.evaluation.methods import methods_markdown
 from bioims.evaluation.plots import plot_confusion, plot_map, plot_table, umap_available
 from bioims.profiling.columns import LEVELS, profile_level
 
@@ -113,6 +114,9 @@ def _markdown(metrics: dict, paths: dict[str, Path], table: pd.DataFrame, title:
              f"| mAP (MOA retrieval, other compounds) | {'not computed' if metrics.get('map') is None else format(metrics['map'], '.3f')} |",
              f"| compound vote (original, k={(metrics.get('compound_vote') or {}).get('k', '-')}) | {_fmt(metrics.get('compound_vote'))} |",
              ""]
+    if metrics.get("methods"):
+        lines += methods_markdown({"level": metrics.get("methods_level", metrics["level"]), "images": metrics.get("methods_images", "-"),
+                                   "methods": metrics["methods"]})
     for protocol in ("nsc", "nscb"):
         if f"confusion_{protocol}" in paths:
             lines += [f"## {protocol.upper()} confusion matrix", "", f"![{protocol} confusion]({paths[f'confusion_{protocol}'].name})", ""]

@@ -133,6 +133,25 @@ def bbbc021_annotations(design=None) -> pd.DataFrame:
     )
 
 
+def bbbc021_well_annotations(design=None) -> pd.DataFrame:
+    """Compound, concentration, MOA (the standard protocol's) and batch of every BBBC021 well,
+    keyed by plate + well: what a published per-well CellProfiler export lacks."""
+    from bioims.bbbc021.design import load_design
+
+    fields = (design or load_design()).fields
+    wells = fields.groupby(["plate", "well"], sort=False).first().reset_index()
+    return pd.DataFrame(
+        {
+            PLATE: wells["plate"].astype(str).to_numpy(),
+            WELL: wells["well"].astype(str).to_numpy(),
+            COMPOUND: wells["compound"].astype(str).to_numpy(),
+            CONCENTRATION: wells["concentration"].astype(float).to_numpy(),
+            MOA: wells["moa"].astype(object).where(wells["moa"].notna(), None).to_numpy(),
+            "Metadata_Batch": wells["week"].astype(str).to_numpy(),
+        }
+    )
+
+
 def left_out_trainings(embedding_name: str, compounds: Sequence[str], *, context=None) -> dict[str, str]:
     """{compound: trainId} of the embedding's trainings that left one compound out (the
     original's 38 NSC models), read from each training's filterKey `<label>-filter.txt`."""

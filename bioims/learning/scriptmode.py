@@ -32,7 +32,9 @@ from bioims.learning.manifest import TrainingManifest, TrainingSetError
 from bioims.learning.modelcard import ModelError
 from bioims.learning.progress import PROGRESS_PREFIX
 from bioims.learning.networks import NetworkError
-from bioims.learning.trainer import CheckpointMismatch, TrainProgress, train_network
+from bioims.learning.trainer import CheckpointMismatch, TrainProgress, train_network, write_untrained_model
+
+UNTRAINED_ARGUMENT = "untrained"
 
 DEFAULT_CHECKPOINT_DIR = "/opt/ml/checkpoints"
 SAGEMAKER_ROOT = Path("/opt/ml")
@@ -170,6 +172,9 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         if len(script_env.hosts) > 1:
             raise ScriptError(f"training runs on one instance; got {len(script_env.hosts)} hosts")
         manifest_key = manifest_key_from(arguments)
+        # "untrained": write the network at its seeded initial weights (the baseline training is
+        # measured against) through the same job, instead of training it
+        untrained = str(arguments.pop(UNTRAINED_ARGUMENT, "false")).strip("'\"").lower() == "true"
         config = resolve_config({
             k: v for k, v in arguments.items() if k not in MANIFEST_ARGUMENTS and not k.startswith("sagemaker_")
         })
@@ -178,6 +183,9 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
             manifest = TrainingManifest.from_json(manifest_path.read_text())
         except FileNotFoundError:
             raise ScriptError(f"training manifest {manifest_key} not found under {script_env.data_dir}") from None
+        if untrained:
+            write_untrained_model(manifest, script_env.data_dir, config, script_env.model_dir)
+            return 0
         train_network(
             manifest, script_env.data_dir, config, script_env.model_dir,
             checkpoint_dir=script_env.checkpoint_dir, progress=_print_progress,

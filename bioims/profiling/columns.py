@@ -88,6 +88,36 @@ def require_features(df: pd.DataFrame) -> list[str]:
     return features
 
 
+#: Prefixes of metadata columns in CellProfiler exports (ExportToSpreadsheet/ExportToDatabase
+#: write `Image_Metadata_Plate`; per-object tables and pycytominer write `Metadata_Plate`).
+CELLPROFILER_METADATA_PREFIXES: tuple[str, ...] = ("Image_Metadata_",)
+
+
+def recognise_metadata(df: pd.DataFrame, prefixes: Sequence[str] = ()) -> pd.DataFrame:
+    """`df` with CellProfiler's `Image_Metadata_X` columns (and `P + X` for each extra prefix P)
+    renamed to `Metadata_X`, so published exports read as profile tables.
+
+    A rename that would collide with a column already present is a ProfileError naming both.
+    """
+    for prefix in prefixes:
+        if not prefix or not isinstance(prefix, str):
+            raise ProfileError(f"a metadata prefix must be a non-empty string, not {prefix!r}")
+    renames: dict[str, str] = {}
+    for column in df.columns:
+        if not isinstance(column, str) or is_metadata(column):
+            continue
+        for prefix in (*CELLPROFILER_METADATA_PREFIXES, *prefixes):
+            if column.startswith(prefix) and len(column) > len(prefix):
+                renames[column] = PREFIX + column[len(prefix):]
+                break
+    targets = list(renames.values())
+    clash = sorted({t for t in targets if t in df.columns or targets.count(t) > 1})
+    if clash:
+        sources = ", ".join(f"{s} -> {t}" for s, t in renames.items() if t in clash)
+        raise ProfileError(f"metadata columns would collide after renaming ({sources}); rename them in the file first")
+    return df.rename(columns=renames) if renames else df
+
+
 def batch_of_plate(plate: object) -> str | None:
     """The week (`WeekN`) of a BBBC021-style plate name `WeekN_<number>`, else None."""
     if not isinstance(plate, str):

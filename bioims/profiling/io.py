@@ -9,11 +9,19 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
 
-from bioims.profiling.columns import TEXT_COLUMNS, ProfileError, feature_columns
+from bioims.profiling.columns import (
+    CELLPROFILER_METADATA_PREFIXES,
+    PREFIX,
+    TEXT_COLUMNS,
+    ProfileError,
+    feature_columns,
+    recognise_metadata,
+)
 
 FORMATS = (".csv", ".csv.gz", ".parquet")
 
@@ -26,8 +34,18 @@ def profile_format(path: str | os.PathLike) -> str:
     raise ProfileError(f"{path}: unknown profile format; use one of {', '.join(FORMATS)}")
 
 
-def read_profiles(path: str | os.PathLike) -> pd.DataFrame:
-    """Read a profile table; checks that every non-Metadata column is numeric."""
+def _text_names(prefixes: Sequence[str]) -> list[str]:
+    """The text metadata columns under every name they may have in the file."""
+    stems = [c[len(PREFIX):] for c in TEXT_COLUMNS]
+    return [*TEXT_COLUMNS, *(p + s for p in (*CELLPROFILER_METADATA_PREFIXES, *prefixes) for s in stems)]
+
+
+def read_profiles(path: str | os.PathLike, metadata_prefixes: Sequence[str] = ()) -> pd.DataFrame:
+    """Read a profile table; checks that every non-Metadata column is numeric.
+
+    CellProfiler's `Image_Metadata_X` columns, and `P + X` for each prefix P in
+    `metadata_prefixes`, are read as `Metadata_X` (see columns.recognise_metadata).
+    """
     fmt = profile_format(path)
     if not Path(path).is_file():
         raise ProfileError(f"{path}: no such file")
@@ -35,9 +53,10 @@ def read_profiles(path: str | os.PathLike) -> pd.DataFrame:
         if fmt == ".parquet":
             df = pd.read_parquet(path)
         else:
-            df = pd.read_csv(path, dtype={c: "string" for c in TEXT_COLUMNS}, low_memory=False)
+            df = pd.read_csv(path, dtype={c: "string" for c in _text_names(metadata_prefixes)}, low_memory=False)
     except (ValueError, OSError) as exc:  # pyarrow and the csv parser raise these for damaged files
         raise ProfileError(f"{path}: cannot read profiles ({exc})") from exc
+    df = recognise_metadata(df, metadata_prefixes)
     for column in TEXT_COLUMNS:
         if column in df.columns:
             text = [None if pd.isna(v) else str(v) for v in df[column].tolist()]

@@ -6,6 +6,8 @@ it lacked): compute a training's embeddings with its model and follow the comput
   startComputePlateEmbedding  one plate (the plate-embedding-compute workflow)
   describeExecution           either workflow's state (the original's only method)
   getEmbeddingStatus          per plate: embedded images and whether the plate's array file exists
+  createFeatureTraining       record a training of kind "cellprofiler" (CellProfiler measurements,
+                              no SageMaker job): its training row and card; it embeds like any other
 
 The work itself is the embedding-compute job (bioims.learning.jobs): eval mode, image embedding =
 re-normalised mean of its ROI embeddings, per-image rows for image-management and one array file
@@ -14,13 +16,13 @@ per plate for the search loader.
 
 from __future__ import annotations
 
-from bioims import keys, tables
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from bioims.services.api import BadRequest, DescribeExecutionRequest, Request, Service, api
-from bioims.services.models import EmbeddingName, Flag, Id
+from bioims import keys, tables
+from bioims.services.api import BadRequest, Conflict, DescribeExecutionRequest, NotFound, Request, Service, api
+from bioims.services.models import EmbeddingName, Flag, Id, Name, Text
 
 
 class TrainRequest(Request):
@@ -59,6 +61,13 @@ class ImageComputeRequest(Request):
 
 class StatusRequest(Request):
     trainId: Id
+
+
+class FeatureTrainingRequest(Request):
+    trainId: Id
+    embeddingName: Name
+    groups: list[Name] | None = None  # default: bioims.features.cellprofiler.DEFAULT_GROUPS
+    description: Text = "CellProfiler features (cp-measure), no training"
 
 
 class EmbeddingService(Service):
@@ -105,6 +114,35 @@ class EmbeddingService(Service):
         row = self.table(tables.IMAGE_MANAGEMENT).get({"imageId": request.imageId, "trainId": train_id})
         out["embedded"] = row is not None and bool(row.get("embedding"))
         return out
+
+    @api(FeatureTrainingRequest, status=201)
+    def createFeatureTraining(self, request: FeatureTrainingRequest) -> dict:
+        """Record a CellProfiler-feature training of an embedding; idempotent for the same groups."""
+        from bioims.features.card import KIND, feature_card, read_card, write_card
+        from bioims.features.cellprofiler import DEFAULT_GROUPS, FeatureError
+        from bioims.services.training_configuration import CreateTrainingRequest, TrainingModel
+
+        configuration = self.sibling("training-configuration")
+        embedding = configuration.embedding(request.embeddingName)
+        try:
+            card = feature_card(embedding, request.groups or DEFAULT_GROUPS)
+        except FeatureError as exc:
+            raise BadRequest(str(exc)) from None
+        try:
+            existing = configuration.training(request.trainId)
+        except NotFound:
+            existing = None
+        if existing is not None:
+            recorded = read_card(self.ctx.stores.data, request.trainId) or {}
+            if existing.get("kind") != KIND or existing["embeddingName"] != request.embeddingName or recorded.get("groups") != card["groups"]:
+                raise Conflict(f"training {request.trainId!r} already exists with other settings")
+            return {"training": existing, "card": recorded}
+        model = TrainingModel(embeddingName=request.embeddingName, trainId=request.trainId, kind=KIND, description=request.description)
+        configuration.createTraining(CreateTrainingRequest(training=model))
+        # the card marks the training ready to embed (as a network's model card does): written last
+        write_card(self.ctx.stores.data, request.trainId, card)
+        row = configuration.update(request.trainId, {"status": "trained", "modelCardKey": keys.model_card_key(request.trainId)})
+        return {"training": row, "card": card}
 
     @api(DescribeExecutionRequest)
     def describeExecution(self, request: DescribeExecutionRequest) -> dict:

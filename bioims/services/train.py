@@ -34,6 +34,7 @@ from pydantic import Field
 from bioims import keys
 from bioims.ids import new_id
 from bioims.learning.hyperparameters import HyperparameterError, resolve_config, split_build_parameters
+from bioims.learning.scriptmode import UNTRAINED_ARGUMENT
 from bioims.learning.manifest import TrainingSetError, parse_exclusion_list, prepare_training_set
 from bioims.runtime.ports import TrainingJobRequest
 from bioims.services.api import BadRequest, NotFound, Request, Service, api
@@ -52,6 +53,7 @@ class TrainRequest(Request):
     useSpot: Flag = True
     description: Text = ""
     wait: Flag = True  # local backend: run the workflow to the end inside the call
+    untrained: Flag = False  # the network at its seeded initial weights: what training is measured against
 
 
 class LeaveOneOutRequest(Request):
@@ -115,7 +117,8 @@ class TrainService(Service):
         except ObjectNotFound:
             raise BadRequest(f"filter list {key!r} not found in bucket {bucket or 'resource'!r}") from None
 
-    def _create(self, embedding_name: str, filter_bucket: str, filter_key: str, execute: bool, spot: bool, description: str) -> dict:
+    def _create(self, embedding_name: str, filter_bucket: str, filter_key: str, execute: bool, spot: bool, description: str,
+                kind: str | None = None) -> dict:
         from bioims.services.training_configuration import CreateTrainingRequest, TrainingModel
 
         self._configuration.embedding(embedding_name)
@@ -128,7 +131,7 @@ class TrainService(Service):
         message_id = self.sibling("message").create(f"Begin messages for trainid={train_id}")
         model = TrainingModel(
             embeddingName=embedding_name, trainId=train_id, messageId=message_id, filterBucket=filter_bucket,
-            filterKey=filter_key, executeProcessPlate=execute, useSpot=spot, description=description,
+            filterKey=filter_key, executeProcessPlate=execute, useSpot=spot, description=description, kind=kind,
         )
         return self._configuration.createTraining(CreateTrainingRequest(training=model))["training"]
 
@@ -160,7 +163,7 @@ class TrainService(Service):
         """The state of one training, from its row, its workflow, its job and its progress file."""
         out: dict[str, Any] = {
             k: training.get(k)
-            for k in ("trainId", "embeddingName", "filterKey", "status", "statusMessage", "sagemakerJobName",
+            for k in ("trainId", "embeddingName", "filterKey", "kind", "status", "statusMessage", "sagemakerJobName",
                       "executionArn", "imageCount", "roiCount", "trainingSummary", "embeddingStatus", "createTimestamp")
             if training.get(k) not in (None, "")
         }
@@ -192,7 +195,7 @@ class TrainService(Service):
         """Create a training of an embedding and run the train workflow."""
         training = self._create(
             request.embeddingName, request.filterBucket, request.filterKey, request.executeProcessPlate,
-            request.useSpot, request.description,
+            request.useSpot, request.description, "untrained" if request.untrained else None,
         )
         return {"embeddingName": request.embeddingName, **self._run(training["trainId"], request.wait)}
 
@@ -337,6 +340,8 @@ class TrainService(Service):
             raise BadRequest(str(exc)) from None
         hyperparameters = {k: _text(v) for k, v in script.items()}
         hyperparameters["train_manifest"] = training["manifestKey"]
+        if training.get("kind") == "untrained":
+            hyperparameters[UNTRAINED_ARGUMENT] = "true"
         job = TrainingJobRequest(
             trainingJobName=f"{JOB_NAME_PREFIX}-{request.trainId}-{new_id()[:8]}",
             trainId=request.trainId,

@@ -8,7 +8,7 @@ embedding's ROI geometry is the one image processing uses (8.1 #9).
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, StrictBool, StrictFloat, StrictInt, StrictStr
 
@@ -74,6 +74,9 @@ class TrainingModel(Request):
     executeProcessPlate: Flag = False
     useSpot: Flag = True
     description: Text = ""
+    # None: a network trained by the train service; "untrained": the same network at its seeded
+    # initial weights (through the same job); "cellprofiler": CellProfiler features, no training
+    kind: Literal["network", "untrained", "cellprofiler"] | None = None
 
 
 class CreateTrainingRequest(Request):

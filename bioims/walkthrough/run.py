@@ -5,7 +5,8 @@ the local backend and, with BIOIMS_BACKEND=aws, against a deployed stack.
 Steps: data (synthetic plates or a real copy) -> configure -> embedding -> ingest (labels, tags,
 plate uploads with inspection and thumbnails, filter lists) -> process plates (flat fields, ROIs)
 -> baseline training -> baseline embeddings -> search index and tags -> leave-one-compound-out
-trainings -> their embeddings -> evaluation report -> an example search.
+trainings -> their embeddings -> the untrained copy -> CellProfiler features (no training) -> field-statistics baseline
+-> evaluation report (every method side by side) -> an example search.
 """
 
 from __future__ import annotations
@@ -319,7 +320,7 @@ class Walkthrough:
             train = client("train", self.ctx)
             existing = [
                 t for t in train.call("listTrainings", embeddingName=embedding["embeddingName"])["trainings"]
-                if not t.get("filterKey")
+                if not t.get("filterKey") and t.get("kind") in (None, "network")
             ]
             if existing:
                 train_id = existing[0]["trainId"]
@@ -417,20 +418,79 @@ class Walkthrough:
         return self._step("embed-nsc", "embeddings with each leave-one-compound-out model", {"nsc": nsc}, work,
                           lambda out: f"{len(out['images'])} models embedded")
 
-    def evaluate(self, baseline: dict, nsc: dict) -> dict:
+    def untrained(self, processed: dict, embedding: dict) -> dict:
+        """The baseline network at its seeded initial weights, through the same training job, and
+        its embeddings: what training is measured against."""
+
+        def work() -> dict:
+            train = client("train", self.ctx)
+            existing = [t for t in train.call("listTrainings", embeddingName=embedding["embeddingName"])["trainings"]
+                        if t.get("kind") == "untrained"]
+            if existing:
+                train_id = existing[0]["trainId"]
+                self._ensure_trained(train_id, "untrained copy")
+            else:
+                result = train.call("train", embeddingName=embedding["embeddingName"], description="walkthrough untrained copy",
+                                    untrained=True, wait=True)
+                train_id = result["trainId"]
+                self._await(result, "untrained copy")
+            status = self._embed(train_id, "the untrained copy")
+            return {"trainId": train_id, "images": status["images"]}
+
+        return self._step("untrained", "the baseline network untrained (seeded initial weights) and its embeddings",
+                          {"processed": processed, "embedding": embedding}, work,
+                          lambda out: f"trainId {out['trainId']}, {out['images']} image embeddings")
+
+    def embed_cellprofiler(self, processed: dict, embedding: dict) -> dict:
+        train_id = f"{embedding['embeddingName']}-cellprofiler"
+
+        def work() -> dict:
+            from bioims.features.cellprofiler import cp_measure_version
+
+            if self.local and cp_measure_version() is None:  # on AWS the Batch job's image has it
+                return {"trainId": None, "images": 0, "skipped": "cp-measure is not installed: pip install -e '.[cellprofiler]'"}
+            client("embedding", self.ctx).call("createFeatureTraining", trainId=train_id, embeddingName=embedding["embeddingName"])
+            status = self._embed(train_id, "CellProfiler features")
+            return {"trainId": train_id, "images": status["images"]}
+
+        return self._step("embed-cellprofiler", "CellProfiler features of every ROI (cp-measure, no training)",
+                          {"processed": processed, "embedding": embedding}, work,
+                          lambda out: out.get("skipped") or f"trainId {out['trainId']}, {out['images']} image profiles")
+
+    def field_statistics(self, ingested: dict) -> dict:
+        path = Path(self.options.out).resolve() / "field-statistics.parquet"
+
+        def work() -> dict:
+            from bioims.evaluation.training import bbbc021_annotations
+            from bioims.features.fieldstats import field_statistics_profiles
+            from bioims.profiling import write_profiles
+
+            table = field_statistics_profiles(self.ctx, sorted(ingested["plateIds"].values()), bbbc021_annotations())
+            write_profiles(table, path)
+            return {"path": str(path), "images": len(table)}
+
+        return self._step("field-statistics", "field-statistics baseline (per-field intensity and texture, no cells, no learning)",
+                          {"ingested": ingested, "path": str(path)}, work, lambda out: f"{out['images']} image profiles")
+
+    def evaluate(self, baseline: dict, nsc: dict, compared: tuple[dict, ...] = ()) -> dict:
         out_dir = Path(self.options.out).resolve() / "report"
 
         def work() -> dict:
             from bioims.evaluation.training import bbbc021_annotations
             from bioims.evaluation.training_report import report_training
+            from bioims.profiling import read_profiles
 
+            fields = [c for c in compared if "path" in c]
             summary, paths = report_training(
-                baseline["trainId"], out_dir, annotations=bbbc021_annotations(), left_out=bool(nsc["trainings"]), context=self.ctx
+                baseline["trainId"], out_dir, annotations=bbbc021_annotations(), left_out=bool(nsc["trainings"]), context=self.ctx,
+                baseline=read_profiles(fields[0]["path"]) if fields else None,
             )
-            keep = ("level", "n_queries", "nsc", "nscb", "nsc_left_out", "nscb_left_out", "map", "compound_vote", "left_out_trainings", "notes")
+            keep = ("level", "n_queries", "nsc", "nscb", "nsc_left_out", "nscb_left_out", "map", "compound_vote", "left_out_trainings",
+                    "methods", "methods_level", "methods_images", "notes")
             return {"metrics": {k: summary.get(k) for k in keep if k in summary}, "report": str(paths["report"]), "dir": str(out_dir)}
 
-        return self._step("evaluate", "NSC, NSCB, mAP, compound vote, figures", {"baseline": baseline, "nsc": nsc, "out": str(out_dir)}, work,
+        return self._step("evaluate", "NSC, NSCB, mAP, compound vote, every method side by side, figures",
+                          {"baseline": baseline, "nsc": nsc, "compared": list(compared), "out": str(out_dir)}, work,
                           lambda out: _metric_line(out["metrics"]))
 
     def example_search(self, ingested: dict, baseline: dict, searched: dict) -> dict:
@@ -453,7 +513,10 @@ class Walkthrough:
         searched = self.search_index(embedded, embedding)
         nsc = self.train_nsc(ingested, baseline, embedding)
         self.embed_nsc(nsc)
-        evaluation = self.evaluate(baseline, nsc)
+        untrained = self.untrained(processed, embedding)
+        features = self.embed_cellprofiler(processed, embedding)
+        fields = self.field_statistics(ingested)
+        evaluation = self.evaluate(baseline, nsc, (untrained, features, fields))
         example = self.example_search(ingested, baseline, searched)
         summary = {
             "backend": self.ctx.settings.backend,
@@ -464,6 +527,8 @@ class Walkthrough:
             "baselineTrainId": baseline["trainId"],
             "training": baseline["summary"],
             "nscTrainings": nsc["trainings"],
+            "untrainedTrainId": untrained["trainId"],
+            "cellprofilerTrainId": features["trainId"],
             "metrics": evaluation["metrics"],
             "report": evaluation["report"],
             "exampleSearch": example,

@@ -14,7 +14,7 @@ from typing import Any, Callable
 JOBS: dict[str, str] = {
     "plate-preprocessing": "bioims.imaging.jobs:plate_preprocessing",
     "image-preprocessing": "bioims.imaging.jobs:image_preprocessing",
-    "embedding-compute": "bioims.learning.jobs:embedding_compute",
+    "embedding-compute": "bioims.features.jobs:embedding_compute",  # networks go on to bioims.learning.jobs
 }
 
 # Parameters of each job (the Batch job definition declares them; the entry point parses them).

@@ -50,7 +50,7 @@ def test_every_step_ran(finished):
     _, summary, reporter = finished
     assert list(reporter.finished) == [
         "data", "configure", "embedding", "ingest", "process", "train-baseline", "embed-baseline",
-        "search", "train-nsc", "embed-nsc", "evaluate", "example-search",
+        "search", "train-nsc", "embed-nsc", "untrained", "embed-cellprofiler", "field-statistics", "evaluate", "example-search",
     ]
     assert not any(reporter.finished.values())
 
@@ -98,6 +98,27 @@ def test_report_files_and_complete_metrics(finished):
     assert set(on_disk["stepSeconds"]) == set(summary["stepSeconds"])
 
 
+def test_every_method_side_by_side(finished):
+    """metrics.json "methods": the trained network, its untrained copy, the CellProfiler features
+    and the field-statistics baseline, on the same queries, none dropped; the report shows them."""
+    home, summary, _ = finished
+    folder = Path(summary["report"]).parent
+    methods = json.loads((folder / "metrics.json").read_text())["methods"]
+    kinds = {name: m["kind"] for name, m in methods.items()}
+    assert kinds == {summary["baselineTrainId"]: "network", summary["untrainedTrainId"]: "untrained",
+                     summary["cellprofilerTrainId"]: "cellprofiler", "field-statistics": "field-statistics"}
+    assert {methods[summary["cellprofilerTrainId"]]["recipe"], methods["field-statistics"]["recipe"]} == {"default"}
+    totals = {m["nsc"]["total"] for m in methods.values()}
+    assert len(totals) == 1 and totals.pop() > 0  # the same queries for every method
+    for m in methods.values():
+        assert set(m) >= {"nsc", "nscb", "map", "compound_vote"}
+        assert m["nsc"]["ci_low"] <= m["nsc"]["accuracy"] <= m["nsc"]["ci_high"]
+    # the baseline's own evaluation and its row of the comparison agree
+    assert methods[summary["baselineTrainId"]]["nsc"]["correct"] == summary["metrics"]["nsc"]["correct"]
+    text = Path(summary["report"]).read_text()
+    assert "Every method side by side" in text and all(name in text for name in methods)
+
+
 def test_interrupted_run_continues_without_redoing_finished_steps(finished, tmp_path, monkeypatch):
     _, summary, _ = finished
     home, out = tmp_path / "home", tmp_path / "out"
@@ -134,7 +155,8 @@ def test_the_original_clients_read_the_walkthrough(finished):
     ctx = local_context(home / "home")
     with installed(ctx):
         trainings = bioims.client("train").listTrainings("bbbc021")
-        assert len(trainings) == 3 and all(t["state"] == "embedded" for t in trainings)
+        assert len(trainings) == 5 and all(t["state"] == "embedded" for t in trainings)
+        assert sorted(t.get("kind") or "network" for t in trainings) == ["cellprofiler", "network", "network", "network", "untrained"]
         baseline = bioims.client("train").getTrainingStatus(summary["baselineTrainId"])
         assert baseline["state"] == "embedded" and baseline["compound"] == ""
         status = bioims.client("embedding").getEmbeddingStatus(summary["baselineTrainId"])
@@ -165,4 +187,5 @@ def test_the_walkthrough_command_prints_the_summary(finished, monkeypatch):
     assert result.exit_code == 0, result.output
     assert "skipped (done before)" in result.output and "done in" not in result.output
     assert "MOA prediction of unseen compounds" in result.output
+    assert "Every method side by side" in result.output and "field-statistics" in result.output
     assert summary["exampleSearch"]["hits"][0]["compound"] in result.output

@@ -1,0 +1,142 @@
+"""Benchmark of the CellProfiler-feature embedding: feature extraction per ROI and per full field,
+side by side with the imaging pipeline and with the networks' inference on the same ROIs.
+
+Data: full-size 1024 x 1280 x 3 synthetic BBBC021 fields (bioims.bbbc021.synthetic, about 80-140
+nuclei per field), flat fields from those fields, 128 x 128 ROIs cut by the real imaging pipeline
+(bioims.imaging.pipeline.preprocess_image) at the BBBC021 settings.
+
+Per field, in one process pinned to one core (BLAS/torch at one thread), each figure the best CPU
+time (time.process_time) of `--repeats` runs (timeit's convention against noise from other
+processes; CPU time because the machine is shared):
+- imaging: preprocess_image (normalise 3 channels, nuclei, ROIs; compute only, no file I/O);
+- regions: the nucleus and cell regions of every ROI (bioims.features.regions);
+- each feature group alone (regions included), and the default groups together
+  (bioims.features.cellprofiler.DEFAULT_GROUPS: what a CellProfiler-feature training measures);
+- inference: embed_rois of each network (untrained weights: the cost is the same) on the same ROIs.
+Printed per field (ms), per ROI (ms) and as a multiple of the imaging pipeline's time per field.
+
+Run:  .venv/bin/python benchmarks/cellprofiler.py [--fields 2] [--repeats 3] [--seed 0]
+          [--groups intensity sizeshape ...] [--skip-slow]
+"""
+
+from __future__ import annotations
+
+import os
+
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import argparse
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bioims.features.cellprofiler import DEFAULT_GROUPS, GROUPS, roi_features  # noqa: E402
+from bioims.features.regions import roi_regions  # noqa: E402
+from bioims.imaging.flatfield import FlatField, compute_flat_field  # noqa: E402
+from bioims.imaging.params import RoiParameters  # noqa: E402
+from bioims.imaging.pipeline import preprocess_image  # noqa: E402
+
+CHANNELS = ("dapi", "tubulin", "actin")
+SLOW = ("granularity", "radial", "texture", "costes")  # seconds to minutes per field; on a few ROIs with --skip-slow
+
+
+def pin_to_one_core() -> None:
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
+
+
+def best(function, repeats: int) -> float:
+    """Best CPU time of this (single-threaded, pinned) process over `repeats` runs: on a shared
+    machine CPU time is far less disturbed by other processes than wall time."""
+    times = []
+    for _ in range(repeats):
+        started = time.process_time()
+        function()
+        times.append(time.process_time() - started)
+    return min(times)
+
+
+def make_fields(n: int, seed: int):
+    from bioims.bbbc021.design import load_design
+    from bioims.bbbc021.synthetic.model import SynthConfig, SyntheticBbbc021
+
+    design = load_design()
+    plate = design.plates[0]
+    world = SyntheticBbbc021(SynthConfig(seed=seed), design)
+    rows = design.plate_fields(plate).iloc[:n]
+    fields = [world.render(plate, r.well, int(r.site)) for r in rows.itertuples()]
+    flats = [FlatField.from_array(name, compute_flat_field([f[c][None] for f in fields])) for c, name in enumerate(CHANNELS)]
+    return fields, flats
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--fields", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--groups", nargs="*", default=list(GROUPS))
+    parser.add_argument("--skip-slow", action="store_true", help=f"time {', '.join(SLOW)} on 8 ROIs only and extrapolate")
+    parser.add_argument("--networks", nargs="*", default=None, help="networks to time (default: all)")
+    args = parser.parse_args(argv)
+    warnings.simplefilter("ignore", RuntimeWarning)
+    pin_to_one_core()
+    import torch
+
+    from bioims.learning.hyperparameters import resolve_config
+    from bioims.learning.inference import embed_rois
+    from bioims.learning.networks import NETWORKS, create_network
+
+    torch.set_num_threads(1)
+    print(f"rendering {args.fields} synthetic 1024x1280 fields ...", flush=True)
+    fields, flats = make_fields(args.fields, args.seed)
+    parameters = RoiParameters(roi_size=128, min_voxels=200, segmentation_channel="dapi")
+    rows: dict[str, list[float]] = {}
+    rois_per_field: list[int] = []
+    networks = args.networks if args.networks is not None else sorted(NETWORKS)
+    nets = {}
+    for name in networks:
+        nets[name] = create_network(resolve_config({"network": name}), 3, 128).eval()
+    roi_features(np.zeros((1, 3, 1, 32, 32), np.uint16) + 1000, CHANNELS, 0, GROUPS[:1])  # imports, warm-up
+    for index, field in enumerate(fields):
+        channels = [field[c][None] for c in range(3)]
+        result = preprocess_image(CHANNELS, channels, flats, parameters)
+        rois = result.tensor
+        n = rois.shape[0]
+        rois_per_field.append(n)
+        print(f"field {index + 1}: {n} ROIs", flush=True)
+        rows.setdefault("imaging pipeline (per field)", []).append(best(lambda: preprocess_image(CHANNELS, channels, flats, parameters), args.repeats))
+        stack = rois[:, :, 0].astype(np.float32) / 65535
+        rows.setdefault("regions (nucleus + cell)", []).append(best(lambda: roi_regions(stack, 0), args.repeats))
+        for group in args.groups:
+            subset = rois[:8] if (args.skip_slow and group in SLOW) else rois
+            seconds = best(lambda: roi_features(subset, CHANNELS, 0, (group,)), 1 if group in SLOW else args.repeats)
+            rows.setdefault(f"regions + {group}", []).append(seconds * n / subset.shape[0])
+        rows.setdefault(f"default groups ({'+'.join(DEFAULT_GROUPS)})", []).append(
+            best(lambda: roi_features(rois, CHANNELS, 0, DEFAULT_GROUPS), args.repeats))
+        for name, net in nets.items():
+            embed_rois(net, rois[:2])
+            rows.setdefault(f"inference {name}", []).append(best(lambda: embed_rois(net, rois), args.repeats))
+    rois_mean = float(np.mean(rois_per_field))
+    imaging = float(np.mean(rows["imaging pipeline (per field)"]))
+    print()
+    print(f"{'step':<58}{'ms/field':>10}{'ms/ROI':>9}{'x imaging':>11}")
+    for name, values in rows.items():
+        per_field = float(np.mean(values))
+        print(f"{name:<58}{per_field * 1000:>10.1f}{per_field * 1000 / rois_mean:>9.2f}{per_field / imaging:>11.1f}")
+    from bioims.features.cellprofiler import feature_names
+
+    print(f"\nROIs per field: {rois_mean:.0f}; default groups give {len(feature_names(CHANNELS))} features per ROI")
+    if args.skip_slow:
+        print(f"({', '.join(SLOW)}: timed on 8 ROIs per field, once, and scaled to the field's ROI count)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

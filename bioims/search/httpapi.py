@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 import time
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import unquote, urlsplit
 
 from bioims import jsonlimits
+from bioims.httpthread import BackgroundHttpServer
 from bioims.search.engine import SearchEngine
 from bioims.search.errors import InvalidRequest, SearchError, UnknownTraining
 from bioims.search.openapi import document
@@ -133,34 +133,10 @@ def training_detail(engine: SearchEngine, train_id: str) -> dict:
     raise UnknownTraining(f"training {train_id!r} is not loaded in the search index")
 
 
-class SearchHttpServer:
-    """The HTTP API in a background thread. port 0 picks a free port (see `url`)."""
+class SearchHttpServer(BackgroundHttpServer):
+    """The HTTP API in a background thread or the foreground. port 0 picks a free port (see `url`)."""
+
+    thread_name = "search-http"
 
     def __init__(self, engine: SearchEngine, host: str = "127.0.0.1", port: int = 0):
-        self._server = ThreadingHTTPServer((host, port), _handler_class(engine))
-        self._server.daemon_threads = True
-        self._thread: threading.Thread | None = None
-
-    @property
-    def address(self) -> tuple[str, int]:
-        host, port = self._server.server_address[:2]
-        return str(host), int(port)
-
-    @property
-    def url(self) -> str:
-        host, port = self.address
-        return f"http://{host}:{port}"
-
-    def start(self) -> "SearchHttpServer":
-        self._thread = threading.Thread(target=self._server.serve_forever, name="search-http", daemon=True)
-        self._thread.start()
-        return self
-
-    def serve_forever(self) -> None:
-        self._server.serve_forever()
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        super().__init__(_handler_class(engine), host, port)

@@ -12,10 +12,11 @@ import logging
 import mimetypes
 import threading
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Callable
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from bioims.httpthread import BackgroundHttpServer
 from bioims.ui import DEFAULT_PORT, views
 from bioims.ui.data import NotFound, UiData
 
@@ -97,38 +98,18 @@ def _handler_class(data: UiData) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-class UiServer:
+class UiServer(BackgroundHttpServer):
     """The UI in a background thread or the foreground. port 0 picks a free port (see `url`)."""
+
+    thread_name = "ui-http"
 
     def __init__(self, data: UiData, host: str = "127.0.0.1", port: int = DEFAULT_PORT):
         self.data = data
-        self._server = ThreadingHTTPServer((host, port), _handler_class(data))
-        self._server.daemon_threads = True
-        self._thread: threading.Thread | None = None
+        super().__init__(_handler_class(data), host, port)
 
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def _warm(self) -> None:
+    def before_serving(self) -> None:
+        """Load the search index in the background, so the first search does not wait for it."""
         threading.Thread(target=self.data.warm_search, name="ui-warm-search", daemon=True).start()
-
-    def start(self) -> "UiServer":
-        self._warm()
-        self._thread = threading.Thread(target=self._server.serve_forever, name="ui-http", daemon=True)
-        self._thread.start()
-        return self
-
-    def serve_forever(self) -> None:
-        self._warm()
-        self._server.serve_forever()
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
 
 
 def ui_from_env(env, search_port: int | None, context=None) -> UiServer | None:

@@ -4,6 +4,7 @@ trace only with --debug or BIOIMS_DEBUG=1)."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
 import traceback
@@ -45,6 +46,15 @@ def emit(value: Any, as_json: bool) -> None:
 
 def debug_enabled() -> bool:
     return os.environ.get("BIOIMS_DEBUG", "").strip().lower() in ("1", "true", "yes")
+
+
+def quiet_service_log() -> None:
+    """The services log each error they answer (for Lambda's logs); the CLI prints that answer
+    already, as one line, so their log (a stack trace for a 500) is shown only with --debug."""
+    if not debug_enabled():
+        service_log = logging.getLogger("bioims.services")
+        service_log.addHandler(logging.NullHandler())
+        service_log.propagate = False
 
 
 def document_exit_codes(command: click.Command) -> None:

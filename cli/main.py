@@ -8,7 +8,7 @@ import os
 
 import click
 
-from cli.common import document_exit_codes, run_cli
+from cli.common import document_exit_codes, quiet_service_log, run_cli
 
 # module -> attribute holding a click command or group
 COMMAND_MODULES: tuple[tuple[str, str], ...] = (
@@ -38,6 +38,7 @@ def main_group(debug: bool) -> None:
     BIOIMS_BACKEND=aws drives a deployed stack."""
     if debug:
         os.environ["BIOIMS_DEBUG"] = "1"
+    quiet_service_log()
 
 
 def _register() -> None:

@@ -56,6 +56,12 @@ def test_a_damaged_database_is_one_clear_error_and_never_written(damage, tmp_pat
     assert str(database) in message.replace(" ", "") or str(database) in message
     assert "damaged" in message and "backup" in message
 
+    # A service call through the CLI: the same error, once, and no trace of the service's log.
+    listing = bioims(home, "tag", "getAllTags")
+    assert listing.returncode == 1, listing.stdout + listing.stderr
+    told = " ".join(listing.stderr.split())
+    assert told.startswith("error:") and told.count("error:") == 1 and told.count("is damaged") == 1 and "Traceback" not in listing.stderr, told
+
     # A write through the service: refused with the same error, the file untouched.
     ctx = local_context(home)
     try:

@@ -53,6 +53,25 @@ ORIGINAL_STACKS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
 )
 
 
+# Where the deployment writes the document in its resource bucket (stacks/compat_document.py).
+DOCUMENT_KEY = "compat/describe-stacks.json"
+
+# The original client's Step Functions look-ups (ORIGINAL.md 6): method -> (the name prefix it
+# matches with `startswith` over ListStateMachines, the workflow here that does that work).
+STATE_MACHINE_LOOKUPS: dict[str, tuple[str, str]] = {
+    "startComputePlateEmbedding": ("PlateEmbeddingCompute", "plate-embedding-compute"),
+    "startComputeEmbedding": ("EmbeddingCompute", "embedding-compute"),
+    "startTrainingLoad": ("SearchTrainLoader", "search-train-loader"),
+    "startTagLoad": ("SearchTagLoader", "search-tag-loader"),
+}
+
+
+def workflow_prefix(workflow: str) -> str:
+    """A workflow's name in the original's style (`plate-embedding-compute` -> `PlateEmbeddingCompute`):
+    the prefix its state machine's physical name starts with."""
+    return "".join(part.capitalize() for part in workflow.split("-"))
+
+
 def _output_key(prefix: str, slot: str) -> str:
     """A CDK-style export key: the prefix plus hash-like suffixes (stable for a slot), so a
     `startswith(prefix)` look-up finds it and `trainFunction` never matches `trainBuildFunction`'s key."""

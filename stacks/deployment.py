@@ -11,8 +11,11 @@ from pathlib import Path
 
 from aws_cdk import App, Environment, Stack, Tags
 
+from bioims import resources
+
 from stacks.asl import Bindings, TrainingBindings
 from stacks.batch_stack import BatchStack
+from stacks.compat_document import CompatStack
 from stacks.environment import runtime_environment
 from stacks.functions import ServiceFunctions, deployable_services
 from stacks.grants import DEPLOYMENT_TAG, DeploymentResources
@@ -39,6 +42,7 @@ class Deployment:
     search_service: SearchServiceStack | None = None
     services: ServicesStack | None = None
     workflows: WorkflowsStack | None = None
+    compat: CompatStack | None = None
     planned_workflows: list[str] = field(default_factory=list)
 
     @property
@@ -52,6 +56,7 @@ class Deployment:
             self.search_service,
             self.services,
             self.workflows,
+            self.compat,
         ]
         return [s for s in found if s is not None]
 
@@ -90,11 +95,21 @@ def build_deployment(app: App, settings: DeploymentSettings, *, root: Path = REP
     deployed.workflow_names = {w: state_machine_name(settings, w) for w in workflows}
     deployment.planned_workflows = workflows
     deployment.services = ServicesStack(app, settings, deployed, root=root, **common)
+    deployment.compat = CompatStack(app, settings, deployed.resource_bucket, _compat_slots(deployment), **common)
     if workflows:
         deployment.workflows = WorkflowsStack(
             app, settings, workflows, _bindings(deployment), _targets(deployment), **common
         )
     return deployment
+
+
+def _compat_slots(d: Deployment) -> dict[str, str]:
+    """The slots the original's discovery document names: functions, Batch queues, job definitions."""
+    slots = {resources.function_slot(s): f.function.function_name for s, f in d.services.functions.functions.items()}
+    slots[resources.BATCH_ON_DEMAND_QUEUE] = d.batch.compute.on_demand_queue.job_queue_arn
+    slots[resources.BATCH_SPOT_QUEUE] = d.batch.compute.spot_queue.job_queue_arn
+    slots.update({resources.job_definition_slot(j): jd.definition.job_definition_arn for j, jd in d.batch.jobs.items()})
+    return slots
 
 
 def _bindings(d: Deployment) -> Bindings:

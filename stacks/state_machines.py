@@ -1,9 +1,11 @@
 """Step Functions state machines built from the workflow definitions (bioims.workflows), the same
 definitions the local runner executes; the translation itself is stacks/asl.py.
 
-Each state machine has a physical name `<deployment>-<workflow>`, so the service functions that
-start it can be granted access by name without a reference cycle (functions start workflows,
-workflows invoke functions). Its role may do exactly what its definition does: invoke the
+Each state machine has a physical name `<Workflow>-<deployment>` (`EmbeddingCompute-bioims`), so
+the service functions that start it can be granted access by name without a reference cycle
+(functions start workflows, workflows invoke functions), and the original's client, which finds a
+state machine by name prefix (`EmbeddingCompute`, `SearchTagLoader`, ...; bioims/discovery.py),
+finds it too. Its role may do exactly what its definition does: invoke the
 functions it calls, submit its Batch jobs, run its SageMaker training jobs, start its child
 workflows. Executions log everything to CloudWatch and are traced with X-Ray.
 """
@@ -18,6 +20,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
+from bioims.discovery import workflow_prefix
 from bioims.workflows.dsl import Workflow
 from stacks.asl import Bindings, Translation, translate
 from stacks.grants import TRAINING_JOBS_REASON, deployment_tag_condition, training_jobs_arn
@@ -31,7 +34,9 @@ SFN_EVENTS_RULE = "StepFunctionsGetEventsForStepFunctionsExecutionRule"
 
 
 def state_machine_name(settings: DeploymentSettings, workflow: str) -> str:
-    return f"{settings.deployment}-{workflow}"
+    """The original's name prefix first (its client matches `name.startswith(prefix)`), then the
+    deployment, so two deployments in one account and region do not collide."""
+    return f"{workflow_prefix(workflow)}-{settings.deployment}"
 
 
 @dataclass

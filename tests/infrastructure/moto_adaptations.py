@@ -174,6 +174,34 @@ def service_discovery(template: dict, stack: str, out: Adapted) -> None:
         _drop_depends_on(template, logical_id)
 
 
+def sdk_call_custom_resources(template: dict, stack: str, out: Adapted) -> None:
+    """moto runs a custom resource's Lambda only in Docker, and the SDK-call provider's code is a
+    CDK asset zip the emulator does not upload. The `Custom::AWS` resources (the Compat stack's
+    writer of the original's discovery document) and their provider function are left out; any
+    other custom resource, or a reference to these from elsewhere, is an error."""
+    calls = _resources(template, "Custom::AWS")
+    if not calls:
+        return
+    providers = set()
+    for logical_id, resource in calls.items():
+        token = resource["Properties"].get("ServiceToken", {})
+        target = token.get("Fn::GetAtt", [None])[0] if isinstance(token, dict) else None
+        if target not in template["Resources"] or template["Resources"][target]["Type"] != "AWS::Lambda::Function":
+            raise AdaptationError(f"{stack}/{logical_id}: ServiceToken is not a function of this template: {token}")
+        providers.add(target)
+    removed = set(calls) | providers
+    for logical_id in sorted(removed):
+        del template["Resources"][logical_id]
+        out.applied.append(f"{stack}/{logical_id}: SDK-call custom resource left out")
+    for logical_id in removed:
+        left = _references(template, logical_id)
+        if left:
+            raise AdaptationError(f"{stack}: {logical_id} is still referenced: {left}")
+        _drop_depends_on(template, logical_id)
+    if any(r["Type"].startswith("Custom::") or r["Type"] == "AWS::CloudFormation::CustomResource" for r in template["Resources"].values()):
+        raise AdaptationError(f"{stack}: a custom resource other than an SDK call")
+
+
 def _drop_depends_on(template: dict, logical_id: str) -> None:
     for resource in template.get("Resources", {}).values():
         depends = resource.get("DependsOn")
@@ -183,7 +211,14 @@ def _drop_depends_on(template: dict, logical_id: str) -> None:
             del resource["DependsOn"]
 
 
-ADAPTATIONS = (ssm_parameter_tags, fifo_queue_names, batch_compute_environments, lustre_file_systems, service_discovery)
+ADAPTATIONS = (
+    ssm_parameter_tags,
+    fifo_queue_names,
+    batch_compute_environments,
+    lustre_file_systems,
+    service_discovery,
+    sdk_call_custom_resources,
+)
 
 
 def adapt(template: dict, stack: str) -> Adapted:

@@ -19,7 +19,7 @@ def test_real_templates_change_only_in_the_documented_resource_types(assembly):
     documented = {
         "AWS::SSM::Parameter", "AWS::SQS::Queue", "AWS::Batch::ComputeEnvironment", "AWS::Batch::JobQueue",
         "AWS::FSx::FileSystem", "AWS::ServiceDiscovery::PrivateDnsNamespace", "AWS::ServiceDiscovery::Service",
-        "AWS::ECS::Service",
+        "AWS::ECS::Service", "Custom::AWS", "AWS::Lambda::Function",
     }
     for stack, template in assembly.templates.items():
         adapted = adapt(template, stack)
@@ -69,6 +69,14 @@ def test_a_lustre_file_system_becomes_fixed_values_and_keeps_its_import_path():
             "Ns": {"Type": "AWS::ServiceDiscovery::PrivateDnsNamespace", "Properties": {"Name": "x.internal"}},
             "P": {"Type": "AWS::SSM::Parameter", "Properties": {"Value": {"Fn::GetAtt": ["Ns", "Id"]}}},
         }}, "still referenced"),
+        # an SDK call whose provider is not a function of the template
+        ({"Resources": {"C": {"Type": "Custom::AWS", "Properties": {"ServiceToken": "arn:aws:lambda:x"}}}}, "ServiceToken"),
+        # a custom resource the emulation has no rule for
+        ({"Resources": {
+            "F": {"Type": "AWS::Lambda::Function", "Properties": {}},
+            "C": {"Type": "Custom::AWS", "Properties": {"ServiceToken": {"Fn::GetAtt": ["F", "Arn"]}}},
+            "O": {"Type": "Custom::Other", "Properties": {"ServiceToken": "arn:aws:lambda:y"}},
+        }}, "other than an SDK call"),
     ],
 )
 def test_shapes_the_adaptations_were_not_written_for_are_refused(template, cause):

@@ -9,6 +9,7 @@ import pytest
 from aws_cdk import aws_s3 as s3
 
 from bioims import resources, tables
+from bioims.discovery import STATE_MACHINE_LOOKUPS, workflow_prefix
 from bioims.workflows.definitions import WORKFLOWS
 from stacks.network import VPC_CIDR
 from stacks.queues import MAX_RECEIVE_COUNT
@@ -351,7 +352,7 @@ def test_function_roles_follow_the_access_table(full_assembly):
     assert "TablesBioimsLabel" in label and "TablesBioimsImageManagement" not in label
     assert "states:" not in label and "s3:" not in label
     process = _role_statements(template, "ServicesProcessPlateFunctionRole")
-    started = {w for w in WORKFLOW_NAMES if f"stateMachine:bioims-{w}\"" in process}
+    started = {w for w in WORKFLOW_NAMES if f"stateMachine:{workflow_prefix(w)}-bioims\"" in process}
     assert started == {"upload-source-plate", "process-plate"}
     search = _role_statements(template, "ServicesSearchFunctionRole")
     assert "sqs:SendMessage" in search and "sqs:ReceiveMessage" not in search
@@ -362,7 +363,7 @@ def test_state_machines_are_named_logged_traced_and_scoped(full_assembly):
     deployment = full_assembly.deployment
     template = full_assembly.template("Workflows")
     machines = {r["Properties"]["StateMachineName"]: r["Properties"] for r in template["Resources"].values() if r["Type"] == "AWS::StepFunctions::StateMachine"}
-    assert set(machines) == {f"bioims-{w}" for w in deployment.planned_workflows}
+    assert set(machines) == {f"{workflow_prefix(w)}-bioims" for w in deployment.planned_workflows}
     assert {"upload-source-plate", "process-plate"} <= set(deployment.planned_workflows)
     for props in machines.values():
         assert props["StateMachineType"] == "STANDARD"
@@ -373,6 +374,22 @@ def test_state_machines_are_named_logged_traced_and_scoped(full_assembly):
     assert "ServicesImageArtifactFunction" in upload and "ServicesLabelFunction" not in upload
     process = _role_statements(template, "ProcessPlateWorkflowRole")
     assert "batch:SubmitJob" in process and "StepFunctionsGetEventsForBatchJobsRule" in process
+
+
+def test_the_original_clients_prefix_look_ups_find_the_state_machines(full_assembly):
+    """The original's client takes the first ListStateMachines entry whose name starts with its
+    prefix (ORIGINAL.md 6); with every machine of the deployment listed, in either order, each of its
+    four look-ups must land on the workflow that does that work, and only on it."""
+    template = full_assembly.template("Workflows")
+    by_name = {
+        r["Properties"]["StateMachineName"]: logical
+        for logical, r in template["Resources"].items() if r["Type"] == "AWS::StepFunctions::StateMachine"
+    }
+    stack = full_assembly.deployment.workflows
+    for method, (prefix, workflow) in STATE_MACHINE_LOOKUPS.items():
+        matches = [name for name in sorted(by_name) if name.startswith(prefix)]
+        assert len(matches) == 1, (method, matches)
+        assert by_name[matches[0]] == stack.get_logical_id(stack.machines[workflow].state_machine.node.default_child)
 
 
 def test_client_policy_lets_users_call_services_and_upload_but_not_write_results(full_assembly):

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -46,7 +47,9 @@ class Dockerfile:
 
 
 def parse_dockerfile(text: str) -> Dockerfile:
-    """WORKDIR, ENV, ENTRYPOINT and CMD of the final stage (exec-form ENTRYPOINT/CMD only)."""
+    """WORKDIR, ENV, ENTRYPOINT and CMD of the final stage (exec-form ENTRYPOINT/CMD only), and the
+    files its COPY lines put in the image; a file copied only to be read by `pip install -c` at build
+    time (the image constraints) is a build input, not part of what runs, and is left out."""
     lines, current = [], ""
     for raw in text.splitlines():
         stripped = raw.strip()
@@ -56,12 +59,14 @@ def parse_dockerfile(text: str) -> Dockerfile:
         if not stripped.endswith("\\"):
             lines.append(current)
             current = ""
-    workdir, env, entrypoint, cmd, copies = "/", {}, [], [], []
+    workdir, env, entrypoint, cmd, copies, build_inputs = "/", {}, [], [], [], set()
     for line in lines:
         instruction, _, rest = line.partition(" ")
         instruction = instruction.upper()
         if instruction == "FROM":
-            workdir, env, entrypoint, cmd, copies = "/", {}, [], [], []
+            workdir, env, entrypoint, cmd, copies, build_inputs = "/", {}, [], [], [], set()
+        elif instruction == "RUN":
+            build_inputs.update(re.findall(r"(?:-c|--constraint)[ =](\S+)", rest))
         elif instruction == "WORKDIR":
             workdir = rest.strip()
         elif instruction == "COPY":
@@ -87,7 +92,8 @@ def parse_dockerfile(text: str) -> Dockerfile:
                 entrypoint, cmd = value, []  # a new ENTRYPOINT resets the inherited CMD
             else:
                 cmd = value
-    return Dockerfile(workdir, env, entrypoint, cmd, tuple(copies))
+    runtime_copies = tuple(copy for copy in copies if copy[1] not in build_inputs)
+    return Dockerfile(workdir, env, entrypoint, cmd, runtime_copies)
 
 
 @dataclass(frozen=True)

@@ -58,3 +58,14 @@ def test_dockerfile_env_continuations_and_entry():
 def test_batch_parameter_substitution():
     command = ["--plateId", "Ref::plateId", "--imageId", "Ref::imageId"]
     assert substitute(command, {"plateId": "p1"}) == ["--plateId", "p1", "--imageId", "Ref::imageId"]
+
+
+def test_a_constraints_file_copied_for_pip_is_a_build_input_and_other_copies_outside_workdir_fail(tmp_path):
+    built = parse_dockerfile(
+        "FROM python:3.11-slim\nWORKDIR /app\nCOPY image-constraints.txt /tmp/c.txt\n"
+        "RUN pip install -c /tmp/c.txt numpy\nCOPY bioims ./bioims\nENTRYPOINT [\"python\", \"-m\", \"bioims\"]\n"
+    )
+    assert built.copies == ((("bioims",), "/app/bioims"),)
+    stray = parse_dockerfile("FROM python:3.11-slim\nWORKDIR /app\nCOPY bioims /opt/bioims\nENTRYPOINT [\"python\", \"-m\", \"x\"]\n")
+    with pytest.raises(ContainerError, match="outside WORKDIR"):
+        Platform("http://127.0.0.1:1", "us-east-1", tmp_path, {}).workdir(Image("t", REPO_ROOT, stray))

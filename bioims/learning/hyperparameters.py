@@ -19,6 +19,10 @@ from typing import Any, Literal, Mapping
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+# The hyperparameter that asks the training entry for the seeded initial weights (the untrained
+# copy of a network); here, not in the torch-importing script, so the train service can name it.
+UNTRAINED_ARGUMENT = "untrained"
+
 AugmentMode = Literal["none", "flips", "dihedral", "dihedral+intensity"]
 StopMetric = Literal["val_loss", "val_knn_accuracy"]
 

@@ -27,14 +27,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from bioims.learning.hyperparameters import HyperparameterError, resolve_config
+from bioims.learning.hyperparameters import UNTRAINED_ARGUMENT, HyperparameterError, resolve_config
 from bioims.learning.manifest import TrainingManifest, TrainingSetError
 from bioims.learning.modelcard import ModelError
 from bioims.learning.progress import PROGRESS_PREFIX
 from bioims.learning.networks import NetworkError
 from bioims.learning.trainer import CheckpointMismatch, TrainProgress, train_network, write_untrained_model
 
-UNTRAINED_ARGUMENT = "untrained"
 
 DEFAULT_CHECKPOINT_DIR = "/opt/ml/checkpoints"
 SAGEMAKER_ROOT = Path("/opt/ml")

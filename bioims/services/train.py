@@ -33,8 +33,7 @@ from pydantic import Field
 
 from bioims import keys
 from bioims.ids import new_id
-from bioims.learning.hyperparameters import HyperparameterError, resolve_config, split_build_parameters
-from bioims.learning.scriptmode import UNTRAINED_ARGUMENT
+from bioims.learning.hyperparameters import UNTRAINED_ARGUMENT, HyperparameterError, resolve_config, split_build_parameters
 from bioims.learning.manifest import TrainingSetError, parse_exclusion_list, prepare_training_set
 from bioims.runtime.ports import TrainingJobRequest
 from bioims.services.api import BadRequest, NotFound, Request, Service, api

@@ -166,10 +166,14 @@ def check_tiny_walkthrough(aws, tmp_path: Path) -> None:
     assert all(code == 0 for _, _, code in runs.batch_jobs)
     assert sum("ImagePreprocessing" in definition for definition, _, _ in runs.batch_jobs) == 60
     # the baseline trained in the deployed training image, with the deployed role and file system
-    (request,) = aws.sagemaker.requests
-    assert request["AlgorithmSpecification"]["TrainingImage"] == published["TrainingImageUri"]
-    assert request["RoleArn"] == published["SageMakerRoleArn"]
-    assert request["InputDataConfig"][0]["DataSource"]["FileSystemDataSource"]["FileSystemId"] == published["FsxFileSystemId"]
+    # (two training jobs: the baseline and its untrained copy, which the walkthrough compares with it)
+    requests = aws.sagemaker.requests
+    assert len(requests) == 2
+    assert sum(str(request["HyperParameters"].get("untrained", "")).strip("\"") == "true" for request in requests) == 1
+    for request in requests:
+        assert request["AlgorithmSpecification"]["TrainingImage"] == published["TrainingImageUri"]
+        assert request["RoleArn"] == published["SageMakerRoleArn"]
+        assert request["InputDataConfig"][0]["DataSource"]["FileSystemDataSource"]["FileSystemId"] == published["FsxFileSystemId"]
     # the services' Lambdas that the walkthrough needs were invoked through their deployed names
     invoked = {name for name, _ in runs.lambda_invokes}
     functions = {k.split("/", 1)[1]: v for k, v in published.items() if k.startswith("Function/")}

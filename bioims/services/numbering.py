@@ -76,7 +76,7 @@ def get_or_assign_number(
         pending = row.get("pending")
         if pending is None:
             candidate = _next_free(table, counter_key, counter_attr, first_number, reverse)
-            if not _move_pending(table, key, None, candidate):
+            if not _move_pending(table, key, None, candidate, number_attr):
                 continue
             faults.point(f"{fault_prefix}-number-taken")
             pending = candidate
@@ -88,7 +88,7 @@ def get_or_assign_number(
             holder = table.get(table.spec.key_of(wanted))
             if holder is None or holder.get(value_attr) != value:
                 # Another name holds this number: take the next free one (only from this state).
-                _move_pending(table, key, pending, _next_free(table, counter_key, counter_attr, first_number, reverse))
+                _move_pending(table, key, pending, _next_free(table, counter_key, counter_attr, first_number, reverse), number_attr)
                 continue
         faults.point(f"{fault_prefix}-reverse-written")
         _raise_counter(table, counter_key, counter_attr, pending - first_number + 1)
@@ -101,9 +101,12 @@ def get_or_assign_number(
     raise NumberingConflict(f"{table.spec.name}: could not number {key} (too much contention); try again")
 
 
-def _move_pending(table: Table, key: dict, current: int | None, new: int) -> bool:
+def _move_pending(table: Table, key: dict, current: int | None, new: int, number_attr: str) -> bool:
+    """Move the row's pending number from `current` to `new`, only while the row has no number:
+    a finished row also has no `pending`, and a caller that read the row before it was finished
+    must not start numbering it again (that gave one name two numbers and left a gap)."""
     try:
-        table.update(key, Update(set={"pending": new}), condition=Condition(exists=True, equals={"pending": current}))
+        table.update(key, Update(set={"pending": new}), condition=Condition(exists=True, equals={"pending": current, number_attr: None}))
         return True
     except ConditionFailed:
         return False

@@ -495,7 +495,9 @@ class Walkthrough:
 
     def example_search(self, ingested: dict, baseline: dict, searched: dict) -> dict:
         def work() -> dict:
-            return example_search(self.ctx, baseline["trainId"], ingested, self.options.example_hits)
+            settle = 0.0 if self.local else max(60.0, 6 * self.options.poll_seconds)
+            return example_search(self.ctx, baseline["trainId"], ingested, self.options.example_hits, settle_seconds=settle,
+                                  poll_seconds=self.options.poll_seconds)
 
         return self._step("example-search", "an example search", {"baseline": baseline, "searched": searched, "k": self.options.example_hits},
                           work, lambda out: f"query {out['query']['imageSourceId']} ({out['query']['compound']}), {len(out['hits'])} hits")
@@ -554,9 +556,12 @@ def _metric_line(metrics: dict) -> str:
     return ", ".join(parts) or "no metric computable"
 
 
-def example_search(ctx, train_id: str, ingested: dict, k: int) -> dict:
+def example_search(ctx, train_id: str, ingested: dict, k: int, *, settle_seconds: float = 0.0, poll_seconds: float = 1.0) -> dict:
     """Search the neighbours of one image of an annotated compound among other compounds with a
-    known MOA (the query's own compound and DMSO excluded), as the MOA analysis does."""
+    known MOA (the query's own compound and DMSO excluded), as the MOA analysis does.
+
+    On AWS the search service applies index and tag loads from its queue after the load workflows
+    end, so an empty answer is asked again for up to `settle_seconds` before it is reported."""
     management = client("image-management", ctx)
     tags = client("tag", ctx)
     candidates = []
@@ -575,9 +580,13 @@ def example_search(ctx, train_id: str, ingested: dict, k: int) -> dict:
             exclude.append(tags.getTagByValue(f"compound:{keys.normalize_label(compound)}")["id"])
         except Exception:  # a missing tag only widens the search
             pass
-    result = client("search", ctx).searchByImageId(
-        train_id, query["imageId"], maxHits=k, requireMoa=True, exclusionTags=exclude, metric="Cosine"
-    )
+    search = client("search", ctx)
+    deadline = time.monotonic() + settle_seconds
+    while True:
+        result = search.searchByImageId(train_id, query["imageId"], maxHits=k, requireMoa=True, exclusionTags=exclude, metric="Cosine")
+        if result.get("hits") or time.monotonic() >= deadline:
+            break
+        time.sleep(poll_seconds)
     hits = []
     for hit in result.get("hits", []):
         row = management.getImageInfo(hit["imageId"])

@@ -86,3 +86,21 @@ def test_concurrent_creators_of_one_name_agree(tmp_path):
     assert [p.wait(timeout=120) for p in procs] == [0, 0, 0]
     listed = _call(ctx, "label", "listLabels", category="c")["labels"]
     assert sorted(r["index"] for r in listed) == list(range(6)) and len({r["label"] for r in listed}) == 6
+
+
+def test_a_caller_that_read_the_row_before_it_was_numbered_cannot_number_it_again(tmp_path):
+    """The interleaving behind a gap seen under load: caller 2 reads a row without a number, caller
+    1 finishes it (number set, `pending` removed), then caller 2 tries to start numbering it from
+    `pending` None. That move must fail, or one name takes two numbers and leaves a gap."""
+    from bioims import tables
+    from bioims.services import numbering
+
+    ctx = local_context(tmp_path / "home")
+    _call(ctx, "label", "createCategory", category="c", description="")
+    _call(ctx, "label", "createLabel", category="c", label="a")
+    table = ctx.stores.table(tables.LABEL)
+    key = {"category": "c", "label": "a"}
+    before = table.get(key)
+    assert before["index1"] == 0 and before.get("pending") is None
+    assert numbering._move_pending(table, key, None, 7, "index1") is False
+    assert table.get(key) == before

@@ -58,6 +58,7 @@ from bioims.bbbc021.design import load_design  # noqa: E402
 from bioims.bbbc021.synthetic.generate import write_csvs  # noqa: E402
 from bioims.bbbc021.synthetic.model import SynthConfig, SyntheticBbbc021  # noqa: E402
 from bioims.runtime.ports import Observer  # noqa: E402
+from benchmarks.imaging import reset_peak_rss  # noqa: E402  (one definition of the peak-RSS reset)
 
 BBBC021_FIELDS = 13_200
 BBBC021_PLATES = 55
@@ -143,13 +144,6 @@ def _children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def reset_peak() -> bool:
-    try:
-        with open("/proc/self/clear_refs", "w") as handle:
-            handle.write("5")
-        return True
-    except OSError:
-        return False
 
 
 class WorkerMemory:
@@ -319,7 +313,7 @@ def main() -> None:
         use(ctx)
         clock = StepClock()
         ctx.runtime.observer = clock
-        reset = reset_peak()
+        reset = reset_peak_rss()
         children0 = _children_cpu()
         with WorkerMemory() as memory:
             c0 = time.process_time()

@@ -74,25 +74,24 @@ class UiData:
     def plates(self) -> list[dict]:
         return sorted(self._call("image-management", "listPlates"), key=lambda p: str(p.get("plateSourceId", "")))
 
-    def plate(self, plate_id: str) -> dict:
+    def _lookup(self, method: str, item_id: str, what: str) -> dict:
+        """One image-management row by id; an unknown or malformed id is the UI's NotFound (404)."""
         try:
-            return self._call("image-management", "getPlateInfo", plate_id)
+            return self._call("image-management", method, item_id)
         except ClientError as exc:
             if _not_found(exc) or exc.status == 400:
-                raise NotFound(f"no plate {plate_id!r}") from None
+                raise NotFound(f"no {what} {item_id!r}") from None
             raise
+
+    def plate(self, plate_id: str) -> dict:
+        return self._lookup("getPlateInfo", plate_id, "plate")
 
     def plate_images(self, plate_id: str) -> list[dict]:
         rows = self._call("image-management", "getImagesByPlateId", plate_id)
         return sorted(rows, key=lambda r: (well_position(r.get("wellSourceId", "")), str(r.get("imageSourceId", ""))))
 
     def image(self, image_id: str) -> dict:
-        try:
-            return self._call("image-management", "getImageInfo", image_id)
-        except ClientError as exc:
-            if _not_found(exc) or exc.status == 400:
-                raise NotFound(f"no image {image_id!r}") from None
-            raise
+        return self._lookup("getImageInfo", image_id, "image")
 
     def images(self, image_ids: Iterable[str]) -> dict[str, dict]:
         out = {}

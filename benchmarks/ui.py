@@ -40,7 +40,7 @@ TINY_WALKTHROUGH = ["--n-plates", "1", "--size", "64x80", "--cell-scale", "0.25"
 def build_walkthrough(base: Path) -> None:
     env = {**os.environ, "BIOIMS_HOME": str(base / "home"), "BIOIMS_BACKEND": "local"}
     started = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "cli.main", "walkthrough", *TINY_WALKTHROUGH, "--out", str(base / "out")],
+    subprocess.run([sys.executable, "-m", "bioims.cli.main", "walkthrough", *TINY_WALKTHROUGH, "--out", str(base / "out")],
                    cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
     print(f"tiny walkthrough built in {time.perf_counter() - started:.0f} s")
 

@@ -49,7 +49,7 @@ def _require_browser() -> None:
 
 def _bioims(*args: str, home: Path, **kwargs) -> subprocess.Popen:
     env = {**os.environ, "BIOIMS_HOME": str(home), "BIOIMS_BACKEND": "local", "COLUMNS": "200"}
-    return subprocess.Popen([sys.executable, "-m", "cli.main", *args], cwd=ROOT, env=env, **kwargs)
+    return subprocess.Popen([sys.executable, "-m", "bioims.cli.main", *args], cwd=ROOT, env=env, **kwargs)
 
 
 class Ui:

@@ -176,7 +176,7 @@ def test_the_walkthrough_command_prints_the_summary(finished, monkeypatch):
     from click.testing import CliRunner
 
     from bioims import config
-    from cli.main import main_group
+    from bioims.cli.main import main_group
 
     home, summary, _ = finished
     monkeypatch.setenv("BIOIMS_HOME", str(home / "home"))

@@ -11,8 +11,8 @@ import boto3
 from click.testing import CliRunner
 
 from bioims import resources
+from bioims.cli.main import main_group
 from bioims.config import clear_discovery_cache
-from cli.main import main_group
 from tests.support import original_client as original
 from tests.support.backends import RESOURCE_BUCKET
 

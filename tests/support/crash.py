@@ -35,7 +35,7 @@ def bioims(home: Path, *args: str, fault: str | None = None, workers: int = 2, t
     env.pop("BIOIMS_FAULT", None)
     if fault:
         env["BIOIMS_FAULT"] = fault
-    code = "import sys; from cli.main import main; sys.argv = ['bioims', *sys.argv[1:]]; main()"
+    code = "import sys; from bioims.cli.main import main; sys.argv = ['bioims', *sys.argv[1:]]; main()"
     return subprocess.run(
         [sys.executable, "-c", code, *args], env=env, cwd=ROOT, capture_output=True, text=True, timeout=timeout, start_new_session=True
     )

@@ -7,7 +7,7 @@ import json
 from click.testing import CliRunner
 
 from bioims.bbbc021 import layout
-from cli.main import main_group
+from bioims.cli.main import main_group
 
 
 def _run(*args: str):

@@ -12,11 +12,11 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
+from bioims.cli.evaluate import evaluate as evaluate_command
 from bioims.evaluation import nsc, nscb
 from bioims.profiling import ProfileError, apply_recipe, read_profiles, write_profiles
 from bioims.profiling.annotate import annotate
 from bioims.profiling.reference import WELL_MEANS, data_file, ljosa_well_means
-from cli.evaluate import evaluate as evaluate_command
 
 from .synthetic import synthetic_wells
 

@@ -6,7 +6,7 @@ import json
 
 from click.testing import CliRunner
 
-from cli.evaluate import evaluate as evaluate_command
+from bioims.cli.evaluate import evaluate as evaluate_command
 from bioims.evaluation import compound_vote, mean_average_precision, nsc, nscb
 from bioims.profiling import write_profiles
 

@@ -11,9 +11,9 @@ from click.testing import CliRunner
 
 import bioims
 from bioims import context
+from bioims.cli.evaluate import report as report_command
 from bioims.evaluation import EvaluationError, evaluate
 from bioims.evaluation.training import annotate, left_out_trainings, training_profiles
-from cli.evaluate import report as report_command
 
 from .screen import FEATURES, embed, upload
 from .synthetic import synthetic_images

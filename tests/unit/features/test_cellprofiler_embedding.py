@@ -14,14 +14,14 @@ from click.testing import CliRunner
 
 import bioims
 from bioims import keys
+from bioims.cli.main import main_group
 from bioims.features.cellprofiler import feature_names, roi_features
 from bioims.features.jobs import image_profile, plate_normalize
 from bioims.learning.inference import read_plate_embeddings
 from bioims.vectors import decode_vector
-from cli.main import main_group
+from tests.unit.features import require_cp_measure
 from tests.unit.learning.learning_roiset import cell_rois, write_image
 from tests.unit.learning.service_screen import COMPOUNDS, EMBEDDING, HEIGHT, MOAS, SPEC, WIDTH, call, error
-from tests.unit.features import require_cp_measure
 
 require_cp_measure()
 

@@ -29,7 +29,7 @@ def _env(home: Path, workers: int) -> dict[str, str]:
 
 
 def test_cli_prints_done_skipped_and_failed_with_reasons(tmp_path, monkeypatch):
-    from cli.main import main_group
+    from bioims.cli.main import main_group
 
     monkeypatch.setenv("BIOIMS_WORKERS", "1")
     ctx = local_context(tmp_path / "home", memory_queues=True)

@@ -8,8 +8,8 @@ import json
 
 from click.testing import CliRunner
 
-from cli.main import main_group
-from cli.train import describe_progress
+from bioims.cli.main import main_group
+from bioims.cli.train import describe_progress
 from tests.unit.learning.service_screen import EMBEDDING, screen  # noqa: F401 - fixture
 
 

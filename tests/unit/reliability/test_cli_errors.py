@@ -1,4 +1,4 @@
-"""The `bioims` entry point (cli.main.main, with its error handling) on bad input: one-line errors,
+"""The `bioims` entry point (bioims.cli.main.main, with its error handling) on bad input: one-line errors,
 exit code 2, nothing done (issue 14, items 3, 4, 7 and 8)."""
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from cli import main as cli_main
-from cli.common import EXIT_CODES_HELP
-from cli.main import main_group
+from bioims.cli import main as cli_main
+from bioims.cli.common import EXIT_CODES_HELP
+from bioims.cli.main import main_group
 
 
 def _bioims(argv: list[str], monkeypatch, capsys) -> tuple[int, str, str]:

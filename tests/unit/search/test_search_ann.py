@@ -198,7 +198,7 @@ def test_narrow_filters_go_to_exact_search(tmp_path):
 
 
 def test_cli_reports_size_recall_and_latency(local_ctx, monkeypatch):
-    from cli.main import main_group
+    from bioims.cli.main import main_group
 
     from .test_search_lambda import _world
 

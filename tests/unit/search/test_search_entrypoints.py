@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[3]
 
 
 def _cli(*args: str):
-    from cli.main import main_group
+    from bioims.cli.main import main_group
 
     return CliRunner().invoke(main_group, list(args), catch_exceptions=False)
 

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from bioims.cli import main as cli_main
+from bioims.cli.main import main_group
 from bioims.services.registry import available_services, service_class
-from cli import main as cli_main
-from cli.main import main_group
 
 
 def _run(*args: str):
@@ -27,7 +27,7 @@ def _json(*args: str):
 
 
 def _bioims(argv: list[str], monkeypatch, capsys) -> tuple[int, str, str]:
-    """Run the console entry point (cli.main.main, with its error handling) in this process."""
+    """Run the console entry point (bioims.cli.main.main, with its error handling) in this process."""
     monkeypatch.setattr(sys, "argv", ["bioims", *argv])
     code = 0
     try:

@@ -86,7 +86,7 @@ def test_a_search_service_that_is_down_is_reported(local_ctx):
 
 
 def test_cli_rejects_a_bad_search_url_and_a_taken_port():
-    from cli.main import main_group
+    from bioims.cli.main import main_group
 
     result = CliRunner().invoke(main_group, ["ui", "--search-url", "ftp://x"])
     assert result.exit_code != 0 and "--search-url must start with http" in result.output

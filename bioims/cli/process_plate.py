@@ -18,9 +18,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
 from rich.table import Table
 
 from bioims import context
+from bioims.cli.common import EMBEDDING_NAME, EXIT_FAILED, EXIT_OK, EXIT_PARTIAL, ID, CliError, console, emit
 from bioims.imaging.status import DONE, FAILED, image_status
 from bioims.runtime.ports import Observer
-from cli.common import EMBEDDING_NAME, EXIT_FAILED, EXIT_OK, EXIT_PARTIAL, ID, CliError, console, emit
 
 POLL_SECONDS = 10.0
 

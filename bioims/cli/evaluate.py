@@ -14,7 +14,7 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from cli.common import CliError, console, emit
+from bioims.cli.common import CliError, console, emit
 
 LEVELS = ("treatment", "well", "image")
 

@@ -18,8 +18,8 @@ import click
 from rich.table import Table
 
 from bioims import client, context
-from cli.common import EMBEDDING_NAME, ID, CliError, console, emit
-from cli.train import TERMINAL, TrainingObserver, _progress
+from bioims.cli.common import EMBEDDING_NAME, ID, CliError, console, emit
+from bioims.cli.train import TERMINAL, TrainingObserver, _progress
 
 POLL_SECONDS = 10.0
 

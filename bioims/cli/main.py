@@ -1,4 +1,4 @@
-"""Entry point of the `bioims` command. Each command group lives in its own module under cli/
+"""Entry point of the `bioims` command. Each command group lives in its own module under bioims/cli/
 and registers itself here; a module that is absent is simply not offered."""
 
 from __future__ import annotations
@@ -8,23 +8,23 @@ import os
 
 import click
 
-from cli.common import document_exit_codes, quiet_service_log, run_cli
+from bioims.cli.common import document_exit_codes, quiet_service_log, run_cli
 
 # module -> attribute holding a click command or group
 COMMAND_MODULES: tuple[tuple[str, str], ...] = (
-    ("cli.status", "status"),
-    ("cli.bbbc021", "bbbc021"),
-    ("cli.process_plate", "process_plate"),
-    ("cli.train", "train"),
-    ("cli.embed", "embed"),
-    ("cli.search", "search_group"),
-    ("cli.evaluate", "evaluate"),
-    ("cli.evaluate", "report"),
-    ("cli.walkthrough", "walkthrough"),
-    ("cli.deploy", "deploy_group"),
-    ("cli.services", "register_service_commands"),
-    ("cli.ui", "ui"),  # web UI (issue 15)
-    ("cli.compat", "compat_group"),  # compat: the original's discovery document
+    ("bioims.cli.status", "status"),
+    ("bioims.cli.bbbc021", "bbbc021"),
+    ("bioims.cli.process_plate", "process_plate"),
+    ("bioims.cli.train", "train"),
+    ("bioims.cli.embed", "embed"),
+    ("bioims.cli.search", "search_group"),
+    ("bioims.cli.evaluate", "evaluate"),
+    ("bioims.cli.evaluate", "report"),
+    ("bioims.cli.walkthrough", "walkthrough"),
+    ("bioims.cli.deploy", "deploy_group"),
+    ("bioims.cli.services", "register_service_commands"),
+    ("bioims.cli.ui", "ui"),  # web UI (issue 15)
+    ("bioims.cli.compat", "compat_group"),  # compat: the original's discovery document
 )
 
 

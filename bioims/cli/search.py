@@ -14,7 +14,7 @@ from __future__ import annotations
 import click
 from rich.table import Table
 
-from cli.common import EMBEDDING_NAME, ID, CliError, console, emit
+from bioims.cli.common import EMBEDDING_NAME, ID, CliError, console, emit
 
 
 def _client(name: str = "search"):

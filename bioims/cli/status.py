@@ -6,8 +6,8 @@ import click
 from rich.table import Table
 
 from bioims import context
+from bioims.cli.common import console, emit
 from bioims.status import installation_status
-from cli.common import console, emit
 
 
 @click.command("status")

@@ -15,8 +15,8 @@ from typing import Any
 import click
 
 from bioims import client, jsonlimits
+from bioims.cli.common import UsageError, emit
 from bioims.services.registry import available_services, service_class
-from cli.common import UsageError, emit
 
 
 def _string_only(annotation: Any) -> bool:

@@ -7,8 +7,8 @@ import json
 import click
 
 from bioims import context as context_module
+from bioims.cli.common import UsageError
 from bioims.discovery import describe_stacks_document, settings_resolver
-from cli.common import UsageError
 
 
 @click.group("compat")

@@ -27,7 +27,7 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 
-from cli.common import EMBEDDING_NAME, EXIT_FAILED, EXIT_PARTIAL, CliError, console, emit
+from bioims.cli.common import EMBEDDING_NAME, EXIT_FAILED, EXIT_PARTIAL, CliError, console, emit
 
 
 def _plates(value: str | None) -> list[str] | None:
@@ -250,7 +250,7 @@ def ingest(directory: Path, plates: str | None, label_mode: str, embedding: str,
     ) as progress:
         if ctx.settings.backend == "local" and not as_json:
             try:
-                from cli.process_plate import ProgressObserver
+                from bioims.cli.process_plate import ProgressObserver
 
                 ctx.runtime.observer = ProgressObserver(progress)
             except ImportError:

@@ -21,9 +21,9 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from rich.table import Table
 
 from bioims import client, context
+from bioims.cli.common import EMBEDDING_NAME, EXIT_FAILED, EXIT_PARTIAL, ID, CliError, console, emit
 from bioims.learning.progress import describe_progress, parse_progress
 from bioims.runtime.ports import Observer
-from cli.common import EMBEDDING_NAME, EXIT_FAILED, EXIT_PARTIAL, ID, CliError, console, emit
 
 POLL_SECONDS = 15.0
 TERMINAL = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import click
 
+from bioims.cli.common import CliError, console
 from bioims.ui import DEFAULT_PORT
-from cli.common import CliError, console
 
 
 @click.command("ui")

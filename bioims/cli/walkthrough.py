@@ -11,7 +11,7 @@ import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from cli.common import EMBEDDING_NAME, CliError, console
+from bioims.cli.common import EMBEDDING_NAME, CliError, console
 
 
 class RichReporter:
@@ -168,7 +168,7 @@ def _print_summary(summary: dict, seconds: float) -> None:
         result.add_row("mAP", "", f"{metrics['map']:.3f}", "")
     console.print(result)
     if metrics.get("methods"):
-        from cli.evaluate import methods_table
+        from bioims.cli.evaluate import methods_table
 
         console.print(methods_table(metrics))
     console.print(f"{summary['plates']} plates, {summary['images']} images, {summary['processed']['rois']} ROIs; "

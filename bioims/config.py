@@ -17,6 +17,7 @@ CDK's generated export-name prefixes as the original did.
 from __future__ import annotations
 
 import functools
+import importlib.util
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -28,6 +29,8 @@ Backend = Literal["local", "aws"]
 
 LOCAL_DATA_BUCKET = "bioims-data"
 LOCAL_RESOURCE_BUCKET = "bioims-resource"
+# boto3 is only installed with the aws extra: the local backend never imports it.
+AWS_EXTRA_INSTALL = "pip install 'bioimage-search[aws]'"
 
 
 class ConfigError(RuntimeError):
@@ -54,6 +57,10 @@ class Settings:
     @property
     def objects_root(self) -> Path:
         return self.home / "objects"
+
+    def __post_init__(self) -> None:
+        if self.backend == "aws" and importlib.util.find_spec("boto3") is None:
+            raise ConfigError(f"the aws backend needs boto3, which is not installed: {AWS_EXTRA_INSTALL}")
 
     def with_overrides(self, **slots: str) -> "Settings":
         merged = dict(self.overrides)

@@ -12,6 +12,7 @@ from typing import Any
 
 import click
 from rich.console import Console
+from rich.markup import escape
 
 console = Console()
 err_console = Console(stderr=True, highlight=False)
@@ -97,7 +98,8 @@ def describe_aws_error(exc: BaseException) -> str:
 
 
 def _fail(message: str, code: int) -> None:
-    err_console.print(f"[red]error:[/red] {message}", soft_wrap=True)
+    # escaped: a message may hold brackets ("bioimage-search[aws]") that are not markup
+    err_console.print(f"[red]error:[/red] {escape(message)}", soft_wrap=True)
     if debug_enabled():
         err_console.print(traceback.format_exc(), soft_wrap=True, markup=False)
     sys.exit(code)

@@ -163,3 +163,44 @@ def test_the_aws_backend_names_the_extra_when_boto3_is_missing(installed, tmp_pa
     assert done.stderr.strip().splitlines() == [
         "error: the aws backend needs boto3, which is not installed: pip install 'bioimage-search[aws]'"
     ]
+
+
+def _requirements() -> dict[str, list]:
+    """pyproject's requirements by group ("" for the base set), self-references left out."""
+    import tomllib
+
+    from packaging.requirements import Requirement
+
+    project = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]
+    groups = {"": project["dependencies"], **project["optional-dependencies"]}
+    return {group: [r for r in map(Requirement, specs) if r.name != project["name"]] for group, specs in groups.items()}
+
+
+def test_the_image_pins_satisfy_the_declared_ranges():
+    """A version image-constraints.txt pins for the containers lies inside every range pyproject
+    declares for the same package (one list of versions, consistent with the install's floors)."""
+    from packaging.utils import canonicalize_name
+
+    pins = {}
+    for line in (REPO_ROOT / "image-constraints.txt").read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line:
+            name, version = line.split("==")
+            pins[canonicalize_name(name)] = version
+    checked = []
+    for group, requirements in _requirements().items():
+        for requirement in requirements:
+            pinned = pins.get(canonicalize_name(requirement.name))
+            if pinned is not None:
+                assert requirement.specifier.contains(pinned, prereleases=True), (group, str(requirement), pinned)
+                checked.append(requirement.name)
+    assert {"torch", "boto3", "faiss-cpu", "numpy", "cp-measure"} <= set(checked)
+
+
+def test_learning_and_search_extras_repeat_the_base_entries():
+    """The walkthrough needs both, so the base set has them; the extras must not drift from it."""
+    requirements = _requirements()
+    base = {str(r) for r in requirements[""]}
+    assert requirements["learning"] and requirements["search"]
+    assert {str(r) for r in requirements["learning"] + requirements["search"]} <= base
+    assert not any(r.name == "boto3" for r in requirements[""])

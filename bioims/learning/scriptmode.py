@@ -1,4 +1,5 @@
-"""SageMaker script mode: the training entry (`training/train.py`, `python -m training.train`).
+"""SageMaker script mode: the training entry (`training/train.py` in the training image; `python -m
+bioims.learning.scriptmode` for the local backend's training subprocess).
 
 Contract:
   environment  SM_CHANNEL_TRAINING  data bucket root (FSx mount on AWS, the local data directory here)
@@ -216,3 +217,5 @@ def hyperparameter_arguments(hyperparameters: Mapping[str, Any]) -> list[str]:
     return args
 
 
+if __name__ == "__main__":  # the local backend's training subprocess (bioims.runtime.local)
+    sys.exit(main())

@@ -20,8 +20,10 @@ class TrainingJobRequest(BaseModel):
     trainId: str
     # Passed to the script as --name value (SageMaker hyperparameters are strings).
     hyperparameters: dict[str, str] = Field(default_factory=dict)
-    # The script: `python -m <entryModule>` locally; the training image's entry on AWS.
-    entryModule: str = "training.train"
+    # The script run as `python -m <entryModule>` locally: the script-mode main that the training
+    # image's entry (training/train.py) runs on AWS, from the installed package, so an installed
+    # copy trains without the repository's deployment folders.
+    entryModule: str = "bioims.learning.scriptmode"
     # Data bucket prefix the script reads (SM_CHANNEL_TRAINING is the bucket root view).
     channelPrefix: str = ""
     # Data bucket keys where the model and checkpoints go.

@@ -157,6 +157,22 @@ def test_the_installed_command_works_locally_without_boto3(installed, tmp_path):
     assert status.returncode == 0, status.stderr
 
 
+
+def test_the_installed_copy_starts_its_local_training_entry(installed, tmp_path):
+    """The local backend's training subprocess runs `python -m <entryModule>`: in an installed
+    copy that module is inside bioims (the repository's training/ folder is not installed), and it
+    starts: without the SageMaker variables it answers with its own one-line error."""
+    python = str(installed / "python")
+    entry = _run(installed, [python, "-c", "from bioims.runtime.ports import TrainingJobRequest as R; "
+                             "print(R.model_fields['entryModule'].default)"], tmp_path)
+    assert entry.returncode == 0, entry.stderr
+    module = entry.stdout.strip()
+    assert module.startswith("bioims.")
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("SM_")}
+    done = subprocess.run([python, "-m", module], cwd=tmp_path, env=clean, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.startswith("bioims training: ") and "No module named" not in done.stderr
+
 def test_the_aws_backend_names_the_extra_when_boto3_is_missing(installed, tmp_path):
     done = _run(installed, [str(installed / "bioims"), "status"], tmp_path, BIOIMS_BACKEND="aws")
     assert done.returncode == 1

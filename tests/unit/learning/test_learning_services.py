@@ -1,5 +1,5 @@
 """The train and embedding services on the local backend, end to end: the train workflow (build,
-training job as a subprocess of training/train.py with the SageMaker variables, model record),
+training job as a subprocess running the script-mode entry with the SageMaker variables, model record),
 the embedding-compute workflow (the job per plate, image rows, plate arrays), the leave-one-
 compound-out fan-out, statuses, and bad input answered with clear errors."""
 

@@ -8,6 +8,7 @@ import html
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 from bioims.evaluation.report import compound_table
 from bioims.ui.views import _compounds
@@ -41,5 +42,7 @@ def test_per_compound_table_equals_the_reports():
 def test_the_ui_imports_only_what_the_search_image_has():
     code = ("import sys; import bioims.ui.server, bioims.ui.views, bioims.ui.data, search_service.main; "
             "bad = [m for m in ('pandas', 'matplotlib', 'torch', 'click', 'rich', 'PIL', 'scipy', 'skimage', 'sklearn', 'tifffile') if m in sys.modules]; print(bad); sys.exit(1 if bad else 0)")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    # from the checkout's root: search_service/ is a deployment folder there, not an installed package
+    root = Path(__file__).resolve().parents[3]
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=root)
     assert result.returncode == 0, result.stdout + result.stderr

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import click
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -29,14 +30,14 @@ class RichReporter:
 
 
     def note(self, text: str) -> None:
-        self.progress.console.print(f"  [dim]{text}[/dim]")
+        self.progress.console.print(f"  [dim]{escape(text)}[/dim]")
 
     def step_finished(self, name: str, seconds: float, skipped: bool, summary: str) -> None:
         if self.task is not None:
             self.progress.remove_task(self.task)
             self.task = None
         mark = "[yellow]skipped (done before)[/yellow]" if skipped else f"[green]done[/green] in {seconds:.1f} s"
-        self.progress.console.print(f"[bold]{name}[/bold] {mark}: {summary}")
+        self.progress.console.print(f"[bold]{name}[/bold] {mark}: {escape(summary)}")  # a summary may hold "[cellprofiler]"
 
 
 def _reporter(progress: Progress):

@@ -2,7 +2,7 @@
 
 The network runs in eval mode under inference mode, so dropout is off and the same ROIs always
 give the same vectors; the image embedding is the mean of its ROI embeddings re-normalised to unit
-length, so cosine and Euclidean search agree on it (docs/original.md §8.4 #32). Outputs: per image
+length like the ROI embeddings it averages (docs/original.md §8.4 #32). Outputs: per image
 the ROI embedding matrix (float32 .npy at keys.roi_embedding_key) and per plate one .npz of image
 ids + image embedding matrix (keys.plate_embeddings_key), which the search loader reads.
 """

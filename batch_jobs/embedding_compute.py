@@ -1,4 +1,4 @@
-"""Container entry point of the embedding-compute job (AWS Batch; ORIGINAL.md 4.9).
+"""Container entry point of the embedding-compute job (AWS Batch; docs/original.md §4.9).
 
     python -m batch_jobs.embedding_compute --trainId ID --plateId ID [--region R] [--bucket B]
 

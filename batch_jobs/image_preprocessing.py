@@ -1,4 +1,4 @@
-"""Container entry point of the image-preprocessing job (AWS Batch; ORIGINAL.md 1.10, Appendix C).
+"""Container entry point of the image-preprocessing job (AWS Batch; docs/original.md §1.10, §C).
 
     python -m batch_jobs.image_preprocessing --imageId ID --embeddingName NAME --plateId ID [--region R] [--bucket B]
 

@@ -1,4 +1,4 @@
-"""Container entry point of the plate-preprocessing job (AWS Batch; ORIGINAL.md 1.10, Appendix C).
+"""Container entry point of the plate-preprocessing job (AWS Batch; docs/original.md §1.10, §C).
 
     python -m batch_jobs.plate_preprocessing --plateId ID [--region R] [--bucket B]
 

@@ -1,7 +1,7 @@
 """Search latency, side by side in one run: one filtered query through the search engine's API
 (`SearchEngine.search`, what the HTTP API and the queue consumer call) against raw FAISS on the
 same index with the same selector, and against the original's method (distance to every allowed
-vector, then a full sort; ORIGINAL.md 5.3), here vectorised with numpy, which is already far
+vector, then a full sort; docs/original.md §5.3), here vectorised with numpy, which is already far
 faster than the original's Java comparator sort.
 
 Workload per query (the MOA evaluation's pattern): query by imageId, cosine, maxHits 100,

@@ -1,4 +1,4 @@
-"""Benchmark of thumbnail rendering (the default image artifacts of ingest, ORIGINAL.md 4.3):
+"""Benchmark of thumbnail rendering (the default image artifacts of ingest, docs/original.md §4.3):
 today's path (bioims.imaging.thumbnails) against the previous one, kept below verbatim as the
 baseline (commit e0f4132: float64 normalised channels, stacked colour MIP, PNG at PIL's default
 zlib level 6), side by side in one run, on one core.

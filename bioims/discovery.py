@@ -1,4 +1,4 @@
-"""The original's resource discovery document (ORIGINAL.md 6.1), pointing at this deployment.
+"""The original's resource discovery document (docs/original.md §6.1), pointing at this deployment.
 
 The original's client (`BioimageSearchResources`) finds every Lambda, Batch queue and job definition
 in a CloudFormation `describe_stacks` answer: the stack with an exact name
@@ -56,7 +56,7 @@ ORIGINAL_STACKS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
 # Where the deployment writes the document in its resource bucket (stacks/compat_document.py).
 DOCUMENT_KEY = "compat/describe-stacks.json"
 
-# The original client's Step Functions look-ups (ORIGINAL.md 6): method -> (the name prefix it
+# The original client's Step Functions look-ups (docs/original.md §6.2): method -> (the name prefix it
 # matches with `startswith` over ListStateMachines, the workflow here that does that work).
 STATE_MACHINE_LOOKUPS: dict[str, tuple[str, str]] = {
     "startComputePlateEmbedding": ("PlateEmbeddingCompute", "plate-embedding-compute"),

@@ -1,4 +1,4 @@
-"""Identifier schemes, defined once (ORIGINAL.md 3.7).
+"""Identifier schemes, defined once (docs/original.md §3.7).
 
 plate/well/image/train/search ids: 22-character base58 strings (the short-uuid format of the
 original); message ids: UUID v4; timestamps: milliseconds since the epoch as decimal strings.

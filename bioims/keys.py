@@ -1,8 +1,8 @@
-"""The object-key layout of the data and resource buckets (ORIGINAL.md 3.6), defined once.
+"""The object-key layout of the data and resource buckets (docs/original.md §3.6), defined once.
 
-Kept from the original: thumbnails, ROI tensors/labels/subclasses/ROI JSON keyed by the embedding
-name, per-training prefix lists and ROI embeddings keyed by trainId. Changed: flat fields are keyed
-by plate only, because they do not depend on the embedding (ORIGINAL.md 8.4 #31).
+Thumbnails, ROI tensors/labels/subclasses/ROI JSON keyed by the embedding name, per-training
+prefix lists and ROI embeddings keyed by trainId, as the original's keys. Flat fields are keyed by
+plate only, because they do not depend on the embedding (docs/original.md §8.4 #31).
 """
 
 from __future__ import annotations

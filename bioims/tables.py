@@ -1,8 +1,8 @@
-"""Table definitions (ORIGINAL.md 3), defined once: the SQLite adapter creates them, the DynamoDB
+"""Table definitions (docs/original.md §3), defined once: the SQLite adapter creates them, the DynamoDB
 adapter addresses them and the CDK stacks deploy them from these specs.
 
-Changes against the original (8.3): `BioimsImageManagement` gets two sparse GSIs so that
-compatible plates and per-training rows of a plate are one query, not a full-table scan or N+1 reads;
+`BioimsImageManagement` has two sparse GSIs so that compatible plates and per-training rows of a
+plate are one query, not a full-table scan or N+1 reads (docs/original.md §8.3 #21);
 `plateIdIndex` projects all attributes for the same reason.
 """
 

@@ -13,7 +13,7 @@ from bioims import keys, resources, tables
 
 ANY = "*"
 
-# Object-key areas of the data bucket, derived from the key layout (ORIGINAL.md 3.6).
+# Object-key areas of the data bucket, derived from the key layout (docs/original.md §3.6).
 PLATE_OBJECTS = keys.plate_prefix(ANY) + ANY  # flat fields, thumbnails
 EMBEDDING_ROI_OBJECTS = keys.embedding_plate_prefix(ANY, ANY) + ANY  # ROI tensors, labels, ROI JSON
 TRAINING_OBJECTS = keys.training_prefix(ANY) + ANY  # image lists, manifests, models, embeddings, reports

@@ -13,7 +13,7 @@ the same steps in the same order over the same state:
   `sagemaker:createTrainingJob.sync`, `StartWorkflow` is `states:startExecution.sync:2`;
 * every task retries throttling and transient service errors, and catches everything else into
   a Fail state (error `StepFailed`, cause `<step>: <error>: <cause>`): a failed job ends the
-  execution as FAILED with its cause (ORIGINAL.md 8.2 #11). A `Fail` step keeps its own error.
+  execution as FAILED with its cause (docs/original.md §8.2 #11). A `Fail` step keeps its own error.
 
 Auxiliary states (the step-failure Pass states, Fail/Succeed ends, the spot/on-demand choice of a
 training job) are listed in `Translation.auxiliary` so a trace maps back to workflow steps.

@@ -1,8 +1,8 @@
 """AWS Batch compute: a spot and an on-demand EC2 compute environment and one queue preferring each.
 
-AWS Batch places a queue's jobs in its compute environments in ascending `order`. The original
-gave each queue the *other* kind first (ORIGINAL.md 1.5, 8.1 #6); here the on-demand queue tries
-on-demand first and the spot queue tries spot first, overflowing into the other kind only when its
+AWS Batch places a queue's jobs in its compute environments in ascending `order`: the on-demand
+queue tries on-demand first and the spot queue tries spot first (the original had it the other way
+round, docs/original.md §1.5, §8.1 #6), overflowing into the other kind only when its
 own environment is at maxvCpus. The on-demand queue has the higher priority, so when both queues
 compete for the shared on-demand environment its jobs are placed first.
 

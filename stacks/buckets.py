@@ -1,5 +1,5 @@
-"""The deployment's S3 buckets: created by the app (the original required them to pre-exist, with
-names hard-coded in the app, ORIGINAL.md 8.1 #1) or imported by name from context.
+"""The deployment's S3 buckets: created by the app, so a deployment needs no hand-made bucket
+and no bucket name in the code (docs/original.md §8.1 #1), or imported by name from context.
 
 Created buckets block all public access, accept TLS 1.2+ requests only, are encrypted (SSE-S3),
 log server access to a log bucket and abort stale multipart uploads. Imported buckets keep the

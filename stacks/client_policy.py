@@ -2,7 +2,7 @@
 `bioims.client` (the default Lambda transport): find the resource names, call the service
 functions, follow workflow executions, put manifests and images into the resource bucket and read
 results from the data bucket. Attach it to your own role or SageMaker Studio execution role; the
-app creates no IAM user (the original did, ORIGINAL.md 1.16, 8.7).
+app creates no IAM user (docs/original.md §1.16, §8.7 #50).
 """
 
 from __future__ import annotations

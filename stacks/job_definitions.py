@@ -1,7 +1,7 @@
 """Batch job definitions built from the batch_jobs/ Dockerfiles, each with a job role of its own.
 
-The original ran every job privileged with the EC2 instance role (ORIGINAL.md 1.10, 8.7); here a
-job runs unprivileged with a role limited to what its code uses (stacks/access.py). The image's
+A job runs unprivileged with a role limited to what its code uses (stacks/access.py), never with
+the instance's role (docs/original.md §1.10, §8.7 #50). The image's
 ENTRYPOINT runs the entry point; the job definition's command passes it the job's parameters
 (`--plateId Ref::plateId`, from bioims.workflows.jobs), which the state machine fills in, the
 same parameters the local runner gives the same job function.
@@ -43,7 +43,7 @@ class BatchJobSpec:
         return find_dockerfile(Path(self.entry), self.job, root)
 
 
-# Sizes of the original's job definitions (ORIGINAL.md 1.10) where it had them.
+# Sizes of the original's job definitions (docs/original.md §1.10) where it had them.
 BATCH_JOBS: tuple[BatchJobSpec, ...] = (
     BatchJobSpec("plate-preprocessing", "batch_jobs/plate_preprocessing.py", vcpus=1, memory_mib=7500, timeout_minutes=90),
     BatchJobSpec("image-preprocessing", "batch_jobs/image_preprocessing.py", vcpus=1, memory_mib=7500, timeout_minutes=180),

@@ -1,4 +1,4 @@
-"""The one VPC of a deployment (the original had two, ORIGINAL.md 8.1 #8).
+"""The one VPC of a deployment (docs/original.md §8.1 #8).
 
 Batch instances, the search service and SageMaker training run in private subnets. Outbound
 traffic to S3 and DynamoDB goes through gateway endpoints (free, and it keeps the bulk of the data

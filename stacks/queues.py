@@ -1,7 +1,8 @@
 """The search service's FIFO queues, each with an encrypted FIFO dead-letter queue.
 
-The original's queues had no DLQ, no encryption and the default 30 s visibility timeout, so a long
-search was redelivered and a poison message blocked its group forever (ORIGINAL.md 5.6, 8.5).
+The dead-letter queue keeps a poison message from blocking its group forever, and a visibility
+timeout longer than a search keeps a long search from being redelivered (docs/original.md §5.6,
+§8.5 #42).
 Messages here are grouped per trainId by the sender (bioims.store.queues.SqsQueue).
 """
 

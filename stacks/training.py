@@ -1,11 +1,12 @@
 """SageMaker training infrastructure: FSx for Lustre linked to the data bucket, the training
 security group, the SageMaker execution role and the training image.
 
-Fixed against the original (ORIGINAL.md 1.4, 4.7, 8.1 #5/#8, 8.4 #34): the auto-import policy is
-set by CloudFormation (not by a background shell command that fails silently); the file system,
-its mount name, subnets and security group are published as slots (not found by tag or
-description prefix); SageMaker gets an execution role of its own (not a Lambda's role with `s3:*`
-and `iam:PassRole` on `*`); the training image is built from this repository (not a us-east-1 URI).
+Everything a training job needs is in the template or published (docs/original.md §1.4, §4.7,
+§8.1 #5, #8, §8.4 #34): the auto-import policy is set by CloudFormation (not by a background shell
+command that fails silently); the file system, its mount name, subnets and security group are
+published as slots (not found by tag or description prefix); SageMaker gets an execution role of
+its own (not a Lambda's role with `s3:*` and `iam:PassRole` on `*`); the training image is built
+from this repository (not a us-east-1 URI).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 SageMaker sets SM_CHANNEL_TRAINING, SM_MODEL_DIR, SM_HOSTS, SM_CURRENT_HOST and SM_NUM_GPUS and
 passes the embedding's hyperparameters as `--name value`; see bioims.learning.scriptmode for the
-full contract. `model_fn` keeps the original's inference contract (ORIGINAL.md 4.8).
+full contract. `model_fn` keeps the original's inference contract (docs/original.md §4.8).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Per-compound training exclusion lists (ORIGINAL.md 7.4 `generate_train_filters`).
+"""Per-compound training exclusion lists (docs/original.md §7.4 `generate_train_filters`).
 
 For leave-one-compound-out training (NSC) each annotated compound (38, DMSO excluded) gets a list of
 the imageIds of ALL its fields, every concentration and plate, one imageId per line. Training on

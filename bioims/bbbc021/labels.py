@@ -1,6 +1,6 @@
 """Training labels of BBBC021 fields and the label categories to create.
 
-Two labelling rules (ORIGINAL.md 7.3 and 8.8 #51):
+Two labelling rules (docs/original.md §7.3 and §8.8 #51):
 - "standard" (default): the BBBC021 protocol. Only fields of the 103 annotated
   (compound, concentration) treatments, plus DMSO, carry an MOA label.
 - "compound": the original's rule. Every field of a compound that is annotated at any

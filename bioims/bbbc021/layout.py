@@ -8,7 +8,7 @@ A local copy of BBBC021 (downloaded, synthesised, or copied by hand) is a direct
     DIR/<plate>/<Image_FileName_*>               the TIFFs, e.g. DIR/Week1_22123/Week1_150607_B02_s1_w1....tif
 
 `<plate>/<file>` is what each published plate zip unpacks to, and it is the object-key layout of
-the original's BBBC021 bucket (ORIGINAL.md 3.6), so the same key suffixes work for a directory and
+the original's BBBC021 bucket (docs/original.md §3.6), so the same key suffixes work for a directory and
 for a bucket holding a copy. The downloader, the synthetic generator and `ingest` all use it.
 """
 
@@ -26,7 +26,7 @@ MOA_CSV: Final = "BBBC021_v1_moa.csv"
 COMPOUND_CSV: Final = "BBBC021_v1_compound.csv"
 PUBLISHED_CSVS: Final[tuple[str, ...]] = (IMAGE_CSV, COMPOUND_CSV, MOA_CSV)
 
-# Channel names in the order the original stores them in `channelKeys` (ORIGINAL.md 3.1), with
+# Channel names in the order the original stores them in `channelKeys` (docs/original.md §3.1), with
 # the image-CSV column suffix of each.
 CHANNELS: Final[tuple[str, ...]] = ("dapi", "tubulin", "actin")
 CHANNEL_COLUMNS: Final[dict[str, str]] = {"dapi": "DAPI", "tubulin": "Tubulin", "actin": "Actin"}

@@ -1,4 +1,4 @@
-"""Source-plate manifests of BBBC021 plates in the original's format (ORIGINAL.md 2.6, 7.4).
+"""Source-plate manifests of BBBC021 plates in the original's format (docs/original.md §2.6, §7.4).
 
 One manifest per plate: `{"plateSourceId": plate, "images": [...]}` with, per field,
 `wellSourceId`, `imageSourceId` (DAPI file name without `.tif`), `sourceBucket`, `sourceKey`

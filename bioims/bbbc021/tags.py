@@ -1,4 +1,4 @@
-"""Search tags of BBBC021 fields (ORIGINAL.md 3.4, 7.4 `generate_tags`/`apply-tags`).
+"""Search tags of BBBC021 fields (docs/original.md §3.4, §7.4 `generate_tags`/`apply-tags`).
 
 Tag values are `<kind>:<value>`:
 - `moa:<MOA>` for fields that carry an MOA label under the labelling rule (DMSO included),

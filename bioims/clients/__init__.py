@@ -1,4 +1,4 @@
-"""Client classes with the original's names and method signatures (ORIGINAL.md 6.2), fixed.
+"""Client classes with the original's names and method signatures (docs/original.md §6.2), fixed.
 
 `bioims.client(name)` is the entry point; bioims.clients.base holds the transports."""
 

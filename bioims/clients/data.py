@@ -1,6 +1,6 @@
 """Clients of the data services. Method names and positional arguments follow the original's
-bioims CLI (ORIGINAL.md 6.2); every call is synchronous and raises ClientError on failure (the
-original fired several mutating calls asynchronously and lost their errors)."""
+bioims CLI (docs/original.md §6.2); every call is synchronous and raises ClientError on failure, so
+no error is lost (§8.6 #48)."""
 
 from __future__ import annotations
 

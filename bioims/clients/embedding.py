@@ -1,6 +1,6 @@
-"""Client of the embedding service (ORIGINAL.md 6.2 EmbeddingClient), with the original's method
-names. The original found its state machines by name prefix in one unpaginated listing; here the
-service starts the workflows it owns."""
+"""Client of the embedding service (docs/original.md §6.2 EmbeddingClient), with the original's method
+names. The service starts the workflows it owns, so the client never looks a state machine up by
+name (docs/original.md §8.6 #47)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""Clients of the plate-processing services (ORIGINAL.md 6.2 ProcessPlateClient; the original's
-ImageArtifactClient targeted an interface that no longer existed, fixed here)."""
+"""Clients of the plate-processing services (docs/original.md §6.2 ProcessPlateClient and
+ImageArtifactClient; the latter speaks the image-artifact service as it is, §8.6 #46)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Client of the search service (ORIGINAL.md 6.2 SearchClient), with the original's method names.
+"""Client of the search service (docs/original.md §6.2 SearchClient), with the original's method names.
 Every call is synchronous; `searchByImageId` waits for the hits instead of a status."""
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
-"""Client of the train service (ORIGINAL.md 6.2 TrainClient), with the original's method names.
+"""Client of the train service (docs/original.md §6.2 TrainClient), with the original's method names.
 
-Fixed: `train` takes booleans (strings "true"/"false" still work) and returns the execution;
-the original's `startTrainingBuild` / `startTrainingCompute` (direct Lambda calls that could not
-work, 8.2 #14, 8.6 #46) are the train workflow's steps here, reachable as `buildTrainingSet` and
-`trainingJobRequest`, or all together through `resumeTraining`."""
+`train` takes booleans (strings "true"/"false" still work) and returns the execution; the
+original's `startTrainingBuild` / `startTrainingCompute` (direct Lambda calls that could not work,
+docs/original.md §8.2 #14, §8.6 #46) are the train workflow's steps here, reachable as
+`buildTrainingSet` and `trainingJobRequest`, or all together through `resumeTraining`."""
 
 from __future__ import annotations
 

@@ -43,10 +43,10 @@ def neighbour_label_matrix(
 ) -> pd.DataFrame:
     """How often the k nearest neighbours (cosine) of a profile carry each label, summed per label.
 
-    The original baseline notebook built this "confusion matrix" from raw dot products and the
-    first 10 wells of each class (ORIGINAL.md 7.8, 8.8 #52); here similarities are cosine, every
-    profile counts unless `per_class` limits each class to its first `per_class` rows, and a
-    profile is never its own neighbour. Rows: label of the profile; columns: label of neighbours.
+    Similarities are cosine, every profile counts unless `per_class` limits each class to its first
+    `per_class` rows (`per_class=10` is the original baseline notebook's choice, docs/original.md
+    §7.8, §8.8 #52), and a profile is never its own neighbour. Rows: label of the profile;
+    columns: label of neighbours.
     """
     import numpy as np
 

@@ -1,4 +1,4 @@
-"""The original's compound-level vote (ORIGINAL.md 7.6), reproduced exactly, with its knobs exposed.
+"""The original's compound-level vote (docs/original.md §7.6), reproduced exactly, with its knobs exposed.
 
 For each left-out compound (one model per compound in the original, hence `per_compound`):
   * queries: every image of the compound (all concentrations, all plates);

@@ -1,4 +1,4 @@
-"""Image processing, as whole-array numpy/scipy/scikit-image code (ORIGINAL.md 4.0-4.4).
+"""Image processing, as whole-array numpy/scipy/scikit-image code (docs/original.md §4.0-4.4).
 
 Pure array code: flat fields per plate and channel (`flatfield`), per-image normalisation, nucleus
 detection and ROI cropping (`pipeline`, built from `normalize`, `segment`, `rois`), colour

@@ -1,5 +1,5 @@
-"""Per-image work of the upload workflow: inspection (ORIGINAL.md 4.4) and the default
-thumbnails (4.3), each reading the image origin row and writing its results through the services.
+"""Per-image work of the upload workflow: inspection (docs/original.md §4.4) and the default
+thumbnails (§4.3), each reading the image origin row and writing its results through the services.
 
 Inspection records width/height/depth/channels (or the reason the image is unreadable) on the
 image row. Thumbnails are written to `artifact/plate/<plateId>/default/image/<imageId>/<name>` and

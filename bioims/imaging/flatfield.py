@@ -1,4 +1,4 @@
-"""Flat field per plate and channel (ORIGINAL.md 4.1), accumulated streaming.
+"""Flat field per plate and channel (docs/original.md §4.1), accumulated streaming.
 
 F = gaussian(min(A, c), sigma=50, mode="nearest", truncate=4), where A is the pixel-wise mean of
 every field of the plate for that channel scaled to [0, 1] and c its ~30th-percentile cut-off
@@ -10,13 +10,14 @@ are widened to 16-bit units, x257, so both types share one scale). The sum of in
 so the result does not depend on the order in which fields arrive, partial sums from several
 workers can be merged, and a re-run is byte-identical. Memory: one sum array, whatever the plate size.
 
-Scaling constant: the original divided by 65536 here but by 65535 for images (8.4 #28). Both paths
-now use the full scale of the pixel type (65535 for 16-bit), so a full-scale pixel is 1.0 in both.
-Only the image/flat-field ratio enters the ROIs, and for 16-bit data that ratio changes by the factor
-65535/65536 (1.5e-5 in log space) against the original. Min-max normalisation over a channel's log
-range R turns that into about 0.98/R uint16 steps (plus one for rounding): ROI values differ from the
-original's by at most one step when R is about 1.4 or more, by more on faint fields (2 steps measured
-at R = 0.6-0.9 on fields with one or two dim nuclei; tests/unit/imaging/test_original_scaling.py).
+Scaling constant: flat fields and images both use the full scale of the pixel type (65535 for
+16-bit), so a full-scale pixel is 1.0 in both (the original divided flat fields by 65536,
+docs/original.md §8.4 #28). Only the image/flat-field ratio enters the ROIs, and for 16-bit data that
+ratio differs from the original's by the factor 65535/65536 (1.5e-5 in log space). Min-max
+normalisation over a channel's log range R turns that into about 0.98/R uint16 steps (plus one for
+rounding): ROI values differ from the original's by at most one step when R is about 1.4 or more, by
+more on faint fields (2 steps measured at R = 0.6-0.9 on fields with one or two dim nuclei;
+tests/unit/imaging/test_original_scaling.py).
 
 Smoothing is in-plane (Y, X); a z-stack gets each plane's own flat field from the per-plane means.
 """

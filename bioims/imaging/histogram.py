@@ -1,4 +1,4 @@
-"""Histograms and the original's histogram cut-off (ORIGINAL.md 4.0 `findHistCutoff`).
+"""Histograms and the original's histogram cut-off (docs/original.md §4.0 `findHistCutoff`).
 
 The cut-off is an approximate p-quantile that errs one bin high: with inclusive cumulative counts
 S_k, take the first k with S_k >= p * total and return the centre of bin k+1 (clamped to the last

@@ -1,4 +1,4 @@
-"""Image preprocessing of one stored image (ORIGINAL.md 4.2): read its channels, normalise them
+"""Image preprocessing of one stored image (docs/original.md §4.2): read its channels, normalise them
 against the plate's flat fields, detect nuclei, cut ROIs, write the ROI set, register it as
 artifacts and record the image's status.
 

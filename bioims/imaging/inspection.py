@@ -1,10 +1,9 @@
-"""Image inspection (ORIGINAL.md 4.4): can every channel be read, and what are the image's shape,
+"""Image inspection (docs/original.md §4.4): can every channel be read, and what are the image's shape,
 channel count and pixel type?
 
 Width is the last axis, height the second-to-last, depth the third-to-last (1 for a 2-D file).
-Fixed against the original (8.4 #29): all three dimensions are compared across channels (the
-original compared only widths), the pixel type is reported and checked, and every failure yields an
-invalid result with the reason instead of no result at all.
+All three dimensions and the pixel type are compared across channels, and every failure yields an
+invalid result with its reason, so plate validation sees every bad image (docs/original.md §8.4 #29).
 """
 
 from __future__ import annotations

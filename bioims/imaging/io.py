@@ -44,7 +44,7 @@ class ChannelSource:
 
 def channel_sources(row: Mapping[str, Any]) -> list[ChannelSource]:
     """The channel files of an image origin row: `key + keysuffix` per entry of `channelKeys` (in
-    order), or `key` alone for a single-file image (ORIGINAL.md 3.1)."""
+    order), or `key` alone for a single-file image (docs/original.md §3.1)."""
     bucket = row.get("bucket")
     if not isinstance(bucket, str) or not bucket:
         raise ImageReadError(f"image {row.get('imageId')!r} has no source bucket")

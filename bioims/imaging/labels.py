@@ -1,11 +1,11 @@
-"""Training labels of an image (ORIGINAL.md 4.2 step 4): the MOA label index and the compound
+"""Training labels of an image (docs/original.md §4.2 step 4): the MOA label index and the compound
 ("subclass") index written beside its ROIs.
 
 An image is labelled when its origin row has `trainLabel`; the index is that label's index in the
 category `trainCategory`. The subclass index is the index of the normalised `trainSubclass` (no
-whitespace, '/' -> '-') in the category `trainSubclassType`, or -1. Fixed (8.4 #30): an image
-without `trainSubclassType`, or whose compound is not in that category, gets -1 instead of
-crashing the job; a labelled image whose label is missing from the label table is a setup error
+whitespace, '/' -> '-') in the category `trainSubclassType`, or -1: an image without
+`trainSubclassType`, or whose compound is not in that category, still yields its ROIs
+(docs/original.md §8.4 #30); a labelled image whose label is missing from the label table is a setup error
 (the categories must be created first) and says so.
 """
 

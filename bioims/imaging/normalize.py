@@ -1,20 +1,19 @@
-"""Per-channel intensity normalisation (ORIGINAL.md 4.0 `normalizeChannel`, 4.2 step 6, 4.3 step 4).
+"""Per-channel intensity normalisation (docs/original.md §4.0 `normalizeChannel`, §4.2 step 6, §4.3 step 4).
 
-The original computes, per pixel, `minmax(min(ln(max(min(x, p) / b, 1)), 5))` with x the channel
+Per pixel the value is `minmax(min(ln(max(min(x, p) / b, 1)), 5))` with x the channel
 scaled to [0, 1], p its ~99th-percentile cut-off and b the background (the plate's flat field, or a
-scalar for thumbnails). Here the same value is formed in the log domain:
+scalar for thumbnails). It is formed in the log domain:
 
     l = clip(min(ln x, ln p) - ln b, 0, 5)
 
 `ln x` depends only on the grey level, so it is a lookup table over the 256 or 65536 levels (one
 gather instead of a division and a logarithm per pixel), and `ln b` of a flat field is computed once
-per plate channel and reused for every image. Results equal the original's up to floating-point
-rounding (~1e-15).
+per plate channel and reused for every image. Results equal the per-pixel formula up to
+floating-point rounding (~1e-15).
 
-Fixes of the original's defects (ORIGINAL.md 8.4 #27): a constant log image gives zeros (the
-original left the clipped log values); a zero background no longer yields inf/NaN: it is floored at
-the smallest normal float, so a bright pixel over it saturates at 5 (as the original's inf did) and
-a zero pixel gives 0 (the original's NaN); an all-zero channel gives zeros.
+Degenerate inputs give defined values (docs/original.md §8.4 #27): a constant log image gives zeros;
+a zero background is floored at the smallest normal float, so a bright pixel over it saturates at 5
+and a zero pixel gives 0 (never inf or NaN); an all-zero channel gives zeros.
 """
 
 from __future__ import annotations

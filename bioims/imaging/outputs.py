@@ -1,4 +1,4 @@
-"""Per-image and per-plate output objects (ORIGINAL.md 3.6), written so that a crash never leaves a
+"""Per-image and per-plate output objects (docs/original.md §3.6), written so that a crash never leaves a
 complete-looking partial set.
 
 Per image (keys from `bioims.keys`, under the embedding's prefix):

@@ -1,4 +1,4 @@
-"""Processing parameters: the original's constants (ORIGINAL.md 4.1-4.3, Appendix B) and the
+"""Processing parameters: the original's constants (docs/original.md §4.1-4.3, §B) and the
 configuration keys that override the tunable ones, defined once.
 
 The tunable values come from the configuration service (keys below); `from_config` parses the

@@ -1,4 +1,4 @@
-"""Image preprocessing of one field, as whole-array operations (ORIGINAL.md 4.2 steps 5-10).
+"""Image preprocessing of one field, as whole-array operations (docs/original.md §4.2 steps 5-10).
 
 raw channels + the plate's flat fields -> per-channel normalisation -> nuclei on the segmentation
 channel -> ROI windows -> uint16 ROI tensor (n, C, Dz, Dy, Dx) and the windows' corners.

@@ -1,4 +1,4 @@
-"""Plate preprocessing (ORIGINAL.md 4.1): one flat field per channel of a plate.
+"""Plate preprocessing (docs/original.md §4.1): one flat field per channel of a plate.
 
 Every inspected-readable field of the plate is read once (all pending channels of a field
 together) and added to one streaming accumulator per channel, so memory is one running sum per

@@ -1,5 +1,5 @@
 """Telemetry of the imaging jobs: lines appended to the message logs of plates and images
-(ORIGINAL.md 2.4), best effort: a missing log never fails the work it describes."""
+(docs/original.md §2.4), best effort: a missing log never fails the work it describes."""
 
 from __future__ import annotations
 

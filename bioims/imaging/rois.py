@@ -1,4 +1,4 @@
-"""ROI geometry and cropping (ORIGINAL.md 4.2 steps 8-10), for all centres at once.
+"""ROI geometry and cropping (docs/original.md §4.2 steps 8-10), for all centres at once.
 
 Per axis of length L, ROI edge R and half edge h = R/2:
 * extent = R, or L when L < R;
@@ -7,11 +7,10 @@ Per axis of length L, ROI edge R and half edge h = R/2:
 * window start: 0 if p < h; L - R (at least 0) if p + h > L; else trunc(p - h). The window is
   [start, start + extent).
 
-This is the original's shift/clamp/truncate sequence with its arithmetic made exact. The original
-truncated both window ends separately after floating-point shifts, so a window pushed back from the
-far edge could come out one pixel too wide (e.g. L=128, R=64, p=101.046: p0 = 63.99999... -> 63) and
-abort the whole job with "ROI dimension invalid" (8.4 #30 also lists odd sizes). Here the start is
-computed once and the window is always [start, start + extent).
+The start is computed once, so the window always has the extent: truncating both ends separately
+after floating-point shifts can make a window pushed back from the far edge one pixel too wide
+(e.g. L=128, R=64, p=101.046: p0 = 63.99999... -> 63), which aborted the original's job with
+"ROI dimension invalid" (docs/original.md §4.2 step 8, §8.4 #30).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Nucleus detection on the normalised segmentation channel (ORIGINAL.md 4.2 step 7).
+"""Nucleus detection on the normalised segmentation channel (docs/original.md §4.2 step 7).
 
 Otsu threshold (256 bins) -> mask `s >= t` -> binary opening with a cross -> 4-connected components
 (6-connected in 3-D) -> components of at least `min_voxels` voxels -> their mean-coordinate centres,

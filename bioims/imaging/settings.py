@@ -1,4 +1,4 @@
-"""Processing parameters read from the configuration service (ORIGINAL.md 2.2), parsed once."""
+"""Processing parameters read from the configuration service (docs/original.md §2.2), parsed once."""
 
 from __future__ import annotations
 
@@ -31,8 +31,8 @@ def artifact_parameters(ctx) -> ArtifactParameters:
 def embedding_roi_parameters(ctx, embedding: dict) -> RoiParameters:
     """The ROI parameters of an embedding: its row states ROI size, minimum voxels and the
     segmentation channel (filled from the configuration when the embedding was created), so the
-    ROIs stored under the embedding's name always match what the embedding says (ORIGINAL.md 8.1
-    #9). Fields an older row lacks come from the configuration."""
+    ROIs stored under the embedding's name always match what the embedding says
+    (docs/original.md §8.1 #9). Fields an older row lacks come from the configuration."""
     from bioims.imaging.errors import ParameterError
 
     width, height = embedding.get("roiWidth"), embedding.get("roiHeight")

@@ -1,4 +1,4 @@
-"""Default image artifacts: colour maximum-intensity-projection thumbnails (ORIGINAL.md 4.3).
+"""Default image artifacts: colour maximum-intensity-projection thumbnails (docs/original.md §4.3).
 
 Per channel: log ratio to a scalar background (mean of the channel clipped at its ~20th percentile),
 clamped to [0, 5], min-max. Then per pixel the channel with the largest value wins (ties: the

@@ -6,9 +6,9 @@ fields coerce "0.001" / "true" / "1,1,1,1". Values not given fall back to the ch
 defaults (NETWORK_DEFAULTS), then to the field defaults. Unknown names are an error, so a typo
 never silently trains with a default.
 
-Differences from the original (ORIGINAL.md 4.8, 8.4 #33): `batch_size`, `lr` and `momentum` are
-honoured; minibatches per epoch is a hyperparameter; early stopping uses a validation metric on
-held-out wells; everything is seeded.
+Every value given is used: `batch_size`, `lr` and `momentum` are honoured, minibatches per epoch
+is a hyperparameter, early stopping uses a validation metric on held-out wells, and everything is
+seeded (the original ignored several of them: docs/original.md §4.8, §8.4 #33).
 """
 
 from __future__ import annotations
@@ -93,7 +93,7 @@ class TrainConfig(BaseModel):
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-# Defaults that differ per network. bbbc021-1 keeps the original's values (ORIGINAL.md 4.8).
+# Defaults that differ per network. bbbc021-1 keeps the original's values (docs/original.md §4.8).
 NETWORK_DEFAULTS: dict[str, dict[str, Any]] = {
     "bbbc021-1": {
         "optimizer": "sgd",

@@ -1,10 +1,10 @@
-"""Embedding inference (ORIGINAL.md 4.9), deterministic.
+"""Embedding inference (docs/original.md §4.9), deterministic.
 
-Fixed against the original (8.4 #32): the network runs in eval mode under inference mode, so
-dropout is off and the same ROIs always give the same vectors; the image embedding is the mean of
-its ROI embeddings re-normalised to unit length. Outputs: per image the ROI embedding matrix
-(float32 .npy at keys.roi_embedding_key) and per plate one .npz of image ids + image embedding
-matrix (keys.plate_embeddings_key), which the search loader reads.
+The network runs in eval mode under inference mode, so dropout is off and the same ROIs always
+give the same vectors; the image embedding is the mean of its ROI embeddings re-normalised to unit
+length like the ROI embeddings it averages (docs/original.md §8.4 #32). Outputs: per image
+the ROI embedding matrix (float32 .npy at keys.roi_embedding_key) and per plate one .npz of image
+ids + image embedding matrix (keys.plate_embeddings_key), which the search loader reads.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """The embedding-compute container job (bioims.workflows.jobs "embedding-compute"): every image of
-one plate embedded with one training's model (ORIGINAL.md 4.9), run by AWS Batch
+one plate embedded with one training's model (docs/original.md §4.9), run by AWS Batch
 (batch_jobs/embedding_compute.py) and by the local runner's worker processes alike.
 
 Per plate, not per image as the original's Lambda: the model is loaded once (and kept per

@@ -1,4 +1,4 @@
-"""The multi-class N-pair loss of the original (ORIGINAL.md 4.8), over groups of pairs.
+"""The multi-class N-pair loss of the original (docs/original.md §4.8), over groups of pairs.
 
 One group is K anchor/positive pairs, one per class. With unit-norm embeddings a, p (K, D):
 logits = a @ p.T / temperature and the loss is the cross entropy of row i picking column i.

@@ -1,9 +1,9 @@
-"""The training build (ORIGINAL.md 4.6): which ROI files a training uses, written as a manifest.
+"""The training build (docs/original.md §4.6): which ROI files a training uses, written as a manifest.
 
 Training set = ROIs of images labelled in the training category (default "moa") minus the
-training's exclusion list, as the original. Fixed here: every image's ROI files are checked
-before training starts (ORIGINAL.md 8.4 #35), label and compound indices must agree with the
-image rows and with each other, the ROI geometry must be one and the same, empty images and
+training's exclusion list. Checked here, so that a bad set fails before a training job starts
+(docs/original.md §8.4 #35): every image's ROI files exist, label and compound indices agree with
+the image rows and with each other, the ROI geometry must be one and the same, empty images and
 classes that cannot form a pair are left out, and a validation split of held-out wells is drawn
 (seeded) so early stopping never looks at training loss.
 

@@ -2,7 +2,7 @@
 
 The card says which network with which hyperparameters was trained on which data, for how many
 epochs, with which validation metric; it is also what `load_model` needs to rebuild the network,
-so inference never imports a training script (ORIGINAL.md 8.4 #32). Weights are loaded with
+so inference never imports a training script (docs/original.md §8.4 #32). Weights are loaded with
 `weights_only=True`: a model file cannot run code.
 """
 

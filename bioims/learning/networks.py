@@ -1,6 +1,6 @@
 """Embedding networks, chosen by name: ROIs (N, C, R, R) float in [0, 1] -> unit vectors (N, D).
 
-"bbbc021-1" is the original network (ORIGINAL.md 4.8): six unpadded stride-2 3x3 convolutions
+"bbbc021-1" is the original network (docs/original.md §4.8): six unpadded stride-2 3x3 convolutions
 (32, 64, 128, 256, 512, 2048 channels, ReLU, Dropout2d 0.05/0.05/0.05/0.10 after conv 3-6),
 Linear 1024 + ReLU + Dropout 0.2, Linear 256, L2 normalisation; 13,368,384 parameters for
 3x128x128. Channels and ROI size come from the data instead of being fixed at 3 and 128.

@@ -1,4 +1,4 @@
-"""Reading the per-image ROI files written by image preprocessing (ORIGINAL.md 3.6).
+"""Reading the per-image ROI files written by image preprocessing (docs/original.md §3.6).
 
 `<prefix>-train.npy`   uint16 (n, C, D, R, R): normalised crops x 65535
 `<prefix>-label.npy`   int32 (n): the label index (or `<prefix>-label.NONE` when unlabelled)
@@ -66,7 +66,7 @@ def _single_value(values: np.ndarray, what: str, prefix: str, problems: list[str
 
 
 def inspect_roi_files(store: ObjectStore, prefix: str) -> RoiFileInfo:
-    """Check one image's ROI files without loading pixels (ORIGINAL.md 8.4 #35)."""
+    """Check one image's ROI files without loading pixels (docs/original.md §8.4 #35)."""
     problems: list[str] = []
     try:
         with store.open(prefix + keys.SUFFIX_TRAIN) as stream:

@@ -1,10 +1,10 @@
-"""Anchor/positive pair sampling ("AnchorPositivePairs", ORIGINAL.md 4.8), fixed.
+"""Anchor/positive pair sampling ("AnchorPositivePairs", docs/original.md §4.8).
 
 Per class: pick the anchor's compound and the positive's compound uniformly among the class's
 compounds (they may coincide), then a ROI uniformly within each, the positive never the anchor
-itself. Fixed against the original (8.4 #33): a compound holding only the anchor ROI no longer
-loops forever (another compound of the class is drawn instead), classes with fewer than two ROIs
-are skipped rather than crashing, and all draws come from a seeded numpy Generator.
+itself. Every draw terminates: a compound holding only the anchor ROI makes another compound of
+the class be drawn, and classes with fewer than two ROIs are skipped; all draws come from a seeded
+numpy Generator, so a training is reproducible (docs/original.md §8.4 #33).
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """Queue consumption with at-least-once semantics: a message is deleted only once handled.
 
-Against the original (ORIGINAL.md 8.5 #42): up to 10 messages per receive with long polling, a
-visibility timeout longer than the work, and failures are not deleted. A message that keeps
+Up to 10 messages per receive with long polling (throughput), a visibility timeout longer than the
+work (a running search is not redelivered), and failed messages are not deleted (docs/original.md
+§8.5 #42). A message that keeps
 failing is given up after `max_receives` deliveries: its search is marked `error`, and then it
 is either left for the queue's redrive policy (SQS: the DLQ) or, locally, recorded as failed
 and deleted.

@@ -1,7 +1,7 @@
 """Tag filters turned into FAISS selectors, so filtering happens inside the search.
 
-The original filtered a copy of the candidate list in Java and then sorted it (ORIGINAL.md 5.3);
-here a filter becomes a bitmap over index rows, handed to FAISS as an `IDSelectorBitmap`, so the
+The filter semantics are the original's (docs/original.md §5.3). A filter becomes a bitmap over
+index rows, handed to FAISS as an `IDSelectorBitmap`, so the
 k nearest allowed vectors are found in one pass and a filter never shortens the result list.
 Masks are computed with numpy from an inverted index (tag id -> rows) and cached per filter
 until the rows, the tags or the tag labels change.

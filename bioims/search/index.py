@@ -3,8 +3,8 @@ approximate index for cosine when the training is large: bioims.search.ann).
 
 Cosine: inner product on L2-normalised copies (`IndexFlatIP`), reported as the cosine distance
 1 - cos (clipped to [0, 2]); Euclidean: `IndexFlatL2` on the raw vectors, reported as the
-Euclidean distance. The reported distance is always the one the hits are ranked by (the original
-ranked by cosine and reported Euclidean, ORIGINAL.md 8.5 #40).
+Euclidean distance. The reported distance is always the one the hits are ranked by, so a hit's
+distance and its rank never disagree (docs/original.md §8.5 #40).
 
 Order: ascending distance, equal distances by imageId, so results do not depend on load order or
 on how FAISS breaks ties; ties at the k-th place are resolved by fetching more until every tied

@@ -1,9 +1,9 @@
 """The JSON messages of the search and management queues, built and parsed in one place.
 
-The original sent newline-separated text (ORIGINAL.md 5.2), embeddings as base64 lines and every
-message in one FIFO group. Here: JSON objects with a `type`, embeddings and large tag sets by
-object key (SQS caps a message at 256 KB, 8.5 #44), and one FIFO group per trainId (per
-embedding for tags) so trainings load in parallel yet in order.
+The message types are the original's (docs/original.md §5.2), as JSON objects with a `type`.
+Embeddings and large tag sets travel by object key, because SQS caps a message at 256 KB (§8.5 #44),
+and each trainId (each embedding for tags) has its own FIFO group, so trainings load in parallel yet
+each in order.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """A search request, validated once for every entry point (HTTP, queue message, Lambda, library).
 
-Field names follow the original's `search` object (ORIGINAL.md 2.12): trainId, queryImageId,
+Field names follow the original's `search` object (docs/original.md §2.12): trainId, queryImageId,
 metric, maxHits, requireMoa, inclusionTags, exclusionTags. Added: `vector`, to search with an
 embedding that is not in the index.
 """

@@ -1,4 +1,4 @@
-"""Search results and status in the BioimsSearch table (ORIGINAL.md 3.5), defined once.
+"""Search results and status in the BioimsSearch table (docs/original.md §3.5), defined once.
 
 Header row (imageId = "origin"): the query, `status` (submitted -> running -> completed | error),
 `submitTimestamp` (a real ms timestamp; the original stored a function object), `hitCount`,

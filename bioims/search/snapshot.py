@@ -1,5 +1,5 @@
 """Persistence of the search state in the object store, so a restart loses nothing
-(the original kept everything in one JVM, ORIGINAL.md 8.5 #36).
+(docs/original.md §8.5 #36).
 
 Layout (bioims.keys): one segment per training and plate (`search_segment_key`, an .npz of image
 ids + float32 embeddings), one tag file per embedding and plate (`search_plate_tags_key`), the

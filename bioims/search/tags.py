@@ -1,7 +1,7 @@
 """Image tags of one embedding and the tag-label map, as the search filters need them.
 
-Fixes against the original (ORIGINAL.md 8.5 #37-39): tags are kept per embedding (a `plateTags`
-of another embedding never overwrites them); a plate's tags are replaced as a whole, so a reload is
+Tags are kept per embedding, so a `plateTags` of another embedding never overwrites them
+(docs/original.md §8.5 #37-39); a plate's tags are replaced as a whole, so a reload is
 idempotent; a tag id missing from the label map simply is not an MOA tag.
 """
 

@@ -1,4 +1,4 @@
-"""Artifact service (ORIGINAL.md 2.5): which objects belong to which plate, image or training.
+"""Artifact service (docs/original.md §2.5): which objects belong to which plate, image or training.
 
 Rows: {contextId: "<context>#<trainId>", artifact: "s3key#<key>" (or any string), createTimestamp,
 description, annotation: [..]}. Fixed: addAnnotation works (list append), registering the same

@@ -1,4 +1,4 @@
-"""Configuration service (ORIGINAL.md 2.2): versioned key/value settings.
+"""Configuration service (docs/original.md §2.2): versioned key/value settings.
 
 Every set writes the LATEST row and a timestamped history row. Keys the system reads have
 documented defaults, so a fresh installation works before anyone sets them; `getParameter`
@@ -20,7 +20,7 @@ from bioims.services.wire import Wire, get_item
 
 DEFAULT_TRAIN_ID_KEY = "DefaultTrainId"
 
-# The keys the system reads, with the original's values as defaults (ORIGINAL.md 2.2, App. B).
+# The keys the system reads, with the original's values as defaults (docs/original.md §2.2, §B).
 DEFAULTS: dict[str, str] = {
     "default-image-artifact-sizes": "100,1000",
     "default-image-artifact-keys": "thumbnail-2d.png,medium-2d.png",

@@ -1,4 +1,4 @@
-"""Embedding service (the original's embedding-management, ORIGINAL.md 2.10, with the start calls
+"""Embedding service (the original's embedding-management, docs/original.md §2.10, with the start calls
 it lacked): compute a training's embeddings with its model and follow the computation.
 
   startComputeEmbedding       every compatible plate (the embedding-compute workflow, then the

@@ -1,4 +1,4 @@
-"""Image-artifact service: inspection and default thumbnails of one image (ORIGINAL.md 4.3, 4.4),
+"""Image-artifact service: inspection and default thumbnails of one image (docs/original.md §4.3, §4.4),
 called per image by the upload workflow. The work is in bioims.imaging.artifacts; this module
 only validates requests and maps imaging errors to answers."""
 

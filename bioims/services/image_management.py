@@ -1,4 +1,4 @@
-"""Image-management service (ORIGINAL.md 2.6, 3.1): plates, wells, images and per-training rows.
+"""Image-management service (docs/original.md §2.6, §3.1): plates, wells, images and per-training rows.
 
 Rows in BioimsImageManagement:
   plate row     {imageId: "plate#<plateId>", trainId: "origin", plateList: "plate", plateSourceId,
@@ -12,10 +12,11 @@ Rows in BioimsImageManagement:
   training row  {imageId, trainId, trainPlateId: "<trainId>#<plateId>", plateId-free, embedding
                  (base64 float32), roiEmbeddingKey, roiCount}
 
-Fixed (8.3 #20-22): compatible plates and per-training rows are index queries (no scan, no N+1),
+Compatible plates and per-training rows are index queries (no scan, no N+1),
 uploads are idempotent (ids derive from the plate and lab ids; a re-run completes a crashed upload;
 a second upload of a finished plate is a 409 naming the existing plateId), one bad image no longer
-disqualifies a plate, dimensions are numbers, every missing parameter is a 400.
+disqualifies a plate, dimensions are numbers, every missing parameter is a 400 (the original's
+defects: docs/original.md §8.2 #12, §8.3 #20-22).
 """
 
 from __future__ import annotations

@@ -1,10 +1,11 @@
-"""Label service (ORIGINAL.md 2.3): categories of labels with dense integer indices (class ids).
+"""Label service (docs/original.md §2.3): categories of labels with dense integer indices (class ids).
 
 Row kinds: category header {category, label: "origin", description, nextIndex}; label
 {category, label, index1}; index marker {category: "unique#<category>", label: "unique#<index>",
 index1, value: <label>} for index -> label lookups.
-Fixed (8.3 #17): indices are unique and dense (0, 1, ...) per category even under concurrent
-creation, a label cannot be created in a category that does not exist, updateLabel works.
+Indices are unique and dense (0, 1, ...) per category even under concurrent creation, because
+they are class ids; a label cannot be created in a category that does not exist; updateLabel works
+(docs/original.md §8.3 #17).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Message service (ORIGINAL.md 2.4): append-only logs of progress texts per plate, image and
+"""Message service (docs/original.md §2.4): append-only logs of progress texts per plate, image and
 training. Fixed: addMessage on an unknown id is a 404, listMessage excludes the LATEST row, many
 logs can be created in one batch (the original made one synchronous call per image)."""
 

@@ -1,9 +1,9 @@
 """Dense, unique integer numbers for named rows (label indices, tag ids), safe under concurrency
 and under a crash at any write.
 
-The original derived label indices from a row count and tag ids from a counter that reset to 1 on
-any error, with check-then-put races (ORIGINAL.md 8.3 #17-18). Here every step is a conditional
-write that any caller may also perform on behalf of another, so nobody ever waits for a writer
+Class ids and tag ids must never collide, even when two callers create names at once or one
+crashes half-way (docs/original.md §8.3 #17-18). So every step is a conditional write that any
+caller may also perform on behalf of another, so nobody ever waits for a writer
 that may have died (no lock, no lease, no timeout):
 
 1. *claim*: the name's row is created without a number (exactly one creator wins);

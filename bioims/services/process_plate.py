@@ -1,4 +1,4 @@
-"""Process-plate service (ORIGINAL.md 2.7): upload a source plate and start plate workflows.
+"""Process-plate service (docs/original.md §2.7): upload a source plate and start plate workflows.
 
 `uploadSourcePlate` creates the plate's rows and runs the upload workflow (inspection, validation,
 thumbnails); `processPlate` runs flat fields + ROIs for one embedding; `describeExecution` reports

@@ -1,12 +1,13 @@
-"""Search service (ORIGINAL.md 2.12): submit searches and read their results from BioimsSearch;
+"""Search service (docs/original.md §2.12): submit searches and read their results from BioimsSearch;
 feed the search service's index through the management queue.
 
 The search itself runs in the search service (bioims.search: the Fargate task on AWS; on the
-local backend the same code, embedded in this process unless `bioims search serve` runs). Fixed
-against the original (8.5): JSON messages, one FIFO group per trainId; embeddings and large tag
-sets travel as objects, not as base64 lines in SQS; `running` is a real status and
-`submitTimestamp` a real timestamp; `searchByImageId` returns the hits and can wait longer than
-30 s; `queryOrigin` is rejected instead of silently ignored; `getSearchResults` answers an object.
+local backend the same code, embedded in this process unless `bioims search serve` runs).
+Against the original's defects (docs/original.md §8.5 #42-44): JSON messages, one FIFO group per
+trainId; embeddings and large tag sets travel as objects, not as base64 lines in SQS; `running` is
+a real status and `submitTimestamp` a real timestamp; `searchByImageId` returns the hits and can
+wait longer than 30 s; `queryOrigin` is rejected instead of silently ignored; `getSearchResults`
+answers an object.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The source-plate manifest (ORIGINAL.md 2.6): the format a lab uses to describe one plate upload.
+"""The source-plate manifest (docs/original.md §2.6): the format a lab uses to describe one plate upload.
 
 `{plateSourceId, images: [{wellSourceId, imageSourceId, sourceBucket, sourceKey,
 channelKeys?: [{name, keysuffix}], category?, label?, subclassType?, subclass?, experiment?,

@@ -1,9 +1,9 @@
-"""Tag service (ORIGINAL.md 2.11): tag strings ("moa:Actindisruptors", "compound:taxol",
+"""Tag service (docs/original.md §2.11): tag strings ("moa:Actindisruptors", "compound:taxol",
 "batch:Week1", ...) with unique integer ids from 1, used to filter searches.
 
 Row kinds: counter {tagValue: "nextId", tagType: "counter", id: <last id>}; reverse lookup
 {tagValue: "unique#<id>", tagType: "unique", value}; tag {tagValue, tagType: "id", id}.
-Fixed (8.3 #18): ids are unique under concurrency, the counter never resets.
+Ids are unique under concurrency and the counter never resets (docs/original.md §8.3 #18).
 """
 
 from __future__ import annotations

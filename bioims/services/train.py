@@ -1,4 +1,4 @@
-"""Train service (ORIGINAL.md 2.9, 4.6-4.8): start trainings, and the steps of the train workflow.
+"""Train service (docs/original.md §2.9, §4.6-4.8): start trainings, and the steps of the train workflow.
 
 API for people and clients:
   train                     one training of an embedding (baseline, or with an exclusion list)
@@ -16,9 +16,9 @@ Steps of the train workflow (bioims.workflows.definitions.TRAIN):
   completeTraining          record the model and its card on the training row
   completeEmbedding         (embedding-compute workflow) record that every plate is embedded
 
-Fixed against the original: the embedding check and the filter list are validated before a
-training is created; the build checks every ROI file (8.4 #35); the job's hyperparameters are
-validated before a job is launched; the training's state is one call away.
+Bad input fails early: the embedding check and the filter list are validated before a training
+is created; the build checks every ROI file (docs/original.md §8.4 #35); the job's hyperparameters
+are validated before a job is launched. The training's state is one call away.
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
-"""Training-configuration service (ORIGINAL.md 2.8): embeddings (processing + network
+"""Training-configuration service (docs/original.md §2.8): embeddings (processing + network
 configurations, trainId "origin") and their trainings.
 
-Fixed (8.3 #19): deleteEmbedding deletes every row, unknown trainIds are 404 (not 500),
-updateTraining answers 400 for attributes it does not accept, numbers stay numbers, and the
-embedding's ROI geometry is the one image processing uses (8.1 #9).
+deleteEmbedding deletes every row, unknown trainIds are 404, updateTraining answers 400 for
+attributes it does not accept, numbers stay numbers (docs/original.md §8.3 #19), and the
+embedding's ROI geometry is the one image processing uses, so the two cannot disagree (§8.1 #9).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The original's Lambda wire contract (ORIGINAL.md 2 and 6), defined once per API method.
+"""The original's Lambda wire contract (docs/original.md §2 and §6), defined once per API method.
 
 A service method returns a JSON object (its *native* result, what workflows and the Python code
 use). A caller of the Lambda receives the original's answer shape instead: a list, a DynamoDB

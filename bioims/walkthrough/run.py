@@ -1,4 +1,4 @@
-"""The BBBC021 walkthrough: every step of the pipeline, in order, resumable (ORIGINAL.md 7.5 as one
+"""The BBBC021 walkthrough: every step of the pipeline, in order, resumable (docs/original.md §7.5 as one
 command). Each step goes through the same services and workflows a user would call, so it runs on
 the local backend and, with BIOIMS_BACKEND=aws, against a deployed stack.
 

@@ -1,10 +1,10 @@
-"""Every workflow of the system, defined once (ORIGINAL.md 1.11-1.14, Appendix A).
+"""Every workflow of the system, defined once (docs/original.md §1.11-1.14, §A).
 
 The local runner executes these; the CDK app translates the same objects into Step Functions
-state machines. Differences from the original, on purpose: failures fail the execution (no
-"Plate Not Running" success), plate validation tolerates unreadable images, flat fields are
-computed once per plate, trainings poll nothing by hand (jobs are awaited by the platform), and
-embeddings are computed by one job per plate (the model is loaded once, not once per image).
+state machines. Failures fail the execution (docs/original.md §8.2 #11), plate validation
+tolerates unreadable images (§8.2 #12), flat fields are computed once per plate (§8.4 #31),
+trainings poll nothing by hand: jobs are awaited by the platform (§8.2 #13), and embeddings are
+computed by one job per plate, so the model is loaded once, not once per image.
 """
 
 from __future__ import annotations

@@ -18,8 +18,8 @@ Steps:
   StartWorkflow run another workflow to completion; its failure fails this one
   Choice      branch on a state value being equal to a literal
   Fail        end the workflow as FAILED with a cause
-A failing service call or job ends the execution as FAILED with the cause (the original's state
-machines succeeded when their work failed, ORIGINAL.md 8.2 #11).
+A failing service call or job ends the execution as FAILED with the cause, so a caller never takes
+failed work for done (docs/original.md §8.2 #11).
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Assertions on the key resources of the synthesised templates: what the original got wrong
-(ORIGINAL.md 8.1, 8.2, 8.7) must be right here."""
+(docs/original.md §8.1, §8.2, §8.7) must be right here."""
 
 from __future__ import annotations
 
@@ -378,7 +378,7 @@ def test_state_machines_are_named_logged_traced_and_scoped(full_assembly):
 
 def test_the_original_clients_prefix_look_ups_find_the_state_machines(full_assembly):
     """The original's client takes the first ListStateMachines entry whose name starts with its
-    prefix (ORIGINAL.md 6); with every machine of the deployment listed, in either order, each of its
+    prefix (docs/original.md §6); with every machine of the deployment listed, in either order, each of its
     four look-ups must land on the workflow that does that work, and only on it."""
     template = full_assembly.template("Workflows")
     by_name = {

@@ -66,7 +66,7 @@ def test_labels_are_dense_unique_and_renamable(backend_ctx):
     labels = bioims.client("label")
     assert _error(lambda: labels.createLabel("moa", "DMSO")).status == 404  # category first
     labels.createCategory("moa", "BBBC021 MOAs")
-    labels.createCategory("compound")  # the original never created this header (8.3 #17)
+    labels.createCategory("compound")  # the original never created this header (docs/original.md §8.3 #17)
     names = ["Actin disruptors", "Aurora kinase inhibitors", "DMSO"]
     assert [labels.createLabel("moa", n)["index"] for n in names] == [0, 1, 2]
     assert [labels.createLabel("compound", n)["index"] for n in ["DMSO", "ALLN"]] == [0, 1]
@@ -207,7 +207,7 @@ def test_validation_geometry_and_compatible_plates(backend_ctx):
     management.applyInspectionResult({"imageId": image_ids[-1], "valid": False, "error": "truncated TIFF"})
     status = management.getPlateImageStatus(plate_id)
     assert status["VALIDATED"] == 5 and status["ERROR"] == 1
-    # one unreadable image no longer disqualifies the plate (8.2 #12)
+    # one unreadable image no longer disqualifies the plate (docs/original.md §8.2 #12)
     assert management.validatePlate(plate_id) == "VALIDATED"
     plate = management.getPlateInfo(plate_id)
     assert (plate["width"], plate["height"], plate["depth"], plate["channels"]) == (1280, 1024, 1, 2)

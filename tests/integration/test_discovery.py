@@ -1,4 +1,4 @@
-"""Discovery as the original's client does it (ORIGINAL.md 6.1): `bioims compat describe-stacks
+"""Discovery as the original's client does it (docs/original.md §6.1): `bioims compat describe-stacks
 --out s3://...` writes a describe_stacks document; the original's look-ups (stack by exact name,
 output by key prefix) read it back from S3 and find this deployment's functions, queues and job
 definition, and a request sent to a discovered function is answered by that service."""

@@ -1,10 +1,10 @@
-"""Contract tests: the original's client (ORIGINAL.md 6, emulated in tests/support/original_client.py)
+"""Contract tests: the original's client (docs/original.md §6, emulated in tests/support/original_client.py)
 against this project's real Lambda handlers, on the local backend and on moto.
 
 Each request is built as the original's client builds it (string formatting), sent as payload
 bytes to lambdas/<service>.py, and the answer is parsed as the original's client parses it.
 Methods the original's own client could never run (its double JSON decoding, its wrong
-requests; ORIGINAL.md 8.6) are checked to fail for exactly that reason, and are listed in
+requests; docs/original.md §8.6 #45, #46) are checked to fail for exactly that reason, and are listed in
 ORIGINAL_CLIENT_BUGS (the README's count comes from this file).
 """
 

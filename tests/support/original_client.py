@@ -1,10 +1,10 @@
-"""The original's client as its callers used it (ORIGINAL.md 6.1-6.2), written from that description.
+"""The original's client as its callers used it (docs/original.md §6.1-6.2), written from that description.
 
 Requests are built by string formatting with no escaping, exactly as the original's `bioims.py`
 builds them; the payload bytes go to the real Lambda handler (`lambdas/<service>.py`) and the
 answer bytes are decoded the way the original's client decodes them (`decode_answer`), then
-post-processed per method as the original did (including its double `json.loads`, ORIGINAL.md
-8.6 #45, which fails on any correct answer). Event invocations run the handler and answer the
+post-processed per method as the original did (including its double `json.loads`,
+docs/original.md §8.6 #45, which fails on any correct answer). Event invocations run the handler and answer the
 Lambda status 202, ignoring the body, as AWS does.
 """
 
@@ -117,7 +117,7 @@ class LabelClient(_Client):
         return self._sync('{{ "method": "createLabel", "category": "{}", "label": "{}" }}'.format(category, label))
 
     def updateLabel(self, category, label):
-        # the original sends `label`, not oldlabel/newlabel (ORIGINAL.md 8.6 #46)
+        # the original sends `label`, not oldlabel/newlabel (docs/original.md §8.6 #46)
         return self._async('{{ "method": "updateLabel", "category": "{}", "label": "{}" }}'.format(category, label))
 
     def getIndex(self, category, label):
@@ -279,7 +279,7 @@ class ProcessPlateClient(_Client):
     service = "process-plate"
 
     def processPlate(self, plateId):
-        # the original sends no embeddingName (ORIGINAL.md 8.6 #46)
+        # the original sends no embeddingName (docs/original.md §8.6 #46)
         return self._sync('{{ "method": "processPlate", "plateId": "{}" }}'.format(plateId))
 
     def uploadSourcePlate(self, inputBucket, inputKey):
@@ -307,7 +307,7 @@ class TrainClient(_Client):
         return self._async('{{ "method": "startTrainingBuild", "trainId": "{}" }}'.format(trainId))
 
     def startTrainingCompute(self, trainId):
-        # the original sends no useSpot (a KeyError in its Lambda, ORIGINAL.md 8.6 #46)
+        # the original sends no useSpot (a KeyError in its Lambda, docs/original.md §8.6 #46)
         return self._sync('{{ "method": "startTrainingCompute", "trainId": "{}" }}'.format(trainId))
 
 
@@ -355,7 +355,7 @@ class SearchClient(_Client):
 
 class Resources:
     """The original's BioimageSearchResources over a describe_stacks document: a stack by exact
-    name, its first output whose key starts with a prefix (ORIGINAL.md 6.1)."""
+    name, its first output whose key starts with a prefix (docs/original.md §6.1)."""
 
     def __init__(self, document: dict):
         self.document = document

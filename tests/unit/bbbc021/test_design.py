@@ -44,7 +44,7 @@ def test_standard_and_original_labelling(design: Design):
     assert len(labelled_wells) == 632
     assert (labelled_wells["compound"] == "DMSO").sum() == 330
     assert labels.labelled_count(f, "standard") == 2_528
-    # The original's rule: every field of an annotated compound; counts of ORIGINAL.md 7.3.
+    # The original's rule: every field of an annotated compound; counts of docs/original.md §7.3.
     assert labels.labelled_count(f, "compound") == 6_160
     counts = f.assign(m=original).groupby("m").size().to_dict()
     assert counts["Microtubule stabilizers"] == 1_608

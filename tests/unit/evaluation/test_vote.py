@@ -1,4 +1,4 @@
-"""The original's compound vote (ORIGINAL.md 7.6) against a hand computation.
+"""The original's compound vote (docs/original.md §7.6) against a hand computation.
 
 Images are unit vectors at the angles below (degrees), so cosine similarity falls with the angle
 between two images and the top-k hits can be read off by hand. k = 2.

@@ -1,5 +1,5 @@
 """Test-only re-expression of the original's image math with its per-pixel Python loops
-(ORIGINAL.md 4.0-4.3), written from the formulas there. It reproduces the original's behaviour,
+(docs/original.md §4.0-4.3), written from the formulas there. It reproduces the original's behaviour,
 including its defects (normImageData's magnitude rule, /65536 for the flat field, the no-op zeroing
 of a constant log image, division by a zero background, the double opening, the ROI truncation
 check), so the tests can show where the vectorised code equals it and where it deliberately differs.

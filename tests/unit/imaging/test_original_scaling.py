@@ -1,4 +1,4 @@
-"""Where ROI values differ from the original's (ORIGINAL.md 4.0, 4.1, 8.4 #28), measured against
+"""Where ROI values differ from the original's (docs/original.md §4.0, §4.1, §8.4 #28), measured against
 the original's loops (tests/unit/imaging/original_loops.py); docs/compatibility.md lists both.
 
 1. Scaling constants: the original divided raw pixels by 65536 for the flat field but by 65535 for

@@ -12,7 +12,7 @@ from tests.unit.imaging.synthetic import synthetic_field
 
 
 def test_channel_colours_are_the_originals_husl_entries():
-    # ORIGINAL.md 4.0: entries 0, 33 and 66 of seaborn's husl palette of 100
+    # docs/original.md §4.0: entries 0, 33 and 66 of seaborn's husl palette of 100
     np.testing.assert_allclose(
         channel_colors(3), [[0.968, 0.441, 0.536], [0.335, 0.690, 0.192], [0.231, 0.643, 0.904]], atol=6e-4
     )

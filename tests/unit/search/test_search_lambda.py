@@ -1,4 +1,4 @@
-"""The search service's Lambda methods (ORIGINAL.md 2.12) through the client, on the local
+"""The search service's Lambda methods (docs/original.md §2.12) through the client, on the local
 backend (search embedded in the process) and on moto (a search server consuming SQS)."""
 
 from __future__ import annotations

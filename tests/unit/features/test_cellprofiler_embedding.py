@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 import bioims
 from bioims import keys
-from bioims.features.cellprofiler import feature_names, roi_features
+from bioims.features.cellprofiler import DEFAULT_GROUPS, feature_names, roi_features
 from bioims.features.jobs import image_profile, plate_normalize
 from bioims.learning.inference import read_plate_embeddings
 from bioims.vectors import decode_vector
@@ -74,9 +74,9 @@ def test_record_embed_rerun_search_and_report(screen, tmp_path):
     ctx, plates = screen
     recorded = call(ctx, "embedding", "createFeatureTraining", trainId="cp1", embeddingName=EMBEDDING)
     assert recorded["training"]["kind"] == "cellprofiler" and recorded["training"]["status"] == "trained"
-    assert recorded["card"]["groups"] == ["intensity", "feret"]
+    assert recorded["card"]["groups"] == list(DEFAULT_GROUPS)
     assert call(ctx, "embedding", "createFeatureTraining", trainId="cp1", embeddingName=EMBEDDING)["card"] == recorded["card"]
-    assert error(ctx, "embedding", "createFeatureTraining", trainId="cp1", embeddingName=EMBEDDING, groups=["intensity"])[0] == 409
+    assert error(ctx, "embedding", "createFeatureTraining", trainId="cp1", embeddingName=EMBEDDING, groups=["intensity", "feret"])[0] == 409
     assert error(ctx, "embedding", "createFeatureTraining", trainId="cp9", embeddingName=EMBEDDING, groups=["haralick"])[0] == 400
     assert error(ctx, "embedding", "createFeatureTraining", trainId="cp9", embeddingName="nope")[0] == 404
 

@@ -107,7 +107,7 @@ def _closest_to_central(nucleus: np.ndarray, labels: np.ndarray) -> np.ndarray:
     their window, at half resolution (the boundary moves by at most a pixel). Only windows that
     hold another nucleus need a distance transform, each a 2-D one (a 3-D transform over the
     stack with a huge spacing between windows gives the same answer at three times the cost)."""
-    n, height, width = nucleus.shape
+    height, width = nucleus.shape[1:]
     seeds = np.where(nucleus, -1, labels)[:, ::2, ::2]  # the central nucleus as -1, others by label
     closest = np.ones(seeds.shape, dtype=bool)
     for i in np.flatnonzero((seeds > 0).any(axis=(1, 2))).tolist():

@@ -104,6 +104,15 @@ def test_record_embed_rerun_search_and_report(screen, tmp_path):
         train_rows = {r["imageId"]: r for r in ctx.service("image-management").plate_train_rows(plate_id, "cp1")}
         assert set(train_rows) == set(ids)
         np.testing.assert_array_equal(decode_vector(train_rows[ids[0]]["embedding"]), matrix[0])
+    # evaluation reads the raw image means (the recipe's input), not the per-plate vectors of search
+    from bioims.evaluation.training import training_profiles
+    from bioims.profiling.columns import IMAGE_ID
+
+    profiles = training_profiles("cp1", context=ctx).set_index(IMAGE_ID)
+    for plate_id, (ids, _) in arrays.items():
+        for image_id in ids:
+            stored = _npy(store, keys.roi_embedding_key("cp1", plate_id, image_id))
+            np.testing.assert_array_equal(profiles.loc[image_id, [f"e{i}" for i in range(len(names))]].to_numpy(float), image_profile(stored))
     # a re-run measures nothing again and changes nothing
     assert call(ctx, "embedding", "startComputeEmbedding", trainId="cp1")["status"] == "SUCCEEDED"
     for plate_id, (ids, matrix) in arrays.items():

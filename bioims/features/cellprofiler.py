@@ -13,16 +13,16 @@ Feature groups (cp-measure's names; CellProfiler module in brackets):
   costes          per channel pair/object [MeasureColocalization, Costes thresholds]
 
 DEFAULT_GROUPS are chosen by cost per 1024x1280 field against the imaging pipeline's own time per
-field (benchmarks/cellprofiler.py: CPU time on one core, ~85 ROIs per field). The regions alone
-cost about 2x the pipeline (they are a second segmentation of every ROI window, and every group
-needs them); intensity (15 measurements x 3 channels x 2 objects) adds about 3.5x, because
+field (benchmarks/cellprofiler.py: CPU time on one core, 72 ROIs per field, one run on a loaded
+machine). The regions alone cost 1.5x the pipeline (a second segmentation of every ROI window,
+which every group needs); intensity (15 measurements x 3 channels x 2 objects) adds 2.9x, because
 cp-measure measures object by object in Python (about 0.3 ms per object and channel, however the
-objects are batched). So the default is intensity alone, about 5x the pipeline, less than one
-network's inference on the same ROIs: no group that would bring a field within 3x the pipeline
-still measures the cells. Left out for their cost, available by name (what each adds per field,
-same run): feret (+0.5x, 4 features), zernike (+3.7x), correlation (Pearson + Manders, +3.9x),
-rwc (+4.2x), sizeshape (regionprops moments and per-object distance transforms, +6.2x), radial
-(+31x), granularity (+38x), costes (+85x) and texture (Haralick, +91x).
+objects are batched). So the default is intensity alone, 4.5x the pipeline, less than either
+network's inference on the same ROIs (6.7x, 5.8x): no group that measures the cells' stains
+brings a field within 3x. Left out for their cost, available by name (what each adds per field,
+same run): feret (+0.5x for 4 features), correlation (Pearson + Manders, +2.4x), zernike (+2.7x),
+rwc (+3.2x), sizeshape (regionprops moments and per-object distance transforms, +5.0x), radial
+(+27x), granularity (+27x), costes (+62x) and texture (Haralick, +74x).
 
 Speed: the ROIs of one image are cut to each object's bounding box (a nucleus's box for nuclei,
 its cell's for cells) and packed side by side into one mosaic per object with one-pixel gaps, so

@@ -207,7 +207,7 @@ def measure(stack: np.ndarray, nucleus: np.ndarray, cell: np.ndarray, channels: 
     """{feature name: (n,) values} of every group on both objects of n ROIs ((n, C, R, R) float
     stack, (n, R, R) nucleus and cell masks), in the order Nuclei then Cells, groups as given.
 
-    Each object is packed cut to its own bounding box (a nucleus's box is a sixth of its cell's:
+    Each object is packed cut to its own bounding box (a nucleus's box is about an eighth of its cell's:
     cp-measure's whole-image passes then cover far fewer pixels); granularity alone looks past an
     object's pixels (its background is an opening of the image around it), so for granularity the
     nuclei keep their cell's box, as one mosaic of cells would give them."""

@@ -9,9 +9,9 @@ CellProfiler's secondary objects by distance, so neighbours keep their own cytop
 
 All windows are processed as one (n, R, R) stack (labelling uses no connectivity across windows);
 only the nearest-nucleus map is computed window by window, and only where a window holds more
-than one nucleus. Every ROI gets a non-empty nucleus and cell: a window without any nucleus foreground (a
-constant segmentation channel) gets a 3x3 nucleus at its centre, from which its cell grows as any
-other, so feature rows stay aligned with the ROI tensor.
+than one nucleus. Every ROI gets a non-empty nucleus and cell: a window without any nucleus
+foreground (a constant segmentation channel) gets a 3x3 nucleus at its centre, from which its
+cell grows as any other, so feature rows stay aligned with the ROI tensor.
 """
 
 from __future__ import annotations

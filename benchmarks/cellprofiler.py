@@ -8,15 +8,19 @@ nuclei per field), flat fields from those fields, 128 x 128 ROIs cut by the real
 Per field, in one process pinned to one core (BLAS/torch at one thread), each figure the best CPU
 time (time.process_time) of `--repeats` runs (timeit's convention against noise from other
 processes; CPU time because the machine is shared):
-- imaging: preprocess_image (normalise 3 channels, nuclei, ROIs; compute only, no file I/O);
+- imaging: preprocess_image (normalise 3 channels, nuclei, ROIs; compute only, no file I/O): the
+  baseline every other row is a multiple of;
 - regions: the nucleus and cell regions of every ROI (bioims.features.regions);
-- each feature group alone (regions included), and the default groups together
-  (bioims.features.cellprofiler.DEFAULT_GROUPS: what a CellProfiler-feature training measures);
+- each feature group alone, regions included (what a training of that one group costs), and what
+  the group adds to the regions;
+- the default groups together (bioims.features.cellprofiler.DEFAULT_GROUPS: what a
+  CellProfiler-feature training measures unless told otherwise);
 - inference: embed_rois of each network (untrained weights: the cost is the same) on the same ROIs.
-Printed per field (ms), per ROI (ms) and as a multiple of the imaging pipeline's time per field.
+Printed per field (ms), per ROI (ms) and as a multiple of the imaging pipeline's time per field;
+the last line holds the headline figures as name=value pairs.
 
 Run:  .venv/bin/python benchmarks/cellprofiler.py [--fields 2] [--repeats 3] [--seed 0]
-          [--groups intensity sizeshape ...] [--skip-slow]
+          [--groups intensity sizeshape ...] [--skip-slow] [--networks bbbc021-1 ...]
 """
 
 from __future__ import annotations
@@ -45,6 +49,8 @@ from bioims.imaging.pipeline import preprocess_image  # noqa: E402
 
 CHANNELS = ("dapi", "tubulin", "actin")
 SLOW = ("granularity", "radial", "texture", "costes")  # seconds to minutes per field; on a few ROIs with --skip-slow
+IMAGING, REGIONS = "imaging pipeline (per field)", "regions (nucleus + cell)"
+DEFAULT_ROW = f"default groups ({'+'.join(DEFAULT_GROUPS)})"
 
 
 def pin_to_one_core() -> None:
@@ -74,6 +80,40 @@ def make_fields(n: int, seed: int):
     fields = [world.render(plate, r.well, int(r.site)) for r in rows.itertuples()]
     flats = [FlatField.from_array(name, compute_flat_field([f[c][None] for f in fields])) for c, name in enumerate(CHANNELS)]
     return fields, flats
+
+
+def report(rows: dict[str, list[float]], rois_per_field: list[int], args) -> None:
+    """The table (ms per field, ms per ROI, x imaging, and for a group what it adds to the
+    regions) and the headline line."""
+    from bioims.features.cellprofiler import feature_names
+
+    per_field = {name: float(np.mean(values)) for name, values in rows.items()}
+    rois_mean = float(np.mean(rois_per_field))
+    imaging, regions = per_field[IMAGING], per_field[REGIONS]
+    print()
+    print(f"{'step':<44}{'ms/field':>10}{'ms/ROI':>9}{'x imaging':>11}{'group adds':>12}")
+    for name, seconds in per_field.items():
+        adds = f"{(seconds - regions) / imaging:>+11.1f}x" if name.startswith("regions + ") else ""
+        print(f"{name:<44}{seconds * 1000:>10.1f}{seconds * 1000 / rois_mean:>9.2f}{seconds / imaging:>11.1f}{adds}")
+    features = len(feature_names(CHANNELS))
+    print(f"\nROIs per field: {rois_mean:.0f}; the default groups ({', '.join(DEFAULT_GROUPS)}) give {features} features per ROI")
+    if args.skip_slow:
+        print(f"({', '.join(SLOW)}: timed on 8 ROIs per field, once, and scaled to the field's ROI count)")
+    headline = {
+        "rois_per_field": f"{rois_mean:.0f}",
+        "imaging_ms": f"{imaging * 1000:.1f}",
+        "regions_x": f"{regions / imaging:.2f}",
+        "default_groups": "+".join(DEFAULT_GROUPS),
+        "default_features": str(features),
+        "default_ms": f"{per_field[DEFAULT_ROW] * 1000:.1f}",
+        "default_x": f"{per_field[DEFAULT_ROW] / imaging:.2f}",
+    }
+    for name, seconds in per_field.items():
+        if name.startswith("regions + "):
+            headline[f"{name.removeprefix('regions + ')}_adds_x"] = f"{(seconds - regions) / imaging:.2f}"
+        elif name.startswith("inference "):
+            headline[f"inference_{name.removeprefix('inference ')}_x"] = f"{seconds / imaging:.2f}"
+    print(" ".join(f"{k}={v}" for k, v in headline.items()))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -111,30 +151,18 @@ def main(argv: list[str] | None = None) -> int:
         n = rois.shape[0]
         rois_per_field.append(n)
         print(f"field {index + 1}: {n} ROIs", flush=True)
-        rows.setdefault("imaging pipeline (per field)", []).append(best(lambda: preprocess_image(CHANNELS, channels, flats, parameters), args.repeats))
+        rows.setdefault(IMAGING, []).append(best(lambda: preprocess_image(CHANNELS, channels, flats, parameters), args.repeats))
         stack = rois[:, :, 0].astype(np.float32) / 65535
-        rows.setdefault("regions (nucleus + cell)", []).append(best(lambda: roi_regions(stack, 0), args.repeats))
+        rows.setdefault(REGIONS, []).append(best(lambda: roi_regions(stack, 0), args.repeats))
+        rows.setdefault(DEFAULT_ROW, []).append(best(lambda: roi_features(rois, CHANNELS, 0, DEFAULT_GROUPS), args.repeats))
         for group in args.groups:
             subset = rois[:8] if (args.skip_slow and group in SLOW) else rois
             seconds = best(lambda: roi_features(subset, CHANNELS, 0, (group,)), 1 if group in SLOW else args.repeats)
             rows.setdefault(f"regions + {group}", []).append(seconds * n / subset.shape[0])
-        rows.setdefault(f"default groups ({'+'.join(DEFAULT_GROUPS)})", []).append(
-            best(lambda: roi_features(rois, CHANNELS, 0, DEFAULT_GROUPS), args.repeats))
         for name, net in nets.items():
             embed_rois(net, rois[:2])
             rows.setdefault(f"inference {name}", []).append(best(lambda: embed_rois(net, rois), args.repeats))
-    rois_mean = float(np.mean(rois_per_field))
-    imaging = float(np.mean(rows["imaging pipeline (per field)"]))
-    print()
-    print(f"{'step':<58}{'ms/field':>10}{'ms/ROI':>9}{'x imaging':>11}")
-    for name, values in rows.items():
-        per_field = float(np.mean(values))
-        print(f"{name:<58}{per_field * 1000:>10.1f}{per_field * 1000 / rois_mean:>9.2f}{per_field / imaging:>11.1f}")
-    from bioims.features.cellprofiler import feature_names
-
-    print(f"\nROIs per field: {rois_mean:.0f}; default groups give {len(feature_names(CHANNELS))} features per ROI")
-    if args.skip_slow:
-        print(f"({', '.join(SLOW)}: timed on 8 ROIs per field, once, and scaled to the field's ROI count)")
+    report(rows, rois_per_field, args)
     return 0
 
 

@@ -146,7 +146,9 @@ def _screen_nsc(model_dir: Path, store, rows) -> float:
     return float(nsc(profile_table(rows, embeddings), "treatment").queries["correct"].mean())
 
 
-def _baseline_nsc(rows, fields) -> float:
+def _baseline_nsc(rows, fields, recipe: str | None = None) -> float:
+    """NSC of the field statistics, raw (recipe None) or through a profiling recipe (the
+    methods table of `bioims report` uses the default one, as for CellProfiler features)."""
     import pandas as pd
 
     from bioims.features.fieldstats import field_features
@@ -158,18 +160,24 @@ def _baseline_nsc(rows, fields) -> float:
          CONCENTRATION: r["metadata"]["concentration"], MOA: r["trainLabel"], **field_features(fields[r["imageId"]])}
         for r in rows if r.get("trainLabel")
     ]
-    return float(nsc(pd.DataFrame.from_records(records), "treatment").queries["correct"].mean())
+    table = pd.DataFrame.from_records(records)
+    if recipe is not None:
+        from bioims.profiling import apply_recipe
+
+        table = apply_recipe(table, recipe)
+    return float(nsc(table, "treatment").queries["correct"].mean())
 
 
 def _cellprofiler_nsc(store, rows) -> float:
-    """NSC of the CellProfiler-feature embedding (bioims.features: default groups, image = mean of
-    ROIs robust-z'd per plate against DMSO, then the default profiling recipe, unchanged)."""
+    """NSC of the CellProfiler-feature embedding as `bioims report` evaluates it (bioims.features:
+    default groups, image = NaN-ignoring mean of its ROIs, then the default profiling recipe,
+    unchanged)."""
     import numpy as np
     import pandas as pd
 
     from bioims.evaluation import nsc
     from bioims.features.cellprofiler import roi_features
-    from bioims.features.jobs import image_profile, plate_normalize
+    from bioims.features.jobs import image_profile
     from bioims.learning.roifiles import load_npy
     from bioims.profiling import apply_recipe
     from bioims.profiling.columns import COMPOUND, CONCENTRATION, IMAGE_ID, MOA, PLATE, WELL
@@ -184,11 +192,7 @@ def _cellprofiler_nsc(store, rows) -> float:
         records.append({PLATE: row["plateSourceId"], WELL: row["wellSourceId"], IMAGE_ID: row["imageId"], COMPOUND: row["trainSubclass"],
                         CONCENTRATION: row["metadata"]["concentration"], MOA: row.get("trainLabel")})
     meta = pd.DataFrame.from_records(records)
-    values = np.stack(profiles)
-    for plate in meta[PLATE].unique():
-        on = (meta[PLATE] == plate).to_numpy()
-        values[on] = plate_normalize(values[on], (meta[COMPOUND] == "DMSO").to_numpy()[on])
-    table = pd.concat([meta, pd.DataFrame(values, columns=names)], axis=1)
+    table = pd.concat([meta, pd.DataFrame(np.stack(profiles), columns=names)], axis=1)
     table = apply_recipe(table, "default")
     return float(nsc(table[table[MOA].notna() | (table[COMPOUND] == "DMSO")], "treatment").queries["correct"].mean())
 
@@ -207,10 +211,12 @@ def nsc_comparison(args) -> None:
               f"{len(manifest.classes)} classes (rendered and cut in {time.perf_counter() - started:.1f} s); "
               f"{args.epochs} x {args.minibatches} minibatches, torch threads {args.threads or available_cores()}")
         baseline = _baseline_nsc(rows, fields)
+        baseline_recipe = _baseline_nsc(rows, fields, "default")
         started = time.perf_counter()
         cellprofiler = _cellprofiler_nsc(store, rows)
         print(f"CellProfiler features (bioims.features, default groups and recipe, no training): NSC {cellprofiler:.3f} "
-              f"({time.perf_counter() - started:.1f} s); field-statistics baseline: NSC {baseline:.3f}")
+              f"({time.perf_counter() - started:.1f} s); field-statistics baseline: NSC {baseline:.3f} "
+              f"(raw), {baseline_recipe:.3f} (default recipe, as the CellProfiler features and `bioims report`)")
         print(f"{'network':<16}{'seed':>5}{'untrained':>11}{'trained':>9}{'baseline':>10}{'cellprofiler':>13}{'trained-untrained':>19}{'train s':>9}")
         for network, recipe in NSC_RECIPES.items():
             gains = []

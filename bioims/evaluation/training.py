@@ -66,6 +66,7 @@ def training_profiles(
         plates = [p["plateId"] for p in found]
     records: list[dict] = []
     vectors: list[np.ndarray] = []
+    raw = _raw_feature_profile(context) if training.get("kind") == "cellprofiler" else None
     for plate_id in plates:
         embedded = {row["imageId"]: row for row in images.getImagesByPlateIdAndTrainId(plate_id, train_id)}
         if not embedded:
@@ -88,7 +89,7 @@ def training_profiles(
             for key, value in (row.get("metadata") or {}).items():
                 record.setdefault(_metadata_name(key), value)
             records.append(record)
-            vectors.append(decode_vector(result["embedding"]))
+            vectors.append(raw(result) if raw else decode_vector(result["embedding"]))
     if not records:
         raise EvaluationError(
             f"training {train_id!r} has no embeddings on {len(plates)} compatible plate(s); compute its embeddings first"
@@ -102,6 +103,26 @@ def training_profiles(
     if annotations is not None:
         table = annotate(table, annotations)
     return with_batch(table)
+
+
+def _raw_feature_profile(context):
+    """For a CellProfiler-feature training: an image's profile as the profiling recipe expects it,
+    the NaN-ignoring mean of its stored ROI features, not the stored vector (which the embedding
+    job also robust-z-scores per plate for search, without the recipe's scale floor: evaluating
+    that would normalise twice and not apply the default recipe unchanged)."""
+    import io
+
+    from bioims import context as context_module
+    from bioims.features.jobs import image_profile
+
+    store = (context or context_module.get()).stores.data
+
+    def profile(result: dict) -> np.ndarray:
+        if not result.get("roiEmbeddingKey"):
+            raise EvaluationError(f"image {result.get('imageId')}: its CellProfiler features name no ROI feature file; embed it again")
+        return image_profile(np.load(io.BytesIO(store.get_bytes(result["roiEmbeddingKey"])), allow_pickle=False))
+
+    return profile
 
 
 def annotate(profiles: pd.DataFrame, annotations: pd.DataFrame, on: str = IMAGE_SOURCE_ID) -> pd.DataFrame:

@@ -13,18 +13,26 @@ Feature groups (cp-measure's names; CellProfiler module in brackets):
   costes          per channel pair/object [MeasureColocalization, Costes thresholds]
 
 DEFAULT_GROUPS are chosen by cost per 1024x1280 field against the imaging pipeline's own time per
-field (benchmarks/cellprofiler.py, CPU time on one core, ~72 ROIs per field): the regions cost
-2.0x the pipeline and the default groups, intensity (3 channels x 2 objects) and the Feret
-diameters, bring a field to 7.1x, what the bbbc021-1 network's inference costs on the same ROIs
-(7.3x). Left out for their cost, available by name (added cost per field): correlation
-(Pearson + Manders, +3.6x), zernike (+3.0x), rwc (+3.1x), sizeshape (regionprops moments and
-per-object distance transforms, +6.0x), radial (+32x), granularity (+33x), texture (Haralick,
-+71x) and costes (+71x).
+field (benchmarks/cellprofiler.py: CPU time on one core, 72 ROIs per field, one run on a loaded
+machine). The regions alone cost 1.5x the pipeline (a second segmentation of every ROI window,
+which every group needs); intensity (15 measurements x 3 channels x 2 objects) adds 2.9x, because
+cp-measure measures object by object in Python (about 0.3 ms per object and channel, however the
+objects are batched). So the default is intensity alone, 4.5x the pipeline, less than either
+network's inference on the same ROIs (6.7x, 5.8x): no group that measures the cells' stains
+brings a field within 3x. Left out for their cost, available by name (what each adds per field,
+same run): feret (+0.5x for 4 features), correlation (Pearson + Manders, +2.4x), zernike (+2.7x),
+rwc (+3.2x), sizeshape (regionprops moments and per-object distance transforms, +5.0x), radial
+(+27x), granularity (+27x), costes (+62x) and texture (Haralick, +74x).
 
-Speed: the ROIs of one image are cut to their cell's bounding box and packed side by side into one
-mosaic with one-pixel gaps, so each measurement runs once per image over a few hundred thousand
-pixels instead of once per ROI. Features that describe where an object lies in that mosaic (centre,
-bounding-box corners) are dropped: they carry no information about the cell.
+Speed: the ROIs of one image are cut to each object's bounding box (a nucleus's box for nuclei,
+its cell's for cells) and packed side by side into one mosaic per object with one-pixel gaps, so
+each cp-measure function runs once per image and object over one label image of all ROIs, never
+once per ROI. Feret diameters are measured on each object's inner boundary (its convex hull is
+the hull of those pixels: the same values, a fraction of the pixels). Features that describe where
+an object lies in the mosaic (centre, bounding-box corners) are dropped: they carry no information
+about the cell. Every value equals cp-measure called on the ROI's own window with its own regions
+(tests/unit/features), except Zernike moments, which move with an object's place on the pixel
+grid inside cp-measure itself, and granularity, which sees past the object.
 """
 
 from __future__ import annotations
@@ -40,7 +48,7 @@ from bioims.features.regions import roi_regions
 
 OBJECTS = ("Nuclei", "Cells")
 GROUPS: tuple[str, ...] = ("intensity", "feret", "correlation", "sizeshape", "zernike", "rwc", "granularity", "radial", "texture", "costes")
-DEFAULT_GROUPS: tuple[str, ...] = ("intensity", "feret")
+DEFAULT_GROUPS: tuple[str, ...] = ("intensity",)
 ROI_SCALE = 65535.0
 _POSITION = ("Center_", "Location_", "BoundingBoxMinimum", "BoundingBoxMaximum")
 
@@ -92,20 +100,21 @@ def _functions() -> dict[str, Callable]:
 
 @dataclass(frozen=True)
 class Mosaic:
-    """ROIs packed side by side: image (C, H, W) float, nuclei and cells (H, W) int32 labels
-    (ROI i is label i + 1 in both)."""
+    """ROIs packed side by side: image (C, H, W) float and labels (H, W) int32 of one object
+    (ROI i is label i + 1)."""
 
     image: np.ndarray
-    nuclei: np.ndarray
-    cells: np.ndarray
+    labels: np.ndarray
 
 
-def pack(rois: np.ndarray, nucleus: np.ndarray, cell: np.ndarray, gap: int = 1) -> Mosaic:
-    """Cut each ROI to its cell's bounding box and pack the boxes in rows (shelves) of about the
-    square root of their total area, with `gap` background pixels around every box (so an object
-    cut by its window's edge has an edge there, as it would with background beyond it)."""
+def pack(rois: np.ndarray, objects: np.ndarray, box: np.ndarray | None = None, gap: int = 1) -> Mosaic:
+    """Cut each ROI to the bounding box of `box` (default: the object itself) and pack the boxes
+    in rows (shelves) of about the square root of their total area, with `gap` background pixels
+    around every box (so an object cut by its window's edge has an edge there, as it would with
+    background beyond it). objects, box: (n, R, R) boolean masks, each box mask holding its object."""
+    box = objects if box is None else box
     n, channels = rois.shape[:2]
-    rows_any, cols_any = cell.any(axis=2), cell.any(axis=1)
+    rows_any, cols_any = box.any(axis=2), box.any(axis=1)
     y0, y1 = rows_any.argmax(axis=1), rows_any.shape[1] - rows_any[:, ::-1].argmax(axis=1)
     x0, x1 = cols_any.argmax(axis=1), cols_any.shape[1] - cols_any[:, ::-1].argmax(axis=1)
     heights, widths = y1 - y0 + gap, x1 - x0 + gap
@@ -122,16 +131,25 @@ def pack(rois: np.ndarray, nucleus: np.ndarray, cell: np.ndarray, gap: int = 1) 
         shelf = max(shelf, heights[i])
     height, width = y + shelf, target
     image = np.zeros((channels, height, width), dtype=np.float64)
-    nuclei = np.zeros((height, width), dtype=np.int32)
-    cells = np.zeros((height, width), dtype=np.int32)
+    labels = np.zeros((height, width), dtype=np.int32)
     for i in range(n):
         py, px = places[i]
-        box = (slice(y0[i], y1[i]), slice(x0[i], x1[i]))
-        target_box = (slice(py, py + y1[i] - y0[i]), slice(px, px + x1[i] - x0[i]))
-        image[(slice(None), *target_box)] = rois[(i, slice(None), *box)]
-        nuclei[target_box][nucleus[(i, *box)]] = i + 1
-        cells[target_box][cell[(i, *box)]] = i + 1
-    return Mosaic(image, nuclei, cells)
+        cut = (slice(y0[i], y1[i]), slice(x0[i], x1[i]))
+        into = (slice(py, py + y1[i] - y0[i]), slice(px, px + x1[i] - x0[i]))
+        image[(slice(None), *into)] = rois[(i, slice(None), *cut)]
+        labels[into][objects[(i, *cut)]] = i + 1
+    return Mosaic(image, labels)
+
+
+def inner_edge(labels: np.ndarray) -> np.ndarray:
+    """`labels` kept only on each object's inner boundary (a pixel with a 4-neighbour of another
+    label or outside the image), 0 elsewhere. An object's convex hull is the hull of these pixels
+    (an interior pixel is the midpoint of two of its neighbours), so cp-measure's Feret diameters
+    come out the same from them, at a fraction of the pixels."""
+    padded = np.pad(labels, 1)
+    centre = padded[1:-1, 1:-1]
+    edge = (centre != padded[:-2, 1:-1]) | (centre != padded[2:, 1:-1]) | (centre != padded[1:-1, :-2]) | (centre != padded[1:-1, 2:])
+    return np.where(edge, labels, 0)
 
 
 def _as_float(rois: np.ndarray) -> np.ndarray:
@@ -159,29 +177,54 @@ def _columns(prefix: str, result: dict, n: int) -> dict[str, np.ndarray]:
     return out
 
 
-def measure_mosaic(mosaic: Mosaic, n: int, channels: Sequence[str], groups: Sequence[str]) -> dict[str, np.ndarray]:
-    """{feature name: (n,) values} of every group on both objects; CellProfiler-style names
-    `<Object>_<Measurement>[_<channel>[_<channel>]]`."""
+def measure_object(mosaic: Mosaic, obj: str, n: int, channels: Sequence[str], groups: Sequence[str]) -> dict[str, np.ndarray]:
+    """{feature name: (n,) values} of every group on one object's mosaic; CellProfiler-style
+    names `<Object>_<Measurement>[_<channel>[_<channel>]]`."""
     functions = _functions()
     out: dict[str, np.ndarray] = {}
+    labels = mosaic.labels
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # empty-edge and zero-variance cases give NaN, kept as NaN
-        for obj, labels in zip(OBJECTS, (mosaic.nuclei, mosaic.cells)):
-            for group in groups:
-                if group in ("sizeshape", "zernike", "feret"):
-                    result = functions[group](labels, None)
-                    out.update(_columns(f"{obj}_AreaShape_", result, n))
-                elif group in ("intensity", "granularity", "radial", "texture"):
-                    for c, name in enumerate(channels):
-                        result = functions[group](labels, mosaic.image[c])
-                        out.update({k + f"_{name}": v for k, v in _columns(f"{obj}_", result, n).items()})
-                else:
-                    kinds = {"correlation": ("pearson", "manders_fold"), "rwc": ("rwc",), "costes": ("costes",)}[group]
-                    for a, b in combinations(range(len(channels)), 2):
-                        for kind in kinds:
-                            result = functions[kind](mosaic.image[a], mosaic.image[b], labels)
-                            suffix = f"_{channels[a]}_{channels[b]}"
-                            out.update({k + suffix: v for k, v in _columns(f"{obj}_", result, n).items()})
+        for group in groups:
+            if group in ("sizeshape", "zernike", "feret"):
+                result = functions[group](inner_edge(labels) if group == "feret" else labels, None)
+                out.update(_columns(f"{obj}_AreaShape_", result, n))
+            elif group in ("intensity", "granularity", "radial", "texture"):
+                for c, name in enumerate(channels):
+                    result = functions[group](labels, mosaic.image[c])
+                    out.update({k + f"_{name}": v for k, v in _columns(f"{obj}_", result, n).items()})
+            else:
+                kinds = {"correlation": ("pearson", "manders_fold"), "rwc": ("rwc",), "costes": ("costes",)}[group]
+                for a, b in combinations(range(len(channels)), 2):
+                    for kind in kinds:
+                        result = functions[kind](mosaic.image[a], mosaic.image[b], labels)
+                        suffix = f"_{channels[a]}_{channels[b]}"
+                        out.update({k + suffix: v for k, v in _columns(f"{obj}_", result, n).items()})
+    return out
+
+
+def measure(stack: np.ndarray, nucleus: np.ndarray, cell: np.ndarray, channels: Sequence[str], groups: Sequence[str]) -> dict[str, np.ndarray]:
+    """{feature name: (n,) values} of every group on both objects of n ROIs ((n, C, R, R) float
+    stack, (n, R, R) nucleus and cell masks), in the order Nuclei then Cells, groups as given.
+
+    Each object is packed cut to its own bounding box (a nucleus's box is about an eighth of its cell's:
+    cp-measure's whole-image passes then cover far fewer pixels); granularity alone looks past an
+    object's pixels (its background is an opening of the image around it), so for granularity the
+    nuclei keep their cell's box, as one mosaic of cells would give them."""
+    n = stack.shape[0]
+    mosaics: dict[tuple[str, bool], Mosaic] = {}
+
+    def mosaic(obj: str, group: str) -> Mosaic:
+        wide = obj == "Nuclei" and group == "granularity"
+        if (obj, wide) not in mosaics:
+            objects = nucleus if obj == "Nuclei" else cell
+            mosaics[obj, wide] = pack(stack, objects, cell if wide else None)
+        return mosaics[obj, wide]
+
+    out: dict[str, np.ndarray] = {}
+    for obj in OBJECTS:
+        for group in groups:
+            out.update(measure_object(mosaic(obj, group), obj, n, channels, (group,)))
     return out
 
 
@@ -207,7 +250,7 @@ def roi_features(
         names = feature_names(channels, groups)
         return np.zeros((0, len(names)), dtype=np.float32), names
     nucleus, cell = roi_regions(stack, segmentation)
-    measured = measure_mosaic(pack(stack, nucleus, cell), stack.shape[0], channels, groups)
+    measured = measure(stack, nucleus, cell, channels, groups)
     names = list(measured)
     return np.stack([measured[k] for k in names], axis=1).astype(np.float32), names
 
@@ -220,5 +263,5 @@ def feature_names(channels: Sequence[str], groups: Sequence[str] = DEFAULT_GROUP
     ring = ((yy - 7.5) ** 2 + (xx - 7.5) ** 2 < 36).astype(np.float64)
     roi = np.stack([disc if c == 0 else ring * (0.5 + 0.1 * c) + 0.01 * ((xx + c) % 3) for c in range(len(channels))])
     nucleus, cell = disc[None] > 0, ring[None] > 0
-    measured = measure_mosaic(pack(roi[None], nucleus, cell), 1, channels, check_groups(groups))
+    measured = measure(roi[None], nucleus, cell, channels, check_groups(groups))
     return list(measured)

@@ -9,9 +9,9 @@ keys.roi_embedding_key, skipped when present, so a re-run after a crash only com
 rest), the plate's array file of image vectors (what search loads), then the image-management
 training rows and the artifact rows. An image vector is the NaN-ignoring mean of its ROI
 features, robust z-scored per plate against the plate's DMSO images (median, 1.4826 x MAD; all
-images where the plate has no DMSO): the profiling recipe's DMSO normalisation step, which one
-plate's job can do on its own; the rest of the recipe (feature selection, whitening) needs every
-plate and runs at evaluation. Raw features stay in the ROI files.
+images where the plate has no DMSO), so features of different units weigh alike in search. Raw
+features stay in the ROI files; evaluation profiles an image by their mean and applies the whole
+profiling recipe to it (bioims.evaluation.training), whose scale floor needs every plate.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 import bioims
 from bioims import keys
 from bioims.cli.main import main_group
-from bioims.features.cellprofiler import feature_names, roi_features
+from bioims.features.cellprofiler import DEFAULT_GROUPS, feature_names, roi_features
 from bioims.features.jobs import image_profile, plate_normalize
 from bioims.learning.inference import read_plate_embeddings
 from bioims.vectors import decode_vector
@@ -74,9 +74,9 @@ def test_record_embed_rerun_search_and_report(screen, tmp_path):
     ctx, plates = screen
     recorded = call(ctx, "embedding", "createFeatureTraining", trainId="cp1", embeddingName=EMBEDDING)
     assert recorded["training"]["kind"] == "cellprofiler" and recorded["training"]["status"] == "trained"
-    assert recorded["card"]["groups"] == ["intensity", "feret"]
+    assert recorded["card"]["groups"] == list(DEFAULT_GROUPS)
     assert call(ctx, "embedding", "createFeatureTraining", trainId="cp1", embeddingName=EMBEDDING)["card"] == recorded["card"]
-    assert error(ctx, "embedding", "createFeatureTraining", trainId="cp1", embeddingName=EMBEDDING, groups=["intensity"])[0] == 409
+    assert error(ctx, "embedding", "createFeatureTraining", trainId="cp1", embeddingName=EMBEDDING, groups=["intensity", "feret"])[0] == 409
     assert error(ctx, "embedding", "createFeatureTraining", trainId="cp9", embeddingName=EMBEDDING, groups=["haralick"])[0] == 400
     assert error(ctx, "embedding", "createFeatureTraining", trainId="cp9", embeddingName="nope")[0] == 404
 
@@ -104,6 +104,15 @@ def test_record_embed_rerun_search_and_report(screen, tmp_path):
         train_rows = {r["imageId"]: r for r in ctx.service("image-management").plate_train_rows(plate_id, "cp1")}
         assert set(train_rows) == set(ids)
         np.testing.assert_array_equal(decode_vector(train_rows[ids[0]]["embedding"]), matrix[0])
+    # evaluation reads the raw image means (the recipe's input), not the per-plate vectors of search
+    from bioims.evaluation.training import training_profiles
+    from bioims.profiling.columns import IMAGE_ID
+
+    profiles = training_profiles("cp1", context=ctx).set_index(IMAGE_ID)
+    for plate_id, (ids, _) in arrays.items():
+        for image_id in ids:
+            stored = _npy(store, keys.roi_embedding_key("cp1", plate_id, image_id))
+            np.testing.assert_array_equal(profiles.loc[image_id, [f"e{i}" for i in range(len(names))]].to_numpy(float), image_profile(stored))
     # a re-run measures nothing again and changes nothing
     assert call(ctx, "embedding", "startComputeEmbedding", trainId="cp1")["status"] == "SUCCEEDED"
     for plate_id, (ids, matrix) in arrays.items():

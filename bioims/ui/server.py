@@ -16,9 +16,11 @@ from http.server import BaseHTTPRequestHandler
 from typing import Callable
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from bioims import errors
+from bioims.errors import NotFound
 from bioims.httpthread import BackgroundHttpServer
 from bioims.ui import DEFAULT_PORT, views
-from bioims.ui.data import NotFound, UiData
+from bioims.ui.data import UiData
 
 log = logging.getLogger("bioims.ui")
 
@@ -81,9 +83,11 @@ def _handler_class(data: UiData) -> type[BaseHTTPRequestHandler]:
             parts = urlsplit(self.path)
             try:
                 status, content_type, body = route(data, parts.path, parts.query)
-            except Exception as exc:  # a fault in a service: a page that says so, no stack trace
-                log.exception("ui: internal error on %s", self.path)
-                status, content_type, body = 500, "text/html; charset=utf-8", views.error_page(f"{type(exc).__name__}: {exc}").encode()
+            except Exception as exc:  # status from the one mapping: a page that says so, no stack trace
+                status, answer = errors.answer(exc)
+                if status >= 500:
+                    log.exception("ui: internal error on %s", self.path)
+                content_type, body = "text/html; charset=utf-8", views.error_page(answer["message"]).encode()
             self.send_response(status, HTTPStatus(status).phrase)
             if status == 302:
                 self.send_header("Location", content_type)

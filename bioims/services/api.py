@@ -8,7 +8,9 @@ event)` is what a Lambda handler and the local client both call with the same JS
   404      an id that does not exist
   409      a conflicting write (e.g. duplicate upload)
   500      only for genuine internal faults, never for bad input
-That is the *native* answer (what workflows read). `handle_wire` / `to_wire` give a Lambda caller
+  503      a damaged store or contention: not the caller's fault
+Statuses and bodies come from the error family's one mapping (bioims.errors.answer). That is
+the *native* answer (what workflows read). `handle_wire` / `to_wire` give a Lambda caller
 the original's wire shapes instead (bioims.services.wire; docs/compatibility.md).
 """
 
@@ -22,7 +24,6 @@ from typing import Annotated, Any, Callable, ClassVar, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError
 
 from bioims import errors, jsonlimits
-from bioims.errors import BadRequest
 from bioims.services.models import EMBEDDING_NAME_PATTERN, ID_PATTERN, ID_RULE
 from bioims.services.wire import NATIVE, Wire
 
@@ -98,7 +99,7 @@ class Service:
         spellings of the ARN and added `ExecutionArn` to the answer)."""
         arn = request.executionArn or request.ExecutionArn
         if not arn:
-            raise BadRequest("describeExecution: missing parameter 'executionArn'")
+            raise errors.BadRequest("describeExecution: missing parameter 'executionArn'")
         description = self.ctx.runtime.describe_execution(arn)
         description["ExecutionArn"] = description.get("executionArn", arn)
         return description
@@ -144,14 +145,14 @@ def handle(service: Service, event: Any) -> dict:
     """Route one request event to the service; never raises, never answers 500 for bad input.
     Errors become status and body through `bioims.errors.answer`, the one mapping of every edge."""
     if not isinstance(event, dict):
-        return refuse(BadRequest("the request must be a JSON object with a 'method' field"))
+        return refuse(errors.BadRequest("the request must be a JSON object with a 'method' field"))
     method_name = event.get("method")
     methods = service.api_methods()
     if method_name is None:
-        return refuse(BadRequest("missing parameter 'method'", details={"methods": sorted(methods)}))
+        return refuse(errors.BadRequest("missing parameter 'method'", details={"methods": sorted(methods)}))
     if not isinstance(method_name, str) or method_name not in methods:
         return refuse(
-            BadRequest(
+            errors.BadRequest(
                 f"unknown method {method_name!r} for service {service.name!r}",
                 details={"methods": sorted(methods)},
             )
@@ -159,11 +160,11 @@ def handle(service: Service, event: Any) -> dict:
     method = methods[method_name]
     params = {k: v for k, v in event.items() if k != "method"}
     if jsonlimits.depth(params) > jsonlimits.MAX_DEPTH:
-        return refuse(BadRequest(f"{method_name}: parameters nested deeper than {jsonlimits.MAX_DEPTH} levels"))
+        return refuse(errors.BadRequest(f"{method_name}: parameters nested deeper than {jsonlimits.MAX_DEPTH} levels"))
     try:
         request = method.model.model_validate(params)
     except ValidationError as exc:
-        return refuse(BadRequest(f"{method_name}: {_describe_validation(exc)}"))
+        return refuse(errors.BadRequest(f"{method_name}: {_describe_validation(exc)}"))
     try:
         result = method.function(service, request)
     except Exception as exc:

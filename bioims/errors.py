@@ -11,6 +11,7 @@ HTTP API, the UI server and the CLI's exit codes all go through it.
   409 Conflict       the request conflicts with the stored state (a duplicate, a state not ready)
   413 PayloadTooLarge  a request body over the limit
   500 BioimsError    a fault that is not the caller's (e.g. the deployment's configuration)
+  502 BadGateway     the service behind a call did not answer (its Lambda function failed)
   503 Unavailable    cannot be served now (damaged store, contention): not the caller's fault
   500 InternalError  any exception outside the family: its type and message, never a traceback
 """
@@ -67,6 +68,12 @@ class Conflict(RequestError):
 
 class PayloadTooLarge(RequestError):
     status = 413
+
+
+class BadGateway(BioimsError):
+    """The service behind the call failed without an answer of its own (e.g. its Lambda crashed)."""
+
+    status = 502
 
 
 class Unavailable(BioimsError):

@@ -19,9 +19,10 @@ from pydantic import StrictStr
 
 import bioims
 from bioims import errors
-from bioims.clients.base import ClientError
+from bioims.clients.base import ClientError, LambdaError
 from bioims.config import ConfigError
 from bioims.errors import (
+    BadGateway,
     BadRequest,
     BioimsError,
     Conflict,
@@ -62,7 +63,9 @@ EXPECTED: dict[type[BioimsError], tuple[int, str]] = {
     NotFound: (404, "NotFound"),
     Conflict: (409, "Conflict"),
     PayloadTooLarge: (413, "PayloadTooLarge"),
+    BadGateway: (502, "BadGateway"),
     Unavailable: (503, "Unavailable"),
+    LambdaError: (502, "LambdaError"),  # a client's answer when the service's Lambda function failed
     # formerly bioims.search.errors (SearchError): same statuses, same names on the search API
     InvalidRequest: (400, "InvalidRequest"),
     UnknownTraining: (404, "UnknownTraining"),

@@ -284,3 +284,15 @@ def test_the_cli_exit_code_follows_the_status(cls, capsys):
 def test_the_cli_maps_a_service_answer_by_the_same_rule(status, code, capsys):
     got, err = _exit_code_of_cli_raising(ClientError("tag", "getTagById", status, {"error": "X", "message": "m"}), capsys)
     assert got == code and err.strip() == f"error: tag.getTagById failed ({status}): m"
+
+
+# --- the search service at the service edge (no bridge in between any more) ----------------------
+def test_the_search_service_answers_a_malformed_query_with_the_search_error(tmp_path):
+    """searchByImageId parses its query inside the method: 400 as before, and the body names the
+    search's own error, as the search HTTP API does (the removed bridge renamed it BadRequest)."""
+    service = local_context(tmp_path).service("search")
+    answer = handle_wire(service, {"method": "searchByImageId", "trainId": "T1", "queryImageId": "x", "maxHits": 0})
+    body = json.loads(answer["body"])
+    assert answer["statusCode"] == 400 and body["error"] == "InvalidRequest" and "maxHits" in body["message"]
+    with pytest.raises(BadRequest):  # a Python caller that catches BadRequest still catches it
+        service.submit({"trainId": "T1", "queryImageId": "x", "maxHits": 0})

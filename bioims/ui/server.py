@@ -43,11 +43,11 @@ def route(data: UiData, path: str, query: str) -> tuple[int, str, bytes]:
             return 200, "application/json", b'{"status": "ok"}'
         page = _page(data, parts, params)
         if page is None:
-            return 404, html, views.not_found_page(f"There is no page {path!r}.").encode()
+            raise NotFound(f"There is no page {path!r}.")
         status, text = page
         return status, html, text.encode()
-    except NotFound as exc:
-        return 404, html, views.not_found_page(str(exc)).encode()
+    except NotFound as exc:  # the status from the one mapping, the page of its own
+        return errors.status_of(exc), html, views.not_found_page(exc.message).encode()
 
 
 def _page(data: UiData, parts: list[str], params: views.Params) -> tuple[int, str] | None:

@@ -182,8 +182,8 @@ def search_view(data: UiData, params: Params) -> tuple[int, str]:
     status, results = 200, ""
     try:
         query = data.image(image_id)
-    except NotFound:
-        return 404, page("Search by example", form + f"<div class=error>No image {esc(image_id)}.</div>")
+    except NotFound as exc:
+        return status_of(exc), page("Search by example", form + f"<div class=error>No image {esc(image_id)}.</div>")
     try:
         hits = data.search(train_id, image_id, k, include, exclude, require_moa)
         results = _hits(query, hits, highlight)

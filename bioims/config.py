@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Literal
 
 from bioims import resources
+from bioims.errors import BioimsError
 
 Backend = Literal["local", "aws"]
 
@@ -33,8 +34,9 @@ LOCAL_RESOURCE_BUCKET = "bioims-resource"
 AWS_EXTRA_INSTALL = "pip install 'bioimage-search[aws]'"
 
 
-class ConfigError(RuntimeError):
-    """A setting is missing or invalid; the message says which and how to fix it."""
+class ConfigError(BioimsError, RuntimeError):
+    """A setting is missing or invalid; the message says which and how to fix it (500: a fault
+    of the deployment's configuration, not of the request)."""
 
 
 @dataclass(frozen=True)

@@ -97,6 +97,12 @@ def describe_aws_error(exc: BaseException) -> str:
     return f"AWS call {call} failed: {cause}"
 
 
+def exit_code_of(status: int) -> int:
+    """The exit code of an error's HTTP-style status (bioims.errors.status_of, or a service's
+    answer): the request's own fault (400) is a usage error, anything else a failure."""
+    return EXIT_USAGE if status == 400 else EXIT_FAILED
+
+
 def _fail(message: str, code: int) -> None:
     # escaped: a message may hold brackets ("bioimage-search[aws]") that are not markup
     err_console.print(f"[red]error:[/red] {escape(message)}", soft_wrap=True)
@@ -108,9 +114,7 @@ def _fail(message: str, code: int) -> None:
 def run_cli(group: click.Group) -> None:
     """Run the command line; every outcome becomes an exit code (see EXIT_CODES_HELP)."""
     from bioims.clients.base import ClientError
-    from bioims.config import ConfigError
-    from bioims.services.api import ServiceError
-    from bioims.store.ports import StoreDamaged
+    from bioims.errors import BioimsError, status_of
 
     try:
         # standalone_mode=False returns (instead of raising) a click Exit's code: pass it on.
@@ -123,14 +127,10 @@ def run_cli(group: click.Group) -> None:
         if debug_enabled():
             err_console.print(traceback.format_exc(), soft_wrap=True, markup=False)
         sys.exit(exc.exit_code)
-    except StoreDamaged as exc:
-        _fail(str(exc), EXIT_FAILED)
-    except ClientError as exc:
-        _fail(str(exc), EXIT_USAGE if exc.status == 400 else EXIT_FAILED)
-    except ServiceError as exc:
-        _fail(exc.message, EXIT_USAGE if exc.status == 400 else EXIT_FAILED)
-    except ConfigError as exc:
-        _fail(str(exc), EXIT_FAILED)
+    except ClientError as exc:  # a service's answer, as received: its status decides
+        _fail(str(exc), exit_code_of(exc.status))
+    except BioimsError as exc:  # the error family (store, config, services...): its status decides
+        _fail(exc.message, exit_code_of(status_of(exc)))
     except KeyboardInterrupt:
         err_console.print("interrupted; re-run the same command to continue where it stopped")
         sys.exit(EXIT_INTERRUPTED)

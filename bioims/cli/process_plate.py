@@ -93,7 +93,7 @@ def _default_embedding(ctx) -> str:
 
 
 def run_plate(plate_id: str, embedding_name: str | None, workers: int | None, quiet: bool = False) -> dict[str, Any]:
-    from bioims.services.api import ServiceError
+    from bioims.errors import BioimsError
     from bioims.services.process_plate import ProcessRequest
 
     ctx = context.get()
@@ -119,7 +119,7 @@ def run_plate(plate_id: str, embedding_name: str | None, workers: int | None, qu
                 execution = ctx.service("process-plate").processPlate(request)
                 execution = _follow(ctx, execution["executionArn"], progress, plate_id, embedding_name, len(before))
         after = _statuses(ctx, plate_id, embedding_name)
-    except ServiceError as exc:
+    except BioimsError as exc:
         raise CliError(exc.message) from None
     summary = summarize(before, after, started)
     description = ctx.runtime.describe_execution(execution["executionArn"])

@@ -11,7 +11,8 @@ import importlib
 import json
 from typing import Any
 
-from bioims import resources
+from bioims import errors, resources
+from bioims.errors import BadGateway, NotFound
 from bioims.services.registry import service_class
 from bioims.services.wire import Wire, WireNotFound
 
@@ -29,6 +30,10 @@ CLIENT_CLASSES: dict[str, str] = {
     "embedding": "bioims.clients.embedding:EmbeddingClient",
     "search": "bioims.clients.search:SearchClient",
 }
+
+
+class LambdaError(BadGateway):
+    """The service's Lambda function failed (a crash, a timeout) instead of answering."""
 
 
 class ClientError(RuntimeError):
@@ -75,7 +80,8 @@ class LambdaTransport:
         if response.get("FunctionError"):
             detail = payload.decode(errors="replace")[:2000]
             message = f"AWS call lambda Invoke of {function} failed: function error ({response['FunctionError']}): {detail}"
-            return {"statusCode": 502, "body": {"error": "LambdaError", "message": message}}
+            status, body = errors.answer(LambdaError(message))
+            return {"statusCode": status, "body": body}
         return json.loads(payload or b"{}")
 
 
@@ -108,7 +114,7 @@ class ServiceClient:
         try:
             return wire.decode(body, event)
         except WireNotFound:
-            raise ClientError(self.service, method, 404, {"error": "NotFound", "message": f"nothing found for {params}"}) from None
+            raise ClientError(self.service, method, *errors.answer(NotFound(f"nothing found for {params}"))) from None
 
     def __getattr__(self, method: str):
         if method.startswith("_"):

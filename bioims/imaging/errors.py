@@ -1,10 +1,13 @@
 """Errors of the imaging pipeline. Each names the image/channel/object it concerns, so a plate run
-can record the failure of one image and carry on with the others."""
+can record the failure of one image and carry on with the others. They are BadRequests (400) of
+the error family (bioims.errors) and ValueErrors, which callers of the array code catch."""
 
 from __future__ import annotations
 
+from bioims.errors import BadRequest
 
-class ImagingError(ValueError):
+
+class ImagingError(BadRequest, ValueError):
     """Base class: the input cannot be processed as given (the message says why)."""
 
 

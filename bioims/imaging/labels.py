@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
+from bioims.errors import NotFound
 from bioims.imaging.errors import ImagingError
 from bioims.keys import normalize_label
 
@@ -25,8 +26,6 @@ class LabelSetupError(ImagingError):
 
 def label_indices(ctx, row: Mapping[str, Any]) -> tuple[int | None, int]:
     """(label index or None when unlabelled, subclass index or -1) of an image origin row."""
-    from bioims.services.api import NotFound
-
     label = row.get("trainLabel")
     if not label:
         return None, NO_INDEX

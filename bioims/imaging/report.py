@@ -3,12 +3,12 @@
 
 from __future__ import annotations
 
+from bioims.errors import NotFound
+
 
 def log_message(ctx, message_id: str | None, text: str) -> None:
     if not message_id:
         return
-    from bioims.services.api import NotFound
-
     try:
         ctx.service("message").add(message_id, text)
     except NotFound:

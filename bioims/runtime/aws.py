@@ -6,6 +6,7 @@ import json
 from datetime import datetime
 
 from bioims import resources
+from bioims.errors import BadRequest, NotFound
 from bioims.ids import new_id
 
 
@@ -39,8 +40,6 @@ class AwsRuntime:
     def describe_execution(self, execution_arn: str) -> dict:
         from botocore.exceptions import ClientError
 
-        from bioims.services.api import BadRequest, NotFound
-
         try:
             response = self._client("stepfunctions").describe_execution(executionArn=execution_arn)
         except ClientError as exc:
@@ -55,8 +54,6 @@ class AwsRuntime:
     def describe_training_job(self, name: str) -> dict:
         from botocore.exceptions import ClientError
 
-        from bioims.services.api import NotFound
-
         try:
             return _jsonable(self._client("sagemaker").describe_training_job(TrainingJobName=name))
         except ClientError as exc:
@@ -65,8 +62,6 @@ class AwsRuntime:
             raise
 
     def describe_job(self, job_id: str) -> dict:
-        from bioims.services.api import NotFound
-
         jobs = self._client("batch").describe_jobs(jobs=[job_id]).get("jobs", [])
         if not jobs:
             raise NotFound(f"Batch job {job_id!r} does not exist")

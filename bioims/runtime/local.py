@@ -17,6 +17,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from bioims import keys, resources, tables
+from bioims.errors import NotFound
 from bioims.ids import new_id
 from bioims.processes import current_owner, owner_alive
 from bioims.learning.progress import PROGRESS_PREFIX
@@ -115,8 +116,6 @@ class LocalRuntime:
             return self._executions.get(key) or row
 
     def describe_execution(self, execution_arn: str) -> dict:
-        from bioims.services.api import NotFound
-
         row = self._executions.get({"executionArn": execution_arn, "record": "origin"})
         if row is None:
             raise NotFound(f"execution {execution_arn!r} does not exist")
@@ -194,8 +193,6 @@ class LocalRuntime:
         return self.describe_training_job(job.trainingJobName)
 
     def describe_training_job(self, name: str) -> dict:
-        from bioims.services.api import NotFound
-
         row = self._executions.get({"executionArn": f"trainingjob:{name}", "record": "origin"})
         if row is None:
             raise NotFound(f"training job {name!r} does not exist")
@@ -221,6 +218,4 @@ class LocalRuntime:
         return out
 
     def describe_job(self, job_id: str) -> dict:
-        from bioims.services.api import NotFound
-
         raise NotFound(f"local jobs run inside workflows; there is no job {job_id!r} to describe")

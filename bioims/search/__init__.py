@@ -12,23 +12,16 @@ applied inside the search, snapshots in the object store, and the queue/HTTP ser
 """
 
 from bioims.search.engine import SearchEngine, SearchResult, pin_faiss_thread
-from bioims.search.errors import InvalidRequest, NotReady, PlateFileMissing, SearchError, UnknownImage, UnknownTraining
 from bioims.search.query import DEFAULT_HITS, MAX_HITS, Metric, SearchQuery, TagFilter, parse_query
 
 __all__ = [
     "DEFAULT_HITS",
     "MAX_HITS",
-    "InvalidRequest",
     "Metric",
-    "NotReady",
-    "PlateFileMissing",
     "SearchEngine",
-    "SearchError",
     "SearchQuery",
     "SearchResult",
     "TagFilter",
-    "UnknownImage",
-    "UnknownTraining",
     "parse_query",
     "pin_faiss_thread",
 ]

@@ -21,9 +21,9 @@ import faiss
 import numpy as np
 
 from bioims import keys
+from bioims.errors import InvalidRequest, PlateFileMissing, RequestError, UnknownImage, UnknownTraining
 from bioims.search.ann import AnnIndex, AnnPolicy, build_ann
 from bioims.search.batching import Batcher
-from bioims.search.errors import InvalidRequest, PlateFileMissing, SearchError, UnknownImage, UnknownTraining
 from bioims.search.index import TrainingIndex, check_embeddings
 from bioims.search.query import Metric, SearchQuery, check_id, check_train_id, parse_query
 from bioims.search.snapshot import Segment, SnapshotStore, read_plate_embeddings
@@ -61,7 +61,7 @@ class SearchResult:
         return {**self.query.describe(), "candidateCount": self.candidates, "hits": self.hits()}
 
 
-Outcome = SearchResult | SearchError
+Outcome = SearchResult | RequestError
 
 
 class SearchEngine:
@@ -108,8 +108,8 @@ class SearchEngine:
                 self._apply_plate(segment.train_id, segment.embedding_name, segment.plate_id, segment.image_ids, segment.vectors)
             except ObjectNotFound:
                 continue  # deleted since the listing
-            except SearchError as exc:
-                snapshot.errors.append(f"segment {ref.train_id}/{ref.plate_id}: {exc.reason}")
+            except RequestError as exc:
+                snapshot.errors.append(f"segment {ref.train_id}/{ref.plate_id}: {exc.message}")
             except Exception as exc:  # a damaged object must not keep the service from starting
                 log.error("search snapshot: skipping %s: %s", ref.key, exc)
                 snapshot.errors.append(f"{ref.key}: {type(exc).__name__}: {exc}")
@@ -117,8 +117,8 @@ class SearchEngine:
         for embedding_name, plate_id, tags in snapshot.plate_tags:
             try:
                 self._tag_store(embedding_name).set_plate(plate_id, tags)
-            except SearchError as exc:
-                snapshot.errors.append(f"tags {embedding_name}/{plate_id}: {exc.reason}")
+            except RequestError as exc:
+                snapshot.errors.append(f"tags {embedding_name}/{plate_id}: {exc.message}")
         if snapshot.tag_labels is not None:
             self.labels.replace(snapshot.tag_labels)
         for train_id, meta in snapshot.ann_meta.items():
@@ -318,26 +318,26 @@ class SearchEngine:
 
     # --- search --------------------------------------------------------------------------------
     def search(self, query: SearchQuery | Mapping[str, Any]) -> SearchResult:
-        """One query; concurrent callers are batched. Raises SearchError subclasses."""
+        """One query; concurrent callers are batched. Raises RequestError subclasses (bioims.errors)."""
         return self._batcher.submit(parse_query(query))
 
     def search_many(self, queries: Sequence[SearchQuery | Mapping[str, Any]]) -> list[Outcome]:
         """Answer several queries at once: those that share a training, metric and filter go to
-        FAISS as one batch. Each place holds a result or the SearchError for that query."""
+        FAISS as one batch. Each place holds a result or the RequestError for that query."""
         pin_faiss_thread()
         outcomes: list[Outcome | None] = [None] * len(queries)
         groups: dict[tuple, list[tuple[int, SearchQuery]]] = defaultdict(list)
         for place, raw in enumerate(queries):
             try:
                 query = parse_query(raw)
-            except SearchError as exc:
+            except RequestError as exc:
                 outcomes[place] = exc
                 continue
             groups[(query.trainId, query.metric, query.tag_filter)].append((place, query))
         for (train_id, metric, tag_filter), members in groups.items():
             try:
                 self._search_group(train_id, metric, tag_filter, members, outcomes)
-            except SearchError as exc:
+            except RequestError as exc:
                 for place, _ in members:
                     if outcomes[place] is None:
                         outcomes[place] = exc
@@ -359,7 +359,7 @@ class SearchEngine:
             for place, query in members:
                 try:
                     vector, row = self._query_vector(index, query, metric)
-                except SearchError as exc:
+                except RequestError as exc:
                     outcomes[place] = exc
                     continue
                 ready.append((place, query, row))

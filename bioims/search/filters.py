@@ -17,7 +17,7 @@ from typing import Callable, Sequence
 import faiss
 import numpy as np
 
-from bioims.search.errors import NotReady
+from bioims.errors import NotReady
 from bioims.search.query import TagFilter
 from bioims.search.tags import TagLabels, TagStore
 

@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Sequence
 
+from bioims.errors import InvalidRequest, PlateFileMissing, RequestError
 from bioims.search import messages as m
 from bioims.search.engine import SearchEngine, SearchResult
-from bioims.search.errors import InvalidRequest, PlateFileMissing, SearchError
 from bioims.search.query import check_id, parse_query
 from bioims.search.results import ResultsWriter
 from bioims.search.snapshot import parse_tag_images
@@ -64,7 +64,7 @@ class MessageHandler:
                 if query.queryImageId is None:
                     raise InvalidRequest("searchByImageId needs queryImageId")
                 pending.append((place, search_id, query))
-            except SearchError as exc:
+            except RequestError as exc:
                 handled[place] = self._search_failed(search_id, exc)
             except Exception as exc:  # storage fault while marking the search running
                 handled[place] = Handled(Disposition.RETRY, _describe(exc), search_id)
@@ -75,20 +75,20 @@ class MessageHandler:
                     self.results.write_results(search_id, outcome.hits(), outcome.candidates)
                     handled[place] = Handled(Disposition.DONE, search_id=search_id)
                 else:
-                    self.results.mark_error(search_id, outcome.reason)
-                    handled[place] = Handled(Disposition.DONE, outcome.reason, search_id)
+                    self.results.mark_error(search_id, outcome.message)
+                    handled[place] = Handled(Disposition.DONE, outcome.message, search_id)
             except Exception as exc:
                 handled[place] = Handled(Disposition.RETRY, _describe(exc), search_id)
         return handled  # type: ignore[return-value]
 
-    def _search_failed(self, search_id: str | None, exc: SearchError) -> Handled:
+    def _search_failed(self, search_id: str | None, exc: RequestError) -> Handled:
         if search_id is None:  # nothing to record the error on: a poison message
-            return Handled(Disposition.REJECTED, exc.reason)
+            return Handled(Disposition.REJECTED, exc.message)
         try:
-            self.results.mark_error(search_id, exc.reason)
+            self.results.mark_error(search_id, exc.message)
         except Exception as write_error:
             return Handled(Disposition.RETRY, _describe(write_error), search_id)
-        return Handled(Disposition.DONE, exc.reason, search_id)
+        return Handled(Disposition.DONE, exc.message, search_id)
 
     def give_up_search(self, body: str | dict, reason: str) -> None:
         """Record the final failure of a search message the consumer stops retrying."""
@@ -110,10 +110,10 @@ class MessageHandler:
             reason = self._manage(message)
             return Handled(Disposition.DONE, reason)
         except PlateFileMissing as exc:
-            return Handled(Disposition.RETRY, exc.reason)
-        except SearchError as exc:
-            log.warning("search: rejected management message: %s", exc.reason)
-            return Handled(Disposition.REJECTED, exc.reason)
+            return Handled(Disposition.RETRY, exc.message)
+        except RequestError as exc:
+            log.warning("search: rejected management message: %s", exc.message)
+            return Handled(Disposition.REJECTED, exc.message)
         except Exception as exc:
             log.exception("search: management message failed")
             return Handled(Disposition.RETRY, _describe(exc))

@@ -14,10 +14,10 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler
 from urllib.parse import unquote, urlsplit
 
-from bioims import jsonlimits
+from bioims import errors, jsonlimits
+from bioims.errors import InvalidRequest, NotFound, PayloadTooLarge, UnknownTraining
 from bioims.httpthread import BackgroundHttpServer
 from bioims.search.engine import SearchEngine
-from bioims.search.errors import InvalidRequest, SearchError, UnknownTraining
 from bioims.search.openapi import document
 
 log = logging.getLogger("bioims.search.http")
@@ -26,8 +26,8 @@ MAX_BODY = 1 << 20  # 1 MiB: a query is a few hundred numbers at most
 DISCARD_LIMIT = 16 * MAX_BODY
 
 
-class _PayloadTooLarge(SearchError):
-    status = 413
+class _PayloadTooLarge(PayloadTooLarge):
+    """Named so because the API's 413 body has always said "_PayloadTooLarge"."""
 
 
 def _handler_class(engine: SearchEngine) -> type[BaseHTTPRequestHandler]:
@@ -54,12 +54,12 @@ def _handler_class(engine: SearchEngine) -> type[BaseHTTPRequestHandler]:
             elif path.startswith("/trainings/"):
                 self._guard(lambda: training_detail(engine, unquote(path[len("/trainings/"):])))
             else:
-                self._send(404, {"error": "NotFound", "message": f"no route GET {path}"})
+                self._send(*errors.answer(NotFound(f"no route GET {path}")))
 
         def do_POST(self) -> None:
             path = urlsplit(self.path).path.rstrip("/")
             if path != "/search":
-                self._send(404, {"error": "NotFound", "message": f"no route POST {path}"})
+                self._send(*errors.answer(NotFound(f"no route POST {path}")))
                 return
             self._guard(lambda: engine.search(self._json_body()).to_json())
 
@@ -93,11 +93,10 @@ def _handler_class(engine: SearchEngine) -> type[BaseHTTPRequestHandler]:
         def _guard(self, produce) -> None:
             try:
                 self._send(200, produce())
-            except SearchError as exc:
-                self._send(exc.status, exc.body())
-            except Exception as exc:  # an internal fault: log it, answer without a stack trace
-                log.exception("search http: internal error")
-                self._send(500, {"error": "InternalError", "message": f"{type(exc).__name__}: {exc}"})
+            except Exception as exc:  # status and body from the one mapping; a stack trace never leaves
+                if not isinstance(exc, errors.RequestError):
+                    log.exception("search http: internal error")
+                self._send(*errors.answer(exc))
 
         def _send(self, status: int, body: dict) -> None:
             self._send_bytes(status, json.dumps(body).encode("utf-8"))

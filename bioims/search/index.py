@@ -21,8 +21,8 @@ from typing import Sequence
 import faiss
 import numpy as np
 
+from bioims.errors import InvalidRequest
 from bioims.search.ann import AnnIndex, AnnStats
-from bioims.search.errors import InvalidRequest
 from bioims.search.filters import FilterIndex, Selection
 from bioims.search.query import Metric, check_id
 from bioims.tables import ORIGIN

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any, Mapping, Sequence
 
-from bioims.search.errors import InvalidRequest
+from bioims.errors import InvalidRequest
 from bioims.search.query import SearchQuery
 
 SEARCH_BY_IMAGE_ID = "searchByImageId"

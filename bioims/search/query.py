@@ -16,7 +16,7 @@ from typing import Annotated, Any, Mapping
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, field_validator, model_validator
 
-from bioims.search.errors import InvalidRequest
+from bioims.errors import InvalidRequest
 
 MAX_HITS = 1000
 DEFAULT_HITS = 100  # the original's default maxHits
@@ -97,7 +97,7 @@ class SearchQuery(BaseModel):
         try:
             return check_train_id(value)
         except InvalidRequest as exc:
-            raise ValueError(exc.reason) from None
+            raise ValueError(exc.message) from None
 
     @field_validator("queryImageId")
     @classmethod
@@ -112,7 +112,7 @@ class SearchQuery(BaseModel):
         try:
             return Metric.parse(value)
         except InvalidRequest as exc:
-            raise ValueError(exc.reason) from None
+            raise ValueError(exc.message) from None
 
     @field_validator("requireMoa", mode="before")
     @classmethod

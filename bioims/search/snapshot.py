@@ -29,7 +29,7 @@ import numpy as np
 from bioims.npy import read_npz
 
 from bioims import keys
-from bioims.search.errors import InvalidRequest
+from bioims.errors import InvalidRequest
 from bioims.store.ports import ObjectNotFound, ObjectStore
 
 log = logging.getLogger("bioims.search")

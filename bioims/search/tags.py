@@ -12,7 +12,7 @@ from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
-from bioims.search.errors import InvalidRequest
+from bioims.errors import InvalidRequest
 
 MOA_PREFIX = "moa:"
 _EMPTY = np.zeros(0, dtype=np.int64)

@@ -8,7 +8,9 @@ event)` is what a Lambda handler and the local client both call with the same JS
   404      an id that does not exist
   409      a conflicting write (e.g. duplicate upload)
   500      only for genuine internal faults, never for bad input
-That is the *native* answer (what workflows read). `handle_wire` / `to_wire` give a Lambda caller
+  503      a damaged store or contention: not the caller's fault
+Statuses and bodies come from the error family's one mapping (bioims.errors.answer). That is
+the *native* answer (what workflows read). `handle_wire` / `to_wire` give a Lambda caller
 the original's wire shapes instead (bioims.services.wire; docs/compatibility.md).
 """
 
@@ -16,49 +18,16 @@ from __future__ import annotations
 
 import json
 import logging
-import traceback
 from dataclasses import dataclass
 from typing import Annotated, Any, Callable, ClassVar, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError
 
-from bioims import jsonlimits
+from bioims import errors, jsonlimits
 from bioims.services.models import EMBEDDING_NAME_PATTERN, ID_PATTERN, ID_RULE
 from bioims.services.wire import NATIVE, Wire
-from bioims.store.ports import ConditionFailed, StoreDamaged
 
 log = logging.getLogger("bioims.services")
-
-
-class ServiceError(Exception):
-    """An error with an HTTP-style status and a message meant for the caller."""
-
-    status: int = 500
-
-    def __init__(self, message: str, *, details: dict | None = None):
-        super().__init__(message)
-        self.message = message
-        self.details = details or {}
-
-    def __reduce__(self):  # keeps `details` (keyword-only) when it crosses a process pool
-        return (type(self), (self.message,), dict(vars(self)))
-
-    def body(self) -> dict:
-        body = {"error": type(self).__name__, "message": self.message}
-        body.update(self.details)
-        return body
-
-
-class BadRequest(ServiceError):
-    status = 400
-
-
-class NotFound(ServiceError):
-    status = 404
-
-
-class Conflict(ServiceError):
-    status = 409
 
 
 class Request(BaseModel):
@@ -130,7 +99,7 @@ class Service:
         spellings of the ARN and added `ExecutionArn` to the answer)."""
         arn = request.executionArn or request.ExecutionArn
         if not arn:
-            raise BadRequest("describeExecution: missing parameter 'executionArn'")
+            raise errors.BadRequest("describeExecution: missing parameter 'executionArn'")
         description = self.ctx.runtime.describe_execution(arn)
         description["ExecutionArn"] = description.get("executionArn", arn)
         return description
@@ -167,43 +136,46 @@ def respond(status: int, body: Any) -> dict:
     return {"statusCode": status, "body": body}
 
 
+def refuse(error: errors.BioimsError) -> dict:
+    """The answer of an error found before the method ran (the request's own fault)."""
+    return respond(*errors.answer(error))
+
+
 def handle(service: Service, event: Any) -> dict:
-    """Route one request event to the service; never raises, never answers 500 for bad input."""
+    """Route one request event to the service; never raises, never answers 500 for bad input.
+    Errors become status and body through `bioims.errors.answer`, the one mapping of every edge."""
     if not isinstance(event, dict):
-        return respond(400, BadRequest("the request must be a JSON object with a 'method' field").body())
+        return refuse(errors.BadRequest("the request must be a JSON object with a 'method' field"))
     method_name = event.get("method")
     methods = service.api_methods()
     if method_name is None:
-        return respond(400, BadRequest("missing parameter 'method'", details={"methods": sorted(methods)}).body())
+        return refuse(errors.BadRequest("missing parameter 'method'", details={"methods": sorted(methods)}))
     if not isinstance(method_name, str) or method_name not in methods:
-        return respond(
-            400,
-            BadRequest(
+        return refuse(
+            errors.BadRequest(
                 f"unknown method {method_name!r} for service {service.name!r}",
                 details={"methods": sorted(methods)},
-            ).body(),
+            )
         )
     method = methods[method_name]
     params = {k: v for k, v in event.items() if k != "method"}
     if jsonlimits.depth(params) > jsonlimits.MAX_DEPTH:
-        return respond(400, BadRequest(f"{method_name}: parameters nested deeper than {jsonlimits.MAX_DEPTH} levels").body())
+        return refuse(errors.BadRequest(f"{method_name}: parameters nested deeper than {jsonlimits.MAX_DEPTH} levels"))
     try:
         request = method.model.model_validate(params)
     except ValidationError as exc:
-        return respond(400, BadRequest(f"{method_name}: {_describe_validation(exc)}").body())
+        return refuse(errors.BadRequest(f"{method_name}: {_describe_validation(exc)}"))
     try:
         result = method.function(service, request)
-    except ServiceError as exc:
-        log.info("%s.%s -> %s %s", service.name, method_name, exc.status, exc.message)
-        return respond(exc.status, exc.body())
-    except ConditionFailed as exc:
-        return respond(409, Conflict(f"{method_name}: {exc}").body())
-    except StoreDamaged as exc:  # not the caller's fault, and not to be retried: say what to restore
-        log.error("%s.%s: %s", service.name, method_name, exc)
-        return respond(503, {"error": "StoreDamaged", "message": str(exc)})
-    except Exception as exc:  # an internal fault: report it without a stack trace to the caller
-        log.error("%s.%s failed: %s\n%s", service.name, method_name, exc, traceback.format_exc())
-        return respond(500, {"error": "InternalError", "message": f"{method_name}: {type(exc).__name__}: {exc}"})
+    except Exception as exc:
+        status, body = errors.answer(exc, method_name)
+        if not isinstance(exc, errors.BioimsError):  # an internal fault: the stack trace goes to the log only
+            log.error("%s.%s failed: %s", service.name, method_name, exc, exc_info=exc)
+        elif status >= 500:  # not the caller's fault, and not to be retried: say what to restore
+            log.error("%s.%s -> %s %s", service.name, method_name, status, body["message"])
+        else:
+            log.info("%s.%s -> %s %s", service.name, method_name, status, body["message"])
+        return respond(status, body)
     if result is None:
         result = {}
     if not isinstance(result, dict):

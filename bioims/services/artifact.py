@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import json
 from bioims import keys, resources, tables
+from bioims.errors import BadRequest, NotFound
 from bioims.ids import new_id, now_ms
-from bioims.services.api import BadRequest, NotFound, Request, Service, api
+from bioims.services.api import Request, Service, api
 from bioims.services.models import Id, Name, Text
 from bioims.services.wire import Wire
 from bioims.store import Condition, ConditionFailed, Update

@@ -11,9 +11,10 @@ from __future__ import annotations
 import re
 
 from bioims import tables
+from bioims.errors import BadRequest, NotFound
 from bioims.imaging import params
 from bioims.imaging.errors import ParameterError
-from bioims.services.api import BadRequest, NotFound, Request, Service, api
+from bioims.services.api import Request, Service, api
 from bioims.services.history import history_rows, write_latest_and_history
 from bioims.services.models import ID_PATTERN, ID_RULE, Name, Text
 from bioims.services.wire import Wire, get_item

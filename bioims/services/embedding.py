@@ -21,7 +21,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from bioims import keys, tables
-from bioims.services.api import BadRequest, Conflict, DescribeExecutionRequest, NotFound, Request, Service, api
+from bioims.errors import BadRequest, Conflict, NotFound
+from bioims.services.api import DescribeExecutionRequest, Request, Service, api
 from bioims.services.models import EmbeddingName, Flag, Id, Name, Text
 
 

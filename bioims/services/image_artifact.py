@@ -4,9 +4,10 @@ only validates requests and maps imaging errors to answers."""
 
 from __future__ import annotations
 
+from bioims.errors import BadRequest
 from bioims.imaging.artifacts import generate_default_artifacts, inspect_stored_image
 from bioims.imaging.errors import ParameterError
-from bioims.services.api import BadRequest, Request, Service, api
+from bioims.services.api import Request, Service, api
 from bioims.services.models import Flag, Id
 
 

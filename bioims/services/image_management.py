@@ -29,8 +29,9 @@ from typing import Annotated
 from pydantic import Field, StrictFloat, StrictInt, StrictStr, ValidationError
 
 from bioims import faults, tables
+from bioims.errors import BadRequest, Conflict, NotFound
 from bioims.ids import derived_id, new_id, now_ms
-from bioims.services.api import BadRequest, Conflict, NotFound, Request, Service, api
+from bioims.services.api import Request, Service, api
 from bioims.services.models import Dimension, Flag, Id, Name, NumericInt, Text
 from bioims.services.wire import get_item, listed, mapped_list, scalar
 from bioims.services.source_plate import SourcePlateManifest

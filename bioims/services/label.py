@@ -15,7 +15,8 @@ from typing import Annotated
 from pydantic import Field
 
 from bioims import tables
-from bioims.services.api import BadRequest, Conflict, NotFound, Request, Service, api
+from bioims.errors import BadRequest, Conflict, NotFound
+from bioims.services.api import Request, Service, api
 from bioims.services.models import Name, NumericInt, Text
 from bioims.services.wire import Wire, mapped_list
 from bioims.services.numbering import get_or_assign_number

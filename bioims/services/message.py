@@ -7,8 +7,9 @@ from __future__ import annotations
 
 
 from bioims import tables
+from bioims.errors import NotFound
 from bioims.ids import new_message_id, now_ms
-from bioims.services.api import NotFound, Request, Service, api
+from bioims.services.api import Request, Service, api
 from bioims.services.history import history_rows, write_latest_and_history
 from bioims.services.models import Id, Text
 from bioims.services.wire import get_item, listed

@@ -27,14 +27,14 @@ from __future__ import annotations
 from typing import Callable
 
 from bioims import faults
-from bioims.services.api import ServiceError
+from bioims.errors import Unavailable
 from bioims.store import Condition, ConditionFailed, Table, Update
 
 _MAX_ROUNDS = 10_000  # each round makes progress unless another caller did; bounded as a safety net
 
 
-class NumberingConflict(ServiceError):
-    status = 503
+class NumberingConflict(Unavailable):
+    """Numbering made no progress within its bound of rounds (contention): 503, try again."""
 
 
 def get_or_assign_number(

@@ -9,7 +9,8 @@ names cannot exceed Step Functions' 80 characters.
 
 from __future__ import annotations
 
-from bioims.services.api import Conflict, DescribeExecutionRequest, Request, Service, ServiceError, api
+from bioims.errors import Conflict
+from bioims.services.api import DescribeExecutionRequest, Request, Service, api
 from bioims.services.models import EmbeddingName, Flag, Id, Name, Text
 
 
@@ -64,4 +65,4 @@ class ProcessPlateService(Service):
         return self.describe_execution(request)
 
 
-__all__ = ["ProcessPlateService", "ServiceError"]
+__all__ = ["ProcessPlateService"]

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import importlib
 
-from bioims.services.api import NotFound, Service
+from bioims.errors import NotFound
+from bioims.services.api import Service
 
 SERVICE_CLASSES: dict[str, str] = {
     "configuration": "bioims.services.configuration:ConfigurationService",

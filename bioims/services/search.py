@@ -21,11 +21,11 @@ import numpy as np
 from pydantic import Field, StrictFloat, StrictInt
 
 from bioims import ids, keys, resources, tables
+from bioims.errors import BadRequest, NotFound
 from bioims.search import messages as m
-from bioims.search.errors import SearchError
 from bioims.search.query import MAX_HITS, SearchQuery, parse_query
 from bioims.search.results import FINAL_STATUSES, TableResults, new_header
-from bioims.services.api import BadRequest, NotFound, Request, Service, ServiceError, api
+from bioims.services.api import Request, Service, api
 from bioims.services.models import EmbeddingName, Flag, Id, Name, NumericInt
 from bioims.services.wire import Wire, get_item
 from bioims.store.ports import Update
@@ -108,16 +108,6 @@ class NoParams(Request):
     pass
 
 
-def _as_service_error(exc: SearchError) -> ServiceError:
-    if exc.status == 404:
-        return NotFound(exc.reason)
-    if exc.status == 400:
-        return BadRequest(exc.reason)
-    error = ServiceError(exc.reason)
-    error.status = exc.status
-    return error
-
-
 class SearchService(Service):
     name = "search"
 
@@ -161,10 +151,7 @@ class SearchService(Service):
 
     # --- searches ------------------------------------------------------------------------------
     def submit(self, search: SearchQuery | dict) -> str:
-        try:
-            query = parse_query(search)
-        except SearchError as exc:
-            raise _as_service_error(exc) from None
+        query = parse_query(search)
         if query.queryImageId is None:
             raise BadRequest("submitSearch needs queryImageId (search by vector through the search service's HTTP API)")
         self.sibling("training-configuration").training(query.trainId)

@@ -13,7 +13,8 @@ from typing import Annotated
 
 from pydantic import Field, StrictFloat, StrictInt, StrictStr
 
-from bioims.services.api import BadRequest, Request
+from bioims.errors import BadRequest
+from bioims.services.api import Request
 from bioims.services.models import Name, Text
 
 SourceId = Annotated[StrictStr, Field(min_length=1, max_length=512)]

@@ -13,7 +13,8 @@ from typing import Annotated
 from pydantic import Field
 
 from bioims import tables
-from bioims.services.api import BadRequest, NotFound, Request, Service, api
+from bioims.errors import BadRequest, NotFound
+from bioims.services.api import Request, Service, api
 from bioims.services.models import Name, NumericInt
 from bioims.services.wire import Wire, item_or_empty, mapped_list
 

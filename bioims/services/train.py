@@ -32,11 +32,12 @@ from typing import Annotated, Any
 from pydantic import Field
 
 from bioims import keys
+from bioims.errors import BadRequest, NotFound
 from bioims.ids import new_id
 from bioims.learning.hyperparameters import UNTRAINED_ARGUMENT, HyperparameterError, resolve_config, split_build_parameters
 from bioims.learning.manifest import TrainingSetError, parse_exclusion_list, prepare_training_set
 from bioims.runtime.ports import TrainingJobRequest
-from bioims.services.api import BadRequest, NotFound, Request, Service, api
+from bioims.services.api import Request, Service, api
 from bioims.services.models import BucketName, EmbeddingName, Flag, Id, Name, ObjectKey, Text
 from bioims.store import ObjectNotFound
 

@@ -13,8 +13,9 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, StrictBool, StrictFloat, StrictInt, StrictStr
 
 from bioims import tables
+from bioims.errors import BadRequest, Conflict, NotFound
 from bioims.ids import now_ms
-from bioims.services.api import BadRequest, Conflict, NotFound, Request, Service, api
+from bioims.services.api import Request, Service, api
 from bioims.services.models import BucketName, Dimension, EmbeddingName, Flag, Id, JsonValue, Name, ObjectKey, Text
 from bioims.services.wire import bare_item, get_item, listed
 from bioims.store import Condition, ConditionFailed, Update

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import IO, Any, Iterator, Literal, Protocol, Sequence
 
+from bioims.errors import Conflict, Unavailable
 from bioims.tables import TableSpec
 
 Item = dict[str, Any]
@@ -19,17 +20,22 @@ class StoreError(RuntimeError):
     """Base class of storage errors."""
 
 
-class ConditionFailed(StoreError):
-    """A conditional write found the item in a state other than the one required."""
+class ConditionFailed(Conflict, StoreError):
+    """A conditional write found the item in a state other than the one required. Services catch
+    it where it is part of their logic; one that reaches the edge is the caller's conflicting
+    write: 409, named Conflict and prefixed with the operation (the store does not know it)."""
+
+    wire_name = "Conflict"
+    names_operation = True
 
 
 class ItemNotFound(StoreError):
     """An update or delete that required an existing item found none."""
 
 
-class StoreDamaged(StoreError):
+class StoreDamaged(Unavailable, StoreError):
     """The store's files are damaged: nothing more is read from or written into it. The message
-    names the file and how to restore it."""
+    names the file and how to restore it (503: not the caller's fault, and not to be retried)."""
 
 
 class ObjectNotFound(StoreError, FileNotFoundError):

@@ -3,7 +3,7 @@
 Every read goes through `bioims.client(...)` (the service handlers locally, the Lambdas on AWS),
 objects (thumbnails, report figures, model cards) through the data ObjectStore under the
 `artifact/` prefix, and searches through the search client or, when a URL is given, the search
-service's HTTP API. Unknown ids raise NotFound; a search service that does not answer raises
+service's HTTP API. Unknown ids raise NotFound (bioims.errors); a search service that does not answer raises
 SearchUnavailable; the pages turn both into clear messages.
 """
 
@@ -19,6 +19,7 @@ from typing import Any, Iterable
 
 from bioims import keys
 from bioims.clients import ClientError
+from bioims.errors import BadRequest, NotFound, Unavailable
 
 THUMBNAIL = "thumbnail-2d.png"
 MEDIUM = "medium-2d.png"
@@ -26,15 +27,11 @@ OBJECT_PREFIX = "artifact/"
 REPORT_FILES = ("metrics.json", "report.md", "confusion_nsc.png", "confusion_nscb.png", "tsne.png", "umap.png", "compounds.png", "compounds.csv")
 
 
-class NotFound(LookupError):
-    """An id the services do not know (a 404 page)."""
-
-
-class SearchUnavailable(RuntimeError):
+class SearchUnavailable(Unavailable):
     """The search service did not answer (down, unreachable or too slow)."""
 
 
-class SearchFailed(RuntimeError):
+class SearchFailed(BadRequest):
     """The search service answered with an error about this query (bad filter, unloaded training)."""
 
 

@@ -16,9 +16,11 @@ from http.server import BaseHTTPRequestHandler
 from typing import Callable
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from bioims import errors
+from bioims.errors import NotFound
 from bioims.httpthread import BackgroundHttpServer
 from bioims.ui import DEFAULT_PORT, views
-from bioims.ui.data import NotFound, UiData
+from bioims.ui.data import UiData
 
 log = logging.getLogger("bioims.ui")
 
@@ -41,11 +43,11 @@ def route(data: UiData, path: str, query: str) -> tuple[int, str, bytes]:
             return 200, "application/json", b'{"status": "ok"}'
         page = _page(data, parts, params)
         if page is None:
-            return 404, html, views.not_found_page(f"There is no page {path!r}.").encode()
+            raise NotFound(f"There is no page {path!r}.")
         status, text = page
         return status, html, text.encode()
-    except NotFound as exc:
-        return 404, html, views.not_found_page(str(exc)).encode()
+    except NotFound as exc:  # the status from the one mapping, the page of its own
+        return errors.status_of(exc), html, views.not_found_page(exc.message).encode()
 
 
 def _page(data: UiData, parts: list[str], params: views.Params) -> tuple[int, str] | None:
@@ -81,9 +83,11 @@ def _handler_class(data: UiData) -> type[BaseHTTPRequestHandler]:
             parts = urlsplit(self.path)
             try:
                 status, content_type, body = route(data, parts.path, parts.query)
-            except Exception as exc:  # a fault in a service: a page that says so, no stack trace
-                log.exception("ui: internal error on %s", self.path)
-                status, content_type, body = 500, "text/html; charset=utf-8", views.error_page(f"{type(exc).__name__}: {exc}").encode()
+            except Exception as exc:  # status from the one mapping: a page that says so, no stack trace
+                status, answer = errors.answer(exc)
+                if status >= 500:
+                    log.exception("ui: internal error on %s", self.path)
+                content_type, body = "text/html; charset=utf-8", views.error_page(answer["message"]).encode()
             self.send_response(status, HTTPStatus(status).phrase)
             if status == 302:
                 self.send_header("Location", content_type)

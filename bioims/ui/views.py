@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from bioims.ui.data import MEDIUM, THUMBNAIL, Hit, NotFound, SearchFailed, SearchUnavailable, UiData, well_position
+from bioims.errors import NotFound, status_of
+from bioims.ui.data import MEDIUM, THUMBNAIL, Hit, SearchFailed, SearchUnavailable, UiData, well_position
 from bioims.ui.html import colour, esc, fmt_number, legend, page, paginate, seg, table, url
 
 STRIP = 8  # thumbnails in a plate's strip on the plates page
@@ -181,15 +182,15 @@ def search_view(data: UiData, params: Params) -> tuple[int, str]:
     status, results = 200, ""
     try:
         query = data.image(image_id)
-    except NotFound:
-        return 404, page("Search by example", form + f"<div class=error>No image {esc(image_id)}.</div>")
+    except NotFound as exc:
+        return status_of(exc), page("Search by example", form + f"<div class=error>No image {esc(image_id)}.</div>")
     try:
         hits = data.search(train_id, image_id, k, include, exclude, require_moa)
         results = _hits(query, hits, highlight)
     except SearchUnavailable as exc:
-        status, results = 503, f"<div class='error search-down'><b>The search service is not available.</b> {esc(exc)}</div>"
+        status, results = status_of(exc), f"<div class='error search-down'><b>The search service is not available.</b> {esc(exc)}</div>"
     except SearchFailed as exc:
-        status, results = 400, f"<div class=error><b>The search failed:</b> {esc(exc)}</div>"
+        status, results = status_of(exc), f"<div class=error><b>The search failed:</b> {esc(exc)}</div>"
     return status, page("Search by example", form + results)
 
 

@@ -63,3 +63,19 @@ def test_clients_invoke_the_service_lambdas(lambda_ctx):
     # the rows were written through the handlers into DynamoDB
     table = lambda_ctx.stores.table(__import__("bioims.tables", fromlist=["LABEL"]).LABEL)
     assert {r["label"] for r in table.query_all("moa")} == {"origin", "DMSO"}
+
+
+@pytest.mark.aws
+def test_a_crashed_lambda_is_a_502_lambda_error(lambda_ctx, monkeypatch):
+    """A function that fails instead of answering (Lambda's x-amz-function-error) reaches the
+    caller as the family's 502 (LambdaError), through the one mapping."""
+
+    def crash(self, function_name, qualifier, body, headers, response_headers):
+        response_headers["x-amz-function-error"] = "Unhandled"
+        return json.dumps({"errorMessage": "boom", "errorType": "RuntimeError"}).encode()
+
+    monkeypatch.setattr(LambdaSimpleBackend, "invoke", crash)
+    with pytest.raises(ClientError) as error:
+        bioims.client("label").getIndex("moa", "absent")
+    assert error.value.status == 502 and error.value.body["error"] == "LambdaError"
+    assert "function error (Unhandled)" in error.value.body["message"] and "boom" in error.value.body["message"]

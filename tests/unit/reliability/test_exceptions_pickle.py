@@ -58,7 +58,7 @@ def _raise(exc: BaseException) -> None:
 
 def test_the_walk_finds_the_classes_that_cross_pools():
     names = {c.__name__ for c in CLASSES}
-    assert {"StepFailed", "ServiceError", "BadRequest", "ClientError", "ParameterError", "SearchError"} <= names
+    assert {"StepFailed", "BioimsError", "BadRequest", "ClientError", "ParameterError", "InvalidRequest", "StoreDamaged"} <= names
 
 
 @pytest.mark.parametrize("cls", CLASSES, ids=lambda c: f"{c.__module__}.{c.__name__}")
@@ -72,7 +72,7 @@ def test_pickle_round_trip_keeps_type_message_and_attributes(cls):
 
 def test_a_worker_failure_arrives_in_the_parent_with_its_message():
     """Through a real process pool: the worker's StepFailed and BadRequest reach the caller intact."""
-    from bioims.services.api import BadRequest
+    from bioims.errors import BadRequest
     from bioims.workflows.runner import StepFailed
 
     failures = [StepFailed("Process Image", "ParameterError", "image-preprocessing-roi-size must be an integer >= 2"),

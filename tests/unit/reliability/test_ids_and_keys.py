@@ -78,7 +78,7 @@ def test_composite_key_components_cannot_hold_the_separator(backend_ctx):
     before = _snapshot(backend_ctx)
     _bad(backend_ctx, "artifact", {"method": "deleteArtifacts", "contextId": "plateA", "trainId": "x#t"}, "'trainId'")
     _bad(backend_ctx, "artifact", {"method": "deleteArtifacts", "contextId": "plateA#x", "trainId": "t"}, "'contextId'")
-    from bioims.services.api import BadRequest
+    from bioims.errors import BadRequest
 
     for context_id, train_id in (("plateA#x", "t"), ("plateA", "x#t")):  # the Python API refuses them too
         with pytest.raises(BadRequest, match="cannot contain"):

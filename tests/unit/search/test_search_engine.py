@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bioims.search import InvalidRequest, NotReady, SearchEngine, UnknownImage, UnknownTraining
+from bioims.errors import InvalidRequest, NotReady, UnknownImage, UnknownTraining
+from bioims.search import SearchEngine
 
 from .reference import LABELS, Dataset, brute_force, load, random_data
 
@@ -132,7 +133,7 @@ def test_bad_queries_get_clear_errors(query, error):
     engine.add_plate("train1", "emb1", "p0", ["x", "y", "z"], np.eye(3, 4, dtype=np.float32) + 0.1)
     with pytest.raises(error) as caught:
         engine.search(query)
-    assert caught.value.reason and caught.value.status in (400, 404)
+    assert caught.value.message and caught.value.status in (400, 404)
 
 
 def test_require_moa_needs_the_tag_labels_and_untagged_images_are_not_moa_images():

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from bioims import keys
-from bioims.search import PlateFileMissing, SearchEngine, UnknownTraining
+from bioims.errors import PlateFileMissing, UnknownTraining
+from bioims.search import SearchEngine
 from bioims.store.localfs import LocalObjectStore
 
 from .reference import load, random_data

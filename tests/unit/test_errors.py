@@ -252,7 +252,7 @@ def test_the_ui_server_answers_the_mapping(ui, cls, monkeypatch):
 
 # --- the CLI's exit codes -----------------------------------------------------------------------
 def _exit_code_of_cli_raising(error: BaseException, capsys) -> tuple[int, str]:
-    from cli.common import run_cli
+    from bioims.cli.common import run_cli
 
     @click.group()
     def group() -> None:

@@ -234,6 +234,8 @@ def step_parts(stores, rows: list[dict], plate_id: str, roi_parameters) -> dict[
     from bioims.imaging.io import channel_sources, npy_bytes, read_image
     from bioims.imaging.params import ArtifactParameters
     from bioims.imaging.pipeline import preprocess_image
+    from PIL import Image
+
     from bioims.imaging.thumbnails import colour_mip_raw, encode
 
     parts: dict[str, float] = {}
@@ -249,7 +251,7 @@ def step_parts(stores, rows: list[dict], plate_id: str, roi_parameters) -> dict[
         sources = channel_sources(row)
         timed("ingest: inspection (reads every channel)", lambda: inspect_image(stores, row))
         channels = timed("ingest: thumbnails: read the channels", lambda: read_image(stores, sources, row["imageId"]))
-        mip = timed("ingest: thumbnails: colour MIP", lambda: colour_mip_raw(channels))
+        mip = timed("ingest: thumbnails: colour MIP", lambda: Image.fromarray(colour_mip_raw(channels), mode="RGB"))
         for name, size in ArtifactParameters().pairs():
             timed(f"ingest: thumbnails: resize + encode {name} ({size} px)", lambda: encode(mip, size, name))
         channels = timed("process: flat fields: read the channels", lambda: read_image(stores, sources, row["imageId"]))

@@ -75,9 +75,12 @@ def colour_mip_raw(channels: Sequence[np.ndarray], colors: np.ndarray | None = N
     return np.take(palette, best, axis=0)
 
 
-def encode(rgb: np.ndarray, size: int, name: str) -> bytes:
-    width, height = thumbnail_size(rgb.shape[0], rgb.shape[1], size)
-    image = Image.fromarray(rgb, mode="RGB").resize((width, height), Image.Resampling.BICUBIC)
+def encode(rgb: np.ndarray | Image.Image, size: int, name: str) -> bytes:
+    """One artifact: the RGB image (array, or a PIL image made once for all artifacts) resized so
+    that its long side is `size`, encoded in the format of the name's extension."""
+    source = rgb if isinstance(rgb, Image.Image) else Image.fromarray(rgb, mode="RGB")
+    width, height = thumbnail_size(source.height, source.width, size)
+    image = source.resize((width, height), Image.Resampling.BICUBIC)
     image_format = artifact_format(name)
     if image_format == "PNG":
         return encode_png(np.asarray(image))
@@ -90,5 +93,5 @@ def render_thumbnails(
     channels: Sequence[np.ndarray], parameters: ArtifactParameters = ArtifactParameters()
 ) -> dict[str, bytes]:
     """Encoded thumbnails of one image by artifact name. channels: raw (Z, Y, X) arrays."""
-    mip = colour_mip_raw(channels)
+    mip = Image.fromarray(colour_mip_raw(channels), mode="RGB")
     return {name: encode(mip, size, name) for name, size in parameters.pairs()}

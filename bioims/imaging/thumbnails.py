@@ -78,7 +78,7 @@ def colour_mip_raw(channels: Sequence[np.ndarray], colors: np.ndarray | None = N
 def encode(rgb: np.ndarray | Image.Image, size: int, name: str) -> bytes:
     """One artifact: the RGB image (array, or a PIL image made once for all artifacts) resized so
     that its long side is `size`, encoded in the format of the name's extension."""
-    source = rgb if isinstance(rgb, Image.Image) else Image.fromarray(rgb, mode="RGB")
+    source = rgb if isinstance(rgb, Image.Image) else Image.fromarray(rgb)
     width, height = thumbnail_size(source.height, source.width, size)
     image = source.resize((width, height), Image.Resampling.BICUBIC)
     image_format = artifact_format(name)
@@ -93,5 +93,5 @@ def render_thumbnails(
     channels: Sequence[np.ndarray], parameters: ArtifactParameters = ArtifactParameters()
 ) -> dict[str, bytes]:
     """Encoded thumbnails of one image by artifact name. channels: raw (Z, Y, X) arrays."""
-    mip = Image.fromarray(colour_mip_raw(channels), mode="RGB")
+    mip = Image.fromarray(colour_mip_raw(channels))
     return {name: encode(mip, size, name) for name, size in parameters.pairs()}

@@ -436,8 +436,9 @@ def main() -> None:
           f"({BBBC021_FIELDS} fields, {BBBC021_PLATES} plates, plate after plate) takes {cpu_minutes:.1f} min "
           f"(goal <= 15 min: {'met' if cpu_minutes <= 15 else 'NOT met'})")
     worker_array = sum(v for k, v in parts.items() if "of which" not in k and not k.startswith(("ingest: inspection", "process: flat")))
-    print(f"  the workers' CPU not in the array work above (their start-up, store writes, rows, registrations, "
-          f"status): {(worker_cpu_s / n_fields - worker_array) * 1000:.0f} ms per field")
+    if worker_cpu_s > 0:  # with one worker the maps run in the main process
+        print(f"  the workers' CPU not in the array work above (their start-up, store writes, rows, registrations, "
+              f"status): {(worker_cpu_s / n_fields - worker_array) * 1000:.0f} ms per field")
     print(f"wall time: {ms_per_field:.0f} ms per field, extrapolated {minutes:.1f} min at load average "
           f"{os.getloadavg()[0]:.1f} (on a shared machine the wall time mostly measures the wait for a core)")
     if loop is not None:

@@ -12,9 +12,10 @@ normalisation is a table over its grey levels and is non-decreasing, so the maxi
 taken on the raw integers; the winner and its colour are found through integer keys,
 `rank(value) * C + (C - 1 - channel)`, so one running `np.maximum` over C gathered uint32 keys
 picks the largest value with ties to the earlier channel, and one gather from a (keys, 3) uint8
-colour table gives the RGB image. PNGs are written with zlib level 1 instead of PIL's default 6:
-the decoded pixels are identical, the files 13-19 % larger (synthetic fields) and the encoding
-3-4x faster.
+colour table gives the RGB image (`np.take` along the table's rows: several times faster than
+fancy indexing of a 2-D table). PNGs are written by `bioims.imaging.png` (Sub filter, zlib
+run-length strategy) instead of PIL's encoder: the decoded pixels are identical, the encoding
+of a 1000-px thumbnail ~2.7x faster than PIL at zlib level 1 (~10x than its default level 6).
 """
 
 from __future__ import annotations
@@ -27,10 +28,10 @@ from PIL import Image
 
 from bioims.imaging.normalize import thumbnail_table
 from bioims.imaging.palette import channel_colors
+from bioims.imaging.png import encode_png
 from bioims.imaging.params import ArtifactParameters, artifact_format
 
 MIP_SCALE = 255.99
-PNG_COMPRESS_LEVEL = 1  # pixels identical to any other level; 3-4x faster than the default 6
 
 
 def colour_mip(normalized: Sequence[np.ndarray], colors: np.ndarray | None = None) -> np.ndarray:
@@ -68,19 +69,23 @@ def colour_mip_raw(channels: Sequence[np.ndarray], colors: np.ndarray | None = N
     palette = (values[:, None, None] * colors[::-1][None] * MIP_SCALE).astype(np.uint8).reshape(-1, 3)
     best = None
     for key, raw in zip(keys, channels):
-        projected = raw.max(axis=0) if raw.ndim == 3 else raw
+        projected = raw if raw.ndim == 2 else raw[0] if raw.shape[0] == 1 else raw.max(axis=0)
         gathered = key[projected]
         best = gathered if best is None else np.maximum(best, gathered, out=best)
-    return palette[best]
+    return np.take(palette, best, axis=0)
 
 
-def encode(rgb: np.ndarray, size: int, name: str) -> bytes:
-    width, height = thumbnail_size(rgb.shape[0], rgb.shape[1], size)
-    image = Image.fromarray(rgb, mode="RGB").resize((width, height), Image.Resampling.BICUBIC)
-    buffer = io.BytesIO()
+def encode(rgb: np.ndarray | Image.Image, size: int, name: str) -> bytes:
+    """One artifact: the RGB image (array, or a PIL image made once for all artifacts) resized so
+    that its long side is `size`, encoded in the format of the name's extension."""
+    source = rgb if isinstance(rgb, Image.Image) else Image.fromarray(rgb)
+    width, height = thumbnail_size(source.height, source.width, size)
+    image = source.resize((width, height), Image.Resampling.BICUBIC)
     image_format = artifact_format(name)
-    options = {"compress_level": PNG_COMPRESS_LEVEL} if image_format == "PNG" else {}
-    image.save(buffer, format=image_format, **options)
+    if image_format == "PNG":
+        return encode_png(np.asarray(image))
+    buffer = io.BytesIO()
+    image.save(buffer, format=image_format)
     return buffer.getvalue()
 
 
@@ -88,5 +93,5 @@ def render_thumbnails(
     channels: Sequence[np.ndarray], parameters: ArtifactParameters = ArtifactParameters()
 ) -> dict[str, bytes]:
     """Encoded thumbnails of one image by artifact name. channels: raw (Z, Y, X) arrays."""
-    mip = colour_mip_raw(channels)
+    mip = Image.fromarray(colour_mip_raw(channels))
     return {name: encode(mip, size, name) for name, size in parameters.pairs()}

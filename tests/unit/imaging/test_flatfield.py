@@ -64,3 +64,40 @@ def test_stored_flat_fields_are_validated():
         FlatField.from_array("dapi", np.full((4, 4), np.nan, dtype=np.float32))
     with pytest.raises(ImagingError, match="float expected"):
         FlatField.from_array("dapi", np.ones((4, 4), dtype=np.uint16))
+
+
+@pytest.mark.parametrize("shape", [(1, 96, 128), (2, 40, 30), (1, 1024, 1280), (1, 1, 700)])
+def test_fft_smoothing_equals_ndimage_gaussian_filter(shape):
+    from scipy import ndimage as ndi
+
+    from bioims.imaging.flatfield import gaussian_in_plane
+
+    rng = np.random.default_rng(len(shape) + shape[-1])
+    y, x = np.mgrid[0 : shape[1], 0 : shape[2]]
+    array = 0.02 + 0.01 * np.exp(-((y - shape[1] / 3) ** 2 + (x - shape[2] / 2) ** 2) / 4e4) + 0.004 * rng.random(shape)
+    array[..., : shape[1] // 4, :] = 0.05  # a step at an edge: the padding must be ndimage's "nearest"
+    expected = ndi.gaussian_filter(array, sigma=[0, 50, 50], mode="nearest", truncate=4.0)
+    ours = gaussian_in_plane(array, 50)
+    assert ours.shape == array.shape and ours.dtype == np.float64
+    np.testing.assert_allclose(ours, expected, rtol=1e-12, atol=0)
+    np.testing.assert_array_equal(ours.astype(np.float32), expected.astype(np.float32))
+
+
+def test_sums_widen_before_they_could_overflow(monkeypatch):
+    from bioims.imaging import flatfield
+
+    assert flatfield.UINT32_FIELDS == 65537  # 65,537 x 65,535 < 2**32
+    fields = [np.full((1, 4, 5), 65535 - k, dtype=np.uint16) for k in range(5)]
+    monkeypatch.setattr(flatfield, "UINT32_FIELDS", 2)  # widen after two fields instead of 65,537
+    acc = FlatFieldAccumulator((1, 4, 5))
+    for raw in fields[:2]:
+        acc.add(raw)
+    assert acc.total.dtype == np.uint32
+    acc.add(fields[2])
+    assert acc.total.dtype == np.uint64
+    other = FlatFieldAccumulator((1, 4, 5))
+    for raw in fields[3:]:
+        other.add(raw)
+    acc.merge(other)
+    assert acc.count == 5 and acc.total.dtype == np.uint64
+    np.testing.assert_array_equal(acc.total, sum(int(65535 - k) for k in range(5)))

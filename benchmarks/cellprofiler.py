@@ -37,11 +37,11 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bioims.features.cellprofiler import DEFAULT_GROUPS, GROUPS, roi_features  # noqa: E402
-from bioims.features.regions import roi_regions  # noqa: E402
-from bioims.imaging.flatfield import FlatField, compute_flat_field  # noqa: E402
-from bioims.imaging.params import RoiParameters  # noqa: E402
-from bioims.imaging.pipeline import preprocess_image  # noqa: E402
+from bioims.features.cellprofiler import DEFAULT_GROUPS, GROUPS, roi_features
+from bioims.features.regions import roi_regions
+from bioims.imaging.flatfield import FlatField, compute_flat_field
+from bioims.imaging.params import RoiParameters
+from bioims.imaging.pipeline import preprocess_image
 
 CHANNELS = ("dapi", "tubulin", "actin")
 SLOW = ("granularity", "radial", "texture", "costes")  # seconds to minutes per field; on a few ROIs with --skip-slow

@@ -39,14 +39,14 @@ import tifffile
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bioims.config import Settings  # noqa: E402
-from bioims.imaging.flatfield import FlatField, FlatFieldAccumulator  # noqa: E402
-from bioims.imaging.io import ChannelSource, read_image  # noqa: E402
-from bioims.imaging.outputs import ImageOutputKeys, read_flat_field, write_flat_field, write_image_outputs  # noqa: E402
-from bioims.imaging.params import RoiParameters  # noqa: E402
-from bioims.imaging.pipeline import RoiResult, preprocess_image  # noqa: E402
-from bioims.store import Stores  # noqa: E402
-from bioims.store.localfs import LocalObjectStore  # noqa: E402
+from bioims.config import Settings
+from bioims.imaging.flatfield import FlatField, FlatFieldAccumulator
+from bioims.imaging.io import ChannelSource, read_image
+from bioims.imaging.outputs import ImageOutputKeys, read_flat_field, write_flat_field, write_image_outputs
+from bioims.imaging.params import RoiParameters
+from bioims.imaging.pipeline import RoiResult, preprocess_image
+from bioims.store import Stores
+from bioims.store.localfs import LocalObjectStore
 
 CHANNELS = ("dapi", "tubulin", "actin")
 PLATE_ID = "benchplate"

@@ -53,12 +53,12 @@ import tifffile
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bioims.bbbc021 import layout  # noqa: E402
-from bioims.bbbc021.design import load_design  # noqa: E402
-from bioims.bbbc021.synthetic.generate import write_csvs  # noqa: E402
-from bioims.bbbc021.synthetic.model import SynthConfig, SyntheticBbbc021  # noqa: E402
-from bioims.runtime.ports import Observer  # noqa: E402
-from benchmarks.imaging import reset_peak_rss  # noqa: E402  (one definition of the peak-RSS reset)
+from bioims.bbbc021 import layout
+from bioims.bbbc021.design import load_design
+from bioims.bbbc021.synthetic.generate import write_csvs
+from bioims.bbbc021.synthetic.model import SynthConfig, SyntheticBbbc021
+from bioims.runtime.ports import Observer
+from benchmarks.imaging import reset_peak_rss  # one definition of the peak-RSS reset
 
 BBBC021_FIELDS = 13_200
 BBBC021_PLATES = 55
@@ -182,7 +182,7 @@ class WorkerMemory:
                     self.peaks_kib[pid] = peak
             self._stop.wait(self.interval)
 
-    def __enter__(self) -> "WorkerMemory":
+    def __enter__(self) -> WorkerMemory:
         self._thread.start()
         return self
 
@@ -195,9 +195,9 @@ class WorkerMemory:
 def _worker_start() -> float:
     """In a fresh worker: seconds to import what a map iteration needs."""
     start = time.perf_counter()
-    import bioims.imaging.artifacts  # noqa: F401
-    import bioims.imaging.image_job  # noqa: F401
-    import bioims.services.registry  # noqa: F401
+    import bioims.imaging.artifacts
+    import bioims.imaging.image_job
+    import bioims.services.registry
     import bioims.workflows.runner  # noqa: F401
 
     return time.perf_counter() - start

@@ -26,7 +26,7 @@ import statistics
 import sys
 import time
 from pathlib import Path
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 from PIL import Image
@@ -34,11 +34,11 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bioims.imaging.io import full_scale  # noqa: E402
-from bioims.imaging.normalize import _background_from_levels, log_background, log_levels  # noqa: E402
-from bioims.imaging.palette import channel_colors  # noqa: E402
-from bioims.imaging.params import LOG_RATIO_MAX, THUMBNAIL_BACKGROUND_QUANTILE, ArtifactParameters, artifact_format  # noqa: E402
-from bioims.imaging.thumbnails import render_thumbnails, thumbnail_size  # noqa: E402
+from bioims.imaging.io import full_scale
+from bioims.imaging.normalize import _background_from_levels, log_background, log_levels
+from bioims.imaging.palette import channel_colors
+from bioims.imaging.params import LOG_RATIO_MAX, THUMBNAIL_BACKGROUND_QUANTILE, ArtifactParameters, artifact_format
+from bioims.imaging.thumbnails import render_thumbnails, thumbnail_size
 
 SIZES = ((256, 320), (1024, 1280))
 

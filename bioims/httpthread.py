@@ -33,7 +33,7 @@ class BackgroundHttpServer:
     def before_serving(self) -> None:
         """Work to start once serving begins (nothing by default)."""
 
-    def start(self) -> "BackgroundHttpServer":
+    def start(self) -> BackgroundHttpServer:
         self.before_serving()
         self._thread = threading.Thread(target=self._server.serve_forever, name=self.thread_name, daemon=True)
         self._thread.start()

@@ -22,7 +22,8 @@ training job) are listed in `Translation.auxiliary` so a trace maps back to work
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
+from collections.abc import Mapping
 
 from bioims.workflows.dsl import (
     WORKFLOW_FLAG,
@@ -178,7 +179,7 @@ def _result_path(result: str | None) -> str | None:
 class _Scope:
     """The states of one state list (the workflow, or a Map's item processor)."""
 
-    def __init__(self, translator: "_Translator", label: str) -> None:
+    def __init__(self, translator: _Translator, label: str) -> None:
         self.t = translator
         self.label = label
         self.states: dict[str, dict] = {}

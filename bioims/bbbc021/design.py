@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Iterable
+from collections.abc import Iterable
 
 import numpy as np
 import pandas as pd
@@ -118,7 +118,7 @@ class Design:
         return t[t["moa"].notna() & (t["compound"] != layout.DMSO)].reset_index(drop=True)
 
     # --- subsets -------------------------------------------------------------------------------
-    def subset(self, plates: Iterable[str]) -> "Design":
+    def subset(self, plates: Iterable[str]) -> Design:
         """The design restricted to `plates` (each must be in the design)."""
         wanted = list(dict.fromkeys(plates))
         unknown = [p for p in wanted if p not in set(self.plates)]

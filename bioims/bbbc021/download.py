@@ -27,7 +27,8 @@ import zipfile
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Iterable, Mapping, Protocol
+from typing import Protocol
+from collections.abc import Iterable, Mapping
 
 from bioims.bbbc021 import csvs, layout
 from bioims.bbbc021.design import Design, build_design

@@ -20,7 +20,8 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Protocol
+from typing import Protocol
+from collections.abc import Iterable
 
 import numpy as np
 import tifffile

@@ -82,7 +82,7 @@ def compare_methods(
             metrics = evaluate(table, level, n_boot=n_boot, seed=seed, k=k, details=False)
             entry.update(_block(metrics), n_queries=metrics["n_queries"], n_features=metrics["n_features"])
         except ProfileError as exc:
-            entry.update({m: None for m in METRICS}, error=str(exc))
+            entry.update(dict.fromkeys(METRICS), error=str(exc))
         out[name] = entry
     return {"level": level, "images": images, "methods": out, "notes": notes}
 

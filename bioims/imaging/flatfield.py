@@ -56,7 +56,7 @@ class FlatFieldAccumulator:
             self.total += raw.astype(np.float64) * factor
         self.count += 1
 
-    def merge(self, other: "FlatFieldAccumulator") -> None:
+    def merge(self, other: FlatFieldAccumulator) -> None:
         if other.shape != self.shape:
             raise ImageShapeError(f"cannot merge flat-field sums of shapes {other.shape} and {self.shape}")
         self.total += other.total
@@ -104,7 +104,7 @@ class FlatField:
     _log: np.ndarray | None = field(default=None, repr=False)
 
     @staticmethod
-    def from_array(channel: str, array: np.ndarray, expected_shape: tuple[int, ...] | None = None) -> "FlatField":
+    def from_array(channel: str, array: np.ndarray, expected_shape: tuple[int, ...] | None = None) -> FlatField:
         """Validate a stored flat field: finite floats, (Y, X) or (Z, Y, X), matching the image."""
         array = np.asarray(array)
         if array.dtype.kind != "f":

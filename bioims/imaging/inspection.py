@@ -10,7 +10,8 @@ invalid result with the reason instead of no result at all.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
+from collections.abc import Mapping
 
 from bioims.imaging.errors import ImagingError
 from bioims.imaging.io import channel_sources, read_channel

@@ -8,7 +8,7 @@ No I/O here: `bioims.imaging.outputs` stores the result.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 

@@ -20,7 +20,7 @@ the decoded pixels are identical, the files 13-19 % larger (synthetic fields) an
 from __future__ import annotations
 
 import io
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 from PIL import Image

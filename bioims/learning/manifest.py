@@ -21,7 +21,8 @@ import json
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
+from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -86,7 +87,7 @@ class TrainingManifest:
         return json.dumps(asdict(self), indent=1, sort_keys=True)
 
     @staticmethod
-    def from_json(text: str | bytes) -> "TrainingManifest":
+    def from_json(text: str | bytes) -> TrainingManifest:
         try:
             data = json.loads(text)
             if data.get("version") != MANIFEST_VERSION:

@@ -19,7 +19,7 @@ an optional dropout and a linear head, then L2 normalisation.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F

@@ -25,7 +25,7 @@ import math
 import os
 import time
 from dataclasses import asdict, dataclass
-from typing import Callable
+from collections.abc import Callable
 
 import faiss
 import numpy as np
@@ -61,7 +61,7 @@ class AnnPolicy:
             raise ValueError("calibration needs at least one query")
 
     @staticmethod
-    def from_env(env=None) -> "AnnPolicy":
+    def from_env(env=None) -> AnnPolicy:
         env = os.environ if env is None else env
         default = AnnPolicy()
         try:
@@ -150,7 +150,7 @@ class AnnIndex:
         return json.dumps(self.stats.as_dict(), sort_keys=True)
 
     @staticmethod
-    def from_bytes(data: bytes, stats_json: str) -> "AnnIndex":
+    def from_bytes(data: bytes, stats_json: str) -> AnnIndex:
         index = faiss.deserialize_index(np.frombuffer(data, dtype=np.uint8))
         stats = AnnStats(**json.loads(stats_json))
         if index.ntotal != stats.size:

@@ -15,7 +15,8 @@ import json
 import logging
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any, Sequence
+from typing import Any
+from collections.abc import Sequence
 
 from bioims.search import messages as m
 from bioims.search.engine import SearchEngine, SearchResult

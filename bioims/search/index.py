@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from dataclasses import dataclass
-from typing import Sequence
+from collections.abc import Sequence
 
 import faiss
 import numpy as np

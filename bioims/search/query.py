@@ -11,7 +11,8 @@ import re
 from dataclasses import dataclass
 from functools import cached_property
 from enum import Enum
-from typing import Annotated, Any, Mapping
+from typing import Annotated, Any
+from collections.abc import Mapping
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, field_validator, model_validator
@@ -31,7 +32,7 @@ class Metric(str, Enum):
     EUCLIDEAN = "Euclidean"
 
     @classmethod
-    def parse(cls, value: Any) -> "Metric":
+    def parse(cls, value: Any) -> Metric:
         if isinstance(value, Metric):
             return value
         if isinstance(value, str):
@@ -145,7 +146,7 @@ class SearchQuery(BaseModel):
         return array
 
     @model_validator(mode="after")
-    def _one_query(self) -> "SearchQuery":
+    def _one_query(self) -> SearchQuery:
         if (self.queryImageId is None) == (self.vector is None):
             raise ValueError("give exactly one of queryImageId and vector")
         return self

@@ -25,7 +25,7 @@ from bioims.search.errors import SearchError
 from bioims.search.query import MAX_HITS, SearchQuery, parse_query
 from bioims.search.results import FINAL_STATUSES, TableResults, new_header
 from bioims.services.api import BadRequest, NotFound, Request, Service, ServiceError, api
-from bioims.services.models import EmbeddingName, Flag, Id, Name, NumericInt
+from bioims.services.models import EmbeddingName, Flag, Id, NumericInt
 from bioims.services.wire import Wire, get_item
 from bioims.store.ports import Update
 from bioims.vectors import decode_vector

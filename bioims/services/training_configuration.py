@@ -8,7 +8,7 @@ embedding's ROI geometry is the one image processing uses (8.1 #9).
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, StrictBool, StrictFloat, StrictInt, StrictStr
 

@@ -29,7 +29,7 @@ class MemoryQueue:
 
     def __init__(self, name: str):
         self.name = name
-        self._entries: "OrderedDict[str, _Entry]" = OrderedDict()
+        self._entries: OrderedDict[str, _Entry] = OrderedDict()
         self._dedup: dict[str, float] = {}
         self._cond = threading.Condition()
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import html
 import zlib
-from typing import Any, Iterable, Sequence
+from typing import Any
+from collections.abc import Iterable, Sequence
 from urllib.parse import quote, urlencode
 
 PER_PAGE = 100  # rows or cards per page; longer lists get a pager

@@ -13,7 +13,7 @@ import mimetypes
 import threading
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler
-from typing import Callable
+from collections.abc import Callable
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from bioims.httpthread import BackgroundHttpServer

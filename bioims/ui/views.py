@@ -3,7 +3,8 @@ server answers the 404 page); the search page shows a search service that is dow
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any
+from collections.abc import Mapping
 
 from bioims.ui.data import MEDIUM, THUMBNAIL, Hit, NotFound, SearchFailed, SearchUnavailable, UiData, well_position
 from bioims.ui.html import colour, esc, fmt_number, legend, page, paginate, seg, table, url

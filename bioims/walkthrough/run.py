@@ -15,7 +15,7 @@ import json
 import os
 import time
 from pathlib import Path
-from typing import Callable
+from collections.abc import Callable
 
 from bioims import client, keys
 from bioims import context as context_module

@@ -224,7 +224,7 @@ class SyntheticBbbc021:
             self._illumination = {plate: np.stack(fields).astype(np.float32)}
         return self._illumination[plate]
 
-    def well_state(self, plate: str, well: str) -> "WellState":
+    def well_state(self, plate: str, well: str) -> WellState:
         """The treatment effect and mean phenotype of a well (shared by its fields)."""
         row = self.row(plate, well, 1) if (plate, well, 1) in self._rows else self._first_row(plate, well)
         week = self.week(row["week"])

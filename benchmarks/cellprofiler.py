@@ -29,6 +29,7 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 import argparse
 import sys
 import time
+from functools import partial
 import warnings
 from pathlib import Path
 
@@ -111,18 +112,18 @@ def main(argv: list[str] | None = None) -> int:
         n = rois.shape[0]
         rois_per_field.append(n)
         print(f"field {index + 1}: {n} ROIs", flush=True)
-        rows.setdefault("imaging pipeline (per field)", []).append(best(lambda: preprocess_image(CHANNELS, channels, flats, parameters), args.repeats))
+        rows.setdefault("imaging pipeline (per field)", []).append(best(partial(preprocess_image, CHANNELS, channels, flats, parameters), args.repeats))
         stack = rois[:, :, 0].astype(np.float32) / 65535
-        rows.setdefault("regions (nucleus + cell)", []).append(best(lambda: roi_regions(stack, 0), args.repeats))
+        rows.setdefault("regions (nucleus + cell)", []).append(best(partial(roi_regions, stack, 0), args.repeats))
         for group in args.groups:
             subset = rois[:8] if (args.skip_slow and group in SLOW) else rois
-            seconds = best(lambda: roi_features(subset, CHANNELS, 0, (group,)), 1 if group in SLOW else args.repeats)
+            seconds = best(partial(roi_features, subset, CHANNELS, 0, (group,)), 1 if group in SLOW else args.repeats)
             rows.setdefault(f"regions + {group}", []).append(seconds * n / subset.shape[0])
         rows.setdefault(f"default groups ({'+'.join(DEFAULT_GROUPS)})", []).append(
-            best(lambda: roi_features(rois, CHANNELS, 0, DEFAULT_GROUPS), args.repeats))
+            best(partial(roi_features, rois, CHANNELS, 0, DEFAULT_GROUPS), args.repeats))
         for name, net in nets.items():
             embed_rois(net, rois[:2])
-            rows.setdefault(f"inference {name}", []).append(best(lambda: embed_rois(net, rois), args.repeats))
+            rows.setdefault(f"inference {name}", []).append(best(partial(embed_rois, net, rois), args.repeats))
     rois_mean = float(np.mean(rois_per_field))
     imaging = float(np.mean(rows["imaging pipeline (per field)"]))
     print()

@@ -203,7 +203,7 @@ def nsc_comparison(args) -> None:
         started = time.perf_counter()
         store, rows = render_screen(root, fields_out=fields)
         manifest = prepare_training_set(store, "screen-train", "screen", rows, validation_fraction=0.2, seed=0)
-        print(f"\nNSC on the synthetic screen: {manifest.counts['images']} labelled images, {manifest.counts['rois']} ROIs, "
+        print(f"\nNSC on the synthetic screen: {manifest.counts['images']} labelled images, " f"{manifest.counts['rois']} ROIs, "
               f"{len(manifest.classes)} classes (rendered and cut in {time.perf_counter() - started:.1f} s); "
               f"{args.epochs} x {args.minibatches} minibatches, torch threads {args.threads or available_cores()}")
         baseline = _baseline_nsc(rows, fields)
@@ -211,7 +211,7 @@ def nsc_comparison(args) -> None:
         cellprofiler = _cellprofiler_nsc(store, rows)
         print(f"CellProfiler features (bioims.features, default groups and recipe, no training): NSC {cellprofiler:.3f} "
               f"({time.perf_counter() - started:.1f} s); field-statistics baseline: NSC {baseline:.3f}")
-        print(f"{'network':<16}{'seed':>5}{'untrained':>11}{'trained':>9}{'baseline':>10}{'cellprofiler':>13}{'trained-untrained':>19}{'train s':>9}")
+        print(f"{'network':<16}{'seed':>5}{'untrained':>11}{'trained':>9}{'baseline':>10}" f"{'cellprofiler':>13}{'trained-untrained':>19}{'train s':>9}")
         for network, recipe in NSC_RECIPES.items():
             gains = []
             for seed in args.seeds:

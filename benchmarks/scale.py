@@ -80,7 +80,7 @@ def _render(job: tuple[str, str, str, int, list[str]]) -> int:
     root, plate, well, site, names = job
     assert _world is not None
     image = _world.render(plate, well, site)
-    for channel_image, name in zip(image, names):
+    for channel_image, name in zip(image, names, strict=True):
         tifffile.imwrite(Path(root) / plate / name, channel_image, photometric="minisblack")
     return 1
 
@@ -305,8 +305,8 @@ def main() -> None:
         data_dir = tmp_path / "bbbc021"
         t0 = time.perf_counter()
         plate_name, n_fields = render_plate(data_dir, args.wells, config, args.workers)
-        print(f"synthetic BBBC021 plate {plate_name}: {args.wells} wells x {config.fields_per_well} fields = {n_fields} fields "
-              f"of {config.height}x{config.width}x3 uint16 (rendered in {time.perf_counter() - t0:.1f} s with {args.workers} workers)")
+        print(f"synthetic BBBC021 plate {plate_name}: {args.wells} wells x {config.fields_per_well} fields = " f"{n_fields} fields "
+              f"of {config.height}x{config.width}x3 uint16 (rendered in {time.perf_counter() - t0:.1f} s with " f"{args.workers} workers)")
 
         settings = Settings(home=tmp_path / "home")
         ctx = Context(settings, Stores(settings))
@@ -354,7 +354,7 @@ def main() -> None:
 
     # --- report ------------------------------------------------------------------------------
     per_field = lambda s: s / n_fields * 1000  # noqa: E731 - ms per field
-    print(f"load average {os.getloadavg()[0]:.2f}; {args.workers} workers; ROIs per field: median {statistics.median(rois) if rois else 0:.0f}")
+    print(f"load average {os.getloadavg()[0]:.2f}; {args.workers} workers; ROIs per field: median " f"{statistics.median(rois) if rois else 0:.0f}")
     print(f"{'step':<28} {'wall s':>8} {'ms/field':>9}")
     for title, steps, total in (("ingest", INGEST_STEPS, ingest_s), ("process-plate", PROCESS_STEPS, process_s)):
         for step in steps:
@@ -369,13 +369,13 @@ def main() -> None:
     peak_worker = max(worker_peaks) if worker_peaks else 0.0
     print(f"peak RSS per worker process: {', '.join(f'{p:.0f}' for p in worker_peaks) or 'no workers'} MiB "
           f"({len(worker_peaks)} worker processes over both workflows); main process (flat-field job, services): "
-          f"{main_peak_mib:.0f} MiB{'' if reset else ' (peak not resettable: includes rendering set-up)'}; main CPU {main_cpu_s:.1f} s")
+          f"{main_peak_mib:.0f} MiB{'' if reset else ' (peak not resettable: includes rendering set-up)'}; main " f"CPU {main_cpu_s:.1f} s")
     print("where the time goes (measured in this process, one core):")
     for name, seconds in parts.items():
         print(f"  thumbnails: {name:<40} {seconds * 1000:>7.1f} ms CPU per field")
     print(f"  flat field from the plate mean (cut-off + Gaussian sigma 50): {finalise_s:.2f} s CPU per channel, "
           f"x3 channels x {BBBC021_PLATES} plates = {finalise_s * 3 * BBBC021_PLATES / 60:.1f} min on one core")
-    print(f"  worker start-up (spawn + imports): {start_s:.2f} s per map pool; 2 maps per plate x {BBBC021_PLATES} plates = "
+    print(f"  worker start-up (spawn + imports): {start_s:.2f} s per map pool; 2 maps per plate x {BBBC021_PLATES} " "plates = "
           f"{start_s * 2 * BBBC021_PLATES / 60:.1f} min")
     cpu_field_s = (main_cpu_s + worker_cpu_s) / n_fields
     cpu_minutes = cpu_field_s * BBBC021_FIELDS / args.workers / 60

@@ -117,7 +117,7 @@ def main() -> None:
     args = parser.parse_args()
     cpu = sorted(os.sched_getaffinity(0))[0]
     os.sched_setaffinity(0, {cpu})
-    print(f"one core (cpu {cpu}); {args.fields} synthetic BBBC021 fields per size, 3 x uint16 channels; best of {args.repeats}")
+    print(f"one core (cpu {cpu}); {args.fields} synthetic BBBC021 fields per size, 3 x uint16 channels; best of " f"{args.repeats}")
     ratios = {}
     for height, width in SIZES:
         fields = make_fields(height, width, args.fields, args.seed)
@@ -131,7 +131,7 @@ def main() -> None:
                 identical &= bool(np.array_equal(decoded(out_b[name]), decoded(out_n[name])))
                 base_bytes += len(out_b[name])
                 new_bytes += len(out_n[name])
-        ratio = statistics.median(b / n for b, n in zip(base_times, new_times))
+        ratio = statistics.median(b / n for b, n in zip(base_times, new_times, strict=True))
         ratios[f"{height}x{width}"] = ratio
         print(
             f"{height}x{width}: baseline {1000 * statistics.median(base_times):.1f} ms/field, "

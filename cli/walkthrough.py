@@ -138,7 +138,7 @@ def walkthrough(synthetic, bbbc021_dir, plates, n_plates, fields_per_well, size,
 def _print_summary(summary: dict, seconds: float) -> None:
     example = summary["exampleSearch"]
     query = example["query"]
-    table = Table(title=f"Nearest images to {query['imageSourceId']} ({query['compound']} {query['concentration'] or ''}, {query['moa']}), "
+    table = Table(title=f"Nearest images to {query['imageSourceId']} ({query['compound']} {query['concentration'] or ''}, " f"{query['moa']}), "
                         "other compounds with a known MOA only")
     for column in ("rank", "image", "compound", "concentration", "MOA", "distance"):
         table.add_column(column)

@@ -215,7 +215,7 @@ class _Scope:
         handler = self.t.aux(f"{step_name} Failed")
         fail = self.fail
         cause = (
-            f"States.Format('{{}}: {{}}: {{}}', '{_escape(step_name)}', $.{FAILURE_FIELD}.Error, $.{FAILURE_FIELD}.Cause)"
+            f"States.Format('{{}}: {{}}: {{}}', '{_escape(step_name)}', $.{FAILURE_FIELD}.Error, " f"$.{FAILURE_FIELD}.Cause)"
             if prefix
             else f"$.{FAILURE_FIELD}.Cause"  # a Map: its failed iteration already named the step
         )
@@ -327,7 +327,7 @@ class _Scope:
             "EnableManagedSpotTraining": True,
             "StoppingCondition": {
                 "MaxRuntimeInSeconds.$": f"{request}.maxRuntimeSeconds",
-                "MaxWaitTimeInSeconds.$": f"States.MathAdd({request}.maxRuntimeSeconds, {binding.spot_wait_extra_seconds})",
+                "MaxWaitTimeInSeconds.$": f"States.MathAdd({request}.maxRuntimeSeconds, " f"{binding.spot_wait_extra_seconds})",
             },
         }
         selector = {

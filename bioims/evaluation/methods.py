@@ -109,7 +109,7 @@ HEADER = ["method", "kind", "NSC [95% CI]", "NSCB [95% CI]", "mAP", "compound vo
 
 
 def methods_markdown(comparison: dict) -> list[str]:
-    lines = [f"## Every method side by side ({comparison['level']} level, the same {comparison['images']} images and queries)", "",
+    lines = [f"## Every method side by side ({comparison['level']} level, the same {comparison['images']} images and " "queries)", "",
              "| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
     lines += ["| " + " | ".join(row) + " |" for row in methods_rows(comparison)]
     errors = [f"- {n}: {m['error']}" for n, m in comparison["methods"].items() if m.get("error")]

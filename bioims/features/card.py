@@ -33,7 +33,7 @@ def feature_card(embedding: dict, groups: Sequence[str] = DEFAULT_GROUPS) -> dic
         "objects": ["Nuclei", "Cells"],
         "segmentationChannel": embedding.get("segmentationChannel"),
         "cpMeasure": cp_measure_version(),
-        "imageProfile": "mean of the ROI features (NaN ignored), robust z-scored per plate against the plate's DMSO images",
+        "imageProfile": "mean of the ROI features (NaN ignored), robust z-scored per plate against the plate's " "DMSO images",
         "notes": ["no training: CellProfiler measurements of each ROI's nucleus and cell regions (cp-measure)"],
     }
 

@@ -166,7 +166,7 @@ def measure_mosaic(mosaic: Mosaic, n: int, channels: Sequence[str], groups: Sequ
     out: dict[str, np.ndarray] = {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # empty-edge and zero-variance cases give NaN, kept as NaN
-        for obj, labels in zip(OBJECTS, (mosaic.nuclei, mosaic.cells)):
+        for obj, labels in zip(OBJECTS, (mosaic.nuclei, mosaic.cells), strict=True):
             for group in groups:
                 if group in ("sizeshape", "zernike", "feret"):
                     result = functions[group](labels, None)

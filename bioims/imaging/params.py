@@ -107,7 +107,7 @@ class ArtifactParameters:
                 raise ParameterError(f"artifact size must be a positive integer, not {size!r}")
 
     def pairs(self) -> list[tuple[str, int]]:
-        return list(zip(self.names, self.sizes))
+        return list(zip(self.names, self.sizes, strict=True))
 
     @staticmethod
     def from_config(values: Mapping[str, object]) -> ArtifactParameters:

@@ -79,7 +79,7 @@ def preprocess_image(
         )
     check_same_shape(channel_names, channels, image_id)
     shape = channels[0].shape
-    for name, flat in zip(channel_names, flat_fields):
+    for name, flat in zip(channel_names, flat_fields, strict=True):
         if flat.array.shape != shape:
             raise ImageShapeError(
                 f"image {image_id}: flat field of channel {name!r} has shape {flat.array.shape}, image has {shape}"
@@ -88,7 +88,7 @@ def preprocess_image(
 
     stack = np.empty((len(channels), *shape), dtype=np.uint16)
     found = None
-    for c, (raw, flat) in enumerate(zip(channels, flat_fields)):
+    for c, (raw, flat) in enumerate(zip(channels, flat_fields, strict=True)):
         normalized = normalize_channel(raw, flat.log)
         if c == seg:
             # A constant raw channel carries no signal: its ratio image would only trace the flat

@@ -67,7 +67,7 @@ def colour_mip_raw(channels: Sequence[np.ndarray], colors: np.ndarray | None = N
     # key r * n + (n - 1 - c) -> colour of channel c at value r (the original's product order)
     palette = (values[:, None, None] * colors[::-1][None] * MIP_SCALE).astype(np.uint8).reshape(-1, 3)
     best = None
-    for key, raw in zip(keys, channels):
+    for key, raw in zip(keys, channels, strict=True):
         projected = raw.max(axis=0) if raw.ndim == 3 else raw
         gathered = key[projected]
         best = gathered if best is None else np.maximum(best, gathered, out=best)

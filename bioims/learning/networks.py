@@ -109,7 +109,7 @@ class Bbbc021Net(EmbeddingNetwork):
         scale = dropout / BBBC021_FC_DROPOUT
         layers: list[nn.Module] = []
         channels, side = in_channels, input_size
-        for width, drop in zip(BBBC021_WIDTHS, BBBC021_DROPOUT2D):
+        for width, drop in zip(BBBC021_WIDTHS, BBBC021_DROPOUT2D, strict=True):
             layers += [nn.Conv2d(channels, width, kernel_size=3, stride=2), nn.ReLU(inplace=True)]
             if drop * scale > 0:
                 layers.append(nn.Dropout2d(drop * scale))

@@ -189,7 +189,7 @@ def _median_ms(search, queries: np.ndarray) -> float:
 def recall_at_k(found: np.ndarray, truth: np.ndarray, k: int = RECALL_K) -> float:
     """Mean over queries of |found[:k] & truth[:k]| / |truth[:k]| (-1 = no result ignored)."""
     hits, total = 0, 0
-    for f, t in zip(found, truth):
+    for f, t in zip(found, truth, strict=True):
         t = t[t >= 0][:k]
         hits += len(set(f[f >= 0][:k].tolist()) & set(t.tolist()))
         total += len(t)
@@ -199,7 +199,7 @@ def recall_at_k(found: np.ndarray, truth: np.ndarray, k: int = RECALL_K) -> floa
 def _without_self(labels: np.ndarray, rows: np.ndarray) -> np.ndarray:
     """Each row's result list with the query row removed, cut to RECALL_K (-1 padded)."""
     out = np.full((labels.shape[0], RECALL_K), -1, dtype=np.int64)
-    for j, (found, row) in enumerate(zip(labels, rows)):
+    for j, (found, row) in enumerate(zip(labels, rows, strict=True)):
         kept = found[found != row][:RECALL_K]
         out[j, : kept.size] = kept
     return out

@@ -63,7 +63,7 @@ class Batcher(Generic[Item, Result]):
                     raise RuntimeError(f"batch of {len(batch)} gave {len(outcomes)} results")
             except BaseException as exc:  # every caller of the batch learns about the failure
                 outcomes = [exc] * len(batch)
-            for s, outcome in zip(batch, outcomes):
+            for s, outcome in zip(batch, outcomes, strict=True):
                 if isinstance(outcome, BaseException):
                     s.error = outcome
                 else:

@@ -55,7 +55,7 @@ class SearchResult:
         """[{imageId, rank, distance}], rank from 0: the BioimsSearch hit rows' content."""
         return [
             {"imageId": image_id, "rank": rank, "distance": float(distance)}
-            for rank, (image_id, distance) in enumerate(zip(self.image_ids, self.distances.tolist()))
+            for rank, (image_id, distance) in enumerate(zip(self.image_ids, self.distances.tolist(), strict=True))
         ]
 
     def to_json(self) -> dict:
@@ -370,7 +370,7 @@ class SearchEngine:
             k = max(query.maxHits for _, query, _ in ready)
             matrix = vectors[0] if len(vectors) == 1 else np.concatenate(vectors)
             found = index.knn(matrix, k, metric, selection, [row for _, _, row in ready])
-            for (place, query, row), neighbours in zip(ready, found):
+            for (place, query, row), neighbours in zip(ready, found, strict=True):
                 self_allowed = row >= 0 and (selection.mask is None or bool(selection.mask[row]))
                 rows = neighbours.rows[: query.maxHits].tolist()
                 outcomes[place] = SearchResult(

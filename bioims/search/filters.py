@@ -44,7 +44,7 @@ class RowTagIndex:
         hi = np.searchsorted(self._tags, tags, side="right")
         if tags.size == 1:
             return self._rows[lo[0]:hi[0]]
-        return np.concatenate([self._rows[a:b] for a, b in zip(lo, hi)])
+        return np.concatenate([self._rows[a:b] for a, b in zip(lo, hi, strict=True)])
 
     def any_mask(self, tags: np.ndarray) -> np.ndarray:
         """Boolean mask of the rows carrying at least one of `tags`."""

@@ -183,7 +183,7 @@ class TrainingIndex:
             # Only a reload (plate already here, or images seen before) pays for a scan of the rows.
             if plate_id in self._plates or any(i in self._row for i in ids):
                 incoming = set(ids)
-                stale = [r for r, (i, p) in enumerate(zip(self._ids, self._plate_of)) if p == plate_id or i in incoming]
+                stale = [r for r, (i, p) in enumerate(zip(self._ids, self._plate_of, strict=True)) if p == plate_id or i in incoming]
                 self._remove_rows(np.asarray(stale, dtype=np.int64))
                 self._recount()
             start = self.size

@@ -27,7 +27,7 @@ ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
 RESERVED_TRAIN_IDS = frozenset({"tags", "failed", "staging", "origin", "GENERATION", "tag-labels.json"})
 
 
-class Metric(str, Enum):
+class Metric(str, Enum):  # noqa: UP042 - StrEnum would change str() of a member
     COSINE = "Cosine"
     EUCLIDEAN = "Euclidean"
 
@@ -140,7 +140,7 @@ class SearchQuery(BaseModel):
             raise ValueError("vector contains NaN or infinity, or numbers beyond float32")
         squared = float(np.dot(array.astype(np.float64), array.astype(np.float64)))
         if squared > MAX_SQUARED_NORM:
-            raise ValueError(f"vector too large: its squared norm {squared:.3g} overflows float32 distances (at most {MAX_SQUARED_NORM:.3g})")
+            raise ValueError(f"vector too large: its squared norm {squared:.3g} overflows float32 distances (at most " f"{MAX_SQUARED_NORM:.3g})")
         if 0.0 < squared < MIN_SQUARED_NORM:
             raise ValueError(f"vector too small: its squared norm {squared:.3g} underflows float32 (at least {MIN_SQUARED_NORM:.3g})")
         return array

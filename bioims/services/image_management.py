@@ -237,7 +237,7 @@ class ImageManagementService(Service):
             [f"Message START for plateId {plate_id}"] + [f"Creation of imageId={i}" for i in image_ids],
         )
         rows = []
-        for image, image_id, message_id in zip(manifest.images, image_ids, message_ids):
+        for image, image_id, message_id in zip(manifest.images, image_ids, message_ids, strict=True):
             row = {
                 "imageId": image_id,
                 "trainId": ORIGIN,

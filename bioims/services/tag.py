@@ -15,6 +15,7 @@ from pydantic import Field
 from bioims import tables
 from bioims.services.api import BadRequest, NotFound, Request, Service, api
 from bioims.services.models import Name, NumericInt
+from bioims.services.numbering import get_or_assign_number
 from bioims.services.wire import Wire, item_or_empty, mapped_list
 
 
@@ -24,7 +25,6 @@ def _tag_row(result: dict, params: dict | None = None) -> dict:
 
 
 TAG_ROW = Wire(_tag_row)
-from bioims.services.numbering import get_or_assign_number
 
 COUNTER_KEY = {"tagValue": "nextId", "tagType": "counter"}
 UNIQUE = "unique#"

@@ -207,7 +207,7 @@ class TrainingConfigurationService(Service):
         rows = list(self._table.query_all(request.embeddingName))
         if len(rows) > 1 and not request.force:
             raise Conflict(
-                f"embedding {request.embeddingName!r} has {len(rows) - 1} trainings; delete them first or pass force=true"
+                f"embedding {request.embeddingName!r} has {len(rows) - 1} trainings; delete them first or pass " "force=true"
             )
         self._table.batch_write(deletes=rows)
         return {"embeddingName": request.embeddingName, "deleted": len(rows)}

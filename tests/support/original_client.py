@@ -163,7 +163,7 @@ class ArtifactClient(_Client):
 
     def addAnnotation(self, contextId, trainId, artifact, annotation):
         return self._sync(
-            f'{{ "method": "addAnnotation", "contextId": "{contextId}", "trainId": "{trainId}", "artifact": "{artifact}", "annotation": "{annotation}" }}'
+            f'{{ "method": "addAnnotation", "contextId": "{contextId}", "trainId": "{trainId}", "artifact": ' f'"{artifact}", "annotation": "{annotation}" }}'
         )
 
     def createDescribeStacksArtifact(self, contextId, trainId):
@@ -256,12 +256,12 @@ class ImageManagementClient(_Client):
 
     def createImageTrainResult(self, imageId, trainId, embeddingVector, roiEmbeddingKey):
         return self._sync(
-            f'{{ "method": "createImageTrainResult", "imageId": "{imageId}", "trainId": "{trainId}", "embeddingVector": "{embeddingVector}", "roiEmbeddingKey": "{roiEmbeddingKey}" }}'
+            f'{{ "method": "createImageTrainResult", "imageId": "{imageId}", "trainId": "{trainId}", ' f'"embeddingVector": "{embeddingVector}", "roiEmbeddingKey": "{roiEmbeddingKey}" }}'
         )
 
     def listCompatiblePlates(self, width, height, depth, channels):
         return self._sync(
-            f'{{ "method": "listCompatiblePlates", "width": {width}, "height": {height}, "depth": {depth}, "channels": {channels} }}'
+            f'{{ "method": "listCompatiblePlates", "width": {width}, "height": {height}, "depth": {depth}, ' f'"channels": {channels} }}'
         )
 
     def getImageTags(self, imageId):
@@ -294,7 +294,7 @@ class TrainClient(_Client):
 
     def train(self, embeddingName, filterBucket="", filterKey="", executeProcessPlate="true", useSpot="true"):
         return self._sync(
-            f'{{ "method": "train", "embeddingName": "{embeddingName}", "filterBucket": "{filterBucket}", "filterKey": "{filterKey}", "executeProcessPlate": "{executeProcessPlate}", "useSpot": "{useSpot}" }}'
+            f'{{ "method": "train", "embeddingName": "{embeddingName}", "filterBucket": "{filterBucket}", ' f'"filterKey": "{filterKey}", "executeProcessPlate": "{executeProcessPlate}", "useSpot": "{useSpot}" ' '}'
         )
 
     def startTrainingBuild(self, trainId):
@@ -310,7 +310,7 @@ class EmbeddingClient(_Client):
 
     def executeImageEmbeddingCompute(self, trainInfo, embeddingInfo, plateId, imageId):
         return self._sync(
-            f'{{ "method": "executeImageEmbeddingCompute", "trainInfo": {json.dumps(trainInfo)}, "embeddingInfo": {json.dumps(embeddingInfo)}, "plateId": "{plateId}", "imageId": "{imageId}" }}'
+            f'{{ "method": "executeImageEmbeddingCompute", "trainInfo": {json.dumps(trainInfo)}, ' f'"embeddingInfo": {json.dumps(embeddingInfo)}, "plateId": "{plateId}", "imageId": "{imageId}" }}'
         )
 
 

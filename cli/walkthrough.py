@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 import click
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from cli.common import EMBEDDING_NAME, CliError, console
@@ -17,7 +17,7 @@ from cli.common import EMBEDDING_NAME, CliError, console
 class RichReporter:
     def __init__(self, progress: Progress):
         self.progress = progress
-        self.task = None
+        self.task: TaskID | None = None
 
     def step_started(self, name: str, description: str) -> None:
         self.base = f"[bold]{name}[/bold] {description}"

@@ -383,7 +383,7 @@ def download(
     unknown = [p for p in wanted if p not in set(design.plates)]
     if unknown:
         raise DownloadError(f"plate(s) not in the image CSV: {', '.join(unknown)}")
-    todo = []
+    todo: list[str] = []
     for plate in wanted:
         (report.plates_skipped if plate_complete(root, design, plate) else todo).append(plate)
 

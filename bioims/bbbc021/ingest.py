@@ -106,7 +106,7 @@ def check_tiff(path: Path) -> tuple[tuple[int, ...], str]:
             page = tif.pages.first
             shape, dtype = tuple(page.shape), str(page.dtype)
             ends = [o + n for o, n in zip(page.dataoffsets, page.databytecounts, strict=True)]
-            expected = int(np.prod(shape)) * page.dtype.itemsize if page.compression == 1 else None
+            expected = int(np.prod(shape)) * page.dtype.itemsize if page.compression == 1 else None  # type: ignore[union-attr]
     except (tifffile.TiffFileError, ValueError, OSError, IndexError, KeyError) as exc:
         raise csvs.Bbbc021DataError(f"{path} is not a readable TIFF: {exc}") from exc
     if not ends or max(ends) > size:
@@ -183,7 +183,7 @@ def ingest(
     root: Path | str,
     plates: Iterable[str] | None = None,
     *,
-    mode: labels.LabelMode = "standard",
+    mode: str = "standard",
     embedding: str = DEFAULT_EMBEDDING,
     source_bucket: str | None = None,
     source_key: str = "",
@@ -198,7 +198,7 @@ def ingest(
     from bioims import context as context_module
     from bioims.clients.base import ClientError
 
-    labels.check_mode(mode)
+    mode = labels.check_mode(mode)
     progress = progress or _Quiet()
     root = Path(root).resolve()
     if not root.is_dir():

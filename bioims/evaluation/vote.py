@@ -179,7 +179,11 @@ def compound_vote(
         best_other = others[np.argmax(scores[others])] if len(others) else None
         best_other_score = scores[best_other] if best_other is not None else -np.inf
         wins = true_score >= best_other_score if ties == "true_moa" else true_score > best_other_score
-        predicted = true_moa if wins else moas[best_other]
+        if wins:
+            predicted = true_moa
+        else:
+            assert best_other is not None  # losing needs another MOA's score
+            predicted = moas[best_other]
         rows.append(
             {
                 "compound": compound,

@@ -105,7 +105,7 @@ def pack(rois: np.ndarray, nucleus: np.ndarray, cell: np.ndarray, gap: int = 1) 
     square root of their total area, with `gap` background pixels around every box (so an object
     cut by its window's edge has an edge there, as it would with background beyond it)."""
     n, channels = rois.shape[:2]
-    rows_any, cols_any = cell.any(axis=2), cell.any(axis=1)
+    rows_any, cols_any = np.asarray(cell.any(axis=2)), np.asarray(cell.any(axis=1))
     y0, y1 = rows_any.argmax(axis=1), rows_any.shape[1] - rows_any[:, ::-1].argmax(axis=1)
     x0, x1 = cols_any.argmax(axis=1), cols_any.shape[1] - cols_any[:, ::-1].argmax(axis=1)
     heights, widths = y1 - y0 + gap, x1 - x0 + gap

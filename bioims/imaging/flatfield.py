@@ -124,7 +124,7 @@ class FlatField:
     @property
     def log(self) -> np.ndarray:
         if self._log is None:
-            self._log = log_background(self.array)
+            self._log = np.asarray(log_background(self.array))
         return self._log
 
     def check_shape(self, shape: tuple[int, ...]) -> None:

@@ -28,7 +28,7 @@ class RoiResult:
     tensor: np.ndarray  # (n, C, Dz, Dy, Dx) uint16: normalised crops x65535
     starts: np.ndarray  # (n, 3) int64: (z, y, x) of each window's first voxel, tensor order
     centres: np.ndarray  # (n, 3) float64: the nucleus centres the windows were cut around
-    extent: tuple[int, int, int]  # (Dz, Dy, Dx)
+    extent: tuple[int, ...]  # (Dz, Dy, Dx)
     channels: tuple[str, ...]
     components: int  # components of at least min_voxels before the edge rule
 

@@ -189,7 +189,7 @@ def _split_wells(images: list[dict], fraction: float, seed: int) -> set[tuple[st
     if fraction <= 0:
         return set()
     wells: dict[tuple[int, int], set[tuple[str, str]]] = defaultdict(set)
-    lab_name: dict[tuple[str, str], tuple[str, str]] = {}
+    lab_name: dict[tuple[str, str], tuple[str, ...]] = {}
     for image in images:
         well = (image["plateId"], image["wellId"])
         wells[(image["label"], image["subclass"])].add(well)

@@ -48,6 +48,8 @@ class EmbeddingNetwork(nn.Module):
     """Common contract: forward(x (N, C, R, R) float) -> (N, D) rows of unit L2 norm."""
 
     name: str = ""
+    input_mean: torch.Tensor  # buffers registered in __init__
+    input_std: torch.Tensor
 
     def __init__(self, in_channels: int, roi_size: int, embedding_dim: int):
         super().__init__()

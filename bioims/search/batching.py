@@ -74,7 +74,9 @@ class Batcher(Generic[Item, Result]):
         finally:
             with self._lock:
                 if self._pending:
-                    self._pending[0].ready.set()  # promote the next waiter to leader
+                    waiter = self._pending[0].ready
+                    assert waiter is not None  # it arrived while a batch ran, so it waits on an event
+                    waiter.set()  # promote the next waiter to leader
                 else:
                     self._busy = False
             for s in batch:

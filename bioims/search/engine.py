@@ -86,7 +86,7 @@ class SearchEngine:
         self._trainings: dict[str, TrainingIndex] = {}
         self._tags: dict[str, TagStore] = {}
         self._lock = threading.RLock()
-        self._batcher: Batcher[SearchQuery, Outcome] = Batcher(self.search_many)
+        self._batcher: Batcher[SearchQuery, SearchResult] = Batcher(self.search_many)
 
     # --- start ---------------------------------------------------------------------------------
     def load(self) -> dict:

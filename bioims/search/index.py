@@ -270,6 +270,7 @@ class TrainingIndex:
         """(queries, k) -> (distances, labels) on the index this search uses, filter inside."""
         if self.uses_ann(metric, selection):
             ann = self.ann
+            assert ann is not None  # uses_ann needs one
             selector = selection.params.sel if selection.params is not None else None
             fraction = selection.count / self.size
             return lambda q, k: ann.search(q, k, selector, fraction)

@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections import Counter
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import Field, StrictFloat, StrictInt, StrictStr, ValidationError
 
@@ -238,7 +238,7 @@ class ImageManagementService(Service):
         )
         rows = []
         for image, image_id, message_id in zip(manifest.images, image_ids, message_ids, strict=True):
-            row = {
+            row: dict[str, Any] = {
                 "imageId": image_id,
                 "trainId": ORIGIN,
                 "plateId": plate_id,

@@ -27,7 +27,7 @@ import io
 import json
 import tarfile
 import threading
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
@@ -117,7 +117,7 @@ class TrainService(Service):
             raise BadRequest(f"filter list {key!r} not found in bucket {bucket or 'resource'!r}") from None
 
     def _create(self, embedding_name: str, filter_bucket: str, filter_key: str, execute: bool, spot: bool, description: str,
-                kind: str | None = None) -> dict:
+                kind: Literal["network", "untrained", "cellprofiler"] | None = None) -> dict:
         from bioims.services.training_configuration import CreateTrainingRequest, TrainingModel
 
         self._configuration.embedding(embedding_name)

@@ -51,7 +51,7 @@ class MemoryQueue:
         with self._cond:
             while True:
                 now = time.monotonic()
-                out = []
+                out: list[Message] = []
                 for entry in self._entries.values():
                     if len(out) >= max_messages:
                         break

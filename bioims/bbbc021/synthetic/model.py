@@ -26,6 +26,7 @@ from bioims.bbbc021.csvs import concentration_key
 from bioims.bbbc021.design import Design, load_design
 from bioims.bbbc021.synthetic import phenotypes as ph
 from bioims.bbbc021.synthetic import render, textures
+from bioims.bbbc021.synthetic.render import Imaging
 
 FULL_HEIGHT: Final = 1024
 FULL_WIDTH: Final = 1280
@@ -295,7 +296,7 @@ class SyntheticBbbc021:
         )
         return image, truth_out
 
-    def _imaging(self, rng, plate: str, week: WeekConditions, plate_c: PlateConditions) -> render.Imaging:
+    def _imaging(self, rng, plate: str, week: WeekConditions, plate_c: PlateConditions) -> Imaging:
         return render.Imaging(
             offset=week.offset,
             background=week.background,

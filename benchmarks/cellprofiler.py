@@ -33,6 +33,7 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 import argparse
 import sys
 import time
+from functools import partial
 import warnings
 from pathlib import Path
 
@@ -41,11 +42,11 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bioims.features.cellprofiler import DEFAULT_GROUPS, GROUPS, roi_features  # noqa: E402
-from bioims.features.regions import roi_regions  # noqa: E402
-from bioims.imaging.flatfield import FlatField, compute_flat_field  # noqa: E402
-from bioims.imaging.params import RoiParameters  # noqa: E402
-from bioims.imaging.pipeline import preprocess_image  # noqa: E402
+from bioims.features.cellprofiler import DEFAULT_GROUPS, GROUPS, roi_features
+from bioims.features.regions import roi_regions
+from bioims.imaging.flatfield import FlatField, compute_flat_field
+from bioims.imaging.params import RoiParameters
+from bioims.imaging.pipeline import preprocess_image
 
 CHANNELS = ("dapi", "tubulin", "actin")
 SLOW = ("granularity", "radial", "texture", "costes")  # seconds to minutes per field; on a few ROIs with --skip-slow
@@ -157,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
         rows.setdefault(DEFAULT_ROW, []).append(best(lambda: roi_features(rois, CHANNELS, 0, DEFAULT_GROUPS), args.repeats))
         for group in args.groups:
             subset = rois[:8] if (args.skip_slow and group in SLOW) else rois
-            seconds = best(lambda: roi_features(subset, CHANNELS, 0, (group,)), 1 if group in SLOW else args.repeats)
+            seconds = best(partial(roi_features, subset, CHANNELS, 0, (group,)), 1 if group in SLOW else args.repeats)
             rows.setdefault(f"regions + {group}", []).append(seconds * n / subset.shape[0])
         for name, net in nets.items():
             embed_rois(net, rois[:2])

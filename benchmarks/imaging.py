@@ -39,14 +39,14 @@ import tifffile
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bioims.config import Settings  # noqa: E402
-from bioims.imaging.flatfield import FlatField, FlatFieldAccumulator  # noqa: E402
-from bioims.imaging.io import ChannelSource, read_image  # noqa: E402
-from bioims.imaging.outputs import ImageOutputKeys, read_flat_field, write_flat_field, write_image_outputs  # noqa: E402
-from bioims.imaging.params import RoiParameters  # noqa: E402
-from bioims.imaging.pipeline import RoiResult, preprocess_image  # noqa: E402
-from bioims.store import Stores  # noqa: E402
-from bioims.store.localfs import LocalObjectStore  # noqa: E402
+from bioims.config import Settings
+from bioims.imaging.flatfield import FlatField, FlatFieldAccumulator
+from bioims.imaging.io import ChannelSource, read_image
+from bioims.imaging.outputs import ImageOutputKeys, read_flat_field, write_flat_field, write_image_outputs
+from bioims.imaging.params import RoiParameters
+from bioims.imaging.pipeline import RoiResult, preprocess_image
+from bioims.store import Stores
+from bioims.store.localfs import LocalObjectStore
 
 CHANNELS = ("dapi", "tubulin", "actin")
 PLATE_ID = "benchplate"
@@ -227,7 +227,7 @@ def main() -> None:
     # --- agreement -------------------------------------------------------------------------------
     agree = True
     max_diff = 0
-    for (n_l, centres_l, starts_l, tensor_l), (n_v, centres_v, starts_v, tensor_v) in zip(loop_results, worker["results"]):
+    for (n_l, centres_l, starts_l, tensor_l), (n_v, centres_v, starts_v, tensor_v) in zip(loop_results, worker["results"], strict=True):
         same = n_l == n_v and np.allclose(centres_l, centres_v, rtol=0, atol=1e-9) and np.array_equal(starts_l, starts_v)
         agree &= bool(same)
         if same and n_l:
@@ -257,7 +257,7 @@ def main() -> None:
           f"(median read {med['read']:.1f} ms, compute {med['compute']:.1f} ms, write {med['write']:.1f} ms); "
           f"CPU time median {statistics.median(worker['cpu_times']) * 1000:.1f} ms (the rest of the wall time is "
           f"waiting: fsync of the outputs, other processes on the core)")
-    print(f"vectorised worker cold start (flat fields loaded, log computed): {worker['cold_setup_s'] * 1000:.1f} ms once per plate")
+    print(f"vectorised worker cold start (flat fields loaded, log computed): {worker['cold_setup_s'] * 1000:.1f} " "ms once per plate")
     print(f"loop per field: {statistics.mean(loop_totals):.1f} s wall, {loop_cpu / args.loop_fields:.1f} s CPU "
           f"(read {statistics.mean(s['read'] for s in loop_stages) * 1000:.1f} ms, "
           f"compute {statistics.mean(s['compute'] for s in loop_stages):.1f} s, "
@@ -269,7 +269,7 @@ def main() -> None:
           f"{'' if worker['peak_was_reset'] else '; peak not resettable here, includes start-up'})")
     print(f"outputs agree with the loop version: {agree} (same ROI count, centres and windows; "
           f"max ROI value difference {max_diff} of 65535)")
-    print(f"targets: speedup >= 50x {'met' if speedup >= 50 else 'NOT met'}, <= 100 ms per field {'met' if ms_per_field <= 100 else 'NOT met'}")
+    print(f"targets: speedup >= 50x {'met' if speedup >= 50 else 'NOT met'}, <= 100 ms per field " f"{'met' if ms_per_field <= 100 else 'NOT met'}")
     print(f"speedup_vs_original={speedup:.0f} ms_per_field={ms_per_field:.1f}")
 
 

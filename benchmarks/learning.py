@@ -39,14 +39,14 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bioims import keys  # noqa: E402
-from bioims.learning.device import available_cores  # noqa: E402
-from bioims.learning.hyperparameters import resolve_config  # noqa: E402
-from bioims.learning.inference import embed_rois  # noqa: E402
-from bioims.learning.manifest import prepare_training_set  # noqa: E402
-from bioims.learning.networks import NETWORKS  # noqa: E402
-from bioims.learning.trainer import Trainer, _Minibatches  # noqa: E402
-from bioims.store.localfs import LocalObjectStore  # noqa: E402
+from bioims import keys
+from bioims.learning.device import available_cores
+from bioims.learning.hyperparameters import resolve_config
+from bioims.learning.inference import embed_rois
+from bioims.learning.manifest import prepare_training_set
+from bioims.learning.networks import NETWORKS
+from bioims.learning.trainer import Trainer, _Minibatches
+from bioims.store.localfs import LocalObjectStore
 
 EMBEDDING = "bench"
 NSC_RECIPES = {
@@ -207,7 +207,7 @@ def nsc_comparison(args) -> None:
         started = time.perf_counter()
         store, rows = render_screen(root, fields_out=fields)
         manifest = prepare_training_set(store, "screen-train", "screen", rows, validation_fraction=0.2, seed=0)
-        print(f"\nNSC on the synthetic screen: {manifest.counts['images']} labelled images, {manifest.counts['rois']} ROIs, "
+        print(f"\nNSC on the synthetic screen: {manifest.counts['images']} labelled images, " f"{manifest.counts['rois']} ROIs, "
               f"{len(manifest.classes)} classes (rendered and cut in {time.perf_counter() - started:.1f} s); "
               f"{args.epochs} x {args.minibatches} minibatches, torch threads {args.threads or available_cores()}")
         baseline = _baseline_nsc(rows, fields)

@@ -86,7 +86,7 @@ def main() -> None:
     raw, reference = ljosa_well_means(args.data), pycytominer_profiles(args.data)
     pd.set_option("display.width", 200)
     pd.set_option("display.max_columns", 20)
-    print(f"BBBC021: {len(raw)} wells, {len(feature_columns(raw))} raw features; treatment-level NSC over 103, NSCB over 92")
+    print(f"BBBC021: {len(raw)} wells, {len(feature_columns(raw))} raw features; treatment-level NSC over 103, " "NSCB over 92")
     print(recipe_table(raw, reference).to_string(index=False))
     if not args.no_grid:
         grid = sensitivity(raw, reference)

@@ -63,12 +63,12 @@ import tifffile
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bioims.bbbc021 import layout  # noqa: E402
-from bioims.bbbc021.design import load_design  # noqa: E402
-from bioims.bbbc021.synthetic.generate import write_csvs  # noqa: E402
-from bioims.bbbc021.synthetic.model import SynthConfig, SyntheticBbbc021  # noqa: E402
-from bioims.runtime.ports import Observer  # noqa: E402
-from benchmarks.imaging import reset_peak_rss  # noqa: E402  (one definition of the peak-RSS reset)
+from bioims.bbbc021 import layout
+from bioims.bbbc021.design import load_design
+from bioims.bbbc021.synthetic.generate import write_csvs
+from bioims.bbbc021.synthetic.model import SynthConfig, SyntheticBbbc021
+from bioims.runtime.ports import Observer
+from benchmarks.imaging import reset_peak_rss  # one definition of the peak-RSS reset
 
 BBBC021_FIELDS = 13_200
 BBBC021_PLATES = 55
@@ -91,7 +91,7 @@ def _render(job: tuple[str, str, str, int, list[str]]) -> int:
     root, plate, well, site, names = job
     assert _world is not None
     image = _world.render(plate, well, site)
-    for channel_image, name in zip(image, names):
+    for channel_image, name in zip(image, names, strict=True):
         tifffile.imwrite(Path(root) / plate / name, channel_image, photometric="minisblack")
     return 1
 
@@ -195,7 +195,7 @@ class WorkerMemory:
             self.cpu_s = time.thread_time()  # this sampler's own CPU, left out of the main process's
             self._stop.wait(self.interval)
 
-    def __enter__(self) -> "WorkerMemory":
+    def __enter__(self) -> WorkerMemory:
         self._thread.start()
         return self
 
@@ -208,9 +208,9 @@ class WorkerMemory:
 def _worker_start() -> float:
     """In a fresh worker: seconds to import what a map iteration needs."""
     start = time.perf_counter()
-    import bioims.imaging.artifacts  # noqa: F401
-    import bioims.imaging.image_job  # noqa: F401
-    import bioims.services.registry  # noqa: F401
+    import bioims.imaging.artifacts
+    import bioims.imaging.image_job
+    import bioims.services.registry
     import bioims.workflows.runner  # noqa: F401
 
     return time.perf_counter() - start
@@ -396,7 +396,7 @@ def main() -> None:
 
     # --- report ------------------------------------------------------------------------------
     per_field = lambda s: s / n_fields * 1000  # noqa: E731 - ms per field
-    print(f"load average {os.getloadavg()[0]:.2f}; {args.workers} workers; ROIs per field: median {statistics.median(rois) if rois else 0:.0f}")
+    print(f"load average {os.getloadavg()[0]:.2f}; {args.workers} workers; ROIs per field: median " f"{statistics.median(rois) if rois else 0:.0f}")
     print(f"{'step':<28} {'wall s':>8} {'ms/field':>9}")
     for title, steps, total in (("ingest", INGEST_STEPS, ingest_s), ("process-plate", PROCESS_STEPS, process_s)):
         for step in steps:

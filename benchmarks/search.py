@@ -195,7 +195,8 @@ def run_size(n: int, d: int, queries: int, k: int, seed: int) -> dict:
         out[name] = percentiles(samples)
     connection.close()
     server.stop()
-    del engine, index, cosine, vectors
+    # Release them before the next size (rebinding rather than `del`: the nested query functions close over them).
+    engine = index = cosine = vectors = None
     gc.collect()
     return out
 
@@ -290,7 +291,7 @@ def main() -> None:
             f"{n:>9} {r['engine'][0]:>7.3f}/{r['engine'][1]:<8.3f} {r['raw_faiss'][0]:>8.3f}/{r['raw_faiss'][1]:<9.3f}"
             f" {r['original'][0]:>8.3f}/{r['original'][1]:<9.3f} {overhead:>9.3f} {speedup:>8.1f} {cold:>14.3f}"
             f" {r['http'][0]:>7.3f}/{r['http'][1]:<8.3f}"
-            f"   (build {r['build_s']:.1f}s, p99 ratio {r['engine'][1] / r['raw_faiss'][1]:.3f}, agreement checked on {r['checked']})",
+            f"   (build {r['build_s']:.1f}s, p99 ratio {r['engine'][1] / r['raw_faiss'][1]:.3f}, agreement " f"checked on {r['checked']})",
             flush=True,
         )
     last = []
@@ -304,11 +305,11 @@ def main() -> None:
         speedup = a["exact"][0] / a["ann"][0]
         print(f"approximate vs exact at {a['n']} x {args.dim} ({args.ann_clusters} clusters, spread {args.ann_spread}; "
               f"maxHits 10, requireMoa, own compound excluded; 1 thread):")
-        print(f"  index {st['kind']} ({st['lists']} lists, nprobe {st['breadth']}) built and calibrated in {a['build_s']:.1f} s; "
-              f"calibration (unfiltered, {st['size']} rows): recall@10 {st['recall_at_10']:.4f}, {st['ann_ms']:.3f} ms vs exact {st['exact_ms']:.3f} ms")
+        print(f"  index {st['kind']} ({st['lists']} lists, nprobe {st['breadth']}) built and calibrated in " f"{a['build_s']:.1f} s; "
+              f"calibration (unfiltered, {st['size']} rows): recall@10 {st['recall_at_10']:.4f}, " f"{st['ann_ms']:.3f} ms vs exact {st['exact_ms']:.3f} ms")
         print(f"  filtered queries through the engine: approximate p50/p99 {a['ann'][0]:.3f}/{a['ann'][1]:.3f} ms, "
               f"exact {a['exact'][0]:.3f}/{a['exact'][1]:.3f} ms: {speedup:.1f}x; recall@10 {a['recall']:.4f} "
-              f"(targets: >= 0.99 {'met' if a['recall'] >= 0.99 else 'NOT met'}, >= 5x {'met' if speedup >= 5 else 'NOT met'})")
+              f"(targets: >= 0.99 {'met' if a['recall'] >= 0.99 else 'NOT met'}, >= 5x " f"{'met' if speedup >= 5 else 'NOT met'})")
         last.append(f"ann_recall_at_10={a['recall']:.4f} ann_speedup_vs_exact={speedup:.1f}")
     print(" ".join(last))
 

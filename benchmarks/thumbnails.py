@@ -26,7 +26,7 @@ import statistics
 import sys
 import time
 from pathlib import Path
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 from PIL import Image
@@ -34,11 +34,11 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bioims.imaging.io import full_scale  # noqa: E402
-from bioims.imaging.normalize import _background_from_levels, log_background, log_levels  # noqa: E402
-from bioims.imaging.palette import channel_colors  # noqa: E402
-from bioims.imaging.params import LOG_RATIO_MAX, THUMBNAIL_BACKGROUND_QUANTILE, ArtifactParameters, artifact_format  # noqa: E402
-from bioims.imaging.thumbnails import render_thumbnails, thumbnail_size  # noqa: E402
+from bioims.imaging.io import full_scale
+from bioims.imaging.normalize import _background_from_levels, log_background, log_levels
+from bioims.imaging.palette import channel_colors
+from bioims.imaging.params import LOG_RATIO_MAX, THUMBNAIL_BACKGROUND_QUANTILE, ArtifactParameters, artifact_format
+from bioims.imaging.thumbnails import render_thumbnails, thumbnail_size
 
 SIZES = ((256, 320), (1024, 1280))
 
@@ -117,7 +117,7 @@ def main() -> None:
     args = parser.parse_args()
     cpu = sorted(os.sched_getaffinity(0))[0]
     os.sched_setaffinity(0, {cpu})
-    print(f"one core (cpu {cpu}); {args.fields} synthetic BBBC021 fields per size, 3 x uint16 channels; best of {args.repeats}")
+    print(f"one core (cpu {cpu}); {args.fields} synthetic BBBC021 fields per size, 3 x uint16 channels; best of " f"{args.repeats}")
     ratios = {}
     for height, width in SIZES:
         fields = make_fields(height, width, args.fields, args.seed)
@@ -131,7 +131,7 @@ def main() -> None:
                 identical &= bool(np.array_equal(decoded(out_b[name]), decoded(out_n[name])))
                 base_bytes += len(out_b[name])
                 new_bytes += len(out_n[name])
-        ratio = statistics.median(b / n for b, n in zip(base_times, new_times))
+        ratio = statistics.median(b / n for b, n in zip(base_times, new_times, strict=True))
         ratios[f"{height}x{width}"] = ratio
         print(
             f"{height}x{width}: baseline {1000 * statistics.median(base_times):.1f} ms/field, "

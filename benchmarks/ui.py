@@ -107,7 +107,7 @@ def main() -> None:
             medians[name] = statistics.median(times)
             if medians[name] > TARGET_MS:
                 over.append(name)
-            print(f"{name:36s} {status:6d} {cold:8.1f} {medians[name]:8.1f} {max(times):7.1f} {medians[name] / TARGET_MS:8.3f}")
+            print(f"{name:36s} {status:6d} {cold:8.1f} {medians[name]:8.1f} {max(times):7.1f} " f"{medians[name] / TARGET_MS:8.3f}")
     finally:
         connection.close()
         server.stop()

@@ -29,7 +29,7 @@ def remove_stale(path: Path) -> list[str]:
     """Delete temporaries of `path` left by dead processes; returns their names."""
     path = Path(path)
     prefix = f".{path.name}."
-    removed = []
+    removed: list[str] = []
     try:
         entries = [e.name for e in os.scandir(path.parent) if e.name.startswith(prefix) and e.name.endswith(SUFFIX)]
     except FileNotFoundError:

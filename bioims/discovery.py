@@ -14,7 +14,7 @@ here, so their output keys point at those services' functions.
 from __future__ import annotations
 
 import hashlib
-from typing import Callable
+from collections.abc import Callable
 
 from bioims import resources
 from bioims.config import ConfigError

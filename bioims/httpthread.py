@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Self
 
 
 class BackgroundHttpServer:
@@ -33,7 +34,7 @@ class BackgroundHttpServer:
     def before_serving(self) -> None:
         """Work to start once serving begins (nothing by default)."""
 
-    def start(self) -> "BackgroundHttpServer":
+    def start(self) -> Self:
         self.before_serving()
         self._thread = threading.Thread(target=self._server.serve_forever, name=self.thread_name, daemon=True)
         self._thread.start()

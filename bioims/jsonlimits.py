@@ -8,6 +8,7 @@ re-encoding) fail the same way. Bad input must be a clear 400, so depth is bound
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from typing import Any
 
 MAX_DEPTH = 64  # far beyond any request of this API (the deepest is 3 levels)
@@ -20,6 +21,7 @@ class JsonInputError(ValueError):
 def depth(value: Any) -> int:
     """Nesting depth of a parsed JSON value (a scalar is 0), computed without recursion."""
     deepest, stack = 0, [(value, 0)]
+    children: Iterable[Any]
     while stack:
         item, level = stack.pop()
         if isinstance(item, dict):

@@ -17,7 +17,7 @@ import re
 import struct
 import zipfile
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO
 
 import numpy as np
 
@@ -31,7 +31,7 @@ class NpyFormatError(ValueError):
     """Not an .npy file this reader accepts; the message says why."""
 
 
-def _read_header(stream: BinaryIO, name: str) -> tuple[np.dtype, bool, tuple[int, ...], int]:
+def _read_header(stream: IO[bytes], name: str) -> tuple[np.dtype, bool, tuple[int, ...], int]:
     """(dtype, fortran_order, shape, data offset) of the .npy file at the stream's start."""
     prefix = stream.read(8)
     if len(prefix) < 8 or prefix[:6] != MAGIC:
@@ -66,7 +66,7 @@ def _read_header(stream: BinaryIO, name: str) -> tuple[np.dtype, bool, tuple[int
     return dtype, fortran.group(1) == "True", dims, start + length
 
 
-def npy_header(stream: BinaryIO, name: str = "array") -> tuple[np.dtype, bool, tuple[int, ...], int]:
+def npy_header(stream: IO[bytes], name: str = "array") -> tuple[np.dtype, bool, tuple[int, ...], int]:
     """(dtype, fortran_order, shape, data offset) of an .npy stream, reading only its header."""
     return _read_header(stream, name)
 

@@ -40,7 +40,7 @@ class Needs:
     describe_training_jobs: bool = False
     services: tuple[str, ...] = field(default=())
 
-    def __or__(self, other: "Needs") -> "Needs":
+    def __or__(self, other: Needs) -> Needs:
         return Needs(
             read_tables=self.read_tables | other.read_tables,
             write_tables=self.write_tables | other.write_tables,

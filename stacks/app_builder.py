@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Mapping
+from collections.abc import Mapping
 
 from aws_cdk import App, Validations
 from cdk_nag import AwsSolutionsChecks

@@ -22,7 +22,8 @@ training job) are listed in `Translation.auxiliary` so a trace maps back to work
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
+from collections.abc import Mapping
 
 from bioims.workflows.dsl import (
     WORKFLOW_FLAG,
@@ -178,7 +179,7 @@ def _result_path(result: str | None) -> str | None:
 class _Scope:
     """The states of one state list (the workflow, or a Map's item processor)."""
 
-    def __init__(self, translator: "_Translator", label: str) -> None:
+    def __init__(self, translator: _Translator, label: str) -> None:
         self.t = translator
         self.label = label
         self.states: dict[str, dict] = {}
@@ -214,7 +215,7 @@ class _Scope:
         handler = self.t.aux(f"{step_name} Failed")
         fail = self.fail
         cause = (
-            f"States.Format('{{}}: {{}}: {{}}', '{_escape(step_name)}', $.{FAILURE_FIELD}.Error, $.{FAILURE_FIELD}.Cause)"
+            f"States.Format('{{}}: {{}}: {{}}', '{_escape(step_name)}', $.{FAILURE_FIELD}.Error, " f"$.{FAILURE_FIELD}.Cause)"
             if prefix
             else f"$.{FAILURE_FIELD}.Cause"  # a Map: its failed iteration already named the step
         )
@@ -326,7 +327,7 @@ class _Scope:
             "EnableManagedSpotTraining": True,
             "StoppingCondition": {
                 "MaxRuntimeInSeconds.$": f"{request}.maxRuntimeSeconds",
-                "MaxWaitTimeInSeconds.$": f"States.MathAdd({request}.maxRuntimeSeconds, {binding.spot_wait_extra_seconds})",
+                "MaxWaitTimeInSeconds.$": f"States.MathAdd({request}.maxRuntimeSeconds, " f"{binding.spot_wait_extra_seconds})",
             },
         }
         selector = {

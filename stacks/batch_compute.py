@@ -51,16 +51,16 @@ class BatchCompute(Construct):
             ],
         )
         subnets = ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS)
-        common = dict(
-            vpc=vpc,
-            vpc_subnets=subnets,
-            security_groups=[self.security_group],
-            maxv_cpus=settings.batch_max_vcpus,
-            minv_cpus=0,
-            launch_template=template,
-            use_optimal_instance_classes=True,
-            update_to_latest_image_version=True,
-        )
+        common = {
+            "vpc": vpc,
+            "vpc_subnets": subnets,
+            "security_groups": [self.security_group],
+            "maxv_cpus": settings.batch_max_vcpus,
+            "minv_cpus": 0,
+            "launch_template": template,
+            "use_optimal_instance_classes": True,
+            "update_to_latest_image_version": True,
+        }
         self.on_demand = batch.ManagedEc2EcsComputeEnvironment(
             self,
             "OnDemand",

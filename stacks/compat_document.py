@@ -74,13 +74,13 @@ class CompatDiscoveryDocument(Construct):
         acknowledge(
             provider,
             "IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]",
-            "The SDK-call provider of aws-cdk-lib logs through the basic execution policy; it runs only during deployments.",
+            "The SDK-call provider of aws-cdk-lib logs through the basic execution policy; it runs only during " "deployments.",
         )
         acknowledge(provider, "L1", "The SDK-call provider's runtime is chosen by the pinned aws-cdk-lib, not by this app.")
         function = provider.node.find_child("Resource")
         for check, reason in (
             ("CKV_AWS_115", "Runs once per deployment as a CloudFormation custom resource provider; no concurrency to cap."),
-            ("CKV_AWS_116", "CloudFormation invokes it synchronously and reports a failure as the stack's own; no dead-letter queue applies."),
+            ("CKV_AWS_116", "CloudFormation invokes it synchronously and reports a failure as the stack's own; no " "dead-letter queue applies."),
             ("CKV_AWS_117", "Calls only the S3 API to write one object during deployment; it reaches no resource inside the VPC."),
             ("CKV_AWS_173", "Has no environment variables of its own that carry data; nothing to encrypt with a customer key."),
         ):

@@ -11,7 +11,8 @@ prefix, a parameter path, executions of one state machine): any other wildcard s
 from __future__ import annotations
 
 import json
-from typing import Any, Iterable
+from typing import Any
+from collections.abc import Iterable
 
 import jsii
 from aws_cdk import Acknowledgment, CfnResource, Stack, Validations
@@ -122,5 +123,5 @@ def scoped_wildcards(scope: Construct) -> ScopedWildcards:
     existing = getattr(scope, "_bioims_scoped_wildcards", None)
     if existing is None:
         existing = ScopedWildcards(scope)
-        setattr(scope, "_bioims_scoped_wildcards", existing)
+        scope._bioims_scoped_wildcards = existing
     return existing

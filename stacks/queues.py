@@ -27,11 +27,11 @@ class QueueWithDeadLetter(Construct):
 
     def __init__(self, scope: Construct, construct_id: str) -> None:
         super().__init__(scope, construct_id)
-        common = dict(
-            fifo=True,
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
-        )
+        common = {
+            "fifo": True,
+            "encryption": sqs.QueueEncryption.SQS_MANAGED,
+            "enforce_ssl": True,
+        }
         self.dead_letter = sqs.Queue(self, "DeadLetter", retention_period=DEAD_LETTER_RETENTION, **common)
         self.queue = sqs.Queue(
             self,

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, fields
-from typing import Any, Mapping
+from typing import Any
+from collections.abc import Mapping
 
 from bioims.ui import DEFAULT_PORT as DEFAULT_UI_PORT
 
@@ -141,7 +142,7 @@ def validate(s: DeploymentSettings) -> None:
     """Raise ContextError for the first invalid value, naming the context key."""
     if not DEPLOYMENT_PATTERN.match(s.deployment):
         raise ContextError(
-            f"context 'deployment' must start with a letter and hold up to 31 letters, digits or '-', not {s.deployment!r}"
+            "context 'deployment' must start with a letter and hold up to 31 letters, digits or '-', not " f"{s.deployment!r}"
         )
     if s.account is not None and not ACCOUNT_PATTERN.match(s.account):
         raise ContextError(f"context 'account' must be a 12-digit AWS account id, not {s.account!r}")

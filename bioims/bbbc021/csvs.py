@@ -182,7 +182,7 @@ def read_moa_csv(path: Path | str | None = None) -> pd.DataFrame:
     frame["concentration"] = _numeric(frame, "concentration", path, what, float)
     if (frame["concentration"] < 0).any():
         raise Bbbc021DataError(f"{what} {path}: negative concentration")
-    keys = pd.Series(list(zip(frame["compound"], concentration_key(frame["concentration"]))))
+    keys = pd.Series(list(zip(frame["compound"], concentration_key(frame["concentration"]), strict=True)))
     if keys.duplicated().any():
         compound, concentration = keys[keys.duplicated()].iloc[0]
         raise Bbbc021DataError(f"{what} {path}: treatment {compound} @ {concentration} is listed twice")

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Iterable
+from collections.abc import Iterable
 
 import numpy as np
 import pandas as pd
@@ -74,7 +74,7 @@ class Design:
     @cached_property
     def compound_moa(self) -> dict[str, str]:
         """compound -> MOA for every compound the MOA CSV annotates (38 + DMSO)."""
-        return dict(zip(self.moa_table["compound"], self.moa_table["moa"]))
+        return dict(zip(self.moa_table["compound"], self.moa_table["moa"], strict=True))
 
     @cached_property
     def moas(self) -> tuple[str, ...]:
@@ -104,11 +104,11 @@ class Design:
         out = out.reset_index()
         annotated = dict(
             zip(
-                zip(self.moa_table["compound"], csvs.concentration_key(self.moa_table["concentration"])),
-                self.moa_table["moa"],
+                zip(self.moa_table["compound"], csvs.concentration_key(self.moa_table["concentration"]), strict=True),
+                self.moa_table["moa"], strict=True,
             )
         )
-        out.insert(2, "moa", [annotated.get(key) for key in zip(out["compound"], out["_key"])])
+        out.insert(2, "moa", [annotated.get(key) for key in zip(out["compound"], out["_key"], strict=True)])
         return out.drop(columns="_key")
 
     @cached_property
@@ -118,7 +118,7 @@ class Design:
         return t[t["moa"].notna() & (t["compound"] != layout.DMSO)].reset_index(drop=True)
 
     # --- subsets -------------------------------------------------------------------------------
-    def subset(self, plates: Iterable[str]) -> "Design":
+    def subset(self, plates: Iterable[str]) -> Design:
         """The design restricted to `plates` (each must be in the design)."""
         wanted = list(dict.fromkeys(plates))
         unknown = [p for p in wanted if p not in set(self.plates)]
@@ -166,14 +166,14 @@ def build_design(image_table: pd.DataFrame, moa_table: pd.DataFrame) -> Design:
     rounded to 6 decimals)."""
     keys = csvs.concentration_key(image_table["Image_Metadata_Concentration"])
     moa_keys = dict(
-        zip(zip(moa_table["compound"], csvs.concentration_key(moa_table["concentration"])), moa_table["moa"])
+        zip(zip(moa_table["compound"], csvs.concentration_key(moa_table["concentration"]), strict=True), moa_table["moa"], strict=True)
     )
-    compound_moa = dict(zip(moa_table["compound"], moa_table["moa"]))
+    compound_moa = dict(zip(moa_table["compound"], moa_table["moa"], strict=True))
     compounds = image_table["Image_Metadata_Compound"].to_numpy()
     control = image_table["Image_Metadata_Well_DAPI"].str[1:].isin(CONTROL_COLUMNS).to_numpy()
     moa = [
         None if (is_control and c != layout.DMSO) else moa_keys.get((c, k))
-        for c, k, is_control in zip(compounds, keys, control)
+        for c, k, is_control in zip(compounds, keys, control, strict=True)
     ]
     fields = pd.DataFrame(
         {

@@ -27,7 +27,8 @@ import zipfile
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Iterable, Mapping, Protocol
+from typing import Protocol
+from collections.abc import Iterable, Mapping
 
 from bioims.bbbc021 import csvs, layout
 from bioims.bbbc021.design import Design, build_design
@@ -382,7 +383,7 @@ def download(
     unknown = [p for p in wanted if p not in set(design.plates)]
     if unknown:
         raise DownloadError(f"plate(s) not in the image CSV: {', '.join(unknown)}")
-    todo = []
+    todo: list[str] = []
     for plate in wanted:
         (report.plates_skipped if plate_complete(root, design, plate) else todo).append(plate)
 

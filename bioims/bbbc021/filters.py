@@ -8,7 +8,7 @@ rule. Stored in the resource bucket under `keys.train_filter_key(embedding, comp
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from bioims import keys
 from bioims.bbbc021.design import Design

@@ -20,7 +20,8 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Protocol
+from typing import Protocol
+from collections.abc import Iterable
 
 import numpy as np
 import tifffile
@@ -104,8 +105,8 @@ def check_tiff(path: Path) -> tuple[tuple[int, ...], str]:
         with tifffile.TiffFile(path) as tif:
             page = tif.pages.first
             shape, dtype = tuple(page.shape), str(page.dtype)
-            ends = [o + n for o, n in zip(page.dataoffsets, page.databytecounts)]
-            expected = int(np.prod(shape)) * page.dtype.itemsize if page.compression == 1 else None
+            ends = [o + n for o, n in zip(page.dataoffsets, page.databytecounts, strict=True)]
+            expected = int(np.prod(shape)) * page.dtype.itemsize if page.compression == 1 else None  # type: ignore[union-attr]
     except (tifffile.TiffFileError, ValueError, OSError, IndexError, KeyError) as exc:
         raise csvs.Bbbc021DataError(f"{path} is not a readable TIFF: {exc}") from exc
     if not ends or max(ends) > size:
@@ -182,7 +183,7 @@ def ingest(
     root: Path | str,
     plates: Iterable[str] | None = None,
     *,
-    mode: labels.LabelMode = "standard",
+    mode: str = "standard",
     embedding: str = DEFAULT_EMBEDDING,
     source_bucket: str | None = None,
     source_key: str = "",
@@ -197,7 +198,7 @@ def ingest(
     from bioims import context as context_module
     from bioims.clients.base import ClientError
 
-    labels.check_mode(mode)
+    mode = labels.check_mode(mode)
     progress = progress or _Quiet()
     root = Path(root).resolve()
     if not root.is_dir():
@@ -266,7 +267,17 @@ def ingest(
 
 
 def _ingest_plate(
-    plate, design, mode, source_bucket, source_key, tag_ids, resources, images_client, process_client, ClientError, wait
+    plate,
+    design,
+    mode,
+    source_bucket,
+    source_key,
+    tag_ids,
+    resources,
+    images_client,
+    process_client,
+    ClientError,  # noqa: N803 - the client's error class, passed in
+    wait,
 ) -> PlateOutcome:
     """Manifest -> uploadSourcePlate -> tags, for one checked plate."""
     document = manifest.plate_manifest(design, plate, source_bucket, source_key=source_key, mode=mode)
@@ -284,7 +295,7 @@ def _ingest_plate(
                 return PlateOutcome(plate, "failed", error=str(exc))
             result, status, plate_id = {}, "already uploaded", exc.body["plateId"]
         rows = images_client.getImagesByPlateId(plate_id)
-        by_source = dict(zip(design.plate_fields(plate)["image_source_id"], tags.field_tags(design.plate_fields(plate), mode)))
+        by_source = dict(zip(design.plate_fields(plate)["image_source_id"], tags.field_tags(design.plate_fields(plate), mode), strict=True))
         items = [
             {"imageId": row["imageId"], "tagList": sorted(tag_ids[t] for t in by_source[row["imageSourceId"]])}
             for row in rows

@@ -35,7 +35,7 @@ def plate_manifest(
     fields = design.plate_fields(plate)
     labels = field_moa(fields, mode)
     images = []
-    for row, label in zip(fields.itertuples(index=False), labels):
+    for row, label in zip(fields.itertuples(index=False), labels, strict=True):
         image: dict[str, Any] = {
             "wellSourceId": row.well,
             "imageSourceId": row.image_source_id,

@@ -40,7 +40,7 @@ def field_tags(fields: pd.DataFrame, mode: LabelMode = "standard") -> list[list[
     """The tag values of each field, in KINDS order (moa first when present)."""
     moas = field_moa(fields, mode)
     out = []
-    for row, moa in zip(fields.itertuples(index=False), moas):
+    for row, moa in zip(fields.itertuples(index=False), moas, strict=True):
         values = [] if moa is None else [tag(MOA, normalize_label(moa))]
         values += [
             tag(COMPOUND, normalize_label(row.compound)),

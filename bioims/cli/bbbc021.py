@@ -92,7 +92,7 @@ def synth(
     n = 55 if chosen is None else len(chosen)
     if not as_json:
         console.print(
-            f"synthetic BBBC021: {n} plate(s) x 60 wells x {fields_per_well} field(s) of {height}x{width}, seed {seed}, "
+            f"synthetic BBBC021: {n} plate(s) x 60 wells x {fields_per_well} field(s) of {height}x{width}, seed " f"{seed}, "
             f"about {n * 60 * fields_per_well * field_bytes(config) / 1e9:.2f} GB"
         )
     with Progress(
@@ -122,7 +122,7 @@ def synth(
         emit(summary, True)
     else:
         console.print(
-            f"{report.fields_written} field(s) written, {report.fields_skipped} already there, in {report.seconds:.1f} s; "
+            f"{report.fields_written} field(s) written, {report.fields_skipped} already there, in " f"{report.seconds:.1f} s; "
             f"ingest with: bioims bbbc021 ingest {report.out_dir}"
         )
         if (roi, min_voxels) != (128, 200):
@@ -203,7 +203,7 @@ def download(
     else:
         console.print(
             f"{len(report.plates_fetched)} plate(s) fetched, {len(report.plates_skipped)} already complete, "
-            f"{report.bytes_fetched / 1e9:.2f} GB in {report.seconds:.0f} s; ingest with: bioims bbbc021 ingest {report.out_dir}"
+            f"{report.bytes_fetched / 1e9:.2f} GB in {report.seconds:.0f} s; ingest with: bioims bbbc021 ingest " f"{report.out_dir}"
         )
 
 

@@ -134,7 +134,7 @@ def run_cli(group: click.Group) -> None:
     except KeyboardInterrupt:
         err_console.print("interrupted; re-run the same command to continue where it stopped")
         sys.exit(EXIT_INTERRUPTED)
-    except Exception as exc:  # noqa: BLE001 - the last line of defence: one line, not a traceback
+    except Exception as exc:  # the last line of defence: one line, not a traceback
         if type(exc).__module__.startswith(("botocore", "boto3", "s3transfer")):
             _fail(describe_aws_error(exc), EXIT_FAILED)
         _fail(f"{type(exc).__name__}: {exc} (an internal error; --debug shows where)", EXIT_FAILED)

@@ -43,7 +43,7 @@ def _follow(arn: str, progress, train_id: str) -> dict:
 @click.option("--plate", "plate_id", type=ID, help="Only this plate.")
 @click.option("--cellprofiler", "feature_embedding", type=EMBEDDING_NAME, metavar="EMBEDDING", default=None,
               help="Record TRAIN_ID as CellProfiler features of EMBEDDING's ROIs (no training), then embed.")
-@click.option("--groups", default=None, help="Comma-separated feature groups with --cellprofiler (default: the fast set; see bioims.features.cellprofiler).")
+@click.option("--groups", default=None, help="Comma-separated feature groups with --cellprofiler (default: the fast set; see " "bioims.features.cellprofiler).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable summary.")
 def embed(train_id: str, plate_id: str | None, feature_embedding: str | None, groups: str | None, as_json: bool) -> None:
     """Embed every image of TRAIN_ID's compatible plates (or of --plate) with its model."""

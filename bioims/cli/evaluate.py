@@ -20,7 +20,7 @@ LEVELS = ("treatment", "well", "image")
 
 
 def _summary_table(metrics: dict) -> Table:
-    table = Table(title=f"MOA evaluation at {metrics['level']} level ({metrics['n_queries']} profiles, {metrics['n_features']} features)")
+    table = Table(title=f"MOA evaluation at {metrics['level']} level ({metrics['n_queries']} profiles, " f"{metrics['n_features']} features)")
     table.add_column("metric")
     table.add_column("correct/total", justify="right")
     table.add_column("accuracy", justify="right")
@@ -48,8 +48,8 @@ def _summary_table(metrics: dict) -> Table:
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--k", type=click.IntRange(1), default=10, show_default=True, help="Hits per query in the compound vote.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object (nsc, nscb, map, compound_vote, ...).")
-@click.option("--metadata-prefix", "metadata_prefixes", multiple=True, help="Columns starting with this prefix are metadata, read as Metadata_<rest> (repeatable; Image_Metadata_ always is).")
-@click.option("--annotations", default=None, help="'bbbc021' (compound, concentration, MOA of each BBBC021 well) or a CSV/Parquet file of Metadata_ columns, joined on image source id or plate+well.")
+@click.option("--metadata-prefix", "metadata_prefixes", multiple=True, help="Columns starting with this prefix are metadata, read as Metadata_<rest> (repeatable; Image_Metadata_ " "always is).")
+@click.option("--annotations", default=None, help="'bbbc021' (compound, concentration, MOA of each BBBC021 well) or a CSV/Parquet file of Metadata_ " "columns, joined on image source id or plate+well.")
 @click.option("--report", "report_dir", type=click.Path(file_okay=False, path_type=Path), default=None, help="Write metrics.json, figures and report.md here.")
 def evaluate(
     profiles: Path,
@@ -103,8 +103,8 @@ def evaluate(
 @click.command("report")
 @click.argument("train_id")
 @click.option("--level", type=click.Choice(LEVELS), default="treatment", show_default=True)
-@click.option("--recipe", default=None, help="Profiling recipe applied to the embeddings; 'none' evaluates them as they are. Default: 'embedding' for a network, 'default' for CellProfiler features.")
-@click.option("--annotations", default=None, help="'bbbc021' (the packaged BBBC021 design) or a CSV/Parquet file keyed by Metadata_ImageSourceId adding e.g. Metadata_Concentration.")
+@click.option("--recipe", default=None, help="Profiling recipe applied to the embeddings; 'none' evaluates them as they are. Default: 'embedding' " "for a network, 'default' for CellProfiler features.")
+@click.option("--annotations", default=None, help="'bbbc021' (the packaged BBBC021 design) or a CSV/Parquet file keyed by Metadata_ImageSourceId adding " "e.g. Metadata_Concentration.")
 @click.option("--left-out/--no-left-out", default=True, show_default=True, help="Use the embedding's leave-one-compound-out trainings for the compound vote, as the original did.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None, help="Report folder (default: reports/TRAIN_ID).")
 @click.option("--bootstrap", "n_boot", type=click.IntRange(1), default=1000, show_default=True)

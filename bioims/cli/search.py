@@ -86,7 +86,7 @@ def query(train_id, image_id, max_hits, metric, include, exclude, require_moa, w
     if answer.get("status") == "error":
         raise CliError(f"search {answer['searchId']} failed: {answer.get('errorReason', '')}")
     if answer.get("timedOut"):
-        raise CliError(f"search {answer['searchId']} is still {answer.get('status')}; read it later with `bioims search results --search-id {answer['searchId']}`")
+        raise CliError(f"search {answer['searchId']} is still {answer.get('status')}; read it later with `bioims search " f"results --search-id {answer['searchId']}`")
 
 
 @search_group.command("results")

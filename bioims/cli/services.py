@@ -53,7 +53,7 @@ def _parse(name: str, value: str, string_only: bool) -> Any:
 
 def _method_command(service: str, method_name: str, api_method) -> click.Command:
     fields = api_method.model.model_fields
-    params = [
+    params: list[click.Parameter] = [
         click.Option(
             [f"--{name}", name],
             required=field.is_required(),

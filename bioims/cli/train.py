@@ -17,7 +17,7 @@ import time
 from typing import Any
 
 import click
-from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from bioims import client, context
@@ -35,7 +35,7 @@ class TrainingObserver(Observer):
     def __init__(self, progress: Progress, label: str = "training"):
         self.progress, self.label = progress, label
         self.steps: dict[str, Any] = {}
-        self.bar = None
+        self.bar: TaskID | None = None
 
     def step_started(self, workflow: str, step: str) -> None:
         self.steps[step] = self.progress.add_task(step, total=None)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from bioims.cli.common import EMBEDDING_NAME, CliError, console
@@ -18,7 +18,7 @@ from bioims.cli.common import EMBEDDING_NAME, CliError, console
 class RichReporter:
     def __init__(self, progress: Progress):
         self.progress = progress
-        self.task = None
+        self.task: TaskID | None = None
 
     def step_started(self, name: str, description: str) -> None:
         self.base = f"[bold]{name}[/bold] {description}"
@@ -139,7 +139,7 @@ def walkthrough(synthetic, bbbc021_dir, plates, n_plates, fields_per_well, size,
 def _print_summary(summary: dict, seconds: float) -> None:
     example = summary["exampleSearch"]
     query = example["query"]
-    table = Table(title=f"Nearest images to {query['imageSourceId']} ({query['compound']} {query['concentration'] or ''}, {query['moa']}), "
+    table = Table(title=f"Nearest images to {query['imageSourceId']} ({query['compound']} {query['concentration'] or ''}, " f"{query['moa']}), "
                         "other compounds with a known MOA only")
     for column in ("rank", "image", "compound", "concentration", "MOA", "distance"):
         table.add_column(column)

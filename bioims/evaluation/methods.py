@@ -82,7 +82,7 @@ def compare_methods(
             metrics = evaluate(table, level, n_boot=n_boot, seed=seed, k=k, details=False)
             entry.update(_block(metrics), n_queries=metrics["n_queries"], n_features=metrics["n_features"])
         except ProfileError as exc:
-            entry.update({m: None for m in METRICS}, error=str(exc))
+            entry.update(dict.fromkeys(METRICS), error=str(exc))
         out[name] = entry
     return {"level": level, "images": images, "methods": out, "notes": notes}
 
@@ -109,7 +109,7 @@ HEADER = ["method", "kind", "NSC [95% CI]", "NSCB [95% CI]", "mAP", "compound vo
 
 
 def methods_markdown(comparison: dict) -> list[str]:
-    lines = [f"## Every method side by side ({comparison['level']} level, the same {comparison['images']} images and queries)", "",
+    lines = [f"## Every method side by side ({comparison['level']} level, the same {comparison['images']} images and " "queries)", "",
              "| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
     lines += ["| " + " | ".join(row) + " |" for row in methods_rows(comparison)]
     errors = [f"- {n}: {m['error']}" for n, m in comparison["methods"].items() if m.get("error")]

@@ -99,7 +99,7 @@ def single_batch_moas(meta: pd.DataFrame) -> np.ndarray:
     """Mask of the profiles whose MOA is found in one batch only (over all its profiles)."""
     sets = batch_sets(meta[BATCH])
     covered: dict[str, set[str]] = {}
-    for moa, batches in zip(meta[MOA].astype(str), sets):
+    for moa, batches in zip(meta[MOA].astype(str), sets, strict=True):
         covered.setdefault(moa, set()).update(batches)
     return np.array([len(covered[moa]) <= 1 for moa in meta[MOA].astype(str)], dtype=bool)
 
@@ -173,7 +173,7 @@ def _run(prepared: Prepared, protocol: str) -> NeighbourResult:
         )
     if unreachable.any():
         moas = sorted(meta.loc[unreachable, MOA].astype(str).unique())
-        notes.append(f"NSCB left out {int(unreachable.sum())} {prepared.level} quer(ies) without an other-batch candidate of their MOA: {', '.join(moas)}")
+        notes.append(f"NSCB left out {int(unreachable.sum())} {prepared.level} quer(ies) without an other-batch candidate " f"of their MOA: {', '.join(moas)}")
     if not exclude_batch:
         lonely = found & ~reachable
         if lonely.any():

@@ -41,8 +41,8 @@ def plot_confusion(matrix: pd.DataFrame, path: str | Path, title: str = "") -> P
     axes.set_ylabel("true MOA")
     threshold = counts.max() / 2 if counts.size else 0
     rows, cols = np.nonzero(counts)
-    for r, c in zip(rows, cols):
-        axes.text(c, r, str(counts[r, c]), ha="center", va="center", fontsize=7, color="black" if counts[r, c] > threshold else "white")
+    for r, c in zip(rows, cols, strict=True):
+        axes.text(int(c), int(r), str(counts[r, c]), ha="center", va="center", fontsize=7, color="black" if counts[r, c] > threshold else "white")
     if title:
         axes.set_title(title)
     figure.colorbar(image, ax=axes, fraction=0.046, pad=0.04)
@@ -106,7 +106,7 @@ def plot_map(
     axes = figure.add_subplot()
     if control.any():
         axes.scatter(xy[control, 0], xy[control, 1], s=8, c="#cccccc", label=CONTROL_COMPOUND, linewidths=0)
-    for colour, moa in zip(palette, moas):
+    for colour, moa in zip(palette, moas, strict=True):
         chosen = (labels == moa) & ~control
         axes.scatter(xy[chosen, 0], xy[chosen, 1], s=18, color=colour, label=moa, linewidths=0)
     axes.set_xticks([])

@@ -78,7 +78,7 @@ def _drop_unlabelled_rows_of_labelled_treatments(profiles: pd.DataFrame, level: 
     groups = [profiles[COMPOUND].astype(str), profiles[CONCENTRATION].astype(str)]
     mixed = ~labelled & labelled.groupby(groups).transform("any")
     if mixed.any():
-        notes.append(f"{int(mixed.sum())} profile(s) without an MOA inside annotated treatments left out (e.g. plate control wells)")
+        notes.append(f"{int(mixed.sum())} profile(s) without an MOA inside annotated treatments left out (e.g. plate " "control wells)")
         return profiles.loc[~mixed]
     return profiles
 
@@ -135,9 +135,9 @@ def prepare(
     values = table.loc[keep, features].to_numpy(dtype=float)
     finite = np.isfinite(values).all(axis=0)
     if not finite.all():
-        bad = [f for f, ok in zip(features, finite) if not ok]
+        bad = [f for f, ok in zip(features, finite, strict=True) if not ok]
         notes.append(f"{len(bad)} feature(s) with NaN/inf values dropped: {', '.join(bad[:8])}{' ...' if len(bad) > 8 else ''}")
-        features = [f for f, ok in zip(features, finite) if ok]
+        features = [f for f, ok in zip(features, finite, strict=True) if ok]
         values = values[:, finite]
     if not features:
         raise EvaluationError("every feature has NaN/inf values; nothing left to compare")

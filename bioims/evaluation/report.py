@@ -111,8 +111,8 @@ def _markdown(metrics: dict, paths: dict[str, Path], table: pd.DataFrame, title:
              *([f"| NSC, each compound in its leave-one-out model | {_fmt(metrics.get('nsc_left_out'))} |",
                 f"| NSCB, each compound in its leave-one-out model | {_fmt(metrics.get('nscb_left_out'))} |"]
                if "nsc_left_out" in metrics else []),
-             f"| mAP (MOA retrieval, other compounds) | {'not computed' if metrics.get('map') is None else format(metrics['map'], '.3f')} |",
-             f"| compound vote (original, k={(metrics.get('compound_vote') or {}).get('k', '-')}) | {_fmt(metrics.get('compound_vote'))} |",
+             "| mAP (MOA retrieval, other compounds) | " f"{'not computed' if metrics.get('map') is None else format(metrics['map'], '.3f')} |",
+             f"| compound vote (original, k={(metrics.get('compound_vote') or {}).get('k', '-')}) | " f"{_fmt(metrics.get('compound_vote'))} |",
              ""]
     if metrics.get("methods"):
         lines += methods_markdown({"level": metrics.get("methods_level", metrics["level"]), "images": metrics.get("methods_images", "-"),

@@ -82,7 +82,7 @@ def _compound_moa_map(df: pd.DataFrame) -> dict[str, str]:
     if len(conflicts):
         names = ", ".join(sorted(conflicts[COMPOUND].unique())[:5])
         raise EvaluationError(f"compound(s) with more than one MOA: {names}; the compound vote needs one MOA per compound")
-    return dict(zip(labelled[COMPOUND], labelled[MOA]))
+    return dict(zip(labelled[COMPOUND], labelled[MOA], strict=True))
 
 
 def _labelled(df: pd.DataFrame, moa_of: Mapping[str, str] | None) -> pd.DataFrame:
@@ -133,7 +133,7 @@ def compound_vote(
         moa_counts = base.loc[labelled, MOA].astype(str).value_counts().to_dict()
     if compound_counts is None:
         compound_counts = base[COMPOUND].astype(str).value_counts().to_dict()
-    compound_moa = dict(zip(base.loc[labelled, COMPOUND].astype(str), base.loc[labelled, MOA].astype(str)))
+    compound_moa = dict(zip(base.loc[labelled, COMPOUND].astype(str), base.loc[labelled, MOA].astype(str), strict=True))
     if per_compound is None:
         targets = sorted(c for c in compound_moa if c != CONTROL_COMPOUND)
     else:
@@ -179,7 +179,11 @@ def compound_vote(
         best_other = others[np.argmax(scores[others])] if len(others) else None
         best_other_score = scores[best_other] if best_other is not None else -np.inf
         wins = true_score >= best_other_score if ties == "true_moa" else true_score > best_other_score
-        predicted = true_moa if wins else moas[best_other]
+        if wins:
+            predicted = true_moa
+        else:
+            assert best_other is not None  # losing needs another MOA's score
+            predicted = moas[best_other]
         rows.append(
             {
                 "compound": compound,

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Final
 
 from bioims import keys
 from bioims.features.cellprofiler import DEFAULT_GROUPS, check_groups, cp_measure_version
 from bioims.store.ports import ObjectNotFound, ObjectStore
 
-KIND = "cellprofiler"
-NETWORK = "network"
+KIND: Final = "cellprofiler"
+NETWORK: Final = "network"
 KINDS = (NETWORK, KIND)
 CARD_VERSION = 1
 
@@ -53,4 +53,4 @@ def read_card(store: ObjectStore, train_id: str) -> dict | None:
 
 
 def is_feature_card(card: dict | None) -> bool:
-    return bool(card) and card.get("kind") == KIND
+    return card is not None and card.get("kind") == KIND

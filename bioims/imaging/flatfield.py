@@ -71,7 +71,7 @@ class FlatFieldAccumulator:
             self.total += raw.astype(self.total.dtype) * factor
         self.count += 1
 
-    def merge(self, other: "FlatFieldAccumulator") -> None:
+    def merge(self, other: FlatFieldAccumulator) -> None:
         if other.shape != self.shape:
             raise ImageShapeError(f"cannot merge flat-field sums of shapes {other.shape} and {self.shape}")
         self._room_for(other.count)
@@ -150,7 +150,7 @@ class FlatField:
     _log: np.ndarray | None = field(default=None, repr=False)
 
     @staticmethod
-    def from_array(channel: str, array: np.ndarray, expected_shape: tuple[int, ...] | None = None) -> "FlatField":
+    def from_array(channel: str, array: np.ndarray, expected_shape: tuple[int, ...] | None = None) -> FlatField:
         """Validate a stored flat field: finite floats, (Y, X) or (Z, Y, X), matching the image."""
         array = np.asarray(array)
         if array.dtype.kind != "f":
@@ -170,7 +170,7 @@ class FlatField:
     @property
     def log(self) -> np.ndarray:
         if self._log is None:
-            self._log = log_background(self.array)
+            self._log = np.asarray(log_background(self.array))
         return self._log
 
     def check_shape(self, shape: tuple[int, ...]) -> None:

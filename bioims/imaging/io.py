@@ -10,7 +10,8 @@ from __future__ import annotations
 import io
 import json
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -128,7 +129,7 @@ def read_image(stores: Any, sources: Sequence[ChannelSource], image_id: str = ""
 
 def check_same_shape(names: Sequence[str], channels: Sequence[np.ndarray], image_id: str = "") -> None:
     first = channels[0].shape
-    for name, channel in zip(names, channels):
+    for name, channel in zip(names, channels, strict=True):
         if channel.shape != first:
             raise ImageShapeError(
                 f"image {image_id}: channel {name!r} has shape {channel.shape} but {names[0]!r} has {first}"

@@ -19,6 +19,7 @@ and a zero pixel gives 0 (never inf or NaN); an all-zero channel gives zeros.
 from __future__ import annotations
 
 import functools
+from typing import cast
 
 import numpy as np
 
@@ -46,7 +47,7 @@ def log_levels(dtype: np.dtype) -> np.ndarray:
 def log_background(background: np.ndarray | float) -> np.ndarray | float:
     """ln of a background (flat field or scalar), floored so that zero backgrounds stay finite."""
     if np.isscalar(background):
-        return float(np.log(max(float(background), _TINY)))
+        return float(np.log(max(float(cast(float, background)), _TINY)))
     array = np.asarray(background, dtype=np.float64)
     if not np.all(np.isfinite(array)):
         raise ValueError("background contains non-finite values")

@@ -41,7 +41,7 @@ class ImageOutputKeys:
     roi: str
 
     @staticmethod
-    def for_image(embedding_name: str, plate_id: str, image_id: str) -> "ImageOutputKeys":
+    def for_image(embedding_name: str, plate_id: str, image_id: str) -> ImageOutputKeys:
         return ImageOutputKeys(
             tensor=keys.roi_tensor_key(embedding_name, plate_id, image_id),
             label=keys.label_key(embedding_name, plate_id, image_id),

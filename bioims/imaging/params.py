@@ -8,7 +8,7 @@ string values it stores and rejects bad ones with a clear message instead of fai
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Mapping
+from collections.abc import Mapping
 
 from bioims.imaging.errors import ParameterError
 
@@ -74,7 +74,7 @@ class RoiParameters:
         }
 
     @staticmethod
-    def from_config(values: Mapping[str, object]) -> "RoiParameters":
+    def from_config(values: Mapping[str, object]) -> RoiParameters:
         """Parse configuration values (strings as stored by the configuration service); missing
         keys take the original's defaults."""
         return RoiParameters(
@@ -107,10 +107,10 @@ class ArtifactParameters:
                 raise ParameterError(f"artifact size must be a positive integer, not {size!r}")
 
     def pairs(self) -> list[tuple[str, int]]:
-        return list(zip(self.names, self.sizes))
+        return list(zip(self.names, self.sizes, strict=True))
 
     @staticmethod
-    def from_config(values: Mapping[str, object]) -> "ArtifactParameters":
+    def from_config(values: Mapping[str, object]) -> ArtifactParameters:
         names = _split(values.get(KEY_ARTIFACT_KEYS), DEFAULT_ARTIFACT_NAMES)
         raw_sizes = _split(values.get(KEY_ARTIFACT_SIZES), tuple(str(s) for s in DEFAULT_ARTIFACT_SIZES))
         sizes = []

@@ -8,7 +8,7 @@ No I/O here: `bioims.imaging.outputs` stores the result.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -28,7 +28,7 @@ class RoiResult:
     tensor: np.ndarray  # (n, C, Dz, Dy, Dx) uint16: normalised crops x65535
     starts: np.ndarray  # (n, 3) int64: (z, y, x) of each window's first voxel, tensor order
     centres: np.ndarray  # (n, 3) float64: the nucleus centres the windows were cut around
-    extent: tuple[int, int, int]  # (Dz, Dy, Dx)
+    extent: tuple[int, ...]  # (Dz, Dy, Dx)
     channels: tuple[str, ...]
     components: int  # components of at least min_voxels before the edge rule
 
@@ -79,7 +79,7 @@ def preprocess_image(
         )
     check_same_shape(channel_names, channels, image_id)
     shape = channels[0].shape
-    for name, flat in zip(channel_names, flat_fields):
+    for name, flat in zip(channel_names, flat_fields, strict=True):
         if flat.array.shape != shape:
             raise ImageShapeError(
                 f"image {image_id}: flat field of channel {name!r} has shape {flat.array.shape}, image has {shape}"
@@ -88,7 +88,7 @@ def preprocess_image(
 
     stack = np.empty((len(channels), *shape), dtype=np.uint16)
     found = None
-    for c, (raw, flat) in enumerate(zip(channels, flat_fields)):
+    for c, (raw, flat) in enumerate(zip(channels, flat_fields, strict=True)):
         normalized = normalize_channel(raw, flat.log)
         if c == seg:
             # A constant raw channel carries no signal: its ratio image would only trace the flat

@@ -46,6 +46,6 @@ def crop(stack: np.ndarray, starts: np.ndarray, extent: np.ndarray) -> np.ndarra
     """Cut (n, C, *extent) windows from a (C, *spatial) stack, one slice copy per ROI."""
     out = np.empty((len(starts), stack.shape[0], *extent.tolist()), dtype=stack.dtype)
     for i, start in enumerate(starts.tolist()):
-        window = tuple(slice(s, s + e) for s, e in zip(start, extent.tolist()))
+        window = tuple(slice(s, s + e) for s, e in zip(start, extent.tolist(), strict=True))
         out[i] = stack[(slice(None), *window)]
     return out

@@ -42,5 +42,5 @@ def setup_torch(device_choice: str = "auto", threads: int = 0) -> torch.device:
         torch.use_deterministic_algorithms(True)
     # Deterministic mode also fills every new tensor with NaN to expose reads of uninitialised
     # memory; no kernel we use reads it, and the fill costs about a third of a CPU forward pass.
-    torch.utils.deterministic.fill_uninitialized_memory = False
+    torch.utils.deterministic.fill_uninitialized_memory = False  # type: ignore[attr-defined]  # set at run time, not in torch's stubs
     return device

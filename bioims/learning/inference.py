@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 
@@ -137,7 +137,7 @@ def write_plate_embeddings(
     """
     kept = sorted((r for r in results if r.embedding is not None), key=lambda r: r.imageId)
     if kept:
-        matrix = np.stack([r.embedding for r in kept]).astype(np.float32)
+        matrix = np.stack([r.embedding for r in kept if r.embedding is not None]).astype(np.float32)
     else:
         matrix = np.zeros((0, 0), dtype=np.float32)
     buffer = io.BytesIO()

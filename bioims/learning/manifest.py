@@ -21,7 +21,8 @@ import json
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
+from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -86,7 +87,7 @@ class TrainingManifest:
         return json.dumps(asdict(self), indent=1, sort_keys=True)
 
     @staticmethod
-    def from_json(text: str | bytes) -> "TrainingManifest":
+    def from_json(text: str | bytes) -> TrainingManifest:
         try:
             data = json.loads(text)
             if data.get("version") != MANIFEST_VERSION:
@@ -188,7 +189,7 @@ def _split_wells(images: list[dict], fraction: float, seed: int) -> set[tuple[st
     if fraction <= 0:
         return set()
     wells: dict[tuple[int, int], set[tuple[str, str]]] = defaultdict(set)
-    lab_name: dict[tuple[str, str], tuple[str, str]] = {}
+    lab_name: dict[tuple[str, str], tuple[str, ...]] = {}
     for image in images:
         well = (image["plateId"], image["wellId"])
         wells[(image["label"], image["subclass"])].add(well)

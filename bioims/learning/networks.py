@@ -19,7 +19,7 @@ an optional dropout and a linear head, then L2 normalisation.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -48,6 +48,8 @@ class EmbeddingNetwork(nn.Module):
     """Common contract: forward(x (N, C, R, R) float) -> (N, D) rows of unit L2 norm."""
 
     name: str = ""
+    input_mean: torch.Tensor  # buffers registered in __init__
+    input_std: torch.Tensor
 
     def __init__(self, in_channels: int, roi_size: int, embedding_dim: int):
         super().__init__()
@@ -109,7 +111,7 @@ class Bbbc021Net(EmbeddingNetwork):
         scale = dropout / BBBC021_FC_DROPOUT
         layers: list[nn.Module] = []
         channels, side = in_channels, input_size
-        for width, drop in zip(BBBC021_WIDTHS, BBBC021_DROPOUT2D):
+        for width, drop in zip(BBBC021_WIDTHS, BBBC021_DROPOUT2D, strict=True):
             layers += [nn.Conv2d(channels, width, kernel_size=3, stride=2), nn.ReLU(inplace=True)]
             if drop * scale > 0:
                 layers.append(nn.Dropout2d(drop * scale))

@@ -14,7 +14,8 @@ from __future__ import annotations
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Sequence
+from typing import IO
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -151,7 +152,7 @@ class RoiReader:
         sorted_images = images[order]
         starts = np.flatnonzero(np.r_[True, sorted_images[1:] != sorted_images[:-1]])
         ends = np.r_[starts[1:], sorted_images.size]
-        for start, end in zip(starts, ends):
+        for start, end in zip(starts, ends, strict=True):
             positions = order[start:end]
             out[positions] = self.tensor(int(sorted_images[start]))[rois[positions], :, 0]
         return out

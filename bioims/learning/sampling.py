@@ -10,7 +10,7 @@ numpy Generator, so a training is reproducible (docs/original.md §8.4 #33).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -27,7 +27,7 @@ class RoiTable:
     subclass: np.ndarray
 
     @staticmethod
-    def from_images(images: Sequence[ManifestImage]) -> "RoiTable":
+    def from_images(images: Sequence[ManifestImage]) -> RoiTable:
         counts = np.array([image.rois for image in images], dtype=np.int64)
         total = int(counts.sum())
         image = np.repeat(np.arange(len(images), dtype=np.int64), counts)
@@ -40,7 +40,7 @@ class RoiTable:
     def __len__(self) -> int:
         return int(self.image.size)
 
-    def subset(self, rows: np.ndarray) -> "RoiTable":
+    def subset(self, rows: np.ndarray) -> RoiTable:
         return RoiTable(self.image[rows], self.roi[rows], self.label[rows], self.subclass[rows])
 
 

@@ -26,7 +26,8 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
+from collections.abc import Mapping, Sequence
 
 from bioims.learning.hyperparameters import UNTRAINED_ARGUMENT, HyperparameterError, resolve_config
 from bioims.learning.manifest import TrainingManifest, TrainingSetError

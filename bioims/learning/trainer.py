@@ -19,7 +19,8 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -28,7 +29,7 @@ from torch.utils.data import DataLoader, Dataset
 from bioims import faults, ids, keys
 from bioims.learning.augment import augment_batch
 from bioims.learning.device import setup_torch
-from bioims.learning.hyperparameters import TrainConfig
+from bioims.learning.hyperparameters import StopMetric, TrainConfig
 from bioims.learning.loss import npair_loss
 from bioims.learning.manifest import TrainingManifest, TrainingSetError
 from bioims.learning.modelcard import CARD_VERSION, atomic_torch_save, atomic_write_text, write_model
@@ -149,7 +150,7 @@ class Trainer:
             self.table, table.subset(np.flatnonzero(in_validation)),
             max_rois=config.validation_max_rois, groups=config.validation_groups, seed=config.seed,
         )
-        self.stop_metric = config.early_stopping_metric
+        self.stop_metric: StopMetric | None = config.early_stopping_metric
         self.notes: list[str] = []
         if self.plan is None:
             self.stop_metric = None
@@ -379,7 +380,7 @@ def train_network(
     Without `checkpoint_dir` a temporary one is used and removed, so the run cannot resume.
     """
     temporary = checkpoint_dir is None
-    checkpoints = Path(tempfile.mkdtemp(prefix="bioims-ckpt-")) if temporary else Path(checkpoint_dir)
+    checkpoints = Path(tempfile.mkdtemp(prefix="bioims-ckpt-")) if checkpoint_dir is None else Path(checkpoint_dir)
     try:
         started = time.monotonic()
         trainer = Trainer(manifest, data_root, config, checkpoint_dir=checkpoints, progress=progress)

@@ -40,7 +40,7 @@ class ValidationPlan:
     positives: np.ndarray | None
 
     @staticmethod
-    def build(train: RoiTable, validation: RoiTable, *, max_rois: int, groups: int, seed: int) -> "ValidationPlan | None":
+    def build(train: RoiTable, validation: RoiTable, *, max_rois: int, groups: int, seed: int) -> ValidationPlan | None:
         if len(validation) == 0:
             return None
         queries = validation.subset(choose_rows(len(validation), max_rois, seed, 101))

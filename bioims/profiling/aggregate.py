@@ -82,7 +82,7 @@ def aggregate(
     meta = _group_metadata(df, keys, group_ids, len(out), dropped)
     out = pd.concat([out[keys], meta, out[features]], axis=1)
     out[COUNT] = np.bincount(group_ids, minlength=len(out))
-    ordered = keys + [c for c in meta.columns] + [COUNT]
+    ordered = keys + list(meta.columns) + [COUNT]
     return out[ordered + features]
 
 
@@ -108,7 +108,7 @@ def _group_metadata(
                 per_group.dropna()
                 .astype(str)
                 .groupby(level=0)
-                .agg(lambda s: BATCH_SEPARATOR.join(sorted(set(x for v in s for x in v.split(BATCH_SEPARATOR)))))
+                .agg(lambda s: BATCH_SEPARATOR.join(sorted({x for v in s for x in v.split(BATCH_SEPARATOR)})))
                 .reindex(range(n_groups))
                 .reset_index(drop=True)
             )

@@ -53,7 +53,7 @@ def read_profiles(path: str | os.PathLike, metadata_prefixes: Sequence[str] = ()
         if fmt == ".parquet":
             df = pd.read_parquet(path)
         else:
-            df = pd.read_csv(path, dtype={c: "string" for c in _text_names(metadata_prefixes)}, low_memory=False)
+            df = pd.read_csv(path, dtype=dict.fromkeys(_text_names(metadata_prefixes), "string"), low_memory=False)
     except (ValueError, OSError) as exc:  # pyarrow and the csv parser raise these for damaged files
         raise ProfileError(f"{path}: cannot read profiles ({exc})") from exc
     df = recognise_metadata(df, metadata_prefixes)

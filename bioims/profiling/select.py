@@ -67,7 +67,7 @@ def select_features(
         else:
             patterns = [re.compile(p) for p in blocklist]
             keep &= np.array([not any(p.search(f) for p in patterns) for f in features])
-    return [f for f, k in zip(features, keep) if k]
+    return [f for f, k in zip(features, keep, strict=True) if k]
 
 
 def feature_select(df: pd.DataFrame, operations: Sequence[str] = DEFAULT_OPERATIONS, **options) -> pd.DataFrame:

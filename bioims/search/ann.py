@@ -25,7 +25,7 @@ import math
 import os
 import time
 from dataclasses import asdict, dataclass
-from typing import Callable
+from collections.abc import Callable
 
 import faiss
 import numpy as np
@@ -61,7 +61,7 @@ class AnnPolicy:
             raise ValueError("calibration needs at least one query")
 
     @staticmethod
-    def from_env(env=None) -> "AnnPolicy":
+    def from_env(env=None) -> AnnPolicy:
         env = os.environ if env is None else env
         default = AnnPolicy()
         try:
@@ -150,7 +150,7 @@ class AnnIndex:
         return json.dumps(self.stats.as_dict(), sort_keys=True)
 
     @staticmethod
-    def from_bytes(data: bytes, stats_json: str) -> "AnnIndex":
+    def from_bytes(data: bytes, stats_json: str) -> AnnIndex:
         index = faiss.deserialize_index(np.frombuffer(data, dtype=np.uint8))
         stats = AnnStats(**json.loads(stats_json))
         if index.ntotal != stats.size:
@@ -189,7 +189,7 @@ def _median_ms(search, queries: np.ndarray) -> float:
 def recall_at_k(found: np.ndarray, truth: np.ndarray, k: int = RECALL_K) -> float:
     """Mean over queries of |found[:k] & truth[:k]| / |truth[:k]| (-1 = no result ignored)."""
     hits, total = 0, 0
-    for f, t in zip(found, truth):
+    for f, t in zip(found, truth, strict=True):
         t = t[t >= 0][:k]
         hits += len(set(f[f >= 0][:k].tolist()) & set(t.tolist()))
         total += len(t)
@@ -199,7 +199,7 @@ def recall_at_k(found: np.ndarray, truth: np.ndarray, k: int = RECALL_K) -> floa
 def _without_self(labels: np.ndarray, rows: np.ndarray) -> np.ndarray:
     """Each row's result list with the query row removed, cut to RECALL_K (-1 padded)."""
     out = np.full((labels.shape[0], RECALL_K), -1, dtype=np.int64)
-    for j, (found, row) in enumerate(zip(labels, rows)):
+    for j, (found, row) in enumerate(zip(labels, rows, strict=True)):
         kept = found[found != row][:RECALL_K]
         out[j, : kept.size] = kept
     return out

@@ -8,7 +8,8 @@ woken to run everything that queued, as one batch.
 from __future__ import annotations
 
 import threading
-from typing import Callable, Generic, Sequence, TypeVar
+from typing import Generic, TypeVar
+from collections.abc import Callable, Sequence
 
 Item = TypeVar("Item")
 Result = TypeVar("Result")
@@ -62,7 +63,7 @@ class Batcher(Generic[Item, Result]):
                     raise RuntimeError(f"batch of {len(batch)} gave {len(outcomes)} results")
             except BaseException as exc:  # every caller of the batch learns about the failure
                 outcomes = [exc] * len(batch)
-            for s, outcome in zip(batch, outcomes):
+            for s, outcome in zip(batch, outcomes, strict=True):
                 if isinstance(outcome, BaseException):
                     s.error = outcome
                 else:
@@ -73,7 +74,9 @@ class Batcher(Generic[Item, Result]):
         finally:
             with self._lock:
                 if self._pending:
-                    self._pending[0].ready.set()  # promote the next waiter to leader
+                    waiter = self._pending[0].ready
+                    assert waiter is not None  # it arrived while a batch ran, so it waits on an event
+                    waiter.set()  # promote the next waiter to leader
                 else:
                     self._busy = False
             for s in batch:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 from bioims import ids
 from bioims.search.handlers import Disposition, Handled
@@ -87,7 +87,7 @@ class QueueConsumer:
         except Exception as exc:  # the handler itself broke: every message of the batch retries
             log.exception("search: handler failed for a batch of %d messages", len(batch))
             outcomes = [Handled(Disposition.RETRY, f"{type(exc).__name__}: {exc}")] * len(batch)
-        for message, outcome in zip(batch, outcomes):
+        for message, outcome in zip(batch, outcomes, strict=True):
             self._settle(message, outcome)
         return len(batch)
 

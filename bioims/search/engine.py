@@ -15,7 +15,8 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass
 from operator import itemgetter
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
+from collections.abc import Callable, Mapping, Sequence
 
 import faiss
 import numpy as np
@@ -54,7 +55,7 @@ class SearchResult:
         """[{imageId, rank, distance}], rank from 0: the BioimsSearch hit rows' content."""
         return [
             {"imageId": image_id, "rank": rank, "distance": float(distance)}
-            for rank, (image_id, distance) in enumerate(zip(self.image_ids, self.distances.tolist()))
+            for rank, (image_id, distance) in enumerate(zip(self.image_ids, self.distances.tolist(), strict=True))
         ]
 
     def to_json(self) -> dict:
@@ -85,7 +86,7 @@ class SearchEngine:
         self._trainings: dict[str, TrainingIndex] = {}
         self._tags: dict[str, TagStore] = {}
         self._lock = threading.RLock()
-        self._batcher: Batcher[SearchQuery, Outcome] = Batcher(self.search_many)
+        self._batcher: Batcher[SearchQuery, SearchResult] = Batcher(self.search_many)
 
     # --- start ---------------------------------------------------------------------------------
     def load(self) -> dict:
@@ -369,7 +370,7 @@ class SearchEngine:
             k = max(query.maxHits for _, query, _ in ready)
             matrix = vectors[0] if len(vectors) == 1 else np.concatenate(vectors)
             found = index.knn(matrix, k, metric, selection, [row for _, _, row in ready])
-            for (place, query, row), neighbours in zip(ready, found):
+            for (place, query, row), neighbours in zip(ready, found, strict=True):
                 self_allowed = row >= 0 and (selection.mask is None or bool(selection.mask[row]))
                 rows = neighbours.rows[: query.maxHits].tolist()
                 outcomes[place] = SearchResult(

@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import faiss
 import numpy as np
@@ -44,7 +44,7 @@ class RowTagIndex:
         hi = np.searchsorted(self._tags, tags, side="right")
         if tags.size == 1:
             return self._rows[lo[0]:hi[0]]
-        return np.concatenate([self._rows[a:b] for a, b in zip(lo, hi)])
+        return np.concatenate([self._rows[a:b] for a, b in zip(lo, hi, strict=True)])
 
     def any_mask(self, tags: np.ndarray) -> np.ndarray:
         """Boolean mask of the rows carrying at least one of `tags`."""
@@ -77,11 +77,11 @@ class Selection:
     _selector: object | None = None
 
     @staticmethod
-    def everything(size: int) -> "Selection":
+    def everything(size: int) -> Selection:
         return Selection(size, None, None)
 
     @staticmethod
-    def from_mask(mask: np.ndarray) -> "Selection":
+    def from_mask(mask: np.ndarray) -> Selection:
         bitmap = np.packbits(mask, bitorder="little")
         selector = faiss.IDSelectorBitmap(mask.size, faiss.swig_ptr(bitmap))
         params = faiss.SearchParameters(sel=selector)
@@ -97,7 +97,7 @@ class FilterIndex:
         self._rows: RowTagIndex | None = None
         self._rows_key: tuple | None = None
         self._moa: tuple[tuple, np.ndarray] | None = None
-        self._cache: "OrderedDict[tuple, Selection]" = OrderedDict()
+        self._cache: OrderedDict[tuple, Selection] = OrderedDict()
 
     def selection(
         self,

@@ -15,7 +15,8 @@ import json
 import logging
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any, Sequence
+from typing import Any
+from collections.abc import Sequence
 
 from bioims.errors import InvalidRequest, PlateFileMissing, RequestError
 from bioims.search import messages as m
@@ -28,7 +29,7 @@ from bioims.store.ports import ObjectNotFound
 log = logging.getLogger("bioims.search")
 
 
-class Disposition(str, Enum):
+class Disposition(str, Enum):  # noqa: UP042 - StrEnum would change str() of a member
     DONE = "done"
     REJECTED = "rejected"
     RETRY = "retry"
@@ -69,7 +70,7 @@ class MessageHandler:
             except Exception as exc:  # storage fault while marking the search running
                 handled[place] = Handled(Disposition.RETRY, _describe(exc), search_id)
         outcomes = self.engine.search_many([q for _, _, q in pending]) if pending else []
-        for (place, search_id, _), outcome in zip(pending, outcomes):
+        for (place, search_id, _), outcome in zip(pending, outcomes, strict=True):
             try:
                 if isinstance(outcome, SearchResult):
                     self.results.write_results(search_id, outcome.hits(), outcome.candidates)

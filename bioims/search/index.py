@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from dataclasses import dataclass
-from typing import Sequence
+from collections.abc import Sequence
 
 import faiss
 import numpy as np
@@ -183,7 +183,7 @@ class TrainingIndex:
             # Only a reload (plate already here, or images seen before) pays for a scan of the rows.
             if plate_id in self._plates or any(i in self._row for i in ids):
                 incoming = set(ids)
-                stale = [r for r, (i, p) in enumerate(zip(self._ids, self._plate_of)) if p == plate_id or i in incoming]
+                stale = [r for r, (i, p) in enumerate(zip(self._ids, self._plate_of, strict=True)) if p == plate_id or i in incoming]
                 self._remove_rows(np.asarray(stale, dtype=np.int64))
                 self._recount()
             start = self.size
@@ -270,6 +270,7 @@ class TrainingIndex:
         """(queries, k) -> (distances, labels) on the index this search uses, filter inside."""
         if self.uses_ann(metric, selection):
             ann = self.ann
+            assert ann is not None  # uses_ann needs one
             selector = selection.params.sel if selection.params is not None else None
             fraction = selection.count / self.size
             return lambda q, k: ann.search(q, k, selector, fraction)

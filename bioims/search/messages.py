@@ -9,7 +9,8 @@ each in order.
 from __future__ import annotations
 
 import json
-from typing import Any, Mapping, Sequence
+from typing import Any
+from collections.abc import Mapping, Sequence
 
 from bioims.errors import InvalidRequest
 from bioims.search.query import SearchQuery

@@ -11,7 +11,8 @@ import re
 from dataclasses import dataclass
 from functools import cached_property
 from enum import Enum
-from typing import Annotated, Any, Mapping
+from typing import Annotated, Any
+from collections.abc import Mapping
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, field_validator, model_validator
@@ -26,12 +27,12 @@ ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
 RESERVED_TRAIN_IDS = frozenset({"tags", "failed", "staging", "origin", "GENERATION", "tag-labels.json"})
 
 
-class Metric(str, Enum):
+class Metric(str, Enum):  # noqa: UP042 - StrEnum would change str() of a member
     COSINE = "Cosine"
     EUCLIDEAN = "Euclidean"
 
     @classmethod
-    def parse(cls, value: Any) -> "Metric":
+    def parse(cls, value: Any) -> Metric:
         if isinstance(value, Metric):
             return value
         if isinstance(value, str):
@@ -139,13 +140,13 @@ class SearchQuery(BaseModel):
             raise ValueError("vector contains NaN or infinity, or numbers beyond float32")
         squared = float(np.dot(array.astype(np.float64), array.astype(np.float64)))
         if squared > MAX_SQUARED_NORM:
-            raise ValueError(f"vector too large: its squared norm {squared:.3g} overflows float32 distances (at most {MAX_SQUARED_NORM:.3g})")
+            raise ValueError(f"vector too large: its squared norm {squared:.3g} overflows float32 distances (at most " f"{MAX_SQUARED_NORM:.3g})")
         if 0.0 < squared < MIN_SQUARED_NORM:
             raise ValueError(f"vector too small: its squared norm {squared:.3g} underflows float32 (at least {MIN_SQUARED_NORM:.3g})")
         return array
 
     @model_validator(mode="after")
-    def _one_query(self) -> "SearchQuery":
+    def _one_query(self) -> SearchQuery:
         if (self.queryImageId is None) == (self.vector is None):
             raise ValueError("give exactly one of queryImageId and vector")
         return self

@@ -14,7 +14,7 @@ import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from bioims import ids, keys, resources, tables
 from bioims.search.consumer import QueueConsumer, object_dead_letter
@@ -37,7 +37,7 @@ class ServiceOptions:
     wait_seconds: float = 1.0  # idle long poll of the search queue = longest wait of a management message
 
     @staticmethod
-    def from_env(env: Mapping[str, str]) -> "ServiceOptions":
+    def from_env(env: Mapping[str, str]) -> ServiceOptions:
         """BIOIMS_SEARCH_HOST, BIOIMS_SEARCH_PORT ("none" = no HTTP), BIOIMS_SEARCH_MAX_RECEIVES."""
         port_text = env.get("BIOIMS_SEARCH_PORT", "8080").strip().lower()
         try:
@@ -109,7 +109,7 @@ class SearchServer:
         self.generation = self.stored_generation()
         return self.engine.load()
 
-    def start(self, *, load: bool = True) -> "SearchServer":
+    def start(self, *, load: bool = True) -> SearchServer:
         if load:
             self.load()
         if self.options.http_port is not None:

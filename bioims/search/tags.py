@@ -8,7 +8,7 @@ idempotent; a tag id missing from the label map simply is not an MOA tag.
 from __future__ import annotations
 
 import threading
-from typing import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 

@@ -104,7 +104,7 @@ class EmbeddingService(Service):
         training = self._trained(train_id)
         if training["embeddingName"] != request.embeddingInfo.embeddingName:
             raise BadRequest(
-                f"embeddingInfo names {request.embeddingInfo.embeddingName!r} but training {train_id} belongs to {training['embeddingName']!r}"
+                f"embeddingInfo names {request.embeddingInfo.embeddingName!r} but training {train_id} belongs to " f"{training['embeddingName']!r}"
             )
         management = self.sibling("image-management")
         image = management.image(request.imageId)

@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections import Counter
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import Field, StrictFloat, StrictInt, StrictStr, ValidationError
 
@@ -239,8 +239,8 @@ class ImageManagementService(Service):
             [f"Message START for plateId {plate_id}"] + [f"Creation of imageId={i}" for i in image_ids],
         )
         rows = []
-        for image, image_id, message_id in zip(manifest.images, image_ids, message_ids):
-            row = {
+        for image, image_id, message_id in zip(manifest.images, image_ids, message_ids, strict=True):
+            row: dict[str, Any] = {
                 "imageId": image_id,
                 "trainId": ORIGIN,
                 "plateId": plate_id,

@@ -24,7 +24,7 @@ process after the matching step (tests).
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from bioims import faults
 from bioims.errors import Unavailable

@@ -242,6 +242,7 @@ class SearchService(Service):
         if request.trainId is not None:
             out = self._plate_embeddings(request.trainId, request.plateId)
         else:
+            assert request.embeddingName is not None  # exactly one of the two, checked above
             out = self._plate_tags(request.embeddingName, request.plateId)
         self._deliver()
         return out

@@ -16,6 +16,7 @@ from bioims import tables
 from bioims.errors import BadRequest, NotFound
 from bioims.services.api import Request, Service, api
 from bioims.services.models import Name, NumericInt
+from bioims.services.numbering import get_or_assign_number
 from bioims.services.wire import Wire, item_or_empty, mapped_list
 
 
@@ -25,7 +26,6 @@ def _tag_row(result: dict, params: dict | None = None) -> dict:
 
 
 TAG_ROW = Wire(_tag_row)
-from bioims.services.numbering import get_or_assign_number
 
 COUNTER_KEY = {"tagValue": "nextId", "tagType": "counter"}
 UNIQUE = "unique#"

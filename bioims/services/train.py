@@ -27,7 +27,7 @@ import io
 import json
 import tarfile
 import threading
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
@@ -118,7 +118,7 @@ class TrainService(Service):
             raise BadRequest(f"filter list {key!r} not found in bucket {bucket or 'resource'!r}") from None
 
     def _create(self, embedding_name: str, filter_bucket: str, filter_key: str, execute: bool, spot: bool, description: str,
-                kind: str | None = None) -> dict:
+                kind: Literal["network", "untrained", "cellprofiler"] | None = None) -> dict:
         from bioims.services.training_configuration import CreateTrainingRequest, TrainingModel
 
         self._configuration.embedding(embedding_name)
@@ -330,7 +330,7 @@ class TrainService(Service):
             given_network = script.pop("network", embedding.get("network", "bbbc021-1"))
             if given_network != embedding.get("network", given_network):
                 raise HyperparameterError(
-                    f"trainingHyperparameters name network {given_network!r} but the embedding's network is {embedding['network']!r}"
+                    f"trainingHyperparameters name network {given_network!r} but the embedding's network is " f"{embedding['network']!r}"
                 )
             script["network"] = given_network
             script.setdefault("embedding_dim", embedding.get("embeddingVectorLength", 256))
@@ -390,7 +390,7 @@ class TrainService(Service):
         try:
             data = store.get_bytes(archive)
         except ObjectNotFound:
-            raise NotFound(f"training {training['trainId']} has no model: neither {keys.model_key(training['trainId'])} nor {archive}") from None
+            raise NotFound(f"training {training['trainId']} has no model: neither {keys.model_key(training['trainId'])} nor " f"{archive}") from None
         wanted = {keys.MODEL_FILE: keys.model_key(training["trainId"]), keys.CARD_FILE: keys.model_card_key(training["trainId"])}
         found: dict[str, bytes] = {}
         with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:

@@ -8,7 +8,7 @@ embedding's ROI geometry is the one image processing uses, so the two cannot dis
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, StrictBool, StrictFloat, StrictInt, StrictStr
 
@@ -208,7 +208,7 @@ class TrainingConfigurationService(Service):
         rows = list(self._table.query_all(request.embeddingName))
         if len(rows) > 1 and not request.force:
             raise Conflict(
-                f"embedding {request.embeddingName!r} has {len(rows) - 1} trainings; delete them first or pass force=true"
+                f"embedding {request.embeddingName!r} has {len(rows) - 1} trainings; delete them first or pass " "force=true"
             )
         self._table.batch_write(deletes=rows)
         return {"embeddingName": request.embeddingName, "deleted": len(rows)}

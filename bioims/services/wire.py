@@ -13,7 +13,8 @@ parseable for details (the original's client does `"Error: " + body`).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 Encode = Callable[[dict, dict], Any]
 Decode = Callable[[Any, dict], dict]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from bioims import resources
 from bioims.config import Settings
@@ -26,6 +27,9 @@ from bioims.store.ports import (
     Update,
 )
 from bioims.tables import TableSpec
+
+if TYPE_CHECKING:
+    from bioims.store.sqlite_table import SqliteDatabase
 
 __all__ = [
     "Condition",
@@ -57,9 +61,9 @@ class Stores:
         self._objects: dict[str, ObjectStore] = {}
         self._queues: dict[str, Queue] = {}
         self._lock = threading.RLock()
-        self._sqlite = None
+        self._sqlite: SqliteDatabase | None = None
         self._boto: dict[str, object] = {}
-        self._session = None
+        self._session: Any = None  # a boto3 Session, made on first use
         self._thread_resources = threading.local()
 
     # --- backend plumbing ------------------------------------------------------------------------

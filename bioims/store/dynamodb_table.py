@@ -7,7 +7,8 @@ from __future__ import annotations
 import threading
 import time
 from decimal import Decimal
-from typing import Any, Iterator, Sequence
+from typing import Any
+from collections.abc import Iterator, Sequence
 
 from boto3.dynamodb.conditions import Attr, Key
 from botocore.exceptions import ClientError

@@ -8,7 +8,8 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import IO, Iterator
+from typing import IO
+from collections.abc import Iterator
 
 from bioims.atomic import temporary_beside
 from bioims.store.ports import ObjectInfo, ObjectNotFound

@@ -8,7 +8,8 @@ adapters convert to and from their native types.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import IO, Any, Iterator, Literal, Protocol, Sequence
+from typing import IO, Any, Literal, Protocol
+from collections.abc import Iterator, Sequence
 
 from bioims.errors import Conflict, Unavailable
 from bioims.tables import TableSpec
@@ -51,31 +52,31 @@ class SortKey:
     upper: str | None = None  # for "between"
 
     @staticmethod
-    def eq(value: str) -> "SortKey":
+    def eq(value: str) -> SortKey:
         return SortKey("eq", value)
 
     @staticmethod
-    def begins_with(prefix: str) -> "SortKey":
+    def begins_with(prefix: str) -> SortKey:
         return SortKey("begins_with", prefix)
 
     @staticmethod
-    def between(low: str, high: str) -> "SortKey":
+    def between(low: str, high: str) -> SortKey:
         return SortKey("between", low, high)
 
     @staticmethod
-    def lt(value: str) -> "SortKey":
+    def lt(value: str) -> SortKey:
         return SortKey("lt", value)
 
     @staticmethod
-    def le(value: str) -> "SortKey":
+    def le(value: str) -> SortKey:
         return SortKey("le", value)
 
     @staticmethod
-    def gt(value: str) -> "SortKey":
+    def gt(value: str) -> SortKey:
         return SortKey("gt", value)
 
     @staticmethod
-    def ge(value: str) -> "SortKey":
+    def ge(value: str) -> SortKey:
         return SortKey("ge", value)
 
     def matches(self, candidate: str) -> bool:
@@ -103,11 +104,11 @@ class Condition:
     equals: dict[str, Any] = field(default_factory=dict)
 
     @staticmethod
-    def not_exists() -> "Condition":
+    def not_exists() -> Condition:
         return Condition(exists=False)
 
     @staticmethod
-    def must_exist() -> "Condition":
+    def must_exist() -> Condition:
         return Condition(exists=True)
 
 

@@ -29,7 +29,7 @@ class MemoryQueue:
 
     def __init__(self, name: str):
         self.name = name
-        self._entries: "OrderedDict[str, _Entry]" = OrderedDict()
+        self._entries: OrderedDict[str, _Entry] = OrderedDict()
         self._dedup: dict[str, float] = {}
         self._cond = threading.Condition()
 
@@ -51,7 +51,7 @@ class MemoryQueue:
         with self._cond:
             while True:
                 now = time.monotonic()
-                out = []
+                out: list[Message] = []
                 for entry in self._entries.values():
                     if len(out) >= max_messages:
                         break
@@ -86,7 +86,7 @@ class SqliteQueue:
         conn = database.connection()
         conn.execute(
             f"CREATE TABLE IF NOT EXISTS {self._table} (seq INTEGER PRIMARY KEY AUTOINCREMENT, message_id TEXT UNIQUE, "
-            "body TEXT, dedup_id TEXT, sent_at REAL, visible_at REAL NOT NULL, receipt TEXT, receive_count INTEGER NOT NULL DEFAULT 0)"
+            "body TEXT, dedup_id TEXT, sent_at REAL, visible_at REAL NOT NULL, receipt TEXT, receive_count " "INTEGER NOT NULL DEFAULT 0)"
         )
         conn.execute(f'CREATE INDEX IF NOT EXISTS "queue_{name}_visible" ON {self._table} (visible_at, seq)')
 
@@ -114,7 +114,7 @@ class SqliteQueue:
             out: list[Message] = []
             with _Immediate(self._db.connection()) as conn:
                 rows = conn.execute(
-                    f"SELECT seq, message_id, body, receive_count FROM {self._table} WHERE visible_at <= ? ORDER BY seq LIMIT ?",
+                    f"SELECT seq, message_id, body, receive_count FROM {self._table} WHERE visible_at <= ? ORDER " "BY seq LIMIT ?",
                     (now, max_messages),
                 ).fetchall()
                 for seq, message_id, body, count in rows:

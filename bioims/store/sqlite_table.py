@@ -14,7 +14,7 @@ import sqlite3
 import threading
 import time
 from pathlib import Path
-from typing import Iterator, Sequence
+from collections.abc import Iterator, Sequence
 
 from bioims.store.itemops import apply_update, check_condition, decode_item, encode_item
 from bioims.store.ports import Condition, Item, ItemNotFound, Page, SortKey, StoreDamaged, Update

@@ -15,7 +15,8 @@ import threading
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
+from collections.abc import Iterable
 
 from bioims import keys
 from bioims.clients import ClientError

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import html
 import zlib
-from typing import Any, Iterable, Sequence
+from typing import Any
+from collections.abc import Iterable, Sequence
 from urllib.parse import quote, urlencode
 
 PER_PAGE = 100  # rows or cards per page; longer lists get a pager
@@ -100,7 +101,7 @@ def colour(label: str) -> str:
 
 
 def legend(labels: Iterable[str]) -> str:
-    return "<div class=legend>" + "".join(f"<span><i style='background:{colour(l)}'></i>{esc(l)}</span>" for l in sorted(set(labels))) + "</div>"
+    return "<div class=legend>" + "".join(f"<span><i style='background:{colour(label)}'></i>{esc(label)}</span>" for label in sorted(set(labels))) + "</div>"
 
 
 def fmt_number(value: Any, digits: int = 3) -> str:

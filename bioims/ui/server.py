@@ -13,7 +13,6 @@ import mimetypes
 import threading
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler
-from typing import Callable
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from bioims import errors
@@ -51,7 +50,9 @@ def route(data: UiData, path: str, query: str) -> tuple[int, str, bytes]:
 
 
 def _page(data: UiData, parts: list[str], params: views.Params) -> tuple[int, str] | None:
-    ok: Callable[[str], tuple[int, str]] = lambda text: (200, text)
+    def ok(text: str) -> tuple[int, str]:
+        return 200, text
+
     match parts:
         case ["plates"]:
             return ok(views.plates_view(data, params))

@@ -3,7 +3,8 @@ server answers the 404 page); the search page shows a search service that is dow
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any
+from collections.abc import Mapping
 
 from bioims.errors import NotFound, status_of
 from bioims.ui.data import MEDIUM, THUMBNAIL, Hit, SearchFailed, SearchUnavailable, UiData, well_position
@@ -97,8 +98,8 @@ def plate_view(data: UiData, plate_id: str, params: Params) -> str:
                 continue
             first = members[0]
             text = label(first)
-            tip = f"{first.get('wellSourceId')}: {meta(first, 'compound')} @ {meta(first, 'concentration')} ({moa_of(first) or 'no MOA'}), {len(members)} images"
-            cells.append(f"<td style='background:{colour(text)}' title='{esc(tip)}'><a href='/images/{seg(first['imageId'])}'>{len(members)}</a></td>")
+            tip = f"{first.get('wellSourceId')}: {meta(first, 'compound')} @ {meta(first, 'concentration')} " f"({moa_of(first) or 'no MOA'}), {len(members)} images"
+            cells.append(f"<td style='background:{colour(text)}' title='{esc(tip)}'><a " f"href='/images/{seg(first['imageId'])}'>{len(members)}</a></td>")
         grid.append(f"<tr><th>{esc(_row_name(r))}</th>{''.join(cells)}</tr>")
     grid.append("</table>")
     labels = [label(i) for i in images if label(i)]
@@ -106,7 +107,7 @@ def plate_view(data: UiData, plate_id: str, params: Params) -> str:
               else f"colour by: <a href='{esc(url('/plates/' + seg(plate_id)))}'>MOA</a> | <b>compound</b>")
     chosen, pager = paginate(images, params.int("page", 1), "/plates/" + seg(plate_id), per_page=48, by=by if by == "compound" else None)
     cards = "".join(_card(i) for i in chosen)
-    body = (f"<p>plateId {esc(plate_id)}; {len(images)} images in {len(wells)} wells; status {esc(plate.get('searchReady', ''))}; "
+    body = (f"<p>plateId {esc(plate_id)}; {len(images)} images in {len(wells)} wells; status " f"{esc(plate.get('searchReady', ''))}; "
             f"{esc(plate.get('plateDims', ''))}</p><p>{switch}</p>{''.join(grid)}{legend(labels)}"
             f"<h2>Images</h2>{pager}<div class=cards>{cards}</div>{pager}")
     return page(f"Plate {name}", body)
@@ -124,10 +125,10 @@ def _row_name(index: int) -> str:
 def _card(image: dict, extra: str = "", css: str = "card", lazy: bool = True) -> str:
     lines = [
         f"{image_link(image, image.get('wellSourceId') or image['imageId'])} {esc(image.get('plateSourceId', ''))}",
-        f"{esc(meta(image, 'compound') or '')} @ {esc(meta(image, 'concentration') if meta(image, 'concentration') is not None else '')}",
+        f"{esc(meta(image, 'compound') or '')} @ " f"{esc(meta(image, 'concentration') if meta(image, 'concentration') is not None else '')}",
         f"MOA: {esc(moa_of(image) or '-')}",
     ]
-    return (f"<div class='{css}' data-image-id='{esc(image['imageId'])}'><a href='/images/{seg(image['imageId'])}'>{thumb(image, lazy=lazy)}</a>"
+    return (f"<div class='{css}' data-image-id='{esc(image['imageId'])}'><a " f"href='/images/{seg(image['imageId'])}'>{thumb(image, lazy=lazy)}</a>"
             + "<br>".join(lines) + extra + "</div>")
 
 
@@ -143,7 +144,7 @@ def image_view(data: UiData, image_id: str, params: Params) -> str:
         ("plate", image.get("plateSourceId")), ("well", image.get("wellSourceId")), ("label category", image.get("trainCategory")),
         ("label", image.get("trainLabel")), ("subclass", image.get("trainSubclass")),
         *sorted((image.get("metadata") or {}).items()),
-        ("size", f"{image.get('width')} x {image.get('height')} x {image.get('depth')}, {image.get('channels')} channels"),
+        ("size", f"{image.get('width')} x {image.get('height')} x {image.get('depth')}, " f"{image.get('channels')} channels"),
         ("status", image.get("searchReady"))]])
     tag_list = ", ".join(esc(tags.get(int(t), t)) for t in image.get("tagArr", [])) or "none"
     roi_rows = [[esc(k.split("#", 1)[1]), esc(v.get("status")), f"<span class=num>{esc(v.get('roiCount'))}</span>", esc(v.get("error") or "")]
@@ -151,13 +152,13 @@ def image_view(data: UiData, image_id: str, params: Params) -> str:
     rois = table(["embedding", "status", "ROIs", "error"], roi_rows) if roi_rows else "<div class=empty>No ROIs yet (the image has not been processed).</div>"
     artifact_rows = [[f"<a href='/object/{esc(a['key'])}'>{esc(a['key'])}</a>", esc(a.get("description", ""))] for a in artifacts if a.get("key")]
     log = table(["time", "message"], [[esc(m.get("timestamp", m.get("createTimestamp", ""))), esc(m.get("message", ""))] for m in messages]) if messages else "<div class=empty>No messages.</div>"
-    search_links = " ".join(f"<a class=search-link href='{esc(url('/search', trainId=t['trainId'], imageId=image_id))}'>{esc(t['trainId'])}</a> ({esc(t.get('description', ''))})"
+    search_links = " ".join("<a class=search-link " f"href='{esc(url('/search', trainId=t['trainId'], imageId=image_id))}'>{esc(t['trainId'])}</a> " f"({esc(t.get('description', ''))})"
                             for t in trainings) or "no trainings yet"
-    body = (f"<p><a href='/plates/{seg(image['plateId'])}'>plate {esc(image.get('plateSourceId') or image['plateId'])}</a> &middot; imageId {esc(image_id)}</p>"
+    body = (f"<p><a href='/plates/{seg(image['plateId'])}'>plate " f"{esc(image.get('plateSourceId') or image['plateId'])}</a> &middot; imageId {esc(image_id)}</p>"
             f"<p>Search for similar images with training: {search_links}</p>"
-            f"<div style='display:flex;gap:1.5em;flex-wrap:wrap'><div>{thumb(image, MEDIUM, 'medium')}<br>{thumb(image)}</div>"
+            "<div " f"style='display:flex;gap:1.5em;flex-wrap:wrap'><div>{thumb(image, MEDIUM, 'medium')}<br>{thumb(image)}</div>"
             f"<div><h2>Labels</h2>{labels}<h2>Tags</h2><p>{tag_list}</p><h2>ROIs</h2>{rois}</div></div>"
-            f"<h2>Channels</h2>{channels}<h2>Artifacts</h2>{table(['key', 'description'], artifact_rows)}<h2>Message log</h2>{log}")
+            f"<h2>Channels</h2>{channels}<h2>Artifacts</h2>{table(['key', 'description'], artifact_rows)}<h2>Message " f"log</h2>{log}")
     return page(f"Image {image.get('imageSourceId') or image_id}", body)
 
 
@@ -166,7 +167,7 @@ def search_view(data: UiData, params: Params) -> tuple[int, str]:
     trainings = [t for t in data.trainings() if t.get("status") in ("embedded", "loaded", "completed", "trained") or t.get("embeddingStatus")]
     if not trainings:
         return 200, page("Search by example", "<div class=empty>No trained and embedded training to search yet. "
-                                               "Train one (<code>bioims train</code>, <code>bioims embed</code>) or run <code>bioims walkthrough</code>.</div>")
+                                               "Train one (<code>bioims train</code>, <code>bioims embed</code>) or run <code>bioims " "walkthrough</code>.</div>")
     tags = data.tags()
     train_id = params.get("trainId") or trainings[0]["trainId"]
     image_id = params.get("imageId")
@@ -213,7 +214,7 @@ def _search_form(trainings, tags, train_id, image_id, k, include, exclude, requi
         f"<label>K<br><input name=k id=k type=number min=1 max={MAX_K} value={k} style='width:5em'></label>"
         f"<label>only images with a tag<br>{tag_select('include', include)}</label>"
         f"<label>no images with a tag<br>{tag_select('exclude', exclude)}</label>"
-        f"<label><input type=checkbox name=requireMoa value=1{' checked' if require_moa else ''}> only images with an MOA</label>"
+        f"<label><input type=checkbox name=requireMoa value=1{' checked' if require_moa else ''}> only images " "with an MOA</label>"
         f"<input type=hidden name=sameMoa value={'1' if highlight else '0'} id=same-moa-value>"
         "<br><button type=submit id=search-button>Search</button></form>"
     )
@@ -235,14 +236,14 @@ def _hits(query: dict, hits: list[Hit], highlight: bool) -> str:
         listing = "<div class=empty>No image matches these filters.</div>"
     else:
         listing = f"<div id=hits class='cards{' highlight' if highlight else ''}'>{''.join(cards)}</div>"
-    return f"<h2>Query</h2><div class=cards>{_card(query, '', 'card query', lazy=False)}</div><h2>{len(hits)} nearest images</h2><p>{toggle}</p>{listing}"
+    return f"<h2>Query</h2><div class=cards>{_card(query, '', 'card query', lazy=False)}</div><h2>{len(hits)} " f"nearest images</h2><p>{toggle}</p>{listing}"
 
 
 # --- trainings ---------------------------------------------------------------------------------
 def trainings_view(data: UiData, params: Params) -> str:
     trainings = data.trainings()
     if not trainings:
-        return page("Trainings", "<div class=empty>No trainings yet. Start one with <code>bioims train</code> or run <code>bioims walkthrough</code>.</div>")
+        return page("Trainings", "<div class=empty>No trainings yet. Start one with <code>bioims train</code> or run <code>bioims " "walkthrough</code>.</div>")
     chosen, pager = paginate(trainings, params.int("page", 1), "/trainings")
     rows = []
     for t in chosen:
@@ -250,7 +251,7 @@ def trainings_view(data: UiData, params: Params) -> str:
         metric = f"{esc(summary.get('validationMetric', ''))} {fmt_number(summary.get('validationBest'))}" if summary else ""
         rows.append([f"<a href='/trainings/{seg(t['trainId'])}'>{esc(t['trainId'])}</a>", esc(t.get("embeddingName")), esc(t.get("description", "")),
                      esc(t.get("status", "")), f"<span class=num>{esc(t.get('imageCount', ''))}</span>", f"<span class=num>{esc(t.get('roiCount', ''))}</span>",
-                     metric, f"<a href='/trainings/{seg(t['trainId'])}/report'>report</a> &middot; <a href='{esc(url('/search', trainId=t['trainId']))}'>search</a>"])
+                     metric, f"<a href='/trainings/{seg(t['trainId'])}/report'>report</a> &middot; <a " f"href='{esc(url('/search', trainId=t['trainId']))}'>search</a>"])
     return page("Trainings", f"<p>{len(trainings)} trainings.</p>{pager}" + table(
         ["trainId", "embedding", "description", "status", "images", "ROIs", "validation", ""], rows) + pager)
 
@@ -308,7 +309,7 @@ def report_view(data: UiData, train_id: str, params: Params) -> str:
     rows.append(["mAP (MOA retrieval, other compounds)", "", "not computed" if metrics.get("map") is None else f"{metrics['map']:.3f}", "", ""])
     if vote:
         rows.append([f"compound vote (original, k={esc(vote.get('k'))})", f"{vote['correct']}/{vote['total']}", f"{vote['accuracy']:.3f}", "", ""])
-    body = [f"<p>Level <b>{esc(metrics.get('level'))}</b>, {esc(metrics.get('n_queries'))} labelled profiles, {esc(metrics.get('n_features'))} features. "
+    body = [f"<p>Level <b>{esc(metrics.get('level'))}</b>, {esc(metrics.get('n_queries'))} labelled profiles, " f"{esc(metrics.get('n_features'))} features. "
             f"<a href='/trainings/{seg(train_id)}'>training</a></p>",
             table(["metric", "correct/total", "accuracy", "95% CI", "chance"], rows)]
     for protocol in ("nsc", "nscb"):
@@ -316,7 +317,7 @@ def report_view(data: UiData, train_id: str, params: Params) -> str:
         if matrix:
             body.append(f"<h2>{protocol.upper()} confusion matrix (rows: true MOA, columns: predicted)</h2>" + _confusion(matrix))
             if f"confusion_{protocol}.png" in files:
-                body.append(f"<img src='/object/{esc(files[f'confusion_{protocol}.png'])}' alt='{protocol} confusion' style='max-width:40em'>")
+                body.append(f"<img src='/object/{esc(files[f'confusion_{protocol}.png'])}' alt='{protocol} confusion' " "style='max-width:40em'>")
     for name, title in (("tsne.png", "t-SNE map of well profiles"), ("umap.png", "UMAP map of well profiles")):
         if name in files:
             body.append(f"<h2>{title}</h2><img src='/object/{esc(files[name])}' alt='{esc(title)}' style='max-width:40em'>")
@@ -329,7 +330,7 @@ def report_view(data: UiData, train_id: str, params: Params) -> str:
 
 def _confusion(matrix: dict) -> str:
     labels = matrix["labels"]
-    rows = [[f"<b>{esc(label)}</b>"] + [f"<span class=num>{esc(v)}</span>" for v in values] for label, values in zip(labels, matrix["matrix"])]
+    rows = [[f"<b>{esc(label)}</b>"] + [f"<span class=num>{esc(v)}</span>" for v in values] for label, values in zip(labels, matrix["matrix"], strict=True)]
     return table(["true \\ predicted"] + list(labels), rows)
 
 

@@ -15,7 +15,7 @@ import json
 import os
 import time
 from pathlib import Path
-from typing import Callable
+from collections.abc import Callable
 
 from bioims import client, keys
 from bioims import context as context_module
@@ -119,6 +119,7 @@ class Walkthrough:
             from bioims.bbbc021.design import load_design, load_design_from_dir
 
             if not o.synthetic:
+                assert o.bbbc021_dir is not None  # not synthetic: a copy was named
                 root = Path(o.bbbc021_dir).resolve()
                 design = load_design_from_dir(root)
                 present = [p for p in design.plates if (root / p).is_dir()]

@@ -13,15 +13,15 @@ import bioims
 from bioims.walkthrough import Reporter, Walkthrough, WalkthroughOptions
 from tests.support.backends import installed, local_context
 
-TINY = dict(
-    n_plates=2,
-    fields_per_well=1,
-    height=128,
-    width=160,
-    cell_scale=0.5,
-    nsc="2",
-    hyperparameters={"epochs": 1, "minibatches_per_epoch": 8, "validation_max_rois": 200},
-)
+TINY = {
+    "n_plates": 2,
+    "fields_per_well": 1,
+    "height": 128,
+    "width": 160,
+    "cell_scale": 0.5,
+    "nsc": "2",
+    "hyperparameters": {"epochs": 1, "minibatches_per_epoch": 8, "validation_max_rois": 200},
+}
 
 
 class Recorder(Reporter):

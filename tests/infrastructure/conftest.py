@@ -18,12 +18,12 @@ import pytest
 
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 
-from stacks.app_builder import create_app  # noqa: E402
-from stacks.deployment import Deployment  # noqa: E402
-from stacks.images import CONTEXT_ALLOW, REPO_ROOT  # noqa: E402
-from stacks.job_definitions import BATCH_JOBS  # noqa: E402
-from stacks.search_service import SEARCH_DOCKERFILE  # noqa: E402
-from stacks.training import TRAINING_DOCKERFILE  # noqa: E402
+from stacks.app_builder import create_app
+from stacks.deployment import Deployment
+from stacks.images import CONTEXT_ALLOW, REPO_ROOT
+from stacks.job_definitions import BATCH_JOBS
+from stacks.search_service import SEARCH_DOCKERFILE
+from stacks.training import TRAINING_DOCKERFILE
 
 
 @dataclass

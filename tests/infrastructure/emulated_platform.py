@@ -22,7 +22,7 @@ import sys
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Iterator
+from collections.abc import Iterator
 from urllib.parse import urlparse
 
 from emulated_containers import WORKER, Containers, ContainerError, Images, Platform, python_module

@@ -12,7 +12,8 @@ from __future__ import annotations
 import copy
 import json
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 # What the emulator gives the resources moto cannot create (FSx for Lustre).
 EMULATED_FILE_SYSTEM_ID = "fs-0e0e0e0e0e0e0e0e0"

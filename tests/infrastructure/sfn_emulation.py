@@ -36,7 +36,8 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 import boto3
 
@@ -394,7 +395,7 @@ class EmulatedWorkflows:
     calls: list[dict]
     sagemaker: EmulatedSageMaker | None = None
 
-    def run(self, workflow: str, payload: dict, *, timeout: float = 60.0) -> "Execution":
+    def run(self, workflow: str, payload: dict, *, timeout: float = 60.0) -> Execution:
         sfn = boto3.client("stepfunctions", region_name=REGION)
         arn = sfn.start_execution(stateMachineArn=self.machines[workflow], input=json.dumps(payload))["executionArn"]
         return wait(arn, self.auxiliary[workflow], timeout=timeout)

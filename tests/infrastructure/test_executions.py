@@ -63,7 +63,7 @@ def _manifest(ctx, root: Path, name: str, n_fields: int, *, corrupt: bool = Fals
     images = []
     for i in range(n_fields):
         channel_keys = []
-        for channel, pixels in zip(CHANNELS, _field(i)):
+        for channel, pixels in zip(CHANNELS, _field(i), strict=True):
             key = f"{name}/f{i}_{channel}.tif"
             data = write_tiff_bytes(pixels)
             (root / key).parent.mkdir(parents=True, exist_ok=True)

@@ -135,7 +135,7 @@ def test_queues_are_fifo_encrypted_with_dead_letter_queues(assembly):
     queues = assembly.resources("AWS::SQS::Queue", "Queues")
     assert len(queues) == 4
     dead_letters = set()
-    for key, queue in queues.items():
+    for queue in queues.values():
         props = queue["Properties"]
         assert props["FifoQueue"] is True
         assert props["SqsManagedSseEnabled"] is True

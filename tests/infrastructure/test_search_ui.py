@@ -4,7 +4,6 @@ gives the task role the UI's read access and nothing wider."""
 
 from __future__ import annotations
 
-import json
 from fnmatch import fnmatchcase
 
 from bioims import keys, tables

@@ -77,7 +77,7 @@ def test_bad_values_name_their_key(context, key):
 
 
 def test_every_context_key_maps_to_a_setting():
-    names = {f for f in DeploymentSettings.__dataclass_fields__}
+    names = set(DeploymentSettings.__dataclass_fields__)
     from stacks.settings import _KEYS
 
     assert set(_KEYS) == set(CONTEXT_KEYS) and set(_KEYS.values()) == names

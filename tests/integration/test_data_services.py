@@ -228,11 +228,11 @@ def test_training_rows_and_tags(backend_ctx):
     image_ids = management.getImageIdsByPlateId(plate_id)
     vectors = np.random.default_rng(0).normal(size=(len(image_ids), 16)).astype(np.float32)
     management.createImageTrainResults(
-        "T1", plate_id, [{"imageId": i, "embeddingVector": v.tolist(), "roiCount": 3} for i, v in zip(image_ids, vectors)]
+        "T1", plate_id, [{"imageId": i, "embeddingVector": v.tolist(), "roiCount": 3} for i, v in zip(image_ids, vectors, strict=True)]
     )
     rows = {r["imageId"]: r for r in management.getImagesByPlateIdAndTrainId(plate_id, "T1")}
     assert set(rows) == set(image_ids)
-    for image_id, vector in zip(image_ids, vectors):
+    for image_id, vector in zip(image_ids, vectors, strict=True):
         np.testing.assert_array_equal(decode_vector(rows[image_id]["embedding"]), vector)
     assert management.getImageInfo(image_ids[0], "T1")["roiCount"] == 3
     assert _error(lambda: management.createImageTrainResult(image_ids[0], "nope", [1.0])).status == 404

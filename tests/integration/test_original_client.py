@@ -107,9 +107,9 @@ def test_message(lambdas):
     created = messages._sync('{ "method": "createMessage", "message": "Begin messages for trainid=T1" }')
     message_id = created["messageId"]
     assert messages.addMessage(message_id, "step two") == {"messageId": message_id}
-    item = messages._sync('{{ "method": "getMessage", "messageId": "{}" }}'.format(message_id))
+    item = messages._sync(f'{{ "method": "getMessage", "messageId": "{message_id}" }}')
     assert item["Item"]["detail"] == "step two" and item["Item"]["messageId"] == message_id
-    listed = messages._sync('{{ "method": "listMessage", "messageId": "{}" }}'.format(message_id))
+    listed = messages._sync(f'{{ "method": "listMessage", "messageId": "{message_id}" }}')
     assert [m["message"] for m in listed] == ["Begin messages for trainid=T1", "step two"]
     _double_decode_fails(lambda: messages.createMessage("x"))
     _double_decode_fails(lambda: messages.getMessage(message_id))
@@ -117,7 +117,7 @@ def test_message(lambdas):
     with pytest.raises(original.OriginalClientError, match="does not exist"):
         messages.addMessage("no-such-log", "x")  # the original threw a TypeError (500)
     messages.deleteMessage(message_id)
-    assert messages._sync('{{ "method": "getMessage", "messageId": "{}" }}'.format(message_id)) == {}
+    assert messages._sync(f'{{ "method": "getMessage", "messageId": "{message_id}" }}') == {}
 
 
 def test_artifact(lambdas):
@@ -209,7 +209,7 @@ def test_image_management(lambdas, backend_ctx):
     im = original.ImageManagementClient(lambdas)
     _double_decode_fails(lambda: im.populateSourcePlate(*_manifest(backend_ctx, "P0")))
     bucket, key = _manifest(backend_ctx)
-    plate_id = im._sync('{{ "method": "populateSourcePlate", "inputBucket": "{}", "inputKey": "{}" }}'.format(bucket, key))["plateId"]
+    plate_id = im._sync(f'{{ "method": "populateSourcePlate", "inputBucket": "{bucket}", "inputKey": "{key}" }}')["plateId"]
     images = im.getImagesByPlateId(plate_id)
     assert len(images) == 4 and all(set(x) == {"Item"} and x["Item"]["plateId"] == plate_id for x in images)
     image_ids = im.getImageIdsByPlateId(plate_id)

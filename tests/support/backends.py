@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 from pathlib import Path
-from typing import Iterator
+from collections.abc import Iterator
 
 from bioims import context as context_module
 from bioims import resources

@@ -78,111 +78,109 @@ class ConfigurationClient(_Client):
     service = "configuration"
 
     def setParameter(self, key, value):
-        return self._sync('{{ "method": "setParameter", "key": "{}", "value": "{}" }}'.format(key, value))
+        return self._sync(f'{{ "method": "setParameter", "key": "{key}", "value": "{value}" }}')
 
     def getParameter(self, key):
-        return self._sync('{{ "method": "getParameter", "key": "{}" }}'.format(key))["Item"]["value"]
+        return self._sync(f'{{ "method": "getParameter", "key": "{key}" }}')["Item"]["value"]
 
     def getAll(self):
         rows = json.loads(self._sync('{ "method": "getAll" }'))  # the original's double decode
         return {r["key1"]: r["value"] for r in rows}
 
     def getHistory(self, key):
-        rows = json.loads(self._sync('{{ "method": "getHistory", "key": "{}" }}'.format(key)))  # double decode
+        rows = json.loads(self._sync(f'{{ "method": "getHistory", "key": "{key}" }}'))  # double decode
         return sorted((int(r["timestamp1"]), r["key1"], r["value"]) for r in rows if r["timestamp1"] != "LATEST")
 
     def getDefaultTrainId(self):
         return self._sync('{ "method": "getDefaultTrainId" }')
 
     def setDefaultTrainId(self, value):
-        return self._sync('{{ "method": "setDefaultTrainId", "value": "{}" }}'.format(value))
+        return self._sync(f'{{ "method": "setDefaultTrainId", "value": "{value}" }}')
 
     def deleteParameter(self, key):
-        return self._sync('{{ "method": "deleteParameter", "key": "{}" }}'.format(key))
+        return self._sync(f'{{ "method": "deleteParameter", "key": "{key}" }}')
 
 
 class LabelClient(_Client):
     service = "label"
 
     def createCategory(self, category, description):
-        return self._async('{{ "method": "createCategory", "category": "{}", "description": "{}" }}'.format(category, description))
+        return self._async(f'{{ "method": "createCategory", "category": "{category}", "description": "{description}" }}')
 
     def updateCategoryDescription(self, category, description):
-        return self._async('{{ "method": "updateCategoryDescription", "category": "{}", "description": "{}" }}'.format(category, description))
+        return self._async(f'{{ "method": "updateCategoryDescription", "category": "{category}", "description": "{description}" }}')
 
     def deleteCategory(self, category):
-        return self._async('{{ "method": "deleteCategory", "category": "{}" }}'.format(category))
+        return self._async(f'{{ "method": "deleteCategory", "category": "{category}" }}')
 
     def createLabel(self, category, label):
-        return self._sync('{{ "method": "createLabel", "category": "{}", "label": "{}" }}'.format(category, label))
+        return self._sync(f'{{ "method": "createLabel", "category": "{category}", "label": "{label}" }}')
 
     def updateLabel(self, category, label):
         # the original sends `label`, not oldlabel/newlabel (docs/original.md §8.6 #46)
         return self._async('{{ "method": "updateLabel", "category": "{}", "label": "{}" }}'.format(category, label))
 
     def getIndex(self, category, label):
-        return json.loads(self._sync('{{ "method": "getIndex", "category": "{}", "label": "{}" }}'.format(category, label)))["index"]
+        return json.loads(self._sync(f'{{ "method": "getIndex", "category": "{category}", "label": "{label}" }}'))["index"]
 
     def listCategories(self):
         return [r["category"] for r in json.loads(self._sync('{ "method": "listCategories" }'))]
 
     def listLabels(self, category):
-        return [(r["label"], r["index1"]) for r in self._sync('{{ "method": "listLabels", "category": "{}" }}'.format(category))]
+        return [(r["label"], r["index1"]) for r in self._sync(f'{{ "method": "listLabels", "category": "{category}" }}')]
 
 
 class MessageClient(_Client):
     service = "message"
 
     def getMessage(self, messageId):
-        return json.loads(self._sync('{{ "method": "getMessage", "messageId": "{}" }}'.format(messageId)))
+        return json.loads(self._sync(f'{{ "method": "getMessage", "messageId": "{messageId}" }}'))
 
     def createMessage(self, message):
-        return json.loads(self._sync('{{ "method": "createMessage", "message": "{}" }}'.format(message)))["messageId"]
+        return json.loads(self._sync(f'{{ "method": "createMessage", "message": "{message}" }}'))["messageId"]
 
     def listMessage(self, messageId):
-        return json.loads(self._sync('{{ "method": "listMessage", "messageId": "{}" }}'.format(messageId)))
+        return json.loads(self._sync(f'{{ "method": "listMessage", "messageId": "{messageId}" }}'))
 
     def deleteMessage(self, messageId):
-        return self._sync('{{ "method": "deleteMessage", "messageId": "{}" }}'.format(messageId))
+        return self._sync(f'{{ "method": "deleteMessage", "messageId": "{messageId}" }}')
 
     def addMessage(self, messageId, message):
-        return self._sync('{{ "method": "addMessage", "messageId": "{}", "message": "{}" }}'.format(messageId, message))
+        return self._sync(f'{{ "method": "addMessage", "messageId": "{messageId}", "message": "{message}" }}')
 
 
 class ArtifactClient(_Client):
     service = "artifact"
 
     def getArtifacts(self, contextId, trainId):
-        return self._sync('{{ "method": "getArtifacts", "contextId": "{}", "trainId": "{}" }}'.format(contextId, trainId))
+        return self._sync(f'{{ "method": "getArtifacts", "contextId": "{contextId}", "trainId": "{trainId}" }}')
 
     def createArtifact(self, artifact):
-        return self._sync('{{ "method": "createArtifact", "artifact": {} }}'.format(json.dumps(artifact)))
+        return self._sync(f'{{ "method": "createArtifact", "artifact": {json.dumps(artifact)} }}')
 
     def deleteArtifacts(self, contextId, trainId):
-        return self._sync('{{ "method": "deleteArtifacts", "contextId": "{}", "trainId": "{}" }}'.format(contextId, trainId))
+        return self._sync(f'{{ "method": "deleteArtifacts", "contextId": "{contextId}", "trainId": "{trainId}" }}')
 
     def addAnnotation(self, contextId, trainId, artifact, annotation):
         return self._sync(
-            '{{ "method": "addAnnotation", "contextId": "{}", "trainId": "{}", "artifact": "{}", "annotation": "{}" }}'.format(
-                contextId, trainId, artifact, annotation
-            )
+            f'{{ "method": "addAnnotation", "contextId": "{contextId}", "trainId": "{trainId}", "artifact": ' f'"{artifact}", "annotation": "{annotation}" }}'
         )
 
     def createDescribeStacksArtifact(self, contextId, trainId):
-        return self._sync('{{ "method": "createDescribeStacksArtifact", "contextId": "{}", "trainId": "{}" }}'.format(contextId, trainId))
+        return self._sync(f'{{ "method": "createDescribeStacksArtifact", "contextId": "{contextId}", "trainId": "{trainId}" }}')
 
 
 class TagClient(_Client):
     service = "tag"
 
     def createTag(self, tagValue):
-        return self._sync('{{ "method": "createTag", "tagValue": "{}" }}'.format(tagValue))
+        return self._sync(f'{{ "method": "createTag", "tagValue": "{tagValue}" }}')
 
     def getTagByValue(self, tagValue):
-        return self._sync('{{ "method": "getTagByValue", "tagValue": "{}" }}'.format(tagValue))
+        return self._sync(f'{{ "method": "getTagByValue", "tagValue": "{tagValue}" }}')
 
     def getTagById(self, tagId):
-        return self._sync('{{ "method": "getTagById", "tagId": "{}" }}'.format(tagId))
+        return self._sync(f'{{ "method": "getTagById", "tagId": "{tagId}" }}')
 
     def getAllTags(self):
         return self._sync('{ "method": "getAllTags" }')
@@ -192,87 +190,85 @@ class TrainingConfigurationClient(_Client):
     service = "training-configuration"
 
     def createTraining(self, training):
-        return self._sync('{{ "method": "createTraining", "training": {} }}'.format(json.dumps(training)))
+        return self._sync(f'{{ "method": "createTraining", "training": {json.dumps(training)} }}')
 
     def updateTraining(self, trainId, attribute, value):
-        return self._sync('{{ "method": "updateTraining", "trainId": "{}", "attribute": "{}", "value": "{}" }}'.format(trainId, attribute, value))
+        return self._sync(f'{{ "method": "updateTraining", "trainId": "{trainId}", "attribute": "{attribute}", "value": "{value}" }}')
 
     def getTraining(self, trainId):
-        return self._sync('{{ "method": "getTraining", "trainId": "{}" }}'.format(trainId))
+        return self._sync(f'{{ "method": "getTraining", "trainId": "{trainId}" }}')
 
     def deleteTraining(self, trainId):
-        return self._async('{{ "method": "deleteTraining", "trainId": "{}" }}'.format(trainId))
+        return self._async(f'{{ "method": "deleteTraining", "trainId": "{trainId}" }}')
 
     def createEmbedding(self, embedding):
-        return self._sync('{{ "method": "createEmbedding", "embedding": {} }}'.format(json.dumps(embedding)))
+        return self._sync(f'{{ "method": "createEmbedding", "embedding": {json.dumps(embedding)} }}')
 
     def getEmbeddingInfo(self, embeddingName):
-        return self._sync('{{ "method": "getEmbeddingInfo", "embeddingName": "{}" }}'.format(embeddingName))["Item"]
+        return self._sync(f'{{ "method": "getEmbeddingInfo", "embeddingName": "{embeddingName}" }}')["Item"]
 
     def getEmbeddingTrainings(self, embeddingName):
-        return self._sync('{{ "method": "getEmbeddingTrainings", "embeddingName": "{}" }}'.format(embeddingName))
+        return self._sync(f'{{ "method": "getEmbeddingTrainings", "embeddingName": "{embeddingName}" }}')
 
     def deleteEmbedding(self, embeddingName):
-        return self._async('{{ "method": "deleteEmbedding", "embeddingName": "{}" }}'.format(embeddingName))
+        return self._async(f'{{ "method": "deleteEmbedding", "embeddingName": "{embeddingName}" }}')
 
     def getTrainingJobInfo(self, trainingJobName):
-        return self._sync('{{ "method": "getTrainingJobInfo", "trainingJobName": "{}" }}'.format(trainingJobName))
+        return self._sync(f'{{ "method": "getTrainingJobInfo", "trainingJobName": "{trainingJobName}" }}')
 
 
 class ImageManagementClient(_Client):
     service = "image-management"
 
     def populateSourcePlate(self, inputBucket, inputKey):
-        body = self._sync('{{ "method": "populateSourcePlate", "inputBucket": "{}", "inputKey": "{}" }}'.format(inputBucket, inputKey))
+        body = self._sync(f'{{ "method": "populateSourcePlate", "inputBucket": "{inputBucket}", "inputKey": "{inputKey}" }}')
         return json.loads(body)  # the original's double decode
 
     def getImageInfo(self, imageId, trainId):
-        return self._sync('{{ "method": "getImageInfo", "imageId": "{}", "trainId": "{}" }}'.format(imageId, trainId))
+        return self._sync(f'{{ "method": "getImageInfo", "imageId": "{imageId}", "trainId": "{trainId}" }}')
 
     def getImagesByPlateId(self, plateId):
-        return self._sync('{{ "method": "getImagesByPlateId", "plateId": "{}" }}'.format(plateId))
+        return self._sync(f'{{ "method": "getImagesByPlateId", "plateId": "{plateId}" }}')
 
     def getImagesByPlateIdAndTrainId(self, plateId, trainId):
-        return self._sync('{{ "method": "getImagesByPlateIdAndTrainId", "plateId": "{}", "trainId": "{}" }}'.format(plateId, trainId))
+        return self._sync(f'{{ "method": "getImagesByPlateIdAndTrainId", "plateId": "{plateId}", "trainId": "{trainId}" }}')
 
     def getImageIdsByPlateId(self, plateId):
-        return self._sync('{{ "method": "getImageIdsByPlateId", "plateId": "{}" }}'.format(plateId))
+        return self._sync(f'{{ "method": "getImageIdsByPlateId", "plateId": "{plateId}" }}')
 
     def getWellsByPlateId(self, plateId):
-        return self._sync('{{ "method": "getWellsByPlateId", "plateId": "{}" }}'.format(plateId))
+        return self._sync(f'{{ "method": "getWellsByPlateId", "plateId": "{plateId}" }}')
 
     def getImagesByPlateAndWellId(self, plateId, wellId):
-        return self._sync('{{ "method": "getImagesByPlateAndWellId", "plateId": "{}", "wellId": "{}" }}'.format(plateId, wellId))
+        return self._sync(f'{{ "method": "getImagesByPlateAndWellId", "plateId": "{plateId}", "wellId": "{wellId}" }}')
 
     def getPlateImageStatus(self, plateId):
-        return self._sync('{{ "method": "getPlateImageStatus", "plateId": "{}" }}'.format(plateId))
+        return self._sync(f'{{ "method": "getPlateImageStatus", "plateId": "{plateId}" }}')
 
     def createPlateMessageId(self, plateId):
-        return self._sync('{{ "method": "createPlateMessageId", "plateId": "{}" }}'.format(plateId))
+        return self._sync(f'{{ "method": "createPlateMessageId", "plateId": "{plateId}" }}')
 
     def getPlateMessageId(self, plateId):
-        return self._sync('{{ "method": "getPlateMessageId", "plateId": "{}" }}'.format(plateId))
+        return self._sync(f'{{ "method": "getPlateMessageId", "plateId": "{plateId}" }}')
 
     def validatePlate(self, plateId):
-        return self._sync('{{ "method": "validatePlate", "plateId": "{}" }}'.format(plateId))
+        return self._sync(f'{{ "method": "validatePlate", "plateId": "{plateId}" }}')
 
     def createImageTrainResult(self, imageId, trainId, embeddingVector, roiEmbeddingKey):
         return self._sync(
-            '{{ "method": "createImageTrainResult", "imageId": "{}", "trainId": "{}", "embeddingVector": "{}", "roiEmbeddingKey": "{}" }}'.format(
-                imageId, trainId, embeddingVector, roiEmbeddingKey
-            )
+            f'{{ "method": "createImageTrainResult", "imageId": "{imageId}", "trainId": "{trainId}", ' f'"embeddingVector": "{embeddingVector}", "roiEmbeddingKey": "{roiEmbeddingKey}" }}'
         )
 
     def listCompatiblePlates(self, width, height, depth, channels):
         return self._sync(
-            '{{ "method": "listCompatiblePlates", "width": {}, "height": {}, "depth": {}, "channels": {} }}'.format(width, height, depth, channels)
+            f'{{ "method": "listCompatiblePlates", "width": {width}, "height": {height}, "depth": {depth}, ' f'"channels": {channels} }}'
         )
 
     def getImageTags(self, imageId):
-        return self._sync('{{ "method": "getImageTags", "imageId": "{}" }}'.format(imageId))
+        return self._sync(f'{{ "method": "getImageTags", "imageId": "{imageId}" }}')
 
     def updateImageTags(self, imageId, tagList):
-        return self._sync('{{ "method": "updateImageTags", "imageId": "{}", "tagList": {} }}'.format(imageId, json.dumps(tagList)))
+        return self._sync(f'{{ "method": "updateImageTags", "imageId": "{imageId}", "tagList": {json.dumps(tagList)} }}')
 
 
 class ProcessPlateClient(_Client):
@@ -283,10 +279,10 @@ class ProcessPlateClient(_Client):
         return self._sync('{{ "method": "processPlate", "plateId": "{}" }}'.format(plateId))
 
     def uploadSourcePlate(self, inputBucket, inputKey):
-        return self._sync('{{ "method": "uploadSourcePlate", "inputBucket": "{}", "inputKey": "{}" }}'.format(inputBucket, inputKey))
+        return self._sync(f'{{ "method": "uploadSourcePlate", "inputBucket": "{inputBucket}", "inputKey": "{inputKey}" }}')
 
     def describeExecution(self, executionArn):
-        return self._sync('{{ "method": "describeExecution", "executionArn": "{}" }}'.format(executionArn))
+        return self._sync(f'{{ "method": "describeExecution", "executionArn": "{executionArn}" }}')
 
 
 class TrainClient(_Client):
@@ -298,13 +294,11 @@ class TrainClient(_Client):
 
     def train(self, embeddingName, filterBucket="", filterKey="", executeProcessPlate="true", useSpot="true"):
         return self._sync(
-            '{{ "method": "train", "embeddingName": "{}", "filterBucket": "{}", "filterKey": "{}", "executeProcessPlate": "{}", "useSpot": "{}" }}'.format(
-                embeddingName, filterBucket, filterKey, executeProcessPlate, useSpot
-            )
+            f'{{ "method": "train", "embeddingName": "{embeddingName}", "filterBucket": "{filterBucket}", ' f'"filterKey": "{filterKey}", "executeProcessPlate": "{executeProcessPlate}", "useSpot": "{useSpot}" ' '}'
         )
 
     def startTrainingBuild(self, trainId):
-        return self._async('{{ "method": "startTrainingBuild", "trainId": "{}" }}'.format(trainId))
+        return self._async(f'{{ "method": "startTrainingBuild", "trainId": "{trainId}" }}')
 
     def startTrainingCompute(self, trainId):
         # the original sends no useSpot (a KeyError in its Lambda, docs/original.md §8.6 #46)
@@ -316,9 +310,7 @@ class EmbeddingClient(_Client):
 
     def executeImageEmbeddingCompute(self, trainInfo, embeddingInfo, plateId, imageId):
         return self._sync(
-            '{{ "method": "executeImageEmbeddingCompute", "trainInfo": {}, "embeddingInfo": {}, "plateId": "{}", "imageId": "{}" }}'.format(
-                json.dumps(trainInfo), json.dumps(embeddingInfo), plateId, imageId
-            )
+            f'{{ "method": "executeImageEmbeddingCompute", "trainInfo": {json.dumps(trainInfo)}, ' f'"embeddingInfo": {json.dumps(embeddingInfo)}, "plateId": "{plateId}", "imageId": "{imageId}" }}'
         )
 
 
@@ -326,22 +318,22 @@ class SearchClient(_Client):
     service = "search"
 
     def submitSearch(self, search):
-        return self._sync('{{ "method": "submitSearch", "search": {} }}'.format(json.dumps(search)))
+        return self._sync(f'{{ "method": "submitSearch", "search": {json.dumps(search)} }}')
 
     def processPlate(self, trainId, plateId):
-        return self._sync('{{ "method": "processPlate", "trainId": "{}", "plateId": "{}" }}'.format(trainId, plateId))
+        return self._sync(f'{{ "method": "processPlate", "trainId": "{trainId}", "plateId": "{plateId}" }}')
 
     def searchByImageId(self, trainId, imageId):
-        return self._sync('{{ "method": "searchByImageId", "trainId": "{}", "queryImageId": "{}" }}'.format(trainId, imageId))
+        return self._sync(f'{{ "method": "searchByImageId", "trainId": "{trainId}", "queryImageId": "{imageId}" }}')
 
     def updateSearchStatus(self, searchId, status):
-        return self._sync('{{ "method": "updateSearchStatus", "searchId": "{}", "status": "{}" }}'.format(searchId, status))
+        return self._sync(f'{{ "method": "updateSearchStatus", "searchId": "{searchId}", "status": "{status}" }}')
 
     def getSearchResults(self, searchId):
-        return self._sync('{{ "method": "getSearchResults", "searchId": "{}" }}'.format(searchId))
+        return self._sync(f'{{ "method": "getSearchResults", "searchId": "{searchId}" }}')
 
     def getSearchStatus(self, searchId):
-        return self._sync('{{ "method": "getSearchStatus", "searchId": "{}" }}'.format(searchId))
+        return self._sync(f'{{ "method": "getSearchStatus", "searchId": "{searchId}" }}')
 
     def loadTagLabelMap(self):
         return self._sync('{ "method": "loadTagLabelMap" }')
@@ -350,7 +342,7 @@ class SearchClient(_Client):
         return self._sync('{ "method": "logTrainList" }')
 
     def deleteTraining(self, trainId):
-        return self._sync('{{ "method": "deleteTraining", "trainId": "{}" }}'.format(trainId))
+        return self._sync(f'{{ "method": "deleteTraining", "trainId": "{trainId}" }}')
 
 
 class Resources:
@@ -361,7 +353,7 @@ class Resources:
         self.document = document
 
     @classmethod
-    def from_s3(cls, s3, bucket: str, key: str) -> "Resources":
+    def from_s3(cls, s3, bucket: str, key: str) -> Resources:
         """params={'bucket': ..., 'key': ...}: the document is read from S3."""
         return cls(json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode("utf-8")))
 

@@ -21,7 +21,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 import tifffile
@@ -81,7 +81,7 @@ def _render_well(root: str, plate: str, well: str, fields: Sequence[tuple[int, S
     written = 0
     for site, names in fields:
         image = _WORLD.render(plate, well, site)
-        for channel_image, name in zip(image, names):
+        for channel_image, name in zip(image, names, strict=True):
             _write_tiff(Path(root) / plate / name, channel_image)
         written += 1
     return written
@@ -174,7 +174,7 @@ def generate(
                 progress(done, total)
     else:
         with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker, initargs=(config,)) as pool:
-            for written in pool.map(_render_well, *zip(*jobs), chunksize=1):
+            for written in pool.map(_render_well, *zip(*jobs, strict=True), chunksize=1):
                 done += written
                 if progress:
                     progress(done, total)

@@ -26,6 +26,7 @@ from bioims.bbbc021.csvs import concentration_key
 from bioims.bbbc021.design import Design, load_design
 from bioims.bbbc021.synthetic import phenotypes as ph
 from bioims.bbbc021.synthetic import render, textures
+from bioims.bbbc021.synthetic.render import Imaging
 
 FULL_HEIGHT: Final = 1024
 FULL_WIDTH: Final = 1280
@@ -148,7 +149,7 @@ class SyntheticBbbc021:
     @cached_property
     def _rows(self) -> dict[tuple[str, str, int], int]:
         f = self.design.fields
-        return {key: i for i, key in enumerate(zip(f["plate"], f["well"], f["site"].astype(int)))}
+        return {key: i for i, key in enumerate(zip(f["plate"], f["well"], f["site"].astype(int), strict=True))}
 
     def row(self, plate: str, well: str, site: int):
         try:
@@ -224,7 +225,7 @@ class SyntheticBbbc021:
             self._illumination = {plate: np.stack(fields).astype(np.float32)}
         return self._illumination[plate]
 
-    def well_state(self, plate: str, well: str) -> "WellState":
+    def well_state(self, plate: str, well: str) -> WellState:
         """The treatment effect and mean phenotype of a well (shared by its fields)."""
         row = self.row(plate, well, 1) if (plate, well, 1) in self._rows else self._first_row(plate, well)
         week = self.week(row["week"])
@@ -295,7 +296,7 @@ class SyntheticBbbc021:
         )
         return image, truth_out
 
-    def _imaging(self, rng, plate: str, week: WeekConditions, plate_c: PlateConditions) -> render.Imaging:
+    def _imaging(self, rng, plate: str, week: WeekConditions, plate_c: PlateConditions) -> Imaging:
         return render.Imaging(
             offset=week.offset,
             background=week.background,
@@ -334,36 +335,36 @@ def _positions(rng: np.random.Generator, n: int, cfg: SynthConfig, clustering: f
 def _assemble(rng: np.random.Generator, cells: np.ndarray, y: np.ndarray, x: np.ndarray, cfg: SynthConfig):
     """Nuclei, cell bodies and micronuclei of n cells with parameters `cells` (n, len(PARAMS))."""
     n = len(y)
-    P = {name: cells[:, i].copy() for name, i in ph.INDEX.items()}
-    mitotic = rng.uniform(size=n) < P["p_mitotic"]
-    ring = mitotic & (rng.uniform(size=n) < P["p_ring"])
-    multinuc = ~mitotic & (rng.uniform(size=n) < P["p_multinuc"])
-    n_spots = rng.poisson(P["micronuclei"])
+    params = {name: cells[:, i].copy() for name, i in ph.INDEX.items()}
+    mitotic = rng.uniform(size=n) < params["p_mitotic"]
+    ring = mitotic & (rng.uniform(size=n) < params["p_ring"])
+    multinuc = ~mitotic & (rng.uniform(size=n) < params["p_multinuc"])
+    n_spots = rng.poisson(params["micronuclei"])
 
     # Mitotic cells round up, condense their chromatin and reorganise the cytoskeleton.
     m = mitotic.astype(float)
-    P["cell_size"] -= 0.35 * m
-    P["cell_aspect"] *= 1 - 0.8 * m
-    P["cell_irreg"] *= 1 - 0.7 * m
-    P["nuc_size"] -= np.where(ring, 0.05, 0.3) * m
-    P["nuc_aspect"] *= 1 - 0.5 * m
-    P["dna"] += np.where(ring, 0.3, 0.55) * m
-    P["chromatin"] += 0.35 * m
-    P["tub_fibre"] *= 1 - 0.7 * m
-    P["tub_peri"] += 0.5 * m
-    P["act_cortical"] += 0.5 * m
-    P["act_fibre"] *= 1 - 0.7 * m
-    P["cell_size"] += 0.15 * multinuc
-    P["nuc_size"] -= 0.12 * multinuc
+    params["cell_size"] -= 0.35 * m
+    params["cell_aspect"] *= 1 - 0.8 * m
+    params["cell_irreg"] *= 1 - 0.7 * m
+    params["nuc_size"] -= np.where(ring, 0.05, 0.3) * m
+    params["nuc_aspect"] *= 1 - 0.5 * m
+    params["dna"] += np.where(ring, 0.3, 0.55) * m
+    params["chromatin"] += 0.35 * m
+    params["tub_fibre"] *= 1 - 0.7 * m
+    params["tub_peri"] += 0.5 * m
+    params["act_cortical"] += 0.5 * m
+    params["act_fibre"] *= 1 - 0.7 * m
+    params["cell_size"] += 0.15 * multinuc
+    params["nuc_size"] -= 0.12 * multinuc
 
     s = cfg.cell_scale
     angle = rng.uniform(0, np.pi, n)
-    cell_r = CELL_RADIUS * s * np.exp(P["cell_size"])
-    cell_a = cell_r * np.exp(P["cell_aspect"] / 2)
-    cell_b = cell_r * np.exp(-P["cell_aspect"] / 2)
-    nuc_r = NUCLEUS_RADIUS * s * np.exp(P["nuc_size"])
-    nuc_a = nuc_r * np.exp(P["nuc_aspect"] / 2)
-    nuc_b = nuc_r * np.exp(-P["nuc_aspect"] / 2)
+    cell_r = CELL_RADIUS * s * np.exp(params["cell_size"])
+    cell_a = cell_r * np.exp(params["cell_aspect"] / 2)
+    cell_b = cell_r * np.exp(-params["cell_aspect"] / 2)
+    nuc_r = NUCLEUS_RADIUS * s * np.exp(params["nuc_size"])
+    nuc_a = nuc_r * np.exp(params["nuc_aspect"] / 2)
+    nuc_b = nuc_r * np.exp(-params["nuc_aspect"] / 2)
     limit = cfg.body_patch / 2 - 4
     cell_a = np.clip(np.maximum(cell_a, 1.35 * nuc_a), 2, limit)
     cell_b = np.clip(np.maximum(cell_b, 1.35 * nuc_b), 2, limit)
@@ -373,9 +374,9 @@ def _assemble(rng: np.random.Generator, cells: np.ndarray, y: np.ndarray, x: np.
     nuc_angle = angle + rng.normal(0, 0.3, n)
     textures_cell = rng.integers(0, 1 << 16, n)
     harm_weights = np.array([1.0, 1.0, 0.6, 0.6])
-    cell_h = rng.normal(0, 1, (n, 4)) * harm_weights * P["cell_irreg"][:, None]
-    nuc_h = rng.normal(0, 1, (n, 4)) * harm_weights * P["nuc_irreg"][:, None]
-    intensity = CHANNEL_LEVELS[0] * np.exp(P["dna"])
+    cell_h = rng.normal(0, 1, (n, 4)) * harm_weights * params["cell_irreg"][:, None]
+    nuc_h = rng.normal(0, 1, (n, 4)) * harm_weights * params["nuc_irreg"][:, None]
+    intensity = CHANNEL_LEVELS[0] * np.exp(params["dna"])
 
     # Two nuclei side by side along the cell's axis in multinucleated cells.
     offset = np.where(multinuc, 0.7 * nuc_a, 0.0)
@@ -388,9 +389,9 @@ def _assemble(rng: np.random.Generator, cells: np.ndarray, y: np.ndarray, x: np.
         a=nuc_a[sel],
         b=nuc_b[sel],
         angle=nuc_angle[sel],
-        harmonics=np.concatenate([nuc_h, rng.normal(0, 1, (int(multinuc.sum()), 4)) * harm_weights * P["nuc_irreg"][multinuc, None]]),
+        harmonics=np.concatenate([nuc_h, rng.normal(0, 1, (int(multinuc.sum()), 4)) * harm_weights * params["nuc_irreg"][multinuc, None]]),
         intensity=intensity[sel],
-        chromatin=P["chromatin"][sel],
+        chromatin=params["chromatin"][sel],
         ring=ring.astype(float)[sel],
         texture=np.concatenate([textures_cell, rng.integers(0, 1 << 16, int(multinuc.sum()))]),
     )
@@ -403,14 +404,14 @@ def _assemble(rng: np.random.Generator, cells: np.ndarray, y: np.ndarray, x: np.
         harmonics=cell_h,
         nuc_a=nuc_a * np.where(multinuc, 1.6, 1.0),
         nuc_b=nuc_b,
-        tub_level=CHANNEL_LEVELS[1] * np.exp(P["tub_level"]),
-        tub_fibre=P["tub_fibre"],
-        tub_bundle=P["tub_bundle"],
-        tub_peri=P["tub_peri"],
-        act_level=CHANNEL_LEVELS[2] * np.exp(P["act_level"]),
-        act_fibre=P["act_fibre"],
-        act_cortical=P["act_cortical"],
-        act_puncta=P["act_puncta"],
+        tub_level=CHANNEL_LEVELS[1] * np.exp(params["tub_level"]),
+        tub_fibre=params["tub_fibre"],
+        tub_bundle=params["tub_bundle"],
+        tub_peri=params["tub_peri"],
+        act_level=CHANNEL_LEVELS[2] * np.exp(params["act_level"]),
+        act_fibre=params["act_fibre"],
+        act_cortical=params["act_cortical"],
+        act_puncta=params["act_puncta"],
         texture=textures_cell,
     )
     parent = np.repeat(np.arange(n), n_spots)

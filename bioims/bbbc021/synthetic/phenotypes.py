@@ -199,7 +199,7 @@ def compound_profile(
     names = sorted(MOA_EFFECTS)
     picks = rng.choice(len(names), size=2, replace=False)
     weights = rng.dirichlet([1.0, 1.0]) * rng.uniform(0.3, 1.0)
-    delta = sum(w * effect_vector(names[i]) for w, i in zip(weights, picks)) + noise
+    delta = sum(w * effect_vector(names[i]) for w, i in zip(weights, picks, strict=True)) + noise
     log_c = np.log10(positive)
     ec50 = 10 ** rng.uniform(log_c.min(), log_c.max())
     return CompoundProfile(compound, None, delta, float(ec50), hill)

@@ -33,7 +33,7 @@ def _handler(state: ServerState):
         def log_message(self, *args) -> None:  # keep test output quiet
             pass
 
-        def do_GET(self) -> None:  # noqa: N802 (http.server API)
+        def do_GET(self) -> None:
             name = self.path.lstrip("/")
             range_header = self.headers.get("Range")
             state.log.append((name, range_header))

@@ -144,6 +144,6 @@ def test_concentration_matching_and_text():
     # The MOA file's `%f` text and the image file's shortest float agree after rounding.
     moa = read_moa_csv()
     image = read_image_csv()
-    keys = set(zip(image["Image_Metadata_Compound"], csvs.concentration_key(image["Image_Metadata_Concentration"])))
-    assert all(k in keys for k in zip(moa["compound"], csvs.concentration_key(moa["concentration"])))
+    keys = set(zip(image["Image_Metadata_Compound"], csvs.concentration_key(image["Image_Metadata_Concentration"]), strict=True))
+    assert all(k in keys for k in zip(moa["compound"], csvs.concentration_key(moa["concentration"]), strict=True))
     assert isinstance(image, pd.DataFrame)

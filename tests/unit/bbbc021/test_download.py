@@ -49,7 +49,7 @@ def served(http_server, design: Design):
         files = {}
         for row in fields[fields["plate"] == plate].itertuples():
             image = world.render(plate, row.well, row.site)
-            for channel, pixels in zip(layout.CHANNELS, image):
+            for channel, pixels in zip(layout.CHANNELS, image, strict=True):
                 buffer = io.BytesIO()
                 tifffile.imwrite(buffer, pixels)
                 files[f"{plate}/{getattr(row, f'file_{channel}')}"] = buffer.getvalue()
@@ -80,7 +80,7 @@ def test_download_unpacks_into_the_layout_and_skips_on_rerun(served, tmp_path):
     report = download(out, base_url=base_url, workers=2, progress=Recorder(), fetcher=FAST)
     assert sorted(report.plates_fetched) == sorted(PLATES) and report.plates_skipped == []
     assert sorted(report.csvs_fetched) == sorted(layout.PUBLISHED_CSVS)
-    for plate, files in contents.items():
+    for files in contents.values():
         for name, data in files.items():
             assert (out / name).read_bytes() == data
     assert not (out / layout.WORK_DIR).exists()  # zips deleted, staging gone

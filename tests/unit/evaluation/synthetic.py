@@ -38,7 +38,7 @@ def synthetic_wells(seed: int = 0, n_features: int = 10, signal: float = 1.0, no
         for p in range(2):
             plate = f"{week}_{100 + p}"
             well_no = 0
-            for d in range(3):
+            for _ in range(3):
                 rows.append((plate, f"A{well_no:02d}", "DMSO", 0.0, "DMSO", drift[week] + rng.normal(0, noise, n_features)))
                 well_no += 1
             for compound, (moa, ws) in COMPOUNDS.items():

@@ -13,7 +13,7 @@ from .synthetic import COMPOUNDS, synthetic_wells
 
 def test_same_table_for_every_compound_equals_plain_nsc():
     wells = synthetic_wells(4, noise=1.2)
-    tables = {c: wells for c in COMPOUNDS}
+    tables = dict.fromkeys(COMPOUNDS, wells)
     for batch, plain in ((False, nsc(wells)), (True, nscb(wells))):
         pooled = nsc_left_out(tables, batch=batch)
         assert (pooled.correct, pooled.total) == (plain.correct, plain.total)

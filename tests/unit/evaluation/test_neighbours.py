@@ -53,10 +53,10 @@ def test_never_matches_own_compound_or_dmso_and_nscb_other_weeks():
         assert (q["neighbour_compound"] != "DMSO").all()
         assert "DMSO" not in set(q["compound"])
     q = nscb(wells).queries
-    neighbour_batch = q["neighbour"].map(dict(zip(q["query"], q["Metadata_Batch"])))
+    neighbour_batch = q["neighbour"].map(dict(zip(q["query"], q["Metadata_Batch"], strict=True)))
     # neighbours that are themselves queries carry their batch; none may share a week
     both = neighbour_batch.notna()
-    shared = [set(a.split("|")) & set(b.split("|")) for a, b in zip(q.loc[both, "Metadata_Batch"], neighbour_batch[both])]
+    shared = [set(a.split("|")) & set(b.split("|")) for a, b in zip(q.loc[both, "Metadata_Batch"], neighbour_batch[both], strict=True)]
     assert not any(shared)
 
 

@@ -23,7 +23,7 @@ def plate_flat_fields(plate_fields) -> list[np.ndarray]:
 
 @pytest.fixture
 def flat_field_objects(plate_flat_fields) -> list[FlatField]:
-    return [FlatField.from_array(name, array) for name, array in zip(CHANNELS, plate_flat_fields)]
+    return [FlatField.from_array(name, array) for name, array in zip(CHANNELS, plate_flat_fields, strict=True)]
 
 
 @pytest.fixture

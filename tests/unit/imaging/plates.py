@@ -29,7 +29,7 @@ def write_fields(root: Path, n_fields: int, *, corrupt: int | None = None, seed:
     for i in range(n_fields):
         field = synthetic_field(seed + i, dtype=dtype)
         channel_keys = []
-        for name, channel in zip(CHANNELS, field):
+        for name, channel in zip(CHANNELS, field, strict=True):
             key = f"plate/f{i:02d}_{name}.tif"
             data = write_tiff_bytes(channel[0])
             if corrupt == i and name == "actin":

@@ -11,7 +11,7 @@ from scipy import ndimage as ndi
 def _paint_ellipses(canvas: np.ndarray, centres: np.ndarray, radii: np.ndarray, angles: np.ndarray, values: np.ndarray) -> None:
     """Add `value` inside each ellipse, touching only the ellipse's bounding box."""
     height, width = canvas.shape
-    for (cy, cx), (ry, rx), angle, value in zip(centres, radii, angles, values):
+    for (cy, cx), (ry, rx), angle, value in zip(centres, radii, angles, values, strict=True):
         reach = int(np.ceil(max(ry, rx))) + 1
         y0, y1 = max(int(cy) - reach, 0), min(int(cy) + reach + 1, height)
         x0, x1 = max(int(cx) - reach, 0), min(int(cx) + reach + 1, width)

@@ -93,7 +93,7 @@ def test_killed_run_completes_on_rerun_with_byte_identical_outputs(tmp_path, mon
     plate_id = infos[killed_home]["plateId"]
     code = (
         "from bioims import context; from bioims.services.api import handle_json; "
-        f"handle_json(context.get().service('process-plate'), {{'method': 'processPlate', 'plateId': '{plate_id}', 'embeddingName': '{EMBEDDING}'}})"
+        "handle_json(context.get().service('process-plate'), {'method': 'processPlate', 'plateId': " f"'{plate_id}', 'embeddingName': '{EMBEDDING}'}})"
     )
     process = subprocess.Popen([sys.executable, "-c", code], env=_env(killed_home, 2), cwd=ROOT, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     data_root = killed_home / "objects" / "bioims-data"

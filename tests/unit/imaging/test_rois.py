@@ -35,8 +35,8 @@ def test_edge_rule_and_windows_equal_the_original(shape, roi_size):
     starts = roi_starts(centres[kept], shape, roi_size)
     extent = roi_extent(shape, roi_size)
     compared = 0
-    for ours, theirs in zip(starts.tolist(), expected_starts):
-        assert all(0 <= s and s + e <= n for s, e, n in zip(ours, extent.tolist(), shape))
+    for ours, theirs in zip(starts.tolist(), expected_starts, strict=True):
+        assert all(0 <= s and s + e <= n for s, e, n in zip(ours, extent.tolist(), shape, strict=True))
         if theirs is not None:  # where the original's float rounding aborted, ours still gives a whole window
             assert ours == theirs
             compared += 1

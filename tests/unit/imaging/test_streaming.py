@@ -57,7 +57,7 @@ def test_plate_flat_field_job_holds_one_field_at_a_time(two_plates):
     for ctx, info in two_plates:
         with installed(ctx):
             summary = {}
-            peaks.append(_peak(lambda: summary.update(compute_plate_flat_fields(ctx, info["plateId"]))))
+            peaks.append(_peak(lambda: summary.update(compute_plate_flat_fields(ctx, info["plateId"]))))  # noqa: B023 - called at once
             assert summary["computed"] == list(CHANNELS)
     field_bytes = 96 * 128 * 2 * len(CHANNELS)  # one field's three uint16 channels (74 kB)
     # Holding the fields would add 20 x 74 kB = 1.5 MB; what does grow is the plate's list of image

@@ -40,7 +40,7 @@ def test_thumbnails_equal_the_originals_default_artifact():
     assert (mip != mip_ref).mean() < 1e-3
     rendered = render_thumbnails(field)
     assert set(rendered) == {"thumbnail-2d.png", "medium-2d.png"}
-    for name, ref in zip(("thumbnail-2d.png", "medium-2d.png"), images_ref):
+    for name, ref in zip(("thumbnail-2d.png", "medium-2d.png"), images_ref, strict=True):
         image = Image.open(io.BytesIO(rendered[name]))
         assert image.format == "PNG" and image.size == ref.size
         assert np.abs(np.asarray(image, dtype=int) - np.asarray(ref, dtype=int)).max() <= 2

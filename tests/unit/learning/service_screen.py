@@ -77,6 +77,6 @@ def setup_screen(local_ctx):
     return plates
 
 
-@pytest.fixture
-def screen(local_ctx):
+@pytest.fixture(name="screen")
+def screen_fixture(local_ctx):
     return local_ctx, setup_screen(local_ctx)

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from bioims.cli.main import main_group
 from bioims.cli.train import describe_progress
-from tests.unit.learning.service_screen import EMBEDDING, screen  # noqa: F401 - fixture
+from tests.unit.learning.service_screen import EMBEDDING, screen_fixture  # noqa: F401 - the `screen` fixture
 
 
 def run(*args: str):

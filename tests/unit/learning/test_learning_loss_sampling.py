@@ -35,7 +35,7 @@ def test_npair_loss_rejects_bad_shapes():
 
 def _table(spec):
     """spec: list of (label, subclass, rois) per image."""
-    images = [type("I", (), {"rois": n, "label": l, "subclass": s})() for l, s, n in spec]
+    images = [type("I", (), {"rois": n, "label": label, "subclass": s})() for label, s, n in spec]
     return RoiTable.from_images(images)
 
 
@@ -71,8 +71,8 @@ def test_sampling_is_seeded_per_minibatch():
     first = sampler.sample(minibatch_rng(7, 1, 3), 4)
     again = sampler.sample(minibatch_rng(7, 1, 3), 4)
     other = sampler.sample(minibatch_rng(7, 1, 4), 4)
-    assert all((x == y).all() for x, y in zip(first, again))
-    assert not all((x == y).all() for x, y in zip(first, other))
+    assert all((x == y).all() for x, y in zip(first, again, strict=True))
+    assert not all((x == y).all() for x, y in zip(first, other, strict=True))
 
 
 def test_sampler_needs_two_classes():

@@ -154,7 +154,7 @@ def test_reader_gathers_in_order_with_bounded_cache(dataset, tmp_path):
     images = np.array([3, 0, 5, 3, 1, 0])
     rois = np.array([1, 0, 1, 0, 1, 1])
     got = reader.gather(images, rois)
-    for k, (i, r) in enumerate(zip(images, rois)):
+    for k, (i, r) in enumerate(zip(images, rois, strict=True)):
         full = np.load(tmp_path / "data" / (manifest.images[i].prefix + keys.SUFFIX_TRAIN))
         assert np.array_equal(got[k], full[r, :, 0])
     assert len(reader._open) <= 2

@@ -14,7 +14,7 @@ from bioims.learning.inference import embed_rois, image_embedding, read_plate_em
 from bioims.learning.modelcard import fetch_model, load_model
 from bioims.learning.roifiles import load_npy
 from bioims.vectors import decode_vector
-from tests.unit.learning.service_screen import EMBEDDING, call, error, screen  # noqa: F401 - fixture
+from tests.unit.learning.service_screen import EMBEDDING, call, error, screen_fixture  # noqa: F401 - the `screen` fixture
 
 
 def test_train_then_embed_through_the_workflows(screen):

@@ -12,7 +12,7 @@ from bioims.profiling import ProfileError, aggregate, profile_level, roll_up
 def rois(seed: int = 0) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     rows = []
-    for plate, week in (("Week1_1", "Week1"), ("Week2_1", "Week2")):
+    for plate in ("Week1_1", "Week2_1"):
         for well, compound, conc in (("A01", "DMSO", 0.0), ("A02", "cmpA", 1.0), ("A03", "cmpA", 1.0), ("A04", "cmpB", 3.0)):
             if plate == "Week2_1" and compound == "cmpB":
                 continue
@@ -38,7 +38,7 @@ def rois(seed: int = 0) -> pd.DataFrame:
 def loop_reduce(df, keys, method):
     out = {}
     for key in dict.fromkeys(map(tuple, df[keys].to_numpy().tolist())):
-        mask = np.all([df[k].to_numpy() == v for k, v in zip(keys, key)], axis=0)
+        mask = np.all([df[k].to_numpy() == v for k, v in zip(keys, key, strict=True)], axis=0)
         out[key] = [getattr(np, method)(df.loc[mask, f].to_numpy()) for f in ("f1", "f2")]
     return out
 

@@ -66,7 +66,7 @@ def test_a_damaged_database_is_one_clear_error_and_never_written(damage, tmp_pat
     ctx = local_context(home)
     try:
         response = handle_json(ctx.service("tag"), {"method": "createTag", "tagValue": "moa:new"})
-    except Exception as exc:  # noqa: BLE001 - the test reports what escaped
+    except Exception as exc:  # the test reports what escaped
         pytest.fail(f"the service raised instead of answering: {exc!r}")
     assert response["statusCode"] == 503 and response["body"]["error"] == "StoreDamaged"
     assert str(database) in response["body"]["message"]

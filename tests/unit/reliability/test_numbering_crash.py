@@ -78,8 +78,8 @@ def test_concurrent_creators_of_one_name_agree(tmp_path):
     ctx = local_context(home)
     _call(ctx, "label", "createCategory", category="c", description="")
     code = (
-        "import sys; from bioims import context; from bioims.services.api import handle_json; s = context.get().service('label'); "
-        "[handle_json(s, {'method': 'createLabel', 'category': 'c', 'label': f'l{i % 6}'}) for i in range(int(sys.argv[1]), int(sys.argv[1]) + 12)]"
+        "import sys; from bioims import context; from bioims.services.api import handle_json; s = " "context.get().service('label'); "
+        "[handle_json(s, {'method': 'createLabel', 'category': 'c', 'label': f'l{i % 6}'}) for i in " "range(int(sys.argv[1]), int(sys.argv[1]) + 12)]"
     )
     env = dict(os.environ, BIOIMS_HOME=str(home), BIOIMS_BACKEND="local", PYTHONPATH=str(ROOT))
     procs = [subprocess.Popen([sys.executable, "-c", code, str(k)], env=env, cwd=ROOT) for k in range(3)]

@@ -84,7 +84,7 @@ def test_approximate_index_recall_filters_and_reload(tmp_path, monkeypatch, kind
     for row in rows:
         query = _filtered(data, row)
         result = engine.search(query)
-        ok = set(data.image_ids[r] for r in allowed(data, exclusion=query["exclusionTags"], require_moa=True))
+        ok = {data.image_ids[r] for r in allowed(data, exclusion=query["exclusionTags"], require_moa=True)}
         assert set(result.image_ids) <= ok and data.image_ids[row] not in result.image_ids
         expected, _ = brute_force(data, query_id=data.image_ids[row], k=10, exclusion=query["exclusionTags"], require_moa=True)
         found.append(np.array([data.image_ids.index(i) for i in result.image_ids]))

@@ -52,7 +52,7 @@ def test_queries_that_wait_are_run_as_one_batch_with_the_same_answers():
     for t in threads:
         t.join(10)
     assert sizes == [1, len(queries) - 1]
-    for got, expected in zip(answers, alone):
+    for got, expected in zip(answers, alone, strict=True):
         assert got.image_ids == expected.image_ids
         np.testing.assert_array_equal(got.distances, expected.distances)
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import json
-import re
 import subprocess
 import sys
 import threading
@@ -119,7 +118,7 @@ def test_container_entry_needs_only_the_slim_dependencies():
     code = (
         "import sys, search_service.main, bioims.context, bioims.search.server, bioims.clients.data, "
         "bioims.store.dynamodb_table, bioims.store.s3, bioims.store.queues;"
-        "print([m for m in ('torch', 'pandas', 'scipy', 'skimage', 'sklearn', 'matplotlib', 'click') if m in sys.modules])"
+        "print([m for m in ('torch', 'pandas', 'scipy', 'skimage', 'sklearn', 'matplotlib', 'click') if m in " "sys.modules])"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
     assert out.stdout.strip() == "[]"

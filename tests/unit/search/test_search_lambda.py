@@ -56,7 +56,7 @@ def _world(ctx) -> tuple[Dataset, dict[str, int], list[str]]:
         assert management.validatePlate(plate_id) == "VALIDATED"
         plate_vectors = rng.standard_normal((len(ids), 16)).astype(np.float32)
         management.createImageTrainResults(
-            "T1", plate_id, [{"imageId": i, "embeddingVector": v.tolist(), "roiCount": 2} for i, v in zip(ids, plate_vectors)]
+            "T1", plate_id, [{"imageId": i, "embeddingVector": v.tolist(), "roiCount": 2} for i, v in zip(ids, plate_vectors, strict=True)]
         )
         batch = []
         for j, image_id in enumerate(ids):

@@ -132,7 +132,7 @@ def test_batched_queries_equal_single_queries(loaded):
         for spec in (FILTERS["none"], FILTERS["all"])
     ]
     batched = engine.search_many(queries)
-    for query, outcome in zip(queries, batched):
+    for query, outcome in zip(queries, batched, strict=True):
         single = engine.search(query)
         assert outcome.image_ids == single.image_ids
         np.testing.assert_array_equal(outcome.distances, single.distances)

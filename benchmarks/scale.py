@@ -195,8 +195,8 @@ class WorkerMemory:
 def _worker_start() -> float:
     """In a fresh worker: seconds to import what a map iteration needs."""
     start = time.perf_counter()
-    import bioims.imaging.artifacts  # noqa: F401
-    import bioims.imaging.image_job  # noqa: F401
+    import bioims.jobs.artifacts  # noqa: F401
+    import bioims.jobs.rois  # noqa: F401
     import bioims.services.registry  # noqa: F401
     import bioims.workflows.runner  # noqa: F401
 
@@ -337,7 +337,7 @@ def main() -> None:
         if outcome.get("status") != "SUCCEEDED":
             raise SystemExit(f"process-plate did not succeed: {outcome}")
         main_peak_mib = (_status_kib("self", "VmHWM") or 0) / 1024
-        from bioims.imaging.status import image_status
+        from bioims.jobs.status import image_status
 
         rows = ctx.service("image-management").plate_images(plate_id)
         rois = [int((image_status(r, EMBEDDING) or {}).get("roiCount", 0)) for r in rows]

@@ -18,7 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
 from rich.table import Table
 
 from bioims import context
-from bioims.imaging.status import DONE, FAILED, image_status
+from bioims.jobs.status import DONE, FAILED, image_status
 from bioims.runtime.ports import Observer
 from cli.common import EMBEDDING_NAME, EXIT_FAILED, EXIT_OK, EXIT_PARTIAL, ID, CliError, console, emit
 

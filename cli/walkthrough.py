@@ -92,14 +92,14 @@ def walkthrough(synthetic, bbbc021_dir, plates, n_plates, fields_per_well, size,
     """Run the whole BBBC021 pipeline: data, upload, processing, training, embeddings, search,
     leave-one-compound-out models, evaluation and an example search. Re-running continues where
     an interrupted run stopped."""
-    from bioims import config, context
+    from bioims import context
     from bioims.walkthrough import WalkthroughError, WalkthroughOptions, run_walkthrough
 
     if synthetic and bbbc021_dir:
         raise CliError("--synthetic and --bbbc021-dir exclude each other")
     if backend:
         os.environ["BIOIMS_BACKEND"] = backend
-        config.set_settings(None)
+        context.reset()
     height, width = _size(size)
     parsed = {}
     for item in hyperparameters:

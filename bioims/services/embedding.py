@@ -9,7 +9,7 @@ it lacked): compute a training's embeddings with its model and follow the comput
   createFeatureTraining       record a training of kind "cellprofiler" (CellProfiler measurements,
                               no SageMaker job): its training row and card; it embeds like any other
 
-The work itself is the embedding-compute job (bioims.learning.jobs): eval mode, image embedding =
+The work itself is the embedding-compute job (bioims.jobs.embeddings): eval mode, image embedding =
 re-normalised mean of its ROI embeddings, per-image rows for image-management and one array file
 per plate for the search loader.
 """

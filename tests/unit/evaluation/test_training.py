@@ -12,7 +12,8 @@ from click.testing import CliRunner
 import bioims
 from bioims import context
 from bioims.evaluation import EvaluationError, evaluate
-from bioims.evaluation.training import annotate, left_out_trainings, training_profiles
+from bioims.evaluation.annotations import annotate
+from bioims.reports.profiles import left_out_trainings, training_profiles
 from cli.evaluate import report as report_command
 
 from .screen import FEATURES, embed, upload

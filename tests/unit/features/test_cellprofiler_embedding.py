@@ -15,7 +15,7 @@ from click.testing import CliRunner
 import bioims
 from bioims import keys
 from bioims.features.cellprofiler import feature_names, roi_features
-from bioims.features.jobs import image_profile, plate_normalize
+from bioims.features.plates import image_profile, plate_normalize
 from bioims.learning.inference import read_plate_embeddings
 from bioims.vectors import decode_vector
 from cli.main import main_group
@@ -116,7 +116,7 @@ def test_record_embed_rerun_search_and_report(screen, tmp_path):
     answer = search.searchByImageId(trainId="cp1", queryImageId=query, maxHits=5)
     assert answer["status"] == "completed" and len(answer["hits"]) == 5 and query not in {h["imageId"] for h in answer["hits"]}
 
-    from bioims.evaluation.training_report import report_training
+    from bioims.reports.training import report_training
 
     summary, paths = report_training("cp1", tmp_path / "report", level="well", n_boot=20, context=ctx)
     assert summary["kind"] == "cellprofiler" and summary["recipe"] == "default" and summary["left_out_trainings"] == 0

@@ -1,0 +1,104 @@
+"""Every name in a registry resolves to what it promises: services, clients, Lambda handlers,
+container jobs, the workflows' service calls and jobs, and the CLI's command groups. A table that
+names something missing fails here, not in a user's run."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import os
+
+import click
+import pytest
+
+from bioims.clients.base import CLIENT_CLASSES, ServiceClient, client_class
+from bioims.services.api import Service
+from bioims.services.registry import SERVICE_CLASSES, available_services, service_class
+from bioims.workflows import dsl
+from bioims.workflows.definitions import WORKFLOWS
+from bioims.workflows.jobs import JOB_PARAMETERS, JOBS, job_function
+
+
+def _resolve(load, name: str):
+    """load(name); a third-party package that is not installed skips the entry outside CI."""
+    try:
+        return load(name)
+    except ModuleNotFoundError as exc:
+        if exc.name and exc.name.split(".")[0] not in ("bioims", "cli", "lambdas") and os.environ.get("CI") != "true":
+            pytest.skip(f"{name}: optional dependency {exc.name} is not installed")
+        raise
+
+
+@pytest.mark.parametrize("name", sorted(SERVICE_CLASSES))
+def test_every_service_resolves_to_its_class(name):
+    cls = _resolve(service_class, name)
+    assert issubclass(cls, Service) and cls.name == name
+    assert cls.api_methods(), f"service {name} declares no API method"
+
+
+@pytest.mark.parametrize("name", sorted(SERVICE_CLASSES))
+def test_every_service_has_a_client_class(name):
+    cls = client_class(name)
+    assert issubclass(cls, ServiceClient)
+    assert set(CLIENT_CLASSES) == set(SERVICE_CLASSES)
+
+
+@pytest.mark.parametrize("name", sorted(SERVICE_CLASSES))
+def test_every_service_has_a_lambda_handler(name):
+    module = _resolve(importlib.import_module, f"lambdas.{name.replace('-', '_')}")
+    assert callable(module.handler)
+
+
+def test_available_services_are_the_table_less_what_is_not_installed():
+    available = available_services()
+    assert set(available) <= set(SERVICE_CLASSES)
+    if os.environ.get("CI") == "true":
+        assert available == list(SERVICE_CLASSES)
+
+
+def test_unknown_service_is_refused():
+    with pytest.raises(Exception, match="unknown service 'nope'"):
+        service_class("nope")
+    with pytest.raises(ValueError, match="unknown service 'nope'"):
+        client_class("nope")
+
+
+@pytest.mark.parametrize("job", sorted(JOBS))
+def test_every_job_resolves_to_a_function_taking_its_parameters(job):
+    function = _resolve(job_function, job)
+    parameters = list(inspect.signature(function).parameters)
+    assert tuple(parameters[1:]) == JOB_PARAMETERS[job] == JOBS[job].parameters
+
+
+def _steps(steps):
+    for step in steps:
+        yield step
+        if isinstance(step, dsl.Map):
+            yield from _steps(step.iterator)
+        if isinstance(step, dsl.Choice):
+            yield from _steps(step.then)
+            yield from _steps(step.otherwise)
+        if isinstance(step, dsl.TrainingJob):
+            yield step.request
+
+
+@pytest.mark.parametrize("name", sorted(WORKFLOWS))
+def test_every_workflow_step_names_a_registered_service_method_job_or_workflow(name):
+    for step in _steps(WORKFLOWS[name].steps):
+        if isinstance(step, dsl.Invoke):
+            assert step.service in SERVICE_CLASSES, (name, step.name, step.service)
+            cls = _resolve(service_class, step.service)
+            assert step.method in cls.api_methods(), (name, step.name, step.method)
+        elif isinstance(step, dsl.BatchJob):
+            assert step.job in JOBS, (name, step.name, step.job)
+        elif isinstance(step, dsl.StartWorkflow):
+            assert step.workflow in WORKFLOWS, (name, step.name, step.workflow)
+
+
+def test_every_cli_command_module_resolves():
+    main = importlib.import_module("cli.main")
+    for module_name, attribute in main.COMMAND_MODULES:
+        target = getattr(importlib.import_module(module_name), attribute)
+        assert isinstance(target, click.Command) or callable(target), (module_name, attribute)
+    assert {name for name, _ in main.COMMAND_MODULES} >= {"cli.status", "cli.services", "cli.walkthrough"}
+    assert main.main_group.commands, "no command registered"

@@ -23,13 +23,18 @@ from bioims.services.api import Service
 from bioims.services.registry import create_service
 from bioims.store import Stores
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # service modules are imported when first used (a Lambda loads only its own)
     from bioims.services.artifact import ArtifactService
     from bioims.services.configuration import ConfigurationService
+    from bioims.services.embedding import EmbeddingService
+    from bioims.services.image_artifact import ImageArtifactService
     from bioims.services.image_management import ImageManagementService
     from bioims.services.label import LabelService
     from bioims.services.message import MessageService
+    from bioims.services.process_plate import ProcessPlateService
+    from bioims.services.search import SearchService
     from bioims.services.tag import TagService
+    from bioims.services.train import TrainService
     from bioims.services.training_configuration import TrainingConfigurationService
 
 def create_runtime(context: "Context") -> Runtime:
@@ -67,7 +72,8 @@ class Context:
             self._services[name] = create_service(name, self)
         return self._services[name]
 
-    # Typed accessors of the data services the jobs use (bioims.jobs): one line per service.
+    # Typed accessors, one per service of bioims.services.registry (tests/unit/test_registries.py
+    # checks that each returns its registered class).
     @property
     def configuration(self) -> "ConfigurationService":
         return cast("ConfigurationService", self.service("configuration"))
@@ -95,6 +101,26 @@ class Context:
     @property
     def image_management(self) -> "ImageManagementService":
         return cast("ImageManagementService", self.service("image-management"))
+
+    @property
+    def image_artifact(self) -> "ImageArtifactService":
+        return cast("ImageArtifactService", self.service("image-artifact"))
+
+    @property
+    def process_plate(self) -> "ProcessPlateService":
+        return cast("ProcessPlateService", self.service("process-plate"))
+
+    @property
+    def train(self) -> "TrainService":
+        return cast("TrainService", self.service("train"))
+
+    @property
+    def embedding(self) -> "EmbeddingService":
+        return cast("EmbeddingService", self.service("embedding"))
+
+    @property
+    def search(self) -> "SearchService":
+        return cast("SearchService", self.service("search"))
 
 
 _lock = threading.Lock()

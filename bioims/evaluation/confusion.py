@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import pandas as pd
+from bioims.evaluation.prepare import EvaluationError, unit_rows
+from bioims.profiling.columns import feature_columns, has_label
 
 
 def confusion_matrix(queries: pd.DataFrame, labels: Sequence[str] | None = None) -> pd.DataFrame:
@@ -49,9 +51,6 @@ def neighbour_label_matrix(
     profile is never its own neighbour. Rows: label of the profile; columns: label of neighbours.
     """
     import numpy as np
-
-    from bioims.evaluation.prepare import EvaluationError, unit_rows
-    from bioims.profiling.columns import feature_columns, has_label
 
     if label not in profiles.columns:
         raise EvaluationError(f"neighbour_label_matrix needs the column {label}")

@@ -21,6 +21,6 @@ if TYPE_CHECKING:
 def embedding_compute(context: Context, trainId: str, plateId: str) -> dict[str, Any]:  # noqa: N803 - job parameter names
     """The embedding-compute job: CellProfiler features for a feature training, else the network."""
     card = read_card(context.stores.data, trainId)
-    if is_feature_card(card):
+    if card is not None and is_feature_card(card):
         return feature_plate(context, trainId, plateId, card)
     return embed_plate_for_training(context, trainId, plateId)

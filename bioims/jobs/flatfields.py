@@ -69,6 +69,7 @@ def compute_plate_flat_fields(ctx: Context, plate_id: str) -> dict[str, Any]:
             summary["failed"].append({"imageId": image_id, "error": str(exc)})
             continue
         for name, raw in fields.items():
+            assert shape is not None  # set from the first field read above
             accumulators.setdefault(name, FlatFieldAccumulator(shape)).add(raw, image_id)
         summary["fields"] += 1
 

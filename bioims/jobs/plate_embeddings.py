@@ -56,6 +56,7 @@ def record_plate(
             ],
         )
     for result in embedded:
+        assert result.roiEmbeddingKey is not None  # an embedded image has its ROI matrix
         ctx.artifact.register_object(result.imageId, train_id, result.roiEmbeddingKey, roi_description)
     ctx.artifact.register_object(plate_id, train_id, plate_key, plate_description)
     return plate_key, embedded

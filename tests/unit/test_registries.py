@@ -12,6 +12,8 @@ import click
 import pytest
 
 from bioims.clients.base import CLIENT_CLASSES, ServiceClient, client_class
+from bioims.config import Settings
+from bioims.context import Context
 from bioims.services.api import Service
 from bioims.services.registry import SERVICE_CLASSES, available_services, service_class
 from bioims.workflows import dsl
@@ -47,6 +49,14 @@ def test_every_service_has_a_client_class(name):
 def test_every_service_has_a_lambda_handler(name):
     module = _resolve(importlib.import_module, f"lambdas.{name.replace('-', '_')}")
     assert callable(module.handler)
+
+
+@pytest.mark.parametrize("name", sorted(SERVICE_CLASSES))
+def test_every_service_has_a_typed_context_accessor(name, tmp_path):
+    ctx = Context.from_settings(Settings(home=tmp_path))
+    cls = _resolve(service_class, name)
+    service = getattr(ctx, name.replace("-", "_"))
+    assert type(service) is cls and service is ctx.service(name)
 
 
 def test_available_services_are_the_table_less_what_is_not_installed():

@@ -80,6 +80,21 @@ def test_every_job_resolves_to_a_function_taking_its_parameters(job):
     assert tuple(parameters[1:]) == JOB_PARAMETERS[job] == JOBS[job].parameters
 
 
+def test_every_deployed_service_and_job_matches_the_tables():
+    """The CDK app's tables (access per service, Batch job definitions) name exactly the
+    registered services and jobs, and each Batch entry point runs the job it is deployed as."""
+    access = importlib.import_module("stacks.access")
+    assert set(access.SERVICE_NEEDS) == set(SERVICE_CLASSES)
+    assert set(JOBS) <= set(access.CONSUMER_NEEDS)
+    for name, needs in {**access.SERVICE_NEEDS, **access.CONSUMER_NEEDS}.items():
+        assert set(needs.services) <= set(SERVICE_CLASSES), name
+    definitions = _resolve(importlib.import_module, "stacks.job_definitions")
+    assert {spec.job for spec in definitions.BATCH_JOBS} == set(JOBS)
+    for spec in definitions.BATCH_JOBS:
+        entry = importlib.import_module(spec.entry.removesuffix(".py").replace("/", "."))
+        assert entry.JOB == spec.job and callable(entry.main), spec
+
+
 def _steps(steps):
     for step in steps:
         yield step

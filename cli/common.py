@@ -12,6 +12,7 @@ from typing import Any
 
 import click
 from rich.console import Console
+
 from bioims.services import models
 
 console = Console()

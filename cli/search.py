@@ -14,9 +14,9 @@ from __future__ import annotations
 import click
 from rich.table import Table
 
-from cli.common import EMBEDDING_NAME, ID, CliError, console, emit
-from bioims import context
 import bioims
+from bioims import context
+from cli.common import EMBEDDING_NAME, ID, CliError, console, emit
 
 
 def _client(name: str = "search"):

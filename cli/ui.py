@@ -7,9 +7,9 @@ from __future__ import annotations
 import click
 
 from bioims.ui import DEFAULT_PORT
-from cli.common import CliError, console
 from bioims.ui.data import UiData
 from bioims.ui.server import UiServer
+from cli.common import CliError, console
 
 
 @click.command("ui")

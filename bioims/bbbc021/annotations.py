@@ -6,7 +6,14 @@ from __future__ import annotations
 import pandas as pd
 
 from bioims.bbbc021.design import load_design
-from bioims.profiling.columns import COMPOUND, CONCENTRATION, IMAGE_SOURCE_ID, MOA, PLATE, WELL
+from bioims.profiling.columns import (
+    COMPOUND,
+    CONCENTRATION,
+    IMAGE_SOURCE_ID,
+    MOA,
+    PLATE,
+    WELL,
+)
 
 
 def bbbc021_annotations(design=None) -> pd.DataFrame:

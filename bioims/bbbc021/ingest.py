@@ -25,10 +25,10 @@ from typing import Iterable, Protocol
 import numpy as np
 import tifffile
 
-from bioims import keys
+from bioims import client, keys
+from bioims import context as context_module
 from bioims.bbbc021 import csvs, filters, labels, layout, manifest, tags
 from bioims.bbbc021.design import Design, load_design_from_dir
-from bioims import client, context as context_module
 from bioims.clients.base import ClientError
 
 DEFAULT_EMBEDDING = "bbbc021"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import pandas as pd
+
 from bioims.evaluation.prepare import EvaluationError, unit_rows
 from bioims.profiling.columns import feature_columns, has_label
 

@@ -13,7 +13,15 @@ import pandas as pd
 from bioims.evaluation.annotations import annotate
 from bioims.features.fieldstats import field_features
 from bioims.imaging.io import channel_sources, read_image
-from bioims.profiling.columns import COMPOUND, IMAGE_ID, IMAGE_SOURCE_ID, MOA, PLATE, WELL, with_batch
+from bioims.profiling.columns import (
+    COMPOUND,
+    IMAGE_ID,
+    IMAGE_SOURCE_ID,
+    MOA,
+    PLATE,
+    WELL,
+    with_batch,
+)
 
 if TYPE_CHECKING:
     from bioims.context import Context

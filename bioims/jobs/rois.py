@@ -23,7 +23,13 @@ from bioims import faults, tables
 from bioims.imaging.errors import IMAGE_DATA_ERRORS, ImagingError
 from bioims.imaging.flatfield import FlatField
 from bioims.imaging.io import channel_sources, read_image
-from bioims.imaging.outputs import ImageOutputKeys, outputs_complete, read_flat_field, read_roi_document, write_image_outputs
+from bioims.imaging.outputs import (
+    ImageOutputKeys,
+    outputs_complete,
+    read_flat_field,
+    read_roi_document,
+    write_image_outputs,
+)
 from bioims.imaging.params import RoiParameters
 from bioims.imaging.pipeline import preprocess_image
 from bioims.jobs.labels import label_indices

@@ -25,9 +25,9 @@ from bioims.store.ports import (
     Table,
     Update,
 )
-from bioims.tables import TableSpec
-from bioims.store.sqlite_table import SqliteDatabase, SqliteTable
 from bioims.store.queues import MemoryQueue, SqliteQueue, SqsQueue
+from bioims.store.sqlite_table import SqliteDatabase, SqliteTable
+from bioims.tables import TableSpec
 
 __all__ = [
     "Condition",

@@ -17,10 +17,10 @@ import urllib.request
 from dataclasses import dataclass
 from typing import Any, Iterable
 
+import bioims
+from bioims import context as context_module
 from bioims import keys
 from bioims.clients import ClientError
-from bioims import context as context_module
-import bioims
 
 THUMBNAIL = "thumbnail-2d.png"
 MEDIUM = "medium-2d.png"

@@ -9,6 +9,7 @@ does only the missing work.
 
 from __future__ import annotations
 
+import atexit
 import concurrent.futures as futures
 import contextlib
 import multiprocessing
@@ -288,3 +289,8 @@ def shutdown_process_pool() -> None:
         if _pool is not None:
             _pool[1].shutdown(wait=True, cancel_futures=True)
             _pool = None
+
+
+# The pool is let go before the interpreter tears modules down: an executor collected after
+# concurrent.futures' own module globals are gone prints "Exception ignored ... weakref_cb".
+atexit.register(shutdown_process_pool)

@@ -16,7 +16,7 @@ JOB = "plate-preprocessing"
 
 
 def main(argv: list[str] | None = None) -> int:
-    from bioims.workflows.jobs import container_main
+    from bioims.containers import container_main
 
     return container_main(JOB, sys.argv[1:] if argv is None else argv)
 

@@ -177,7 +177,7 @@ def _cellprofiler_nsc(store, rows) -> float:
 
     from bioims.evaluation import nsc
     from bioims.features.cellprofiler import roi_features
-    from bioims.features.jobs import image_profile
+    from bioims.features.plates import image_profile, plate_normalize
     from bioims.learning.roifiles import load_npy
     from bioims.profiling import apply_recipe
     from bioims.profiling.columns import COMPOUND, CONCENTRATION, IMAGE_ID, MOA, PLATE, WELL

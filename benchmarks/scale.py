@@ -208,9 +208,9 @@ class WorkerMemory:
 def _worker_start() -> float:
     """In a fresh worker: seconds to import what a map iteration needs."""
     start = time.perf_counter()
-    import bioims.imaging.artifacts
-    import bioims.imaging.image_job
-    import bioims.services.registry
+    import bioims.jobs.artifacts  # noqa: F401
+    import bioims.jobs.rois  # noqa: F401
+    import bioims.services.registry  # noqa: F401
     import bioims.workflows.runner  # noqa: F401
 
     return time.perf_counter() - start
@@ -233,7 +233,7 @@ def step_parts(stores, rows: list[dict], plate_id: str, roi_parameters) -> dict[
     thumbnails (colour MIP, then resize + encode per artifact), the flat-field sums, the ROIs and
     the serialisation of the ROI set. Store writes, rows and registrations are not included."""
     from bioims.imaging.flatfield import FlatFieldAccumulator
-    from bioims.imaging.image_job import flat_field_cache
+    from bioims.jobs.rois import flat_field_cache
     from bioims.imaging.inspection import inspect_image
     from bioims.imaging.io import channel_sources, npy_bytes, read_image
     from bioims.imaging.params import ArtifactParameters
@@ -376,7 +376,7 @@ def main() -> None:
         if outcome.get("status") != "SUCCEEDED":
             raise SystemExit(f"process-plate did not succeed: {outcome}")
         main_peak_mib = (_status_kib("self", "VmHWM") or 0) / 1024
-        from bioims.imaging.status import image_status
+        from bioims.jobs.status import image_status
 
         rows = ctx.service("image-management").plate_images(plate_id)
         rois = [int((image_status(r, EMBEDDING) or {}).get("roiCount", 0)) for r in rows]

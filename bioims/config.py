@@ -177,9 +177,7 @@ def get_settings() -> Settings:
 
 
 def set_settings(settings: Settings | None) -> None:
-    """Replace (or with None, forget) the process-wide settings; tests and the CLI use this."""
+    """Replace (or with None, forget) the process-wide settings. The process-wide Context is
+    built from them once; bioims.context.reset() forgets both (settings never reach up to it)."""
     global _current
     _current = settings
-    from bioims import context
-
-    context.reset()

@@ -26,9 +26,11 @@ from collections.abc import Iterable
 import numpy as np
 import tifffile
 
-from bioims import keys
+from bioims import client, keys
+from bioims import context as context_module
 from bioims.bbbc021 import csvs, filters, labels, layout, manifest, tags
 from bioims.bbbc021.design import Design, load_design_from_dir
+from bioims.clients.base import ClientError
 
 DEFAULT_EMBEDDING = "bbbc021"
 
@@ -194,10 +196,6 @@ def ingest(
     """Ingest the BBBC021 copy at `root` (see the module docstring). `source_bucket`/`source_key`
     say where the services read the TIFFs (default: the directory itself; on AWS, a bucket holding
     the same layout). Raises IngestError after the other plates are done if any plate failed."""
-    from bioims import client
-    from bioims import context as context_module
-    from bioims.clients.base import ClientError
-
     mode = labels.check_mode(mode)
     progress = progress or _Quiet()
     root = Path(root).resolve()
@@ -328,8 +326,6 @@ def _add_metadata(document: dict, design: Design, plate: str) -> None:
 def write_filters(design: Design, embedding: str, ctx) -> tuple[dict[str, str], int]:
     """Write the exclusion list of every annotated compound over all BBBC021 images the system
     holds (every plate whose images carry the BBBC021 experiment); returns (label -> key, count)."""
-    from bioims import client
-
     images_client = client("image-management", ctx)
     images: list[tuple[str, str]] = []
     for plate in images_client.listPlates():

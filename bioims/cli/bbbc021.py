@@ -28,6 +28,9 @@ from rich.progress import (
 )
 
 from bioims.cli.common import EMBEDDING_NAME, EXIT_FAILED, EXIT_PARTIAL, CliError, console, emit
+from bioims.bbbc021 import layout
+from bioims import context
+from bioims.cli.process_plate import ProgressObserver
 
 
 def _plates(value: str | None) -> list[str] | None:
@@ -172,7 +175,6 @@ def download(
 ) -> None:
     """Download the published BBBC021 (CSVs and plate zips, about 40 GB) into --out; resumable.
     With --from-dir, the same files come from a local directory (zips fetched by hand)."""
-    from bioims.bbbc021 import layout
     from bioims.bbbc021.download import DownloadError, read_checksums
     from bioims.bbbc021.download import download as run_download
 
@@ -234,7 +236,6 @@ class _Stages:
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
 def ingest(directory: Path, plates: str | None, label_mode: str, embedding: str, source: str | None, as_json: bool) -> None:
     """Ingest a local BBBC021 copy: labels, tags, plate uploads and training filter lists."""
-    from bioims import context
     from bioims.bbbc021.ingest import IngestError
     from bioims.bbbc021.ingest import ingest as run_ingest
 
@@ -249,12 +250,7 @@ def ingest(directory: Path, plates: str | None, label_mode: str, embedding: str,
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console, disable=as_json
     ) as progress:
         if ctx.settings.backend == "local" and not as_json:
-            try:
-                from bioims.cli.process_plate import ProgressObserver
-
-                ctx.runtime.observer = ProgressObserver(progress)
-            except ImportError:
-                pass
+            ctx.runtime.observer = ProgressObserver(progress)
         try:
             report = run_ingest(
                 directory, _plates(plates), mode=label_mode, embedding=embedding, source_bucket=bucket,

@@ -14,6 +14,8 @@ import click
 from rich.console import Console
 from rich.markup import escape
 
+from bioims.services import models
+
 console = Console()
 err_console = Console(stderr=True, highlight=False)
 
@@ -158,8 +160,6 @@ class _Pattern(click.ParamType):
 
 
 def _types() -> tuple[_Pattern, _Pattern]:
-    from bioims.services import models
-
     return (
         _Pattern("embedding name", models.EMBEDDING_NAME_PATTERN, models.EMBEDDING_NAME_MAX, models.ID_RULE),
         _Pattern("id", models.ID_PATTERN, 256, models.ID_RULE),

@@ -67,7 +67,7 @@ def evaluate(
     """Evaluate how well PROFILES predict the MOA of compounds they never matched."""
     from bioims.evaluation import evaluate as run_evaluation
     from bioims.evaluation import summary_only, write_report
-    from bioims.evaluation.training import bbbc021_well_annotations
+    from bioims.bbbc021.annotations import bbbc021_well_annotations
     from bioims.profiling import COMPOUND, MOA, ProfileError, apply_recipe, read_profiles
     from bioims.profiling.annotate import annotate
 
@@ -129,7 +129,7 @@ def report(
 ) -> None:
     """Evaluate the embeddings of training TRAIN_ID and write a report (figures, metrics.json)."""
     from bioims.clients import ClientError
-    from bioims.evaluation.training_report import load_annotations, report_training
+    from bioims.reports.training import load_annotations, report_training
     from bioims.profiling import ProfileError, read_profiles
 
     try:

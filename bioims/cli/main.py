@@ -1,5 +1,6 @@
 """Entry point of the `bioims` command. Each command group lives in its own module under bioims/cli/
-and registers itself here; a module that is absent is simply not offered."""
+and is listed once in COMMAND_MODULES; a listed module or attribute that does not exist is an
+error at start-up (tests/unit/test_registries.py imports every entry), never skipped."""
 
 from __future__ import annotations
 
@@ -21,7 +22,6 @@ COMMAND_MODULES: tuple[tuple[str, str], ...] = (
     ("bioims.cli.evaluate", "evaluate"),
     ("bioims.cli.evaluate", "report"),
     ("bioims.cli.walkthrough", "walkthrough"),
-    ("bioims.cli.deploy", "deploy_group"),
     ("bioims.cli.services", "register_service_commands"),
     ("bioims.cli.ui", "ui"),  # web UI (issue 15)
     ("bioims.cli.compat", "compat_group"),  # compat: the original's discovery document
@@ -43,15 +43,7 @@ def main_group(debug: bool) -> None:
 
 def _register() -> None:
     for module_name, attribute in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name == module_name:
-                continue
-            raise
-        target = getattr(module, attribute, None)
-        if target is None:
-            continue
+        target = getattr(importlib.import_module(module_name), attribute)
         if isinstance(target, click.Command):
             main_group.add_command(target)
         else:

@@ -19,8 +19,10 @@ from rich.table import Table
 
 from bioims import context
 from bioims.cli.common import EMBEDDING_NAME, EXIT_FAILED, EXIT_OK, EXIT_PARTIAL, ID, CliError, console, emit
-from bioims.imaging.status import DONE, FAILED, image_status
+from bioims.errors import BioimsError
+from bioims.jobs.status import DONE, FAILED, image_status
 from bioims.runtime.ports import Observer
+from bioims.services.process_plate import ProcessRequest
 
 POLL_SECONDS = 10.0
 
@@ -55,7 +57,7 @@ class ProgressObserver(Observer):
 
 
 def _statuses(ctx, plate_id: str, embedding_name: str) -> dict[str, dict]:
-    rows = ctx.service("image-management").plate_images(plate_id)
+    rows = ctx.image_management.plate_images(plate_id)
     return {r["imageId"]: {"row": r, "status": image_status(r, embedding_name)} for r in rows}
 
 
@@ -83,7 +85,7 @@ def summarize(before: dict[str, dict], after: dict[str, dict], started_ms: int) 
 
 
 def _default_embedding(ctx) -> str:
-    embeddings = ctx.service("training-configuration").listEmbeddings(None).get("embeddings", [])
+    embeddings = ctx.training_configuration.listEmbeddings(None).get("embeddings", [])
     names = sorted(e["embeddingName"] if isinstance(e, dict) else str(e) for e in embeddings)
     if len(names) == 1:
         return names[0]
@@ -93,8 +95,6 @@ def _default_embedding(ctx) -> str:
 
 
 def run_plate(plate_id: str, embedding_name: str | None, workers: int | None, quiet: bool = False) -> dict[str, Any]:
-    from bioims.errors import BioimsError
-    from bioims.services.process_plate import ProcessRequest
 
     ctx = context.get()
     if workers is not None:
@@ -103,7 +103,7 @@ def run_plate(plate_id: str, embedding_name: str | None, workers: int | None, qu
         os.environ["BIOIMS_WORKERS"] = str(workers)
     try:
         embedding_name = embedding_name or _default_embedding(ctx)
-        ctx.service("image-management").plate(plate_id)
+        ctx.image_management.plate(plate_id)
         before = _statuses(ctx, plate_id, embedding_name)
         started = int(time.time() * 1000)
         request = ProcessRequest(plateId=plate_id, embeddingName=embedding_name, wait=True)
@@ -114,9 +114,9 @@ def run_plate(plate_id: str, embedding_name: str | None, workers: int | None, qu
         with progress:
             if ctx.settings.backend == "local":
                 ctx.runtime.observer = ProgressObserver(progress)
-                execution = ctx.service("process-plate").processPlate(request)
+                execution = ctx.process_plate.processPlate(request)
             else:
-                execution = ctx.service("process-plate").processPlate(request)
+                execution = ctx.process_plate.processPlate(request)
                 execution = _follow(ctx, execution["executionArn"], progress, plate_id, embedding_name, len(before))
         after = _statuses(ctx, plate_id, embedding_name)
     except BioimsError as exc:

@@ -14,12 +14,12 @@ from __future__ import annotations
 import click
 from rich.table import Table
 
+import bioims
+from bioims import context
 from bioims.cli.common import EMBEDDING_NAME, ID, CliError, console, emit
 
 
 def _client(name: str = "search"):
-    import bioims
-
     return bioims.client(name)
 
 
@@ -171,9 +171,7 @@ def trainings(url: str | None, as_json: bool) -> None:
         except (urllib.error.URLError, OSError, ValueError, KeyError) as exc:
             raise CliError(f"cannot read {url}/trainings: {exc}") from None
     else:
-        from bioims import context
-
-        embedded = context.get().service("search").embedded()
+        embedded = context.get().search.embedded()
         if embedded is None:
             raise CliError("on the aws backend pass --url of the search service's HTTP API")
         listing = embedded.server().engine.trainings()
@@ -191,7 +189,6 @@ def trainings(url: str | None, as_json: bool) -> None:
 def serve(host: str, port: int, no_http: bool, max_receives: int) -> None:
     """Run the search service: consume the search and management queues and serve the HTTP API
     (GET /health, GET /trainings, POST /search, GET /openapi.json) until interrupted."""
-    from bioims import context
     from bioims.search.server import ServerBusy, ServiceOptions
     from bioims.search.server import serve as run
 
@@ -206,7 +203,7 @@ def serve(host: str, port: int, no_http: bool, max_receives: int) -> None:
             console.print(_trainings_table(loaded))
 
     try:
-        run(ctx.stores, options=options, tag_source=ctx.service("tag").all_tags, on_ready=ready)
+        run(ctx.stores, options=options, tag_source=ctx.tag.all_tags, on_ready=ready)
     except ServerBusy as exc:
         raise CliError(str(exc)) from None
     except OSError as exc:

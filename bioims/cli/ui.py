@@ -8,6 +8,9 @@ import click
 
 from bioims.cli.common import CliError, console
 from bioims.ui import DEFAULT_PORT
+from bioims.ui.data import UiData
+from bioims.ui.server import UiServer
+from bioims.cli.common import CliError, console
 
 
 @click.command("ui")
@@ -17,9 +20,6 @@ from bioims.ui import DEFAULT_PORT
 @click.option("--search-timeout", type=click.FloatRange(0.5, 600), default=30, show_default=True, help="Seconds to wait for a search.")
 def ui(host: str, port: int, search_url: str | None, search_timeout: float) -> None:
     """Browse plates and images, search by example, read trainings and evaluation reports."""
-    from bioims.ui.data import UiData
-    from bioims.ui.server import UiServer
-
     if search_url is not None and not search_url.startswith(("http://", "https://")):
         raise CliError(f"--search-url must start with http:// or https://, not {search_url!r}")
     try:

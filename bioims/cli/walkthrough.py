@@ -13,6 +13,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
 from rich.table import Table
 
 from bioims.cli.common import EMBEDDING_NAME, CliError, console
+from bioims.walkthrough import Reporter, run_walkthrough, WalkthroughError, WalkthroughOptions
+from bioims import context
+from bioims.cli.evaluate import methods_table
 
 
 class RichReporter:
@@ -41,8 +44,6 @@ class RichReporter:
 
 
 def _reporter(progress: Progress):
-    from bioims.walkthrough import Reporter
-
     rich_reporter = RichReporter(progress)
 
     class _Adapter(Reporter):
@@ -93,14 +94,11 @@ def walkthrough(synthetic, bbbc021_dir, plates, n_plates, fields_per_well, size,
     """Run the whole BBBC021 pipeline: data, upload, processing, training, embeddings, search,
     leave-one-compound-out models, evaluation and an example search. Re-running continues where
     an interrupted run stopped."""
-    from bioims import config, context
-    from bioims.walkthrough import WalkthroughError, WalkthroughOptions, run_walkthrough
-
     if synthetic and bbbc021_dir:
         raise CliError("--synthetic and --bbbc021-dir exclude each other")
     if backend:
         os.environ["BIOIMS_BACKEND"] = backend
-        config.set_settings(None)
+        context.reset()
     height, width = _size(size)
     parsed = {}
     for item in hyperparameters:
@@ -169,8 +167,6 @@ def _print_summary(summary: dict, seconds: float) -> None:
         result.add_row("mAP", "", f"{metrics['map']:.3f}", "")
     console.print(result)
     if metrics.get("methods"):
-        from bioims.cli.evaluate import methods_table
-
         console.print(methods_table(metrics))
     console.print(f"{summary['plates']} plates, {summary['images']} images, {summary['processed']['rois']} ROIs; "
                   f"{len(summary['nscTrainings'])} leave-one-out models; wall time {seconds:.0f} s")

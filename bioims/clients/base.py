@@ -12,11 +12,16 @@ import json
 from typing import Any
 
 from bioims import errors, resources
+from bioims.context import Context
+from bioims.context import get as current_context
 from bioims.errors import BadGateway, NotFound
-from bioims.services.registry import service_class
+from bioims.services.api import handle_wire
+from bioims.services.registry import SERVICE_CLASSES, service_class
 from bioims.services.wire import Wire, WireNotFound
 
-CLIENT_CLASSES: dict[str, str] = {
+# The client class of each service; the names come from the services' table, so a service
+# without a client (or a client of no service) fails at import.
+_CLIENT_CLASS_OF: dict[str, str] = {
     "configuration": "bioims.clients.data:ConfigurationClient",
     "label": "bioims.clients.data:LabelClient",
     "message": "bioims.clients.data:MessageClient",
@@ -30,6 +35,9 @@ CLIENT_CLASSES: dict[str, str] = {
     "embedding": "bioims.clients.embedding:EmbeddingClient",
     "search": "bioims.clients.search:SearchClient",
 }
+if set(_CLIENT_CLASS_OF) != set(SERVICE_CLASSES):
+    raise RuntimeError(f"client table and service table differ: {sorted(set(_CLIENT_CLASS_OF) ^ set(SERVICE_CLASSES))}")
+CLIENT_CLASSES: dict[str, str] = {name: _CLIENT_CLASS_OF[name] for name in SERVICE_CLASSES}
 
 
 class LambdaError(BadGateway):
@@ -62,8 +70,6 @@ class LocalTransport:
         self.context = context
 
     def invoke(self, service: str, event: dict) -> dict:
-        from bioims.services.api import handle_wire
-
         return handle_wire(self.context.service(service), event)
 
 
@@ -129,15 +135,13 @@ def transport_for(context):
     return LambdaTransport(context)
 
 
-def client(name: str, context=None) -> ServiceClient:
-    from bioims import context as context_module
-
-    ctx = context or context_module.get()
+def client_class(name: str) -> type[ServiceClient]:
     if name not in CLIENT_CLASSES:
         raise ValueError(f"unknown service {name!r}; known: {', '.join(sorted(CLIENT_CLASSES))}")
     module_name, class_name = CLIENT_CLASSES[name].split(":")
-    try:
-        cls = getattr(importlib.import_module(module_name), class_name)
-    except (ModuleNotFoundError, AttributeError):
-        cls = ServiceClient
-    return cls(name, transport_for(ctx))
+    return getattr(importlib.import_module(module_name), class_name)
+
+
+def client(name: str, context: Context | None = None) -> ServiceClient:
+    ctx = context or current_context()
+    return client_class(name)(name, transport_for(ctx))

@@ -6,6 +6,9 @@ from collections.abc import Sequence
 
 import pandas as pd
 
+from bioims.evaluation.prepare import EvaluationError, unit_rows
+from bioims.profiling.columns import feature_columns, has_label
+
 
 def confusion_matrix(queries: pd.DataFrame, labels: Sequence[str] | None = None) -> pd.DataFrame:
     """Counts of (true MOA, predicted MOA) over `queries` (a per-query table); rows true, columns predicted.
@@ -49,9 +52,6 @@ def neighbour_label_matrix(
     columns: label of neighbours.
     """
     import numpy as np
-
-    from bioims.evaluation.prepare import EvaluationError, unit_rows
-    from bioims.profiling.columns import feature_columns, has_label
 
     if label not in profiles.columns:
         raise EvaluationError(f"neighbour_label_matrix needs the column {label}")

@@ -3,7 +3,8 @@
 Per field, per channel: intensity percentiles, Otsu-foreground fraction, mean and variation, a
 gradient and two band-pass texture energies, plus the correlation of each channel pair. Rolled up
 field -> well -> treatment by the profiling recipe like any other profile, it is the floor every
-embedding is compared with (on the synthetic BBBC021 it beats short CPU trainings).
+embedding is compared with (on the synthetic BBBC021 it beats short CPU trainings). The profiles
+of stored plates are made by bioims.jobs.fieldstats.
 """
 
 from __future__ import annotations
@@ -48,35 +49,3 @@ def field_features(image: np.ndarray, names=CHANNELS) -> dict[str, float]:
         a, b = names[i], names[j]
         out[f"corr_{a}_{b}"] = float(np.corrcoef(centred[i].ravel(), centred[j].ravel())[0, 1])
     return out
-
-
-def field_statistics_profiles(ctx, plate_ids, annotations=None):
-    """Image profiles of the field-statistics baseline for every readable image of `plate_ids`,
-    read through the stores as image processing reads them; metadata as a training's profiles
-    (bioims.evaluation.training.training_profiles) so methods compare on the same images."""
-    import pandas as pd
-
-    from bioims.evaluation.training import annotate
-    from bioims.imaging.io import channel_sources, read_image
-    from bioims.profiling.columns import COMPOUND, IMAGE_ID, IMAGE_SOURCE_ID, MOA, PLATE, WELL, with_batch
-
-    management = ctx.service("image-management")
-    records = []
-    for plate_id in plate_ids:
-        for row in sorted(management.plate_images(plate_id), key=lambda r: r["imageId"]):
-            if row.get("searchReady") == "ERROR":
-                continue
-            sources = channel_sources(row)
-            stack = np.stack([c.max(axis=0) for c in read_image(ctx.stores, sources, row["imageId"])])
-            features = field_features(stack, names=[s.name for s in sources])
-            records.append({
-                PLATE: row.get("plateSourceId"), WELL: row.get("wellSourceId"), IMAGE_ID: row["imageId"],
-                IMAGE_SOURCE_ID: row.get("imageSourceId"),
-                COMPOUND: row.get("trainSubclass") if row.get("trainSubclassType") else None,
-                MOA: row.get("trainLabel") if row.get("trainCategory") else None,
-                **features,
-            })
-    table = pd.DataFrame.from_records(records)
-    if annotations is not None:
-        table = annotate(table, annotations)
-    return with_batch(table)

@@ -5,10 +5,9 @@ detection and ROI cropping (`pipeline`, built from `normalize`, `segment`, `rois
 thumbnails (`thumbnails`, `palette`), image inspection (`inspection`), object I/O (`io`, `outputs`).
 Parameters and the original's constants live in `params`.
 
-Work on stored plates (through the services): plate flat fields (`plate_job`), one image's ROIs
-(`image_job`), inspection and thumbnails (`artifacts`), the container jobs (`jobs`), the image
-status per embedding (`status`), parameters from the configuration service (`settings`), training
-labels (`labels`).
+It imports nothing above bioims.store: the work on stored plates (flat fields of a plate, one
+image's ROIs, inspection and thumbnails, image status, parameters and labels read from the
+services) is in bioims.jobs.
 """
 
 from bioims.imaging.errors import (
@@ -31,10 +30,6 @@ from bioims.imaging.outputs import (
 from bioims.imaging.params import ArtifactParameters, RoiParameters
 from bioims.imaging.pipeline import RoiResult, preprocess_image, segmentation_index
 from bioims.imaging.thumbnails import render_thumbnails
-from bioims.imaging.artifacts import generate_default_artifacts, inspect_stored_image
-from bioims.imaging.image_job import preprocess_stored_image
-from bioims.imaging.plate_job import compute_plate_flat_fields
-from bioims.imaging.status import image_status, record_status
 
 __all__ = [
     "ArtifactParameters",
@@ -52,12 +47,6 @@ __all__ = [
     "UnsupportedImageError",
     "channel_sources",
     "compute_flat_field",
-    "compute_plate_flat_fields",
-    "generate_default_artifacts",
-    "image_status",
-    "inspect_stored_image",
-    "preprocess_stored_image",
-    "record_status",
     "flat_field_from_mean",
     "inspect_image",
     "outputs_complete",

@@ -1,17 +1,9 @@
-"""How work runs on each backend (see ports.py)."""
+"""How work runs on each backend: the port (ports.py) and its adapters, `local` (this process,
+worker processes, a training subprocess) and `aws` (Step Functions, Batch, SageMaker through
+boto3). bioims.context picks the adapter; nothing else imports one."""
 
 from __future__ import annotations
 
 from bioims.runtime.ports import Observer, Runtime, TrainingJobRequest
 
-__all__ = ["Observer", "Runtime", "TrainingJobRequest", "create_runtime"]
-
-
-def create_runtime(context) -> Runtime:
-    if context.settings.backend == "local":
-        from bioims.runtime.local import LocalRuntime
-
-        return LocalRuntime(context)
-    from bioims.runtime.aws import AwsRuntime
-
-    return AwsRuntime(context)
+__all__ = ["Observer", "Runtime", "TrainingJobRequest"]

@@ -5,9 +5,13 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
+from botocore.exceptions import ClientError
+
 from bioims import resources
 from bioims.errors import BadRequest, NotFound
 from bioims.ids import new_id
+from bioims.runtime.ports import Observer
+from bioims.workflows.definitions import workflow as lookup
 
 
 def _jsonable(value):
@@ -23,23 +27,22 @@ def _jsonable(value):
 class AwsRuntime:
     def __init__(self, context):
         self.ctx = context
+        self.observer: Observer = Observer()  # executions run in Step Functions: nothing to observe here
 
     def _client(self, service: str):
         return self.ctx.stores.aws_client(service)
 
-    def start_workflow(self, workflow: str, payload: dict, *, wait: bool = False) -> dict:
-        from bioims.workflows.definitions import workflow as lookup
-
+    def start_workflow(self, workflow: str, payload: dict, *, wait: bool = False, on_start=None) -> dict:
         lookup(workflow)  # unknown names fail here, before any call
         arn = self.ctx.settings.resource(resources.state_machine_slot(workflow))
         response = self._client("stepfunctions").start_execution(
             stateMachineArn=arn, name=f"{workflow}-{new_id()}"[:80], input=json.dumps(payload)
         )
+        if on_start is not None:
+            on_start(response["executionArn"])
         return {"executionArn": response["executionArn"], "startDate": _jsonable(response["startDate"])}
 
     def describe_execution(self, execution_arn: str) -> dict:
-        from botocore.exceptions import ClientError
-
         try:
             response = self._client("stepfunctions").describe_execution(executionArn=execution_arn)
         except ClientError as exc:
@@ -52,8 +55,6 @@ class AwsRuntime:
         return _jsonable(response)
 
     def describe_training_job(self, name: str) -> dict:
-        from botocore.exceptions import ClientError
-
         try:
             return _jsonable(self._client("sagemaker").describe_training_job(TrainingJobName=name))
         except ClientError as exc:
@@ -69,3 +70,6 @@ class AwsRuntime:
 
     def run_training_job(self, request, *, observer=None) -> dict:
         raise RuntimeError("on AWS, training jobs run inside the train state machine (SageMaker)")
+
+    def run_workflow(self, definition, payload: dict, *, observer=None) -> dict:
+        raise RuntimeError("on AWS, child workflows run inside their parent's state machine (Step Functions)")

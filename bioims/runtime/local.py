@@ -23,6 +23,9 @@ from bioims.processes import current_owner, owner_alive
 from bioims.learning.progress import PROGRESS_PREFIX
 from bioims.runtime.ports import Observer, TrainingJobRequest
 from bioims.store import Condition, ConditionFailed, Update
+from bioims.workflows.definitions import workflow as lookup
+from bioims.workflows.dsl import Workflow
+from bioims.workflows.runner import StepFailed, WorkflowRunner
 
 OWNER_DIED = "OwnerDied"
 
@@ -45,8 +48,6 @@ class LocalRuntime:
         """Run a workflow; locally this waits for the end unless wait=False (then a thread runs it).
         `on_start(executionArn)` is called once the execution is recorded, before any step runs,
         so a caller can point at it even if this process dies during the run."""
-        from bioims.workflows.definitions import workflow as lookup
-
         definition = lookup(workflow)
         arn = self._new_execution(definition.name, payload)
         if on_start is not None:
@@ -58,7 +59,7 @@ class LocalRuntime:
         thread.start()
         return {"executionArn": arn, "startDate": self.describe_execution(arn)["startDate"]}
 
-    def run_workflow(self, definition, payload: dict, *, observer: Observer | None = None) -> dict:
+    def run_workflow(self, definition: Workflow, payload: dict, *, observer: Observer | None = None) -> dict:
         arn = self._new_execution(definition.name, payload)
         return self._run_recorded(definition, payload, arn, observer or self.observer)
 
@@ -78,8 +79,6 @@ class LocalRuntime:
         return arn
 
     def _run_recorded(self, definition, payload: dict, arn: str, observer: Observer) -> dict:
-        from bioims.workflows.runner import StepFailed, WorkflowRunner
-
         observer.workflow_started(arn, definition.name, payload)
         runner = WorkflowRunner(self.ctx, observer)
         status, error, cause, output = "SUCCEEDED", None, None, None

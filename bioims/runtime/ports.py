@@ -6,9 +6,12 @@ training in a subprocess) and `aws` (Step Functions, Batch, SageMaker through bo
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import TYPE_CHECKING, Callable, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
+
+if TYPE_CHECKING:  # the port names the workflow type only in annotations: workflows sit above it
+    from bioims.workflows.dsl import Workflow
 
 
 class TrainingJobRequest(BaseModel):
@@ -51,8 +54,25 @@ class Observer:
 
 
 class Runtime(Protocol):
-    def start_workflow(self, workflow: str, payload: dict, *, wait: bool = False) -> dict:
-        """Start an execution; returns {executionArn, startDate} (and status/output if waited)."""
+    """Everything services, the workflow runner and the CLI call on a runtime. The runner (local
+    backend only) also runs training jobs and child workflows through it; the AWS adapter answers
+    those two with an error, since Step Functions runs them there."""
+
+    observer: Observer
+
+    def start_workflow(
+        self, workflow: str, payload: dict, *, wait: bool = False, on_start: Callable[[str], None] | None = None
+    ) -> dict:
+        """Start an execution; returns {executionArn, startDate} (and status/output if waited).
+        `on_start(executionArn)` runs once the execution exists."""
+        ...
+
+    def run_workflow(self, definition: "Workflow", payload: dict, *, observer: Observer | None = None) -> dict:
+        """Run a child workflow to its end in this process; returns its execution description."""
+        ...
+
+    def run_training_job(self, request: TrainingJobRequest, *, observer: Observer | None = None) -> dict:
+        """Run a training job to its end; returns its SageMaker-shaped description."""
         ...
 
     def describe_execution(self, execution_arn: str) -> dict:

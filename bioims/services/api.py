@@ -19,13 +19,16 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass
-from typing import Annotated, Any, Callable, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Callable, ClassVar, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError
 
 from bioims import errors, jsonlimits
 from bioims.services.models import EMBEDDING_NAME_PATTERN, ID_PATTERN, ID_RULE
 from bioims.services.wire import NATIVE, Wire
+
+if TYPE_CHECKING:  # the composition root sits above the services; they only name its type
+    from bioims.context import Context
 
 log = logging.getLogger("bioims.services")
 
@@ -70,18 +73,16 @@ def api(model: type[Request] = NoParams, *, name: str | None = None, status: int
 
 
 class Service:
-    """Base class: a service holds its context (stores, runtime, sibling services)."""
+    """Base class: a service holds its context (stores, runtime, the other services as typed
+    accessors: `self.ctx.image_management`, ...)."""
 
     name: ClassVar[str] = ""
 
-    def __init__(self, context):
+    def __init__(self, context: Context):
         self.ctx = context
 
     def table(self, spec):
         return self.ctx.stores.table(spec)
-
-    def sibling(self, name: str):
-        return self.ctx.service(name)
 
     def start_workflow(self, workflow: str, payload: dict, wait: bool = True, on_start=None) -> dict:
         """Start a workflow. Locally it runs to the end inside the call (in a background thread

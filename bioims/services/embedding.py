@@ -9,7 +9,7 @@ it lacked): compute a training's embeddings with its model and follow the comput
   createFeatureTraining       record a training of kind "cellprofiler" (CellProfiler measurements,
                               no SageMaker job): its training row and card; it embeds like any other
 
-The work itself is the embedding-compute job (bioims.learning.jobs): eval mode, image embedding =
+The work itself is the embedding-compute job (bioims.jobs.embeddings): eval mode, image embedding =
 re-normalised mean of its ROI embeddings, per-image rows for image-management and one array file
 per plate for the search loader.
 """
@@ -24,6 +24,9 @@ from bioims import keys, tables
 from bioims.errors import BadRequest, Conflict, NotFound
 from bioims.services.api import DescribeExecutionRequest, Request, Service, api
 from bioims.services.models import EmbeddingName, Flag, Id, Name, Text
+from bioims.features.card import feature_card, KIND, read_card, write_card
+from bioims.features.cellprofiler import DEFAULT_GROUPS, FeatureError
+from bioims.services.training_configuration import CreateTrainingRequest, TrainingModel
 
 
 class TrainRequest(Request):
@@ -76,7 +79,7 @@ class EmbeddingService(Service):
 
 
     def _trained(self, train_id: str) -> dict:
-        training = self.sibling("training-configuration").training(train_id)
+        training = self.ctx.training_configuration.training(train_id)
         if not self.ctx.stores.data.exists(keys.model_card_key(train_id)):
             raise BadRequest(f"training {train_id} has no model yet (status {training.get('status', 'created')!r}); train it first")
         return training
@@ -84,14 +87,14 @@ class EmbeddingService(Service):
     @api(TrainRequest)
     def startComputeEmbedding(self, request: TrainRequest) -> dict:
         self._trained(request.trainId)
-        self.sibling("training-configuration").update(request.trainId, {"status": "embedding"})
+        self.ctx.training_configuration.update(request.trainId, {"status": "embedding"})
         execution = self.start_workflow("embedding-compute", {"trainId": request.trainId}, request.wait)
         return {"trainId": request.trainId, **execution}
 
     @api(PlateRequest)
     def startComputePlateEmbedding(self, request: PlateRequest) -> dict:
         self._trained(request.trainId)
-        self.sibling("image-management").plate(request.plateId)
+        self.ctx.image_management.plate(request.plateId)
         execution = self.start_workflow("plate-embedding-compute", {"trainId": request.trainId, "plateId": request.plateId}, request.wait)
         return {"trainId": request.trainId, "plateId": request.plateId, **execution}
 
@@ -106,7 +109,7 @@ class EmbeddingService(Service):
             raise BadRequest(
                 f"embeddingInfo names {request.embeddingInfo.embeddingName!r} but training {train_id} belongs to " f"{training['embeddingName']!r}"
             )
-        management = self.sibling("image-management")
+        management = self.ctx.image_management
         image = management.image(request.imageId)
         if image.get("plateId") != request.plateId:
             raise BadRequest(f"image {request.imageId} is not on plate {request.plateId}")
@@ -119,11 +122,7 @@ class EmbeddingService(Service):
     @api(FeatureTrainingRequest, status=201)
     def createFeatureTraining(self, request: FeatureTrainingRequest) -> dict:
         """Record a CellProfiler-feature training of an embedding; idempotent for the same groups."""
-        from bioims.features.card import KIND, feature_card, read_card, write_card
-        from bioims.features.cellprofiler import DEFAULT_GROUPS, FeatureError
-        from bioims.services.training_configuration import CreateTrainingRequest, TrainingModel
-
-        configuration = self.sibling("training-configuration")
+        configuration = self.ctx.training_configuration
         embedding = configuration.embedding(request.embeddingName)
         try:
             card = feature_card(embedding, request.groups or DEFAULT_GROUPS)
@@ -151,10 +150,10 @@ class EmbeddingService(Service):
 
     @api(StatusRequest)
     def getEmbeddingStatus(self, request: StatusRequest) -> dict:
-        configuration = self.sibling("training-configuration")
+        configuration = self.ctx.training_configuration
         training = configuration.training(request.trainId)
         embedding = configuration.embedding(training["embeddingName"])
-        management = self.sibling("image-management")
+        management = self.ctx.image_management
         plates = management.plates_for_embedding(embedding)
         rows = []
         for plate in plates:

@@ -1,12 +1,12 @@
 """Image-artifact service: inspection and default thumbnails of one image (docs/original.md §4.3, §4.4),
-called per image by the upload workflow. The work is in bioims.imaging.artifacts; this module
+called per image by the upload workflow. The work is in bioims.jobs.artifacts; this module
 only validates requests and maps imaging errors to answers."""
 
 from __future__ import annotations
 
 from bioims.errors import BadRequest
-from bioims.imaging.artifacts import generate_default_artifacts, inspect_stored_image
 from bioims.imaging.errors import ParameterError
+from bioims.jobs.artifacts import generate_default_artifacts, inspect_stored_image
 from bioims.services.api import Request, Service, api
 from bioims.services.models import Flag, Id
 

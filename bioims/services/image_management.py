@@ -210,7 +210,7 @@ class ImageManagementService(Service):
     def populate(self, manifest: SourcePlateManifest) -> dict:
         """Create the plate, well and image rows of a manifest; idempotent per plateSourceId."""
         manifest.check_consistency()
-        messages = self.sibling("message")
+        messages = self.ctx.message
         marker_key = {"imageId": SOURCE_PREFIX + manifest.plateSourceId, "trainId": ORIGIN}
         candidate = new_id()
         fingerprint = manifest.fingerprint()
@@ -338,7 +338,7 @@ class ImageManagementService(Service):
         unknown = [r.imageId for r in results if r.imageId not in images]
         if unknown:
             raise NotFound(f"images {unknown[:5]} are not on plate {plate_id!r}")
-        self.sibling("training-configuration").training(train_id)
+        self.ctx.training_configuration.training(train_id)
         stamp = now_ms()
         rows = []
         for result in results:
@@ -469,7 +469,7 @@ class ImageManagementService(Service):
     @api(PlateRequest)
     def createPlateMessageId(self, request: PlateRequest) -> dict:
         self.plate(request.plateId)
-        message_id = self.sibling("message").create(f"Message START for plateId {request.plateId}")
+        message_id = self.ctx.message.create(f"Message START for plateId {request.plateId}")
         self._table.update({"imageId": PLATE_PREFIX + request.plateId, "trainId": ORIGIN}, Update(set={"messageId": message_id}))
         return {"plateId": request.plateId, "messageId": message_id}
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from bioims.errors import Conflict
 from bioims.services.api import DescribeExecutionRequest, Request, Service, api
 from bioims.services.models import EmbeddingName, Flag, Id, Name, Text
+from bioims.services.image_management import PopulateRequest, UPLOAD_FINISHED
 
 
 class UploadRequest(Request):
@@ -37,9 +38,7 @@ class ProcessPlateService(Service):
         """Create the plate's rows from the manifest, then inspect, validate and thumbnail it.
         Uploading a finished plate again answers 409 with its plateId; an interrupted upload is
         completed."""
-        from bioims.services.image_management import UPLOAD_FINISHED, PopulateRequest
-
-        management = self.sibling("image-management")
+        management = self.ctx.image_management
         try:
             created = management.populateSourcePlate(PopulateRequest(inputBucket=request.inputBucket, inputKey=request.inputKey))
         except Conflict as exc:
@@ -55,8 +54,8 @@ class ProcessPlateService(Service):
 
     @api(ProcessRequest)
     def processPlate(self, request: ProcessRequest) -> dict:
-        self.sibling("training-configuration").embedding(request.embeddingName)
-        self.sibling("image-management").plate(request.plateId)
+        self.ctx.training_configuration.embedding(request.embeddingName)
+        self.ctx.image_management.plate(request.plateId)
         execution = self.start_workflow("process-plate", {"plateId": request.plateId, "embeddingName": request.embeddingName}, request.wait)
         return {"plateId": request.plateId, "embeddingName": request.embeddingName, **execution}
 

@@ -1,4 +1,8 @@
-"""Service name -> implementing class; one place that knows where each service lives."""
+"""Service name -> implementing class: the one table of services. The clients
+(bioims.clients.base), the Lambda functions (stacks/functions.py) and the CLI's service commands
+are derived from it; tests/unit/test_registries.py resolves every entry.
+
+Classes are named by string so that a Lambda imports only its own service's code."""
 
 from __future__ import annotations
 
@@ -32,12 +36,15 @@ def service_class(name: str) -> type[Service]:
 
 
 def available_services() -> list[str]:
-    """Services whose implementation is present in this build."""
+    """Services whose third-party dependencies are installed (faiss for search, ...). A missing
+    module of this package is an error, never skipped."""
     names = []
     for name in SERVICE_CLASSES:
         try:
             service_class(name)
-        except ModuleNotFoundError:
+        except ModuleNotFoundError as exc:
+            if exc.name is None or exc.name.split(".")[0] == "bioims":
+                raise
             continue
         names.append(name)
     return names

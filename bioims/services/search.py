@@ -30,6 +30,7 @@ from bioims.services.models import EmbeddingName, Flag, Id, Name, NumericInt
 from bioims.services.wire import Wire, get_item
 from bioims.store.ports import Update
 from bioims.vectors import decode_vector
+from bioims.search.server import EmbeddedSearch
 
 DEFAULT_WAIT_SECONDS = 30.0
 MAX_WAIT_SECONDS = 600.0
@@ -129,9 +130,7 @@ class SearchService(Service):
         if self.ctx.settings.backend != "local":
             return None
         if self._embedded is None:
-            from bioims.search.server import EmbeddedSearch
-
-            self._embedded = EmbeddedSearch(self.ctx.stores, tag_source=self.sibling("tag").all_tags)
+            self._embedded = EmbeddedSearch(self.ctx.stores, tag_source=self.ctx.tag.all_tags)
         return self._embedded
 
     def _deliver(self) -> bool:
@@ -154,7 +153,7 @@ class SearchService(Service):
         query = parse_query(search)
         if query.queryImageId is None:
             raise BadRequest("submitSearch needs queryImageId (search by vector through the search service's HTTP API)")
-        self.sibling("training-configuration").training(query.trainId)
+        self.ctx.training_configuration.training(query.trainId)
         search_id = ids.new_id()
         self.results.table.put(new_header(search_id, query))
         try:
@@ -238,7 +237,7 @@ class SearchService(Service):
         embeddingName: load the tags of the plate's images for that embedding."""
         if (request.trainId is None) == (request.embeddingName is None):
             raise BadRequest("processPlate needs exactly one of trainId and embeddingName")
-        self.sibling("image-management").plate(request.plateId)
+        self.ctx.image_management.plate(request.plateId)
         if request.trainId is not None:
             out = self._plate_embeddings(request.trainId, request.plateId)
         else:
@@ -248,13 +247,13 @@ class SearchService(Service):
         return out
 
     def _plate_embeddings(self, train_id: str, plate_id: str) -> dict:
-        training = self.sibling("training-configuration").training(train_id)
+        training = self.ctx.training_configuration.training(train_id)
         data = self.ctx.stores.data
         key = keys.plate_embeddings_key(train_id, plate_id)
         source = "plate-embeddings-file"
         if not data.exists(key):
             # No per-plate file: stage one from the per-image training rows.
-            rows = [r for r in self.sibling("image-management").plate_train_rows(plate_id, train_id) if r.get("embedding")]
+            rows = [r for r in self.ctx.image_management.plate_train_rows(plate_id, train_id) if r.get("embedding")]
             if not rows:
                 return {"plateId": plate_id, "trainId": train_id, "images": 0, "queued": False}
             try:
@@ -270,8 +269,8 @@ class SearchService(Service):
         return {"plateId": plate_id, "trainId": train_id, "key": key, "source": source, "queued": True, "messageId": message_id}
 
     def _plate_tags(self, embedding_name: str, plate_id: str) -> dict:
-        self.sibling("training-configuration").embedding(embedding_name)
-        images = self.sibling("image-management").plate_images(plate_id)
+        self.ctx.training_configuration.embedding(embedding_name)
+        images = self.ctx.image_management.plate_images(plate_id)
         # Every image of the plate, untagged ones with [], so a reload also clears removed tags.
         tags = {row["imageId"]: [int(t) for t in (row.get("tagArr") or [])] for row in images}
         message = m.plate_tags(embedding_name, plate_id, images=tags)
@@ -286,7 +285,7 @@ class SearchService(Service):
     @api(NoParams)
     def loadTagLabelMap(self, request: NoParams) -> dict:
         """Send the tag service's id -> value map to the search service (needed by requireMoa)."""
-        labels = self.sibling("tag").all_tags()
+        labels = self.ctx.tag.all_tags()
         message = m.load_tag_label_map(labels)
         if len(m.encode(message)) > m.MAX_INLINE_BYTES:
             key = keys.search_staging_key(f"tag-labels-{ids.new_id()}.json")
@@ -315,12 +314,12 @@ class SearchService(Service):
     @api(LoadTrainingRequest)
     def startTrainingLoad(self, request: LoadTrainingRequest) -> dict:
         """Run the search-train-loader workflow: processPlate for every plate of the training."""
-        self.sibling("training-configuration").training(request.trainId)
+        self.ctx.training_configuration.training(request.trainId)
         return self.start_workflow("search-train-loader", {"trainId": request.trainId}, request.wait)
 
     @api(LoadTagsRequest)
     def startTagLoad(self, request: LoadTagsRequest) -> dict:
         """Run the search-tag-loader workflow: processPlate for every plate of the embedding."""
-        self.sibling("training-configuration").embedding(request.embeddingName)
+        self.ctx.training_configuration.embedding(request.embeddingName)
         return self.start_workflow("search-tag-loader", {"embeddingName": request.embeddingName}, request.wait)
 

@@ -40,6 +40,7 @@ from bioims.runtime.ports import TrainingJobRequest
 from bioims.services.api import Request, Service, api
 from bioims.services.models import BucketName, EmbeddingName, Flag, Id, Name, ObjectKey, Text
 from bioims.store import ObjectNotFound
+from bioims.services.training_configuration import CreateTrainingRequest, TrainingModel
 
 TRAIN_WORKFLOW = "train"
 JOB_NAME_PREFIX = "bioims"
@@ -97,12 +98,12 @@ class TrainService(Service):
     # --- helpers ---------------------------------------------------------------------------------
     @property
     def _configuration(self):
-        return self.sibling("training-configuration")
+        return self.ctx.training_configuration
 
 
     def _log(self, training: dict, text: str) -> None:
         if training.get("messageId"):
-            self.sibling("message").add(training["messageId"], text)
+            self.ctx.message.add(training["messageId"], text)
 
     def _filter_store(self, bucket: str):
         return self.ctx.stores.bucket(bucket) if bucket else self.ctx.stores.resource_bucket
@@ -119,8 +120,6 @@ class TrainService(Service):
 
     def _create(self, embedding_name: str, filter_bucket: str, filter_key: str, execute: bool, spot: bool, description: str,
                 kind: Literal["network", "untrained", "cellprofiler"] | None = None) -> dict:
-        from bioims.services.training_configuration import CreateTrainingRequest, TrainingModel
-
         self._configuration.embedding(embedding_name)
         if filter_key:
             bucket = filter_bucket or self.ctx.stores.resource_bucket.bucket
@@ -128,7 +127,7 @@ class TrainService(Service):
                 raise BadRequest(f"filter list {filter_key!r} not found in bucket {bucket!r}")
             filter_bucket = bucket
         train_id = new_id()
-        message_id = self.sibling("message").create(f"Begin messages for trainid={train_id}")
+        message_id = self.ctx.message.create(f"Begin messages for trainid={train_id}")
         model = TrainingModel(
             embeddingName=embedding_name, trainId=train_id, messageId=message_id, filterBucket=filter_bucket,
             filterKey=filter_key, executeProcessPlate=execute, useSpot=spot, description=description, kind=kind,
@@ -149,7 +148,7 @@ class TrainService(Service):
         return out
 
     def _plates_rows(self, embedding: dict) -> list[dict]:
-        management = self.sibling("image-management")
+        management = self.ctx.image_management
         plates = management.plates_for_embedding(embedding)
         return [row for plate in plates for row in management.plate_images(plate["plateId"])]
 
@@ -301,7 +300,7 @@ class TrainService(Service):
             self._log(training, f"training build failed: {exc}")
             raise BadRequest(str(exc)) from None
         manifest_key, list_key = keys.training_manifest_key(request.trainId), keys.image_list_key(request.trainId)
-        self.sibling("artifact").register_objects(request.trainId, request.trainId, [list_key, manifest_key], "training set")
+        self.ctx.artifact.register_objects(request.trainId, request.trainId, [list_key, manifest_key], "training set")
         configuration.update(request.trainId, {
             "status": "built", "statusMessage": "", "manifestKey": manifest_key, "imageListKey": list_key,
             "imageCount": manifest.counts["images"], "roiCount": manifest.counts["rois"],
@@ -375,7 +374,7 @@ class TrainService(Service):
             "trainingSeconds": card["trainingSeconds"],
             "device": card["device"],
         }
-        self.sibling("artifact").register_objects(request.trainId, request.trainId, [model_key, card_key], "model")
+        self.ctx.artifact.register_objects(request.trainId, request.trainId, [model_key, card_key], "model")
         configuration.update(request.trainId, {
             "status": "trained", "statusMessage": "", "modelKey": model_key, "modelCardKey": card_key, "trainingSummary": summary,
         })
@@ -410,7 +409,7 @@ class TrainService(Service):
         configuration = self._configuration
         training = configuration.training(request.trainId)
         embedding = configuration.embedding(training["embeddingName"])
-        management = self.sibling("image-management")
+        management = self.ctx.image_management
         plates = management.plates_for_embedding(embedding)
         counts = [
             {"plateId": p["plateId"], "images": len(management.plate_train_rows(p["plateId"], request.trainId))}

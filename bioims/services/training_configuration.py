@@ -166,7 +166,7 @@ class TrainingConfigurationService(Service):
         row = request.embedding.model_dump(exclude_none=True)
         # The configuration is read only for what the embedding leaves unset: an embedding that
         # states its ROI geometry does not depend on (or fail with) the global values.
-        configuration = self.sibling("configuration")
+        configuration = self.ctx.configuration
         if "roiWidth" not in row and "roiHeight" not in row:
             row["roiWidth"] = configuration.int_value("image-preprocessing-roi-size")
         row.setdefault("roiWidth", row.get("roiHeight"))

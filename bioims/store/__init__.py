@@ -26,6 +26,8 @@ from bioims.store.ports import (
     Table,
     Update,
 )
+from bioims.store.queues import MemoryQueue, SqliteQueue, SqsQueue
+from bioims.store.sqlite_table import SqliteDatabase, SqliteTable
 from bioims.tables import TableSpec
 
 if TYPE_CHECKING:
@@ -68,8 +70,6 @@ class Stores:
 
     # --- backend plumbing ------------------------------------------------------------------------
     def _database(self):
-        from bioims.store.sqlite_table import SqliteDatabase
-
         if self._sqlite is None:
             self._sqlite = SqliteDatabase(self.settings.database_path)
         return self._sqlite
@@ -97,8 +97,6 @@ class Stores:
             if spec.name not in self._tables:
                 physical = self.settings.table_name(spec.name)
                 if self.settings.backend == "local":
-                    from bioims.store.sqlite_table import SqliteTable
-
                     self._tables[spec.name] = SqliteTable(self._database(), spec, physical)
                 else:
                     from bioims.store.dynamodb_table import DynamoTable
@@ -143,12 +141,8 @@ class Stores:
             if slot not in self._queues:
                 name = self.settings.resource(slot)
                 if self.settings.backend == "local":
-                    from bioims.store.queues import MemoryQueue, SqliteQueue
-
                     self._queues[slot] = MemoryQueue(name) if self.memory_queues else SqliteQueue(self._database(), name)
                 else:
-                    from bioims.store.queues import SqsQueue
-
                     self._queues[slot] = SqsQueue(name, self._aws("sqs"))
             return self._queues[slot]
 

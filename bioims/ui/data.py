@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from typing import Any
 from collections.abc import Iterable
 
+import bioims
+from bioims import context as context_module
 from bioims import keys
 from bioims.clients import ClientError
 from bioims.errors import BadRequest, NotFound, Unavailable
@@ -52,16 +54,12 @@ class UiData:
     inside its task, http://127.0.0.1:8080); None: the search client (in-process locally)."""
 
     def __init__(self, context=None, *, search_url: str | None = None, search_timeout: float = 30.0):
-        from bioims import context as context_module
-
         self.ctx = context or context_module.get()
         self.search_url = search_url.rstrip("/") if search_url else None
         self.search_timeout = search_timeout
         self._lock = threading.RLock()  # service calls are serialised: the local backend is one process
 
     def client(self, name: str):
-        import bioims
-
         return bioims.client(name, self.ctx)
 
     def _call(self, name: str, method: str, *args, **kwargs) -> Any:

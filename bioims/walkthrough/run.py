@@ -462,8 +462,8 @@ class Walkthrough:
         path = Path(self.options.out).resolve() / "field-statistics.parquet"
 
         def work() -> dict:
-            from bioims.evaluation.training import bbbc021_annotations
-            from bioims.features.fieldstats import field_statistics_profiles
+            from bioims.bbbc021.annotations import bbbc021_annotations
+            from bioims.jobs.fieldstats import field_statistics_profiles
             from bioims.profiling import write_profiles
 
             table = field_statistics_profiles(self.ctx, sorted(ingested["plateIds"].values()), bbbc021_annotations())
@@ -477,8 +477,8 @@ class Walkthrough:
         out_dir = Path(self.options.out).resolve() / "report"
 
         def work() -> dict:
-            from bioims.evaluation.training import bbbc021_annotations
-            from bioims.evaluation.training_report import report_training
+            from bioims.bbbc021.annotations import bbbc021_annotations
+            from bioims.reports.training import report_training
             from bioims.profiling import read_profiles
 
             fields = [c for c in compared if "path" in c]

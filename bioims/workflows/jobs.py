@@ -8,21 +8,30 @@ idempotent: complete outputs are skipped, so a retry or a re-run does only the m
 
 from __future__ import annotations
 
+import argparse
 import importlib
+from dataclasses import dataclass
 from typing import Any, Callable
 
-JOBS: dict[str, str] = {
-    "plate-preprocessing": "bioims.imaging.jobs:plate_preprocessing",
-    "image-preprocessing": "bioims.imaging.jobs:image_preprocessing",
-    "embedding-compute": "bioims.features.jobs:embedding_compute",  # networks go on to bioims.learning.jobs
+
+@dataclass(frozen=True)
+class JobSpec:
+    """Where a job's function lives ("module:function") and the parameters it takes."""
+
+    target: str
+    parameters: tuple[str, ...]
+
+
+# The one table of container jobs. Functions are named by string so that a container imports
+# only its own job's code (the imaging images have no torch); tests/unit/test_registries.py
+# resolves every entry. The Batch job definitions declare the parameters; entry points parse them.
+JOBS: dict[str, JobSpec] = {
+    "plate-preprocessing": JobSpec("bioims.jobs.flatfields:plate_preprocessing", ("plateId",)),
+    "image-preprocessing": JobSpec("bioims.jobs.rois:image_preprocessing", ("imageId", "embeddingName", "plateId")),
+    "embedding-compute": JobSpec("bioims.jobs.embeddings:embedding_compute", ("trainId", "plateId")),
 }
 
-# Parameters of each job (the Batch job definition declares them; the entry point parses them).
-JOB_PARAMETERS: dict[str, tuple[str, ...]] = {
-    "plate-preprocessing": ("plateId",),
-    "image-preprocessing": ("imageId", "embeddingName", "plateId"),
-    "embedding-compute": ("trainId", "plateId"),
-}
+JOB_PARAMETERS: dict[str, tuple[str, ...]] = {name: spec.parameters for name, spec in JOBS.items()}
 
 
 class UnknownJob(KeyError):
@@ -32,7 +41,7 @@ class UnknownJob(KeyError):
 def job_function(job: str) -> Callable[..., dict[str, Any]]:
     if job not in JOBS:
         raise UnknownJob(f"unknown job {job!r}; known: {', '.join(sorted(JOBS))}")
-    module_name, attribute = JOBS[job].split(":")
+    module_name, attribute = JOBS[job].target.split(":")
     return getattr(importlib.import_module(module_name), attribute)
 
 
@@ -46,8 +55,6 @@ def run_job(job: str, context, params: dict[str, Any]) -> dict[str, Any]:
 
 def parse_job_arguments(job: str, argv: list[str]) -> dict[str, str]:
     """`--plateId X --embeddingName Y` -> dict; used by the container entry points."""
-    import argparse
-
     parser = argparse.ArgumentParser(prog=f"bioims-{job}", description=f"bioimage-search {job} job")
     for name in JOB_PARAMETERS[job]:
         parser.add_argument(f"--{name}", required=True)
@@ -57,22 +64,3 @@ def parse_job_arguments(job: str, argv: list[str]) -> dict[str, str]:
     parser.add_argument("--describeStacks")
     args = parser.parse_args(argv)
     return {name: getattr(args, name) for name in JOB_PARAMETERS[job]}
-
-
-def container_main(job: str, argv: list[str]) -> int:
-    """The body of every Batch container entry point: parse the job's arguments, run the job with
-    the settings of the environment, print its JSON summary. Exit code 0 on success, 1 (with a JSON
-    error on stderr) when the job failed, so Batch retries it or fails the workflow step."""
-    import json
-    import sys
-
-    from bioims import context
-
-    params = parse_job_arguments(job, argv)
-    try:
-        summary = run_job(job, context.get(), params)
-    except Exception as exc:  # the job failed: say why
-        print(json.dumps({"job": job, "params": params, "error": type(exc).__name__, "message": str(exc)}), file=sys.stderr)
-        return 1
-    print(json.dumps(summary, default=str, sort_keys=True))
-    return 0

@@ -9,6 +9,7 @@ does only the missing work.
 
 from __future__ import annotations
 
+import atexit
 import concurrent.futures as futures
 import contextlib
 import multiprocessing
@@ -20,7 +21,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from bioims.runtime.ports import Observer
+from bioims.services.api import handle_json
 from bioims.workflows import jobs
+from bioims.workflows.definitions import workflow as lookup
 from bioims.workflows.dsl import (
     BatchJob,
     Choice,
@@ -113,8 +116,6 @@ class WorkflowRunner:
                 raise StepFailed(step.name, "TrainingJobFailed", result.get("FailureReason", "training job did not complete"))
             return result
         if isinstance(step, StartWorkflow):
-            from bioims.workflows.definitions import workflow as lookup
-
             child = lookup(step.workflow)
             payload = resolve(step.input, state)
             outcome = self.ctx.runtime.run_workflow(child, payload, observer=self.observer)
@@ -131,8 +132,6 @@ class WorkflowRunner:
         raise TypeError(f"unknown step type {type(step).__name__}")
 
     def _invoke(self, step: Invoke, state: dict) -> Any:
-        from bioims.services.api import handle_json
-
         event = {"method": step.method, **resolve(step.params, state)}
         response = handle_json(self.ctx.service(step.service), event)
         if response["statusCode"] >= 300:
@@ -181,7 +180,7 @@ class WorkflowRunner:
                 try:
                     for index in todo:
                         if use_processes:
-                            future = executor.submit(_iteration_in_worker, self.ctx.settings, workflow, step.iterator, base, items[index])
+                            future = executor.submit(_iteration_in_worker, type(self.ctx), self.ctx.settings, workflow, step.iterator, base, items[index])
                         else:
                             future = executor.submit(self._run_iteration, workflow, step, base, items[index])
                         pending[future] = index
@@ -221,15 +220,14 @@ class WorkflowRunner:
         return self._run_steps(workflow, step.iterator, iteration_state)
 
 
-def _iteration_in_worker(settings, workflow: str, iterator, base: dict, item: Any) -> Any:
-    """Run one Map iteration in a worker process with its own context (stores reopened)."""
-    from bioims.context import Context
-    from bioims.store import Stores
-
+def _iteration_in_worker(context_class, settings, workflow: str, iterator, base: dict, item: Any) -> Any:
+    """Run one Map iteration in a worker process with its own context (stores reopened). The
+    parent passes its Context class (pickled by reference), so the runner needs no import of the
+    composition root above it."""
     key = repr(settings)
     context = _worker_contexts.pop(key, None)
     if context is None:
-        context = Context(settings, Stores(settings))
+        context = context_class.from_settings(settings)
     _worker_contexts[key] = context  # most recent last; a long-lived worker keeps a few
     while len(_worker_contexts) > _WORKER_CONTEXTS:
         _worker_contexts.pop(next(iter(_worker_contexts)))
@@ -291,3 +289,8 @@ def shutdown_process_pool() -> None:
         if _pool is not None:
             _pool[1].shutdown(wait=True, cancel_futures=True)
             _pool = None
+
+
+# The pool is let go before the interpreter tears modules down: an executor collected after
+# concurrent.futures' own module globals are gone prints "Exception ignored ... weakref_cb".
+atexit.register(shutdown_process_pool)

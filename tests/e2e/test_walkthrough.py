@@ -175,12 +175,12 @@ def test_the_walkthrough_command_prints_the_summary(finished, monkeypatch):
     """The CLI on a finished home: every step is skipped and the summary tables are printed."""
     from click.testing import CliRunner
 
-    from bioims import config
+    from bioims import context
     from bioims.cli.main import main_group
 
     home, summary, _ = finished
     monkeypatch.setenv("BIOIMS_HOME", str(home / "home"))
-    config.set_settings(None)
+    context.reset()
     args = ["walkthrough", "--n-plates", "2", "--size", "128x160", "--nsc", "2", "--out", str(home / "out"),
             "--hyperparameter", "epochs=1", "--hyperparameter", "minibatches_per_epoch=8", "--hyperparameter", "validation_max_rois=200"]
     result = CliRunner().invoke(main_group, args, catch_exceptions=False)

@@ -14,7 +14,7 @@ from nbclient import NotebookClient
 import bioims
 from bioims import keys
 from bioims.evaluation import compound_vote
-from bioims.evaluation.training import training_profiles
+from bioims.reports.profiles import training_profiles
 from tests.support.backends import installed, local_context
 
 from .screen import FEATURES, add_thumbnails, embed, upload

@@ -13,7 +13,8 @@ import bioims
 from bioims import context
 from bioims.cli.evaluate import report as report_command
 from bioims.evaluation import EvaluationError, evaluate
-from bioims.evaluation.training import annotate, left_out_trainings, training_profiles
+from bioims.evaluation.annotations import annotate
+from bioims.reports.profiles import left_out_trainings, training_profiles
 
 from .screen import FEATURES, embed, upload
 from .synthetic import synthetic_images

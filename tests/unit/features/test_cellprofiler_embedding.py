@@ -16,7 +16,7 @@ import bioims
 from bioims import keys
 from bioims.cli.main import main_group
 from bioims.features.cellprofiler import DEFAULT_GROUPS, feature_names, roi_features
-from bioims.features.jobs import image_profile, plate_normalize
+from bioims.features.plates import image_profile, plate_normalize
 from bioims.learning.inference import read_plate_embeddings
 from bioims.vectors import decode_vector
 from tests.unit.features import require_cp_measure
@@ -105,7 +105,7 @@ def test_record_embed_rerun_search_and_report(screen, tmp_path):
         assert set(train_rows) == set(ids)
         np.testing.assert_array_equal(decode_vector(train_rows[ids[0]]["embedding"]), matrix[0])
     # evaluation reads the raw image means (the recipe's input), not the per-plate vectors of search
-    from bioims.evaluation.training import training_profiles
+    from bioims.reports.profiles import training_profiles
     from bioims.profiling.columns import IMAGE_ID
 
     profiles = training_profiles("cp1", context=ctx).set_index(IMAGE_ID)
@@ -125,7 +125,7 @@ def test_record_embed_rerun_search_and_report(screen, tmp_path):
     answer = search.searchByImageId(trainId="cp1", queryImageId=query, maxHits=5)
     assert answer["status"] == "completed" and len(answer["hits"]) == 5 and query not in {h["imageId"] for h in answer["hits"]}
 
-    from bioims.evaluation.training_report import report_training
+    from bioims.reports.training import report_training
 
     summary, paths = report_training("cp1", tmp_path / "report", level="well", n_boot=20, context=ctx)
     assert summary["kind"] == "cellprofiler" and summary["recipe"] == "default" and summary["left_out_trainings"] == 0

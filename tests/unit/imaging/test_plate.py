@@ -16,7 +16,7 @@ from bioims.imaging.io import channel_sources, read_image, write_tiff_bytes
 from bioims.imaging.outputs import ImageOutputKeys, read_flat_field
 from bioims.imaging.params import RoiParameters
 from bioims.imaging.pipeline import preprocess_image
-from bioims.imaging.status import image_status
+from bioims.jobs.status import image_status
 from tests.support.backends import installed, local_context
 from tests.unit.imaging.plates import EMBEDDING, call, data_files, data_mtimes, setup_plate
 from tests.unit.imaging.synthetic import CHANNELS, synthetic_field
@@ -164,7 +164,7 @@ def test_missing_file_after_upload_fails_only_that_image(plate):
 
 def test_flat_field_job_skips_existing_channels(plate):
     ctx, info = plate
-    from bioims.imaging.jobs import plate_preprocessing
+    from bioims.jobs.flatfields import plate_preprocessing
 
     first = plate_preprocessing(ctx, info["plateId"])
     assert first["computed"] == list(CHANNELS) and first["fields"] == 5

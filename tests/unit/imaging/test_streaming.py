@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from bioims.imaging.flatfield import compute_flat_field
-from bioims.imaging.plate_job import compute_plate_flat_fields
+from bioims.jobs.flatfields import compute_plate_flat_fields
 from tests.support.backends import installed, local_context
 from tests.unit.imaging.plates import setup_plate
 from tests.unit.imaging.synthetic import CHANNELS

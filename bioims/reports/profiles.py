@@ -1,25 +1,33 @@
 """Image-level profiles of a training's embeddings, read through the service clients.
 
+Client-side work (it runs where the user runs `bioims report` or a notebook, against either
+backend), so it lives above bioims.clients, not among the worker jobs of bioims.jobs.
+
 Works on both backends (bioims.client): the training row names the embedding, the embedding its
 input geometry, which selects the compatible plates; each plate's origin rows give the
 metadata (plate, well, image source id, compound = subclass, MOA = label) and its training rows
 the embedding vectors. Plate manifests carry no concentration, so treatment-level evaluation
-needs `annotations` (e.g. `bbbc021_annotations()`), joined on the image source id.
+needs `annotations` (e.g. bioims.bbbc021.annotations.bbbc021_annotations()), joined on the
+image source id.
 """
 
 from __future__ import annotations
 
+import io
 import re
 from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
+from bioims import context as context_module
 from bioims import keys
+from bioims.clients import client
+from bioims.evaluation.annotations import annotate
 from bioims.evaluation.prepare import EvaluationError
+from bioims.features.plates import image_profile
 from bioims.profiling.columns import (
     COMPOUND,
-    CONCENTRATION,
     IMAGE_ID,
     IMAGE_SOURCE_ID,
     MOA,
@@ -51,8 +59,6 @@ def training_profiles(
     annotations: extra metadata keyed by Metadata_ImageSourceId (its other Metadata_ columns
     fill columns the image rows lack). plates: restrict to these plateIds.
     """
-    from bioims import client
-
     configuration = client("training-configuration", context)
     images = client("image-management", context)
     training = configuration.getTraining(train_id)
@@ -110,11 +116,6 @@ def _raw_feature_profile(context):
     the NaN-ignoring mean of its stored ROI features, not the stored vector (which the embedding
     job also robust-z-scores per plate for search, without the recipe's scale floor: evaluating
     that would normalise twice and not apply the default recipe unchanged)."""
-    import io
-
-    from bioims import context as context_module
-    from bioims.features.jobs import image_profile
-
     store = (context or context_module.get()).stores.data
 
     def profile(result: dict) -> np.ndarray:
@@ -125,59 +126,9 @@ def _raw_feature_profile(context):
     return profile
 
 
-def annotate(profiles: pd.DataFrame, annotations: pd.DataFrame, on: str = IMAGE_SOURCE_ID) -> pd.DataFrame:
-    """Fill metadata missing from `profiles` (absent columns or empty values) from `annotations`."""
-    if on not in annotations.columns or on not in profiles.columns:
-        raise EvaluationError(f"annotations are joined on {on}, which both tables need")
-    extra = [c for c in annotations.columns if c.startswith("Metadata_") and c != on]
-    lookup = annotations.drop_duplicates(on).set_index(on)
-    out = profiles.copy()
-    for column in extra:
-        values = out[on].map(lookup[column])
-        out[column] = values if column not in out.columns else out[column].where(out[column].notna(), values)
-    ordered = [c for c in out.columns if c.startswith("Metadata_")] + [c for c in out.columns if not c.startswith("Metadata_")]
-    return out[ordered]
-
-
-def bbbc021_annotations(design=None) -> pd.DataFrame:
-    """Concentration, batch and control flag of every BBBC021 field, keyed by image source id."""
-    from bioims.bbbc021.design import load_design
-
-    fields = (design or load_design()).fields
-    return pd.DataFrame(
-        {
-            IMAGE_SOURCE_ID: fields["image_source_id"].astype(str).to_numpy(),
-            CONCENTRATION: fields["concentration"].astype(float).to_numpy(),
-            "Metadata_Batch": fields["week"].astype(str).to_numpy(),
-            "Metadata_Control": fields["control"].astype(bool).to_numpy(),
-        }
-    )
-
-
-def bbbc021_well_annotations(design=None) -> pd.DataFrame:
-    """Compound, concentration, MOA (the standard protocol's) and batch of every BBBC021 well,
-    keyed by plate + well: what a published per-well CellProfiler export lacks."""
-    from bioims.bbbc021.design import load_design
-
-    fields = (design or load_design()).fields
-    wells = fields.groupby(["plate", "well"], sort=False).first().reset_index()
-    return pd.DataFrame(
-        {
-            PLATE: wells["plate"].astype(str).to_numpy(),
-            WELL: wells["well"].astype(str).to_numpy(),
-            COMPOUND: wells["compound"].astype(str).to_numpy(),
-            CONCENTRATION: wells["concentration"].astype(float).to_numpy(),
-            MOA: wells["moa"].astype(object).where(wells["moa"].notna(), None).to_numpy(),
-            "Metadata_Batch": wells["week"].astype(str).to_numpy(),
-        }
-    )
-
-
 def left_out_trainings(embedding_name: str, compounds: Sequence[str], *, context=None) -> dict[str, str]:
     """{compound: trainId} of the embedding's trainings that left one compound out (the
     original's 38 NSC models), read from each training's filterKey `<label>-filter.txt`."""
-    from bioims import client
-
     by_label: Mapping[str, str] = {keys.normalize_label(c): c for c in compounds}
     found: dict[str, str] = {}
     for training in client("training-configuration", context).getEmbeddingTrainings(embedding_name):

@@ -7,13 +7,16 @@ from pathlib import Path
 
 import pandas as pd
 
+from bioims import context as context_module
+from bioims.bbbc021.annotations import bbbc021_annotations
+from bioims.clients import client
 from bioims.evaluation.evaluate import evaluate, summary_only
-from bioims.evaluation.publish import publish_report
 from bioims.evaluation.methods import Method, compare_methods
 from bioims.evaluation.prepare import EvaluationError
+from bioims.evaluation.publish import publish_report
 from bioims.evaluation.report import write_report
-from bioims.evaluation.training import bbbc021_annotations, left_out_trainings, training_profiles
 from bioims.profiling import COMPOUND, apply_recipe, read_profiles, write_profiles
+from bioims.reports.profiles import left_out_trainings, training_profiles
 
 
 def load_annotations(value: str | None) -> pd.DataFrame | None:
@@ -47,8 +50,6 @@ def methods_of(
     """Every method to compare with `train_id`: each embedded training of its embedding that
     leaves no compound out (networks, untrained copies, CellProfiler features), and the
     field-statistics baseline when given (image profiles keyed like the trainings' rows)."""
-    from bioims import client
-
     methods = {train_id: Method(raw, recipe_for(training), training.get("kind") or "network")}
     notes: list[str] = []
     for other in client("training-configuration", context).getEmbeddingTrainings(training["embeddingName"]):
@@ -83,8 +84,6 @@ def report_training(
 ) -> tuple[dict, dict[str, Path]]:
     """Metrics of `train_id` (with its embedding's leave-one-compound-out trainings for the
     compound vote when asked) and the report files; returns (summary, paths)."""
-    from bioims import client
-
     training = client("training-configuration", context).getTraining(train_id)
     recipe = recipe or recipe_for(training)
     raw = training_profiles(train_id, annotations=annotations, context=context)
@@ -119,6 +118,4 @@ def report_training(
 
 
 def _data_store(context):
-    from bioims import context as context_module
-
     return (context or context_module.get()).stores.data

@@ -17,19 +17,29 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bioims import faults, tables
 from bioims.imaging.errors import IMAGE_DATA_ERRORS, ImagingError
 from bioims.imaging.flatfield import FlatField
 from bioims.imaging.io import channel_sources, read_image
-from bioims.imaging.labels import label_indices
-from bioims.imaging.outputs import ImageOutputKeys, outputs_complete, read_flat_field, read_roi_document, write_image_outputs
+from bioims.imaging.outputs import (
+    ImageOutputKeys,
+    outputs_complete,
+    read_flat_field,
+    read_roi_document,
+    write_image_outputs,
+)
+from bioims.imaging.params import RoiParameters
 from bioims.imaging.pipeline import preprocess_image
-from bioims.imaging.report import log_message
-from bioims.imaging.settings import embedding_roi_parameters
-from bioims.imaging.status import DONE, FAILED, image_status, record_status
+from bioims.jobs.labels import label_indices
+from bioims.jobs.parameters import embedding_roi_parameters
+from bioims.jobs.status import DONE, FAILED, image_status, record_status
+from bioims.jobs.telemetry import log_message
 from bioims.keys import flatfield_key
+
+if TYPE_CHECKING:
+    from bioims.context import Context
 
 INSPECTION_ERROR = "ERROR"
 _CACHE_SIZE = 6  # flat fields of two 3-channel plates
@@ -71,12 +81,12 @@ class _FlatFieldCache:
 flat_field_cache = _FlatFieldCache()
 
 
-def preprocess_stored_image(ctx, image_id: str, embedding_name: str, plate_id: str, *, force: bool = False) -> dict[str, Any]:
-    management = ctx.service("image-management")
-    row = management.image(image_id)
+def preprocess_stored_image(ctx: Context, image_id: str, embedding_name: str, plate_id: str, *, force: bool = False) -> dict[str, Any]:
+    row = ctx.image_management.image(image_id)
     if row.get("plateId") != plate_id:
         raise ImagingError(f"image {image_id} belongs to plate {row.get('plateId')!r}, not {plate_id!r}")
-    parameters = embedding_roi_parameters(ctx, ctx.service("training-configuration").embedding(embedding_name))
+    parameters = embedding_roi_parameters(ctx.configuration, ctx.training_configuration.embedding(embedding_name))
+    images = ctx.stores.table(tables.IMAGE_MANAGEMENT)
     data = ctx.stores.data
     output = ImageOutputKeys.for_image(embedding_name, plate_id, image_id)
     summary: dict[str, Any] = {"imageId": image_id, "plateId": plate_id, "embeddingName": embedding_name}
@@ -87,17 +97,16 @@ def preprocess_stored_image(ctx, image_id: str, embedding_name: str, plate_id: s
         recorded = image_status(row, embedding_name)
         if recorded is None or recorded.get("status") != DONE or recorded.get("roiCount") != count:
             # The outputs were written but a crash came before they were registered and recorded.
-            artifacts = ctx.service("artifact")
             for key in (k for k in output.all() if data.exists(k)):
-                artifacts.register_object(image_id, tables.ORIGIN, key, f"ROIs for embedding {embedding_name}")
-            record_status(ctx, image_id, embedding_name, DONE, roi_count=count, parameters=parameters.as_dict())
+                ctx.artifact.register_object(image_id, tables.ORIGIN, key, f"ROIs for embedding {embedding_name}")
+            record_status(images, image_id, embedding_name, DONE, roi_count=count, parameters=parameters.as_dict())
         return {**summary, "status": "skipped", "rois": count}
 
     if row.get("searchReady") == INSPECTION_ERROR:
         reason = f"image failed inspection: {row.get('inspectionError') or 'unreadable'}"
         return _failed(ctx, row, embedding_name, summary, reason, parameters)
 
-    label_index, subclass_index = label_indices(ctx, row)
+    label_index, subclass_index = label_indices(ctx.label, row)
     try:
         sources = channel_sources(row)
         channels = read_image(ctx.stores, sources, image_id)
@@ -108,15 +117,21 @@ def preprocess_stored_image(ctx, image_id: str, embedding_name: str, plate_id: s
 
     written = write_image_outputs(data, output, result, parameters, label_index=label_index, subclass_index=subclass_index)
     faults.point("rois-written")
-    artifacts = ctx.service("artifact")
     for key in written:  # idempotent: a re-run keeps the first registration's timestamp
-        artifacts.register_object(image_id, tables.ORIGIN, key, f"ROIs for embedding {embedding_name}")
-    record_status(ctx, image_id, embedding_name, DONE, roi_count=result.count, parameters=parameters.as_dict())
-    log_message(ctx, row.get("messageId"), f"Image preprocessing ({embedding_name}): {result.count} ROIs")
+        ctx.artifact.register_object(image_id, tables.ORIGIN, key, f"ROIs for embedding {embedding_name}")
+    record_status(images, image_id, embedding_name, DONE, roi_count=result.count, parameters=parameters.as_dict())
+    log_message(ctx.message, row.get("messageId"), f"Image preprocessing ({embedding_name}): {result.count} ROIs")
     return {**summary, "status": "done", "rois": result.count}
 
 
-def _failed(ctx, row: dict, embedding_name: str, summary: dict, reason: str, parameters) -> dict:
-    record_status(ctx, row["imageId"], embedding_name, FAILED, error=reason, parameters=parameters.as_dict())
-    log_message(ctx, row.get("messageId"), f"Image preprocessing ({embedding_name}) failed: {reason}")
+def _failed(ctx: Context, row: dict, embedding_name: str, summary: dict, reason: str, parameters: RoiParameters) -> dict:
+    images = ctx.stores.table(tables.IMAGE_MANAGEMENT)
+    record_status(images, row["imageId"], embedding_name, FAILED, error=reason, parameters=parameters.as_dict())
+    log_message(ctx.message, row.get("messageId"), f"Image preprocessing ({embedding_name}) failed: {reason}")
     return {**summary, "status": "failed", "rois": 0, "error": reason}
+
+
+def image_preprocessing(context: Context, imageId: str, embeddingName: str, plateId: str) -> dict[str, Any]:  # noqa: N803
+    """The image-preprocessing job (bioims.workflows.jobs): ROIs of one image for one embedding
+    (skips complete outputs; records failures)."""
+    return preprocess_stored_image(context, imageId, embeddingName, plateId)

@@ -1,4 +1,4 @@
-"""The embedding-compute container job (bioims.workflows.jobs "embedding-compute"): every image of
+"""The embedding-compute job of a network training (bioims.jobs.embeddings): every image of
 one plate embedded with one training's model (docs/original.md §4.9), run by AWS Batch
 (batch_jobs/embedding_compute.py) and by the local runner's worker processes alike.
 
@@ -15,18 +15,20 @@ import multiprocessing
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
-from bioims import faults, keys
+from bioims import keys
+from bioims.jobs.plate_embeddings import plate_images, plate_summary, record_plate
 from bioims.learning.device import select_device
-from bioims.learning.inference import EmbeddingError, ImageEmbedding, embed_image, write_plate_embeddings
+from bioims.learning.inference import EmbeddingError, ImageEmbedding, embed_image
 from bioims.learning.modelcard import MODEL_FILE, fetch_model, load_model
 from bioims.learning.networks import EmbeddingNetwork
-from bioims.vectors import encode_vector
 
-UNREADABLE = "ERROR"  # image status of an image inspection could not read: it has no ROIs
+if TYPE_CHECKING:
+    from bioims.context import Context
+
 _models: dict[tuple[str, str, int, float], EmbeddingNetwork] = {}
 _lock = threading.Lock()
 
@@ -50,18 +52,16 @@ def _set_threads() -> None:
         torch.set_num_threads(1)
 
 
-def embed_plate_for_training(ctx, train_id: str, plate_id: str, *, device: str = "auto") -> dict[str, Any]:
+def embed_plate_for_training(ctx: Context, train_id: str, plate_id: str, *, device: str = "auto") -> dict[str, Any]:
     """Embed every readable image of `plate_id` with `train_id`'s model; returns a summary."""
     started = time.monotonic()
-    training = ctx.service("training-configuration").training(train_id)
+    training = ctx.training_configuration.training(train_id)
     embedding_name = training["embeddingName"]
-    management = ctx.service("image-management")
-    images = sorted(management.plate_images(plate_id), key=lambda r: r["imageId"])
+    images, readable = plate_images(ctx, plate_id)
     store = ctx.stores.data
     _set_threads()
     torch_device = select_device(device)
     net = _model(store, train_id, torch_device)
-    readable = [r for r in images if r.get("searchReady") != UNREADABLE]
     missing = [r["imageId"] for r in readable if not store.exists(keys.roi_tensor_key(embedding_name, plate_id, r["imageId"]))]
     if missing:
         raise EmbeddingError(
@@ -72,43 +72,7 @@ def embed_plate_for_training(ctx, train_id: str, plate_id: str, *, device: str =
         embed_image(store, net, embedding_name, train_id, plate_id, row["imageId"], device=torch_device)
         for row in readable
     ]
-    plate_key = write_plate_embeddings(store, train_id, plate_id, results)
-    faults.point("plate-embeddings-written")
-    embedded = [r for r in results if r.embedding is not None]
-    if embedded:
-        from bioims.services.image_management import TrainResult
-
-        management.write_train_results(
-            train_id,
-            plate_id,
-            [
-                TrainResult(
-                    imageId=r.imageId,
-                    embeddingVector=encode_vector(r.embedding),
-                    roiEmbeddingKey=r.roiEmbeddingKey or "",
-                    roiCount=r.roiCount,
-                )
-                for r in embedded
-            ],
-        )
-    artifacts = ctx.service("artifact")
-    for result in embedded:
-        artifacts.register_object(result.imageId, train_id, result.roiEmbeddingKey, "ROI embeddings")
-    artifacts.register_object(plate_id, train_id, plate_key, "image embeddings of the plate")
-    return {
-        "trainId": train_id,
-        "plateId": plate_id,
-        "images": len(images),
-        "embedded": len(embedded),
-        "withoutRois": len(results) - len(embedded),
-        "unreadable": len(images) - len(readable),
-        "rois": sum(r.roiCount for r in embedded),
-        "plateEmbeddingsKey": plate_key,
-        "device": torch_device.type,
-        "seconds": round(time.monotonic() - started, 3),
-    }
-
-
-def embedding_compute(context, trainId: str, plateId: str) -> dict[str, Any]:  # noqa: N803 - job parameter names
-    """The job function: see `embed_plate_for_training`."""
-    return embed_plate_for_training(context, trainId, plateId)
+    plate_key, embedded = record_plate(
+        ctx, train_id, plate_id, results, roi_description="ROI embeddings", plate_description="image embeddings of the plate"
+    )
+    return plate_summary(train_id, plate_id, images, readable, results, embedded, plate_key, started, device=torch_device.type)

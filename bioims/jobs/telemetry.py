@@ -4,12 +4,13 @@
 from __future__ import annotations
 
 from bioims.errors import NotFound
+from bioims.services.message import MessageService
 
 
-def log_message(ctx, message_id: str | None, text: str) -> None:
+def log_message(messages: MessageService, message_id: str | None, text: str) -> None:
     if not message_id:
         return
     try:
-        ctx.service("message").add(message_id, text)
+        messages.add(message_id, text)
     except NotFound:
         pass

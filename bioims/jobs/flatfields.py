@@ -10,14 +10,17 @@ listed in the result; the flat field is made from the others.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bioims import tables
 from bioims.imaging.errors import IMAGE_DATA_ERRORS, ImageShapeError, ImagingError
 from bioims.imaging.flatfield import FlatField, FlatFieldAccumulator
 from bioims.imaging.io import channel_sources, read_channel
 from bioims.imaging.outputs import flat_field_exists, write_flat_field
-from bioims.imaging.report import log_message
+from bioims.jobs.telemetry import log_message
+
+if TYPE_CHECKING:
+    from bioims.context import Context
 
 INSPECTION_ERROR = "ERROR"
 
@@ -29,9 +32,9 @@ def _plate_shape(plate: dict) -> tuple[int, int, int] | None:
     return None
 
 
-def compute_plate_flat_fields(ctx, plate_id: str) -> dict[str, Any]:
+def compute_plate_flat_fields(ctx: Context, plate_id: str) -> dict[str, Any]:
     """Compute the missing flat fields of a plate; returns a summary of what was done."""
-    management = ctx.service("image-management")
+    management = ctx.image_management
     plate = management.plate(plate_id)
     rows = [r for r in management.plate_images(plate_id) if r.get("searchReady") != INSPECTION_ERROR]
     data = ctx.stores.data
@@ -66,16 +69,22 @@ def compute_plate_flat_fields(ctx, plate_id: str) -> dict[str, Any]:
             summary["failed"].append({"imageId": image_id, "error": str(exc)})
             continue
         for name, raw in fields.items():
+            assert shape is not None  # set from the first field read above
             accumulators.setdefault(name, FlatFieldAccumulator(shape)).add(raw, image_id)
         summary["fields"] += 1
 
-    artifacts = ctx.service("artifact")
     for name in pending:
         if name not in accumulators:
             raise ImagingError(f"plate {plate_id}: no readable field has channel {name!r}")
         flat = FlatField(name, accumulators[name].flat_field())
         key = write_flat_field(data, plate_id, flat)
-        artifacts.register_object(plate_id, tables.ORIGIN, key, f"flat field of channel {name}")
+        ctx.artifact.register_object(plate_id, tables.ORIGIN, key, f"flat field of channel {name}")
         summary["computed"].append(name)
-    log_message(ctx, plate.get("messageId"), f"Flat fields of plate {plate_id}: channels {', '.join(pending)} from {summary['fields']} fields")
+    log_message(ctx.message, plate.get("messageId"), f"Flat fields of plate {plate_id}: channels {', '.join(pending)} from {summary['fields']} fields")
     return summary
+
+
+def plate_preprocessing(context: Context, plateId: str) -> dict[str, Any]:  # noqa: N803 - job parameter names
+    """The plate-preprocessing job (bioims.workflows.jobs): flat fields of every channel of a plate
+    (skips channels already done)."""
+    return compute_plate_flat_fields(context, plateId)

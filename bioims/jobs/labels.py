@@ -16,6 +16,8 @@ from typing import Any, Mapping
 from bioims.errors import NotFound
 from bioims.imaging.errors import ImagingError
 from bioims.keys import normalize_label
+from bioims.services.api import NotFound
+from bioims.services.label import LabelService
 
 NO_INDEX = -1
 
@@ -24,7 +26,7 @@ class LabelSetupError(ImagingError):
     """A labelled image names a category or label that the label service does not hold."""
 
 
-def label_indices(ctx, row: Mapping[str, Any]) -> tuple[int | None, int]:
+def label_indices(service: LabelService, row: Mapping[str, Any]) -> tuple[int | None, int]:
     """(label index or None when unlabelled, subclass index or -1) of an image origin row."""
     label = row.get("trainLabel")
     if not label:
@@ -32,7 +34,6 @@ def label_indices(ctx, row: Mapping[str, Any]) -> tuple[int | None, int]:
     category = row.get("trainCategory")
     if not category:
         raise LabelSetupError(f"image {row.get('imageId')!r} has trainLabel {label!r} but no trainCategory")
-    service = ctx.service("label")
     try:
         indices = service.index_map(category)
     except NotFound:

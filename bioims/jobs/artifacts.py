@@ -11,35 +11,36 @@ bad image does not stop its plate.
 from __future__ import annotations
 
 import mimetypes
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bioims import faults, keys, tables
 from bioims.imaging.errors import IMAGE_DATA_ERRORS
 from bioims.imaging.inspection import inspect_image
 from bioims.imaging.io import channel_sources, read_image
-from bioims.imaging.settings import artifact_parameters
 from bioims.imaging.thumbnails import render_thumbnails
+from bioims.jobs.parameters import artifact_parameters
+from bioims.services.image_management import InspectionRequest
+
+if TYPE_CHECKING:
+    from bioims.context import Context
 
 INSPECTION_ERROR = "ERROR"
 
 
-def inspect_stored_image(ctx, image_id: str) -> dict[str, Any]:
+def inspect_stored_image(ctx: Context, image_id: str) -> dict[str, Any]:
     """Inspect an image's channel files and record the result on its row."""
-    from bioims.services.image_management import InspectionRequest
-
-    management = ctx.service("image-management")
+    management = ctx.image_management
     row = management.image(image_id)
     result = inspect_image(ctx.stores, row)
     management.applyInspectionResult(InspectionRequest.model_validate({"inspectionResult": result.as_dict()}))
     return result.as_dict()
 
 
-def generate_default_artifacts(ctx, image_id: str, *, force: bool = False) -> dict[str, Any]:
+def generate_default_artifacts(ctx: Context, image_id: str, *, force: bool = False) -> dict[str, Any]:
     """Render, store and register the default thumbnails of one image."""
-    management = ctx.service("image-management")
-    row = management.image(image_id)
+    row = ctx.image_management.image(image_id)
     plate_id = row["plateId"]
-    parameters = artifact_parameters(ctx)
+    parameters = artifact_parameters(ctx.configuration)
     data = ctx.stores.data
     targets = {name: keys.thumbnail_key(plate_id, image_id, name) for name, _ in parameters.pairs()}
     summary: dict[str, Any] = {"imageId": image_id, "plateId": plate_id}
@@ -57,7 +58,6 @@ def generate_default_artifacts(ctx, image_id: str, *, force: bool = False) -> di
             data.put_bytes(key, rendered[name], content_type=mimetypes.guess_type(name)[0])
             faults.point("thumbnail-written")
         status, written = "done", list(targets.values())
-    artifacts = ctx.service("artifact")
     for key in written:  # idempotent: a re-run keeps the first registration's timestamp
-        artifacts.register_object(image_id, tables.ORIGIN, key, "default image artifact")
+        ctx.artifact.register_object(image_id, tables.ORIGIN, key, "default image artifact")
     return {**summary, "status": status, "keys": written}

@@ -12,7 +12,7 @@ from typing import Any, Mapping
 
 from bioims import tables
 from bioims.ids import now_ms
-from bioims.store import Condition, Update
+from bioims.store import Condition, Table, Update
 
 DONE = "DONE"
 FAILED = "FAILED"
@@ -24,7 +24,7 @@ def status_attribute(embedding_name: str) -> str:
 
 
 def record_status(
-    ctx,
+    images: Table,
     image_id: str,
     embedding_name: str,
     status: str,
@@ -33,13 +33,14 @@ def record_status(
     error: str = "",
     parameters: Mapping[str, Any] | None = None,
 ) -> dict:
-    """Set the image's status for this embedding (the image row must exist)."""
+    """Set the image's status for this embedding (the image row must exist); `images` is the
+    image-management table."""
     if status not in (DONE, FAILED):
         raise ValueError(f"status must be {DONE} or {FAILED}, not {status!r}")
     value = {"status": status, "roiCount": int(roi_count), "error": error, "timestamp": now_ms()}
     if parameters is not None:
         value["parameters"] = dict(parameters)
-    ctx.stores.table(tables.IMAGE_MANAGEMENT).update(
+    images.update(
         {"imageId": image_id, "trainId": tables.ORIGIN},
         Update(set={status_attribute(embedding_name): value}),
         condition=Condition.must_exist(),

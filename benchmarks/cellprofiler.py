@@ -33,8 +33,8 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 import argparse
 import sys
 import time
-from functools import partial
 import warnings
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -79,7 +79,9 @@ def make_fields(n: int, seed: int):
     world = SyntheticBbbc021(SynthConfig(seed=seed), design)
     rows = design.plate_fields(plate).iloc[:n]
     fields = [world.render(plate, r.well, int(r.site)) for r in rows.itertuples()]
-    flats = [FlatField.from_array(name, compute_flat_field([f[c][None] for f in fields])) for c, name in enumerate(CHANNELS)]
+    flats = [
+        FlatField.from_array(name, compute_flat_field([f[c][None] for f in fields])) for c, name in enumerate(CHANNELS)
+    ]
     return fields, flats
 
 
@@ -97,7 +99,9 @@ def report(rows: dict[str, list[float]], rois_per_field: list[int], args) -> Non
         adds = f"{(seconds - regions) / imaging:>+11.1f}x" if name.startswith("regions + ") else ""
         print(f"{name:<44}{seconds * 1000:>10.1f}{seconds * 1000 / rois_mean:>9.2f}{seconds / imaging:>11.1f}{adds}")
     features = len(feature_names(CHANNELS))
-    print(f"\nROIs per field: {rois_mean:.0f}; the default groups ({', '.join(DEFAULT_GROUPS)}) give {features} features per ROI")
+    print(
+        f"\nROIs per field: {rois_mean:.0f}; the default groups ({', '.join(DEFAULT_GROUPS)}) give {features} features per ROI"
+    )
     if args.skip_slow:
         print(f"({', '.join(SLOW)}: timed on 8 ROIs per field, once, and scaled to the field's ROI count)")
     headline = {
@@ -123,7 +127,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--groups", nargs="*", default=list(GROUPS))
-    parser.add_argument("--skip-slow", action="store_true", help=f"time {', '.join(SLOW)} on 8 ROIs only and extrapolate")
+    parser.add_argument(
+        "--skip-slow", action="store_true", help=f"time {', '.join(SLOW)} on 8 ROIs only and extrapolate"
+    )
     parser.add_argument("--networks", nargs="*", default=None, help="networks to time (default: all)")
     args = parser.parse_args(argv)
     warnings.simplefilter("ignore", RuntimeWarning)
@@ -152,10 +158,14 @@ def main(argv: list[str] | None = None) -> int:
         n = rois.shape[0]
         rois_per_field.append(n)
         print(f"field {index + 1}: {n} ROIs", flush=True)
-        rows.setdefault(IMAGING, []).append(best(lambda: preprocess_image(CHANNELS, channels, flats, parameters), args.repeats))
+        rows.setdefault(IMAGING, []).append(
+            best(lambda: preprocess_image(CHANNELS, channels, flats, parameters), args.repeats)
+        )
         stack = rois[:, :, 0].astype(np.float32) / 65535
         rows.setdefault(REGIONS, []).append(best(lambda: roi_regions(stack, 0), args.repeats))
-        rows.setdefault(DEFAULT_ROW, []).append(best(lambda: roi_features(rois, CHANNELS, 0, DEFAULT_GROUPS), args.repeats))
+        rows.setdefault(DEFAULT_ROW, []).append(
+            best(lambda: roi_features(rois, CHANNELS, 0, DEFAULT_GROUPS), args.repeats)
+        )
         for group in args.groups:
             subset = rois[:8] if (args.skip_slow and group in SLOW) else rois
             seconds = best(partial(roi_features, subset, CHANNELS, 0, (group,)), 1 if group in SLOW else args.repeats)

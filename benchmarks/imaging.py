@@ -125,7 +125,14 @@ def vectorised_worker(home: str, images: list[list[ChannelSource]], parameters: 
             t1 = time.perf_counter()
             result = preprocess_image(CHANNELS, channels, flats, parameters, f"img{i}")
             t2 = time.perf_counter()
-            write_image_outputs(data, ImageOutputKeys.for_image(EMBEDDING, PLATE_ID, f"img{i}"), result, parameters, label_index=3, subclass_index=5)
+            write_image_outputs(
+                data,
+                ImageOutputKeys.for_image(EMBEDDING, PLATE_ID, f"img{i}"),
+                result,
+                parameters,
+                label_index=3,
+                subclass_index=5,
+            )
             t3 = time.perf_counter()
             cpu_times.append(time.process_time() - c0)
             totals.append(t3 - t0)
@@ -147,14 +154,18 @@ def vectorised_worker(home: str, images: list[list[ChannelSource]], parameters: 
     }
 
 
-def loop_field(stores: Stores, data: LocalObjectStore, sources, flats: list[np.ndarray], parameters: RoiParameters, index: int) -> tuple[float, dict, tuple]:
+def loop_field(
+    stores: Stores, data: LocalObjectStore, sources, flats: list[np.ndarray], parameters: RoiParameters, index: int
+) -> tuple[float, dict, tuple]:
     from tests.unit.imaging import original_loops as original
 
     c0 = time.process_time()
     t0 = time.perf_counter()
     channels = read_image(stores, sources, f"loop{index}")
     t1 = time.perf_counter()
-    tensor, starts, centres = original.preprocess_image(list(CHANNELS), channels, flats, parameters.roi_size, parameters.min_voxels)
+    tensor, starts, centres = original.preprocess_image(
+        list(CHANNELS), channels, flats, parameters.roi_size, parameters.min_voxels
+    )
     t2 = time.perf_counter()
     result = RoiResult(
         tensor=tensor,
@@ -164,7 +175,14 @@ def loop_field(stores: Stores, data: LocalObjectStore, sources, flats: list[np.n
         channels=CHANNELS,
         components=len(centres),
     )
-    write_image_outputs(data, ImageOutputKeys.for_image("loop", PLATE_ID, f"img{index}"), result, parameters, label_index=3, subclass_index=5)
+    write_image_outputs(
+        data,
+        ImageOutputKeys.for_image("loop", PLATE_ID, f"img{index}"),
+        result,
+        parameters,
+        label_index=3,
+        subclass_index=5,
+    )
     t3 = time.perf_counter()
     stages = {"read": t1 - t0, "compute": t2 - t1, "write": t3 - t2, "cpu": time.process_time() - c0}
     return t3 - t0, stages, (len(starts), result.centres, result.starts, tensor)
@@ -186,8 +204,10 @@ def main() -> None:
         tmp_path = Path(tmp)
         t = time.perf_counter()
         images, nuclei = make_fields(tmp_path / "source", args.fields, args.seed)
-        print(f"synthetic BBBC021 fields: {args.fields} x 1024x1280x3 uint16, nuclei per field {nuclei} "
-              f"(rendered in {time.perf_counter() - t:.1f} s)")
+        print(
+            f"synthetic BBBC021 fields: {args.fields} x 1024x1280x3 uint16, nuclei per field {nuclei} "
+            f"(rendered in {time.perf_counter() - t:.1f} s)"
+        )
         stores = Stores(Settings(home=tmp_path / "home"))
         data = stores.bucket("bench-data")
 
@@ -227,8 +247,12 @@ def main() -> None:
     # --- agreement -------------------------------------------------------------------------------
     agree = True
     max_diff = 0
-    for (n_l, centres_l, starts_l, tensor_l), (n_v, centres_v, starts_v, tensor_v) in zip(loop_results, worker["results"], strict=True):
-        same = n_l == n_v and np.allclose(centres_l, centres_v, rtol=0, atol=1e-9) and np.array_equal(starts_l, starts_v)
+    for (n_l, centres_l, starts_l, tensor_l), (n_v, centres_v, starts_v, tensor_v) in zip(
+        loop_results, worker["results"], strict=True
+    ):
+        same = (
+            n_l == n_v and np.allclose(centres_l, centres_v, rtol=0, atol=1e-9) and np.array_equal(starts_l, starts_v)
+        )
         agree &= bool(same)
         if same and n_l:
             max_diff = max(max_diff, int(np.abs(tensor_l.astype(np.int64) - tensor_v).max()))
@@ -248,28 +272,48 @@ def main() -> None:
     compute_speedup = statistics.mean(s["compute"] for s in loop_stages) / statistics.median(same_compute)
     med = {k: statistics.median(v) * 1000 for k, v in worker["stages"].items()}
 
-    print(f"core: {cpu} (both paths pinned to it; worker on core {worker['cpu']}), load average {os.getloadavg()[0]:.2f}")
+    print(
+        f"core: {cpu} (both paths pinned to it; worker on core {worker['cpu']}), load average {os.getloadavg()[0]:.2f}"
+    )
     print(f"ROIs per field (vectorised): {[r[0] for r in worker['results']]}")
-    print(f"flat field, one channel over {args.fields} fields: vectorised {statistics.median(flat_vec_s):.2f} s, "
-          f"loop {flat_loop_s[0]:.2f} s, ratio {flat_loop_s[0] / statistics.median(flat_vec_s):.1f}x")
-    print(f"vectorised per field (best of {args.repeats} per field, median over fields): {ms_per_field:.1f} ms; "
-          f"all {len(totals)} runs: median {statistics.median(totals) * 1000:.1f} ms, max {max(totals) * 1000:.1f} ms "
-          f"(median read {med['read']:.1f} ms, compute {med['compute']:.1f} ms, write {med['write']:.1f} ms); "
-          f"CPU time median {statistics.median(worker['cpu_times']) * 1000:.1f} ms (the rest of the wall time is "
-          f"waiting: fsync of the outputs, other processes on the core)")
-    print(f"vectorised worker cold start (flat fields loaded, log computed): {worker['cold_setup_s'] * 1000:.1f} " "ms once per plate")
-    print(f"loop per field: {statistics.mean(loop_totals):.1f} s wall, {loop_cpu / args.loop_fields:.1f} s CPU "
-          f"(read {statistics.mean(s['read'] for s in loop_stages) * 1000:.1f} ms, "
-          f"compute {statistics.mean(s['compute'] for s in loop_stages):.1f} s, "
-          f"write {statistics.mean(s['write'] for s in loop_stages) * 1000:.1f} ms) over {args.loop_fields} field(s)")
-    print(f"ratio loop/vectorised, same fields, end to end: {speedup:.0f}x wall (loop run / median vectorised run), "
-          f"{cpu_ratio:.0f}x CPU time; compute only {compute_speedup:.0f}x")
-    print(f"peak memory per worker: {worker['rss_peak_mib']:.0f} MiB RSS while processing "
-          f"({worker['rss_at_rest_mib']:.0f} MiB at rest: interpreter, libraries, the plate's flat fields"
-          f"{'' if worker['peak_was_reset'] else '; peak not resettable here, includes start-up'})")
-    print(f"outputs agree with the loop version: {agree} (same ROI count, centres and windows; "
-          f"max ROI value difference {max_diff} of 65535)")
-    print(f"targets: speedup >= 50x {'met' if speedup >= 50 else 'NOT met'}, <= 100 ms per field " f"{'met' if ms_per_field <= 100 else 'NOT met'}")
+    print(
+        f"flat field, one channel over {args.fields} fields: vectorised {statistics.median(flat_vec_s):.2f} s, "
+        f"loop {flat_loop_s[0]:.2f} s, ratio {flat_loop_s[0] / statistics.median(flat_vec_s):.1f}x"
+    )
+    print(
+        f"vectorised per field (best of {args.repeats} per field, median over fields): {ms_per_field:.1f} ms; "
+        f"all {len(totals)} runs: median {statistics.median(totals) * 1000:.1f} ms, max {max(totals) * 1000:.1f} ms "
+        f"(median read {med['read']:.1f} ms, compute {med['compute']:.1f} ms, write {med['write']:.1f} ms); "
+        f"CPU time median {statistics.median(worker['cpu_times']) * 1000:.1f} ms (the rest of the wall time is "
+        f"waiting: fsync of the outputs, other processes on the core)"
+    )
+    print(
+        f"vectorised worker cold start (flat fields loaded, log computed): {worker['cold_setup_s'] * 1000:.1f} "
+        "ms once per plate"
+    )
+    print(
+        f"loop per field: {statistics.mean(loop_totals):.1f} s wall, {loop_cpu / args.loop_fields:.1f} s CPU "
+        f"(read {statistics.mean(s['read'] for s in loop_stages) * 1000:.1f} ms, "
+        f"compute {statistics.mean(s['compute'] for s in loop_stages):.1f} s, "
+        f"write {statistics.mean(s['write'] for s in loop_stages) * 1000:.1f} ms) over {args.loop_fields} field(s)"
+    )
+    print(
+        f"ratio loop/vectorised, same fields, end to end: {speedup:.0f}x wall (loop run / median vectorised run), "
+        f"{cpu_ratio:.0f}x CPU time; compute only {compute_speedup:.0f}x"
+    )
+    print(
+        f"peak memory per worker: {worker['rss_peak_mib']:.0f} MiB RSS while processing "
+        f"({worker['rss_at_rest_mib']:.0f} MiB at rest: interpreter, libraries, the plate's flat fields"
+        f"{'' if worker['peak_was_reset'] else '; peak not resettable here, includes start-up'})"
+    )
+    print(
+        f"outputs agree with the loop version: {agree} (same ROI count, centres and windows; "
+        f"max ROI value difference {max_diff} of 65535)"
+    )
+    print(
+        f"targets: speedup >= 50x {'met' if speedup >= 50 else 'NOT met'}, <= 100 ms per field "
+        f"{'met' if ms_per_field <= 100 else 'NOT met'}"
+    )
     print(f"speedup_vs_original={speedup:.0f} ms_per_field={ms_per_field:.1f}")
 
 

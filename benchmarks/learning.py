@@ -70,12 +70,22 @@ def write_random_set(root: Path, *, classes: int, channels: int, size: int, rois
         for well in range(2):
             image_id = f"c{label}w{well}"
             prefix = keys.train_prefix(EMBEDDING, "plate", image_id)
-            store.put_bytes(prefix + keys.SUFFIX_TRAIN,
-                            _npy(rng.integers(0, 65535, (rois, channels, 1, size, size), dtype=np.uint16)))
+            store.put_bytes(
+                prefix + keys.SUFFIX_TRAIN,
+                _npy(rng.integers(0, 65535, (rois, channels, 1, size, size), dtype=np.uint16)),
+            )
             store.put_bytes(prefix + keys.SUFFIX_LABEL, _npy(np.full(rois, label, np.int32)))
             store.put_bytes(prefix + keys.SUFFIX_SUBCLASS, _npy(np.full(rois, label, np.int32)))
-            rows.append({"imageId": image_id, "plateId": "plate", "wellId": f"w{label}-{well}",
-                         "trainCategory": "moa", "trainLabel": f"moa{label}", "trainSubclass": f"cpd{label}"})
+            rows.append(
+                {
+                    "imageId": image_id,
+                    "plateId": "plate",
+                    "wellId": f"w{label}-{well}",
+                    "trainCategory": "moa",
+                    "trainLabel": f"moa{label}",
+                    "trainSubclass": f"cpd{label}",
+                }
+            )
     return rows
 
 
@@ -116,18 +126,23 @@ def throughput(args) -> None:
     rois_per_image = max(8, -(-args.inference_rois // (2 * args.classes)))
     with tempfile.TemporaryDirectory(prefix="bioims-bench-learning-") as tmp:
         root = Path(tmp) / "data"
-        rows = write_random_set(root, classes=args.classes, channels=args.channels, size=args.roi_size,
-                                rois=rois_per_image)
+        rows = write_random_set(
+            root, classes=args.classes, channels=args.channels, size=args.roi_size, rois=rois_per_image
+        )
         manifest = prepare_training_set(LocalObjectStore(root), "bench", EMBEDDING, rows, validation_fraction=0.0)
         results = {name: measure(name, root, manifest, args) for name in NETWORKS}
     base = results["bbbc021-1"]
-    print(f"throughput: ROIs {args.channels} x {args.roi_size} x {args.roi_size}, {args.classes} classes, "
-          f"torch threads {args.threads or available_cores()}, CPU, median of {args.repeats}")
+    print(
+        f"throughput: ROIs {args.channels} x {args.roi_size} x {args.roi_size}, {args.classes} classes, "
+        f"torch threads {args.threads or available_cores()}, CPU, median of {args.repeats}"
+    )
     print(f"{'network':<16}{'params':>12}{'ROIs/step':>11}{'train ROIs/s':>14}{'x':>7}{'infer ROIs/s':>14}{'x':>7}")
     for name, r in results.items():
-        print(f"{name:<16}{r['params']:>12,}{r['rois_per_step']:>11}{r['train_rois_s']:>14.1f}"
-              f"{r['train_rois_s'] / base['train_rois_s']:>7.2f}{r['infer_rois_s']:>14.1f}"
-              f"{r['infer_rois_s'] / base['infer_rois_s']:>7.2f}")
+        print(
+            f"{name:<16}{r['params']:>12,}{r['rois_per_step']:>11}{r['train_rois_s']:>14.1f}"
+            f"{r['train_rois_s'] / base['train_rois_s']:>7.2f}{r['infer_rois_s']:>14.1f}"
+            f"{r['infer_rois_s'] / base['infer_rois_s']:>7.2f}"
+        )
 
 
 def _screen_nsc(model_dir: Path, store, rows) -> float:
@@ -151,14 +166,22 @@ def _baseline_nsc(rows, fields, recipe: str | None = None) -> float:
     methods table of `bioims report` uses the default one, as for CellProfiler features)."""
     import pandas as pd
 
-    from bioims.features.fieldstats import field_features
     from bioims.evaluation import nsc
+    from bioims.features.fieldstats import field_features
     from bioims.profiling.columns import COMPOUND, CONCENTRATION, IMAGE_ID, MOA, PLATE, WELL
 
     records = [
-        {PLATE: r["plateSourceId"], WELL: r["wellSourceId"], IMAGE_ID: r["imageId"], COMPOUND: r["trainSubclass"],
-         CONCENTRATION: r["metadata"]["concentration"], MOA: r["trainLabel"], **field_features(fields[r["imageId"]])}
-        for r in rows if r.get("trainLabel")
+        {
+            PLATE: r["plateSourceId"],
+            WELL: r["wellSourceId"],
+            IMAGE_ID: r["imageId"],
+            COMPOUND: r["trainSubclass"],
+            CONCENTRATION: r["metadata"]["concentration"],
+            MOA: r["trainLabel"],
+            **field_features(fields[r["imageId"]]),
+        }
+        for r in rows
+        if r.get("trainLabel")
     ]
     table = pd.DataFrame.from_records(records)
     if recipe is not None:
@@ -177,7 +200,7 @@ def _cellprofiler_nsc(store, rows) -> float:
 
     from bioims.evaluation import nsc
     from bioims.features.cellprofiler import roi_features
-    from bioims.features.plates import image_profile, plate_normalize
+    from bioims.features.plates import image_profile
     from bioims.learning.roifiles import load_npy
     from bioims.profiling import apply_recipe
     from bioims.profiling.columns import COMPOUND, CONCENTRATION, IMAGE_ID, MOA, PLATE, WELL
@@ -189,8 +212,16 @@ def _cellprofiler_nsc(store, rows) -> float:
             continue
         matrix, names = roi_features(rois, ("dapi", "tubulin", "actin"), 0)
         profiles.append(image_profile(matrix))
-        records.append({PLATE: row["plateSourceId"], WELL: row["wellSourceId"], IMAGE_ID: row["imageId"], COMPOUND: row["trainSubclass"],
-                        CONCENTRATION: row["metadata"]["concentration"], MOA: row.get("trainLabel")})
+        records.append(
+            {
+                PLATE: row["plateSourceId"],
+                WELL: row["wellSourceId"],
+                IMAGE_ID: row["imageId"],
+                COMPOUND: row["trainSubclass"],
+                CONCENTRATION: row["metadata"]["concentration"],
+                MOA: row.get("trainLabel"),
+            }
+        )
     meta = pd.DataFrame.from_records(records)
     table = pd.concat([meta, pd.DataFrame(np.stack(profiles), columns=names)], axis=1)
     table = apply_recipe(table, "default")
@@ -207,32 +238,53 @@ def nsc_comparison(args) -> None:
         started = time.perf_counter()
         store, rows = render_screen(root, fields_out=fields)
         manifest = prepare_training_set(store, "screen-train", "screen", rows, validation_fraction=0.2, seed=0)
-        print(f"\nNSC on the synthetic screen: {manifest.counts['images']} labelled images, " f"{manifest.counts['rois']} ROIs, "
-              f"{len(manifest.classes)} classes (rendered and cut in {time.perf_counter() - started:.1f} s); "
-              f"{args.epochs} x {args.minibatches} minibatches, torch threads {args.threads or available_cores()}")
+        print(
+            f"\nNSC on the synthetic screen: {manifest.counts['images']} labelled images, "
+            f"{manifest.counts['rois']} ROIs, "
+            f"{len(manifest.classes)} classes (rendered and cut in {time.perf_counter() - started:.1f} s); "
+            f"{args.epochs} x {args.minibatches} minibatches, torch threads {args.threads or available_cores()}"
+        )
         baseline = _baseline_nsc(rows, fields)
         baseline_recipe = _baseline_nsc(rows, fields, "default")
         started = time.perf_counter()
         cellprofiler = _cellprofiler_nsc(store, rows)
-        print(f"CellProfiler features (bioims.features, default groups and recipe, no training): NSC {cellprofiler:.3f} "
-              f"({time.perf_counter() - started:.1f} s); field-statistics baseline: NSC {baseline:.3f} "
-              f"(raw), {baseline_recipe:.3f} (default recipe, as the CellProfiler features and `bioims report`)")
-        print(f"{'network':<16}{'seed':>5}{'untrained':>11}{'trained':>9}{'baseline':>10}{'cellprofiler':>13}{'trained-untrained':>19}{'train s':>9}")
+        print(
+            f"CellProfiler features (bioims.features, default groups and recipe, no training): NSC {cellprofiler:.3f} "
+            f"({time.perf_counter() - started:.1f} s); field-statistics baseline: NSC {baseline:.3f} "
+            f"(raw), {baseline_recipe:.3f} (default recipe, as the CellProfiler features and `bioims report`)"
+        )
+        print(
+            f"{'network':<16}{'seed':>5}{'untrained':>11}{'trained':>9}{'baseline':>10}{'cellprofiler':>13}{'trained-untrained':>19}{'train s':>9}"
+        )
         for network, recipe in NSC_RECIPES.items():
             gains = []
             for seed in args.seeds:
-                config = resolve_config({"network": network, **recipe, "seed": seed, "epochs": args.epochs,
-                                         "minibatches_per_epoch": args.minibatches, "patience": args.epochs,
-                                         "threads": args.threads, "log_every": 10**6})
+                config = resolve_config(
+                    {
+                        "network": network,
+                        **recipe,
+                        "seed": seed,
+                        "epochs": args.epochs,
+                        "minibatches_per_epoch": args.minibatches,
+                        "patience": args.epochs,
+                        "threads": args.threads,
+                        "log_every": 10**6,
+                    }
+                )
                 out = Path(tmp) / f"{network}-{seed}"
                 write_untrained_model(manifest, root, config, out / "untrained")
                 started = time.perf_counter()
                 train_network(manifest, root, config, out / "trained")
                 seconds = time.perf_counter() - started
-                untrained, trained = _screen_nsc(out / "untrained", store, rows), _screen_nsc(out / "trained", store, rows)
+                untrained, trained = (
+                    _screen_nsc(out / "untrained", store, rows),
+                    _screen_nsc(out / "trained", store, rows),
+                )
                 gains.append(trained - untrained)
-                print(f"{network:<16}{seed:>5}{untrained:>11.3f}{trained:>9.3f}{baseline:>10.3f}{cellprofiler:>13.3f}"
-                      f"{trained - untrained:>+19.3f}{seconds:>9.1f}")
+                print(
+                    f"{network:<16}{seed:>5}{untrained:>11.3f}{trained:>9.3f}{baseline:>10.3f}{cellprofiler:>13.3f}"
+                    f"{trained - untrained:>+19.3f}{seconds:>9.1f}"
+                )
             print(f"{network:<16}{'mean':>5}{'':>11}{'':>9}{'':>10}{'':>13}{statistics.mean(gains):>+19.3f}")
 
 

@@ -18,7 +18,7 @@ import time
 import pandas as pd
 
 from bioims.evaluation import mean_average_precision, nsc, nscb
-from bioims.profiling import RECIPES, feature_columns, normalize, feature_select, whiten
+from bioims.profiling import RECIPES, feature_columns, feature_select, normalize, whiten
 from bioims.profiling.recipes import apply_recipe
 from bioims.profiling.reference import ljosa_well_means, pycytominer_profiles
 
@@ -60,7 +60,8 @@ def sensitivity(raw: pd.DataFrame, reference: pd.DataFrame) -> pd.DataFrame:
     for floor in (0.5, 1.0, 2.0):
         for clip in (3.0, 5.0, 10.0):
             selected = feature_select(
-                normalize(raw, "robustize", scale_floor=floor, clip=clip), ("nan", "variance", "correlation", "blocklist")
+                normalize(raw, "robustize", scale_floor=floor, clip=clip),
+                ("nan", "variance", "correlation", "blocklist"),
             )
             for epsilon in (0.01, 0.1, 1.0):
                 processed = whiten(selected, "zca-cor", epsilon=epsilon)
@@ -80,19 +81,26 @@ def sensitivity(raw: pd.DataFrame, reference: pd.DataFrame) -> pd.DataFrame:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default=None, help="folder with the BBBC021 files (default: the copies in datasets/bbbc021/reference)")
+    parser.add_argument(
+        "--data", default=None, help="folder with the BBBC021 files (default: the copies in datasets/bbbc021/reference)"
+    )
     parser.add_argument("--no-grid", action="store_true", help="skip the sensitivity grid")
     args = parser.parse_args()
     raw, reference = ljosa_well_means(args.data), pycytominer_profiles(args.data)
     pd.set_option("display.width", 200)
     pd.set_option("display.max_columns", 20)
-    print(f"BBBC021: {len(raw)} wells, {len(feature_columns(raw))} raw features; treatment-level NSC over 103, " "NSCB over 92")
+    print(
+        f"BBBC021: {len(raw)} wells, {len(feature_columns(raw))} raw features; treatment-level NSC over 103, "
+        "NSCB over 92"
+    )
     print(recipe_table(raw, reference).to_string(index=False))
     if not args.no_grid:
         grid = sensitivity(raw, reference)
         print()
-        print("default pipeline (robustize -> select -> zca-cor) over its parameters; pycytominer file:",
-              f"NSC {nsc(reference).correct}, NSCB {nscb(reference).correct}")
+        print(
+            "default pipeline (robustize -> select -> zca-cor) over its parameters; pycytominer file:",
+            f"NSC {nsc(reference).correct}, NSCB {nscb(reference).correct}",
+        )
         print(grid.to_string(index=False))
         print(f"{int(grid['beats both'].sum())} of {len(grid)} settings beat the pycytominer file on both NSC and NSCB")
 

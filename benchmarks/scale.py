@@ -63,12 +63,12 @@ import tifffile
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.imaging import reset_peak_rss  # one definition of the peak-RSS reset
 from bioims.bbbc021 import layout
 from bioims.bbbc021.design import load_design
 from bioims.bbbc021.synthetic.generate import write_csvs
 from bioims.bbbc021.synthetic.model import SynthConfig, SyntheticBbbc021
 from bioims.runtime.ports import Observer
-from benchmarks.imaging import reset_peak_rss  # one definition of the peak-RSS reset
 
 BBBC021_FIELDS = 13_200
 BBBC021_PLATES = 55
@@ -155,8 +155,6 @@ def _children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-
-
 class WorkerMemory:
     """Samples VmHWM (peak RSS of the process's own address space, reset by exec) of every
     multiprocessing worker this process spawns, until stopped."""
@@ -208,9 +206,9 @@ class WorkerMemory:
 def _worker_start() -> float:
     """In a fresh worker: seconds to import what a map iteration needs."""
     start = time.perf_counter()
-    import bioims.jobs.artifacts  # noqa: F401
-    import bioims.jobs.rois  # noqa: F401
-    import bioims.services.registry  # noqa: F401
+    import bioims.jobs.artifacts
+    import bioims.jobs.rois
+    import bioims.services.registry
     import bioims.workflows.runner  # noqa: F401
 
     return time.perf_counter() - start
@@ -233,12 +231,12 @@ def step_parts(stores, rows: list[dict], plate_id: str, roi_parameters) -> dict[
     thumbnails (colour MIP, then resize + encode per artifact), the flat-field sums, the ROIs and
     the serialisation of the ROI set. Store writes, rows and registrations are not included."""
     from bioims.imaging.flatfield import FlatFieldAccumulator
-    from bioims.jobs.rois import flat_field_cache
     from bioims.imaging.inspection import inspect_image
     from bioims.imaging.io import channel_sources, npy_bytes, read_image
     from bioims.imaging.params import ArtifactParameters
     from bioims.imaging.pipeline import preprocess_image
     from bioims.imaging.thumbnails import colour_mip_raw, encode, render_thumbnails
+    from bioims.jobs.rois import flat_field_cache
 
     parts: dict[str, float] = {}
 
@@ -263,7 +261,10 @@ def step_parts(stores, rows: list[dict], plate_id: str, roi_parameters) -> dict[
         timed("process: flat fields: add to the sums", lambda: [a.add(raw) for a, raw in zip(accumulators, channels)])
         channels = timed("process: ROIs: read the channels", lambda: read_image(stores, sources, row["imageId"]))
         flats = [flat_field_cache.get(stores.data, plate_id, s.name, channels[0].shape) for s in sources]
-        result = timed("process: ROIs: normalise, nuclei, crops", lambda: preprocess_image([s.name for s in sources], channels, flats, roi_parameters))
+        result = timed(
+            "process: ROIs: normalise, nuclei, crops",
+            lambda: preprocess_image([s.name for s in sources], channels, flats, roi_parameters),
+        )
         timed("process: ROIs: serialise the ROI tensor", lambda: npy_bytes(result.tensor))
     return parts
 
@@ -308,12 +309,22 @@ def loop_baseline(images: list[list], flats: list[np.ndarray], all_fields: list[
 # --- main --------------------------------------------------------------------------------------
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--wells", type=int, default=12, help="wells of the plate (x4 fields); 60 = a whole BBBC021 plate")
-    parser.add_argument("--workers", type=int, default=len(os.sched_getaffinity(0)), help="worker processes (default: the cores)")
+    parser.add_argument(
+        "--wells", type=int, default=12, help="wells of the plate (x4 fields); 60 = a whole BBBC021 plate"
+    )
+    parser.add_argument(
+        "--workers", type=int, default=len(os.sched_getaffinity(0)), help="worker processes (default: the cores)"
+    )
     parser.add_argument("--loop-fields", type=int, default=1, help="fields put through the loop math (slow)")
-    parser.add_argument("--step-fields", type=int, default=8, help="fields whose steps are timed one by one in this process")
+    parser.add_argument(
+        "--step-fields", type=int, default=8, help="fields whose steps are timed one by one in this process"
+    )
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--data-dir", type=Path, help="keep the rendered plate here and reuse it in later runs (default: a temporary folder)")
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        help="keep the rendered plate here and reuse it in later runs (default: a temporary folder)",
+    )
     args = parser.parse_args()
     if not 1 <= args.wells <= 60:
         parser.error("--wells must be 1..60 (a BBBC021 plate has 60 wells)")
@@ -343,8 +354,10 @@ def main() -> None:
             plate_name, n_fields = render_plate(data_dir, args.wells, config, args.workers)
             marker.write_text(json.dumps([plate_name, n_fields]))
             how = f"rendered in {time.perf_counter() - t0:.1f} s with {args.workers} workers"
-        print(f"synthetic BBBC021 plate {plate_name}: {args.wells} wells x {config.fields_per_well} fields = {n_fields} fields "
-              f"of {config.height}x{config.width}x3 uint16 ({how})")
+        print(
+            f"synthetic BBBC021 plate {plate_name}: {args.wells} wells x {config.fields_per_well} fields = {n_fields} fields "
+            f"of {config.height}x{config.width}x3 uint16 ({how})"
+        )
 
         settings = Settings(home=tmp_path / "home")
         ctx = Context(settings, Stores(settings))
@@ -359,13 +372,25 @@ def main() -> None:
             report = ingest(data_dir, [plate_name], context=ctx, embedding=EMBEDDING)
             ingest_s = time.perf_counter() - t0
             plate_id = report.plates[0].plate_id
-            client("training-configuration", ctx).createEmbedding({
-                "embeddingName": EMBEDDING, "inputWidth": config.width, "inputHeight": config.height, "inputDepth": 1,
-                "inputChannels": 3, "roiWidth": ROI_SIZE, "roiHeight": ROI_SIZE, "minVoxels": MIN_VOXELS, "segmentationChannel": "dapi",
-                "network": "bbbc021-1", "comments": "benchmarks/scale.py",
-            })
+            client("training-configuration", ctx).createEmbedding(
+                {
+                    "embeddingName": EMBEDDING,
+                    "inputWidth": config.width,
+                    "inputHeight": config.height,
+                    "inputDepth": 1,
+                    "inputChannels": 3,
+                    "roiWidth": ROI_SIZE,
+                    "roiHeight": ROI_SIZE,
+                    "minVoxels": MIN_VOXELS,
+                    "segmentationChannel": "dapi",
+                    "network": "bbbc021-1",
+                    "comments": "benchmarks/scale.py",
+                }
+            )
             t1 = time.perf_counter()
-            outcome = client("process-plate", ctx).call("processPlate", plateId=plate_id, embeddingName=EMBEDDING, wait=True)
+            outcome = client("process-plate", ctx).call(
+                "processPlate", plateId=plate_id, embeddingName=EMBEDDING, wait=True
+            )
             process_s = time.perf_counter() - t1
             main_cpu_s = time.process_time() - c0
             from bioims.workflows.runner import shutdown_process_pool
@@ -396,7 +421,10 @@ def main() -> None:
 
     # --- report ------------------------------------------------------------------------------
     per_field = lambda s: s / n_fields * 1000  # noqa: E731 - ms per field
-    print(f"load average {os.getloadavg()[0]:.2f}; {args.workers} workers; ROIs per field: median " f"{statistics.median(rois) if rois else 0:.0f}")
+    print(
+        f"load average {os.getloadavg()[0]:.2f}; {args.workers} workers; ROIs per field: median "
+        f"{statistics.median(rois) if rois else 0:.0f}"
+    )
     print(f"{'step':<28} {'wall s':>8} {'ms/field':>9}")
     for title, steps, total in (("ingest", INGEST_STEPS, ingest_s), ("process-plate", PROCESS_STEPS, process_s)):
         for step in steps:
@@ -409,19 +437,29 @@ def main() -> None:
     minutes = (ingest_s + process_s) / n_fields * BBBC021_FIELDS / 60
     worker_peaks = sorted(v / 1024 for v in memory.peaks_kib.values())
     peak_worker = max(worker_peaks) if worker_peaks else 0.0
-    print(f"peak RSS per worker process: {', '.join(f'{p:.0f}' for p in worker_peaks) or 'no workers'} MiB "
-          f"({len(worker_peaks)} worker processes over both workflows); main process (flat-field job, services): "
-          f"{main_peak_mib:.0f} MiB{'' if reset else ' (peak not resettable: includes rendering set-up)'}; main CPU {main_cpu_s:.1f} s "
-          f"(the memory sampler's {memory.cpu_s:.1f} s left out)")
-    print(f"where the time goes: CPU ms per field of each step's array work, timed one by one in this process "
-          f"(one core) on {min(args.step_fields, n_fields)} of the fields with the functions the steps run:")
+    print(
+        f"peak RSS per worker process: {', '.join(f'{p:.0f}' for p in worker_peaks) or 'no workers'} MiB "
+        f"({len(worker_peaks)} worker processes over both workflows); main process (flat-field job, services): "
+        f"{main_peak_mib:.0f} MiB{'' if reset else ' (peak not resettable: includes rendering set-up)'}; main CPU {main_cpu_s:.1f} s "
+        f"(the memory sampler's {memory.cpu_s:.1f} s left out)"
+    )
+    print(
+        f"where the time goes: CPU ms per field of each step's array work, timed one by one in this process "
+        f"(one core) on {min(args.step_fields, n_fields)} of the fields with the functions the steps run:"
+    )
     for name, seconds in parts.items():
         print(f"  {name:<60} {seconds * 1000:>7.1f}")
-    print(f"  {'sum (without the of-which lines)':<60} {sum(v for k, v in parts.items() if 'of which' not in k) * 1000:>7.1f}")
-    print(f"  flat field from the plate mean (cut-off + Gaussian sigma 50): {finalise_s:.2f} s CPU per channel, "
-          f"x3 channels x {BBBC021_PLATES} plates = {finalise_s * 3 * BBBC021_PLATES / 60:.1f} min on one core")
-    print(f"  worker start-up (spawn + imports): {start_s:.2f} s per pool of workers (the maps of a process share "
-          f"one pool; counted in the workers' CPU below)")
+    print(
+        f"  {'sum (without the of-which lines)':<60} {sum(v for k, v in parts.items() if 'of which' not in k) * 1000:>7.1f}"
+    )
+    print(
+        f"  flat field from the plate mean (cut-off + Gaussian sigma 50): {finalise_s:.2f} s CPU per channel, "
+        f"x3 channels x {BBBC021_PLATES} plates = {finalise_s * 3 * BBBC021_PLATES / 60:.1f} min on one core"
+    )
+    print(
+        f"  worker start-up (spawn + imports): {start_s:.2f} s per pool of workers (the maps of a process share "
+        f"one pool; counted in the workers' CPU below)"
+    )
     # CPU time -> minutes on free cores. The main process runs the ingest checks, the inspection
     # (threads), the flat-field job and the orchestration while the workers wait or idle: its CPU
     # is counted as serial. The workers' CPU (thumbnails, ROIs, their store writes and service
@@ -431,28 +469,42 @@ def main() -> None:
     cpu_field_s = (main_cpu_s + worker_cpu_s) / n_fields
     free_field_s = (main_cpu_s + worker_cpu_s / args.workers) / n_fields
     cpu_minutes = free_field_s * BBBC021_FIELDS / 60
-    print(f"CPU time: main {main_cpu_s:.1f} s + workers {worker_cpu_s:.1f} s = {cpu_field_s * 1000:.0f} ms per field; "
-          f"on {args.workers} free cores (main CPU serial, workers' CPU / {args.workers}) BBBC021 "
-          f"({BBBC021_FIELDS} fields, {BBBC021_PLATES} plates, plate after plate) takes {cpu_minutes:.1f} min "
-          f"(goal <= 15 min: {'met' if cpu_minutes <= 15 else 'NOT met'})")
-    worker_array = sum(v for k, v in parts.items() if "of which" not in k and not k.startswith(("ingest: inspection", "process: flat")))
+    print(
+        f"CPU time: main {main_cpu_s:.1f} s + workers {worker_cpu_s:.1f} s = {cpu_field_s * 1000:.0f} ms per field; "
+        f"on {args.workers} free cores (main CPU serial, workers' CPU / {args.workers}) BBBC021 "
+        f"({BBBC021_FIELDS} fields, {BBBC021_PLATES} plates, plate after plate) takes {cpu_minutes:.1f} min "
+        f"(goal <= 15 min: {'met' if cpu_minutes <= 15 else 'NOT met'})"
+    )
+    worker_array = sum(
+        v for k, v in parts.items() if "of which" not in k and not k.startswith(("ingest: inspection", "process: flat"))
+    )
     if worker_cpu_s > 0:  # with one worker the maps run in the main process
-        print(f"  the workers' CPU not in the array work above (their start-up, store writes, rows, registrations, "
-              f"status): {(worker_cpu_s / n_fields - worker_array) * 1000:.0f} ms per field")
-    print(f"wall time: {ms_per_field:.0f} ms per field, extrapolated {minutes:.1f} min at load average "
-          f"{os.getloadavg()[0]:.1f} (on a shared machine the wall time mostly measures the wait for a core)")
+        print(
+            f"  the workers' CPU not in the array work above (their start-up, store writes, rows, registrations, "
+            f"status): {(worker_cpu_s / n_fields - worker_array) * 1000:.0f} ms per field"
+        )
+    print(
+        f"wall time: {ms_per_field:.0f} ms per field, extrapolated {minutes:.1f} min at load average "
+        f"{os.getloadavg()[0]:.1f} (on a shared machine the wall time mostly measures the wait for a core)"
+    )
     if loop is not None:
         read_inspect = clock.seconds("Inspect Images") / n_fields  # same reads on both sides (threads, wall)
         loop_field_s = loop["thumbnails"] + loop["rois"] + loop["flat_per_field"] + read_inspect
         loop_minutes = loop_field_s * BBBC021_FIELDS / args.workers / 60
-        print(f"original's loop math, CPU s per field ({args.loop_fields} field(s); flat field over all {n_fields}): "
-              f"thumbnails {loop['thumbnails']:.1f}, ROIs {loop['rois']:.1f}, flat field {loop['flat_per_field']:.2f} "
-              f"(plate {loop['flat_total']:.1f}), + inspection I/O {read_inspect:.2f}")
-        print(f"loop path extrapolated to BBBC021 on {args.workers} free cores: {loop_minutes:.0f} min "
-              f"({loop_minutes / 60:.1f} h) against ours {cpu_minutes:.1f} min, CPU time on both sides: "
-              f"{loop_field_s / cpu_field_s:.0f}x (per field: loop {loop_field_s:.1f} s, ours {cpu_field_s:.2f} s)")
-    print(f"bbbc021_minutes={cpu_minutes:.1f} ms_per_field={cpu_field_s * 1000:.1f} peak_mib_per_worker={peak_worker:.0f} "
-          f"wall_minutes={minutes:.1f}")
+        print(
+            f"original's loop math, CPU s per field ({args.loop_fields} field(s); flat field over all {n_fields}): "
+            f"thumbnails {loop['thumbnails']:.1f}, ROIs {loop['rois']:.1f}, flat field {loop['flat_per_field']:.2f} "
+            f"(plate {loop['flat_total']:.1f}), + inspection I/O {read_inspect:.2f}"
+        )
+        print(
+            f"loop path extrapolated to BBBC021 on {args.workers} free cores: {loop_minutes:.0f} min "
+            f"({loop_minutes / 60:.1f} h) against ours {cpu_minutes:.1f} min, CPU time on both sides: "
+            f"{loop_field_s / cpu_field_s:.0f}x (per field: loop {loop_field_s:.1f} s, ours {cpu_field_s:.2f} s)"
+        )
+    print(
+        f"bbbc021_minutes={cpu_minutes:.1f} ms_per_field={cpu_field_s * 1000:.1f} peak_mib_per_worker={peak_worker:.0f} "
+        f"wall_minutes={minutes:.1f}"
+    )
 
 
 if __name__ == "__main__":

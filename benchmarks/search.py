@@ -49,7 +49,11 @@ from bioims.search.query import parse_query
 MOA_TAGS = list(range(1, 14))  # 13 MOAs, as BBBC021
 COMPOUND_TAGS = list(range(14, 53))  # 39 compounds
 BATCH_TAGS = list(range(53, 63))  # 10 weeks
-LABELS = {t: f"moa:m{t}" for t in MOA_TAGS} | {t: f"compound:c{t}" for t in COMPOUND_TAGS} | {t: f"batch:w{t}" for t in BATCH_TAGS}
+LABELS = (
+    {t: f"moa:m{t}" for t in MOA_TAGS}
+    | {t: f"compound:c{t}" for t in COMPOUND_TAGS}
+    | {t: f"batch:w{t}" for t in BATCH_TAGS}
+)
 TRAIN = "benchTrain"
 PLATE_SIZE = 10_000
 ROUNDS = 10
@@ -95,18 +99,30 @@ def run_size(n: int, d: int, queries: int, k: int, seed: int) -> dict:
     norms = np.linalg.norm(vectors, axis=1)
     build_s = time.perf_counter() - t0
     query_rows = rng.choice(n, queries, replace=False)
-    timings: dict[str, list[float]] = {m: [] for m in ("engine", "raw_faiss", "original", "engine_cold", "raw_faiss_cold", "http")}
+    timings: dict[str, list[float]] = {
+        m: [] for m in ("engine", "raw_faiss", "original", "engine_cold", "raw_faiss_cold", "http")
+    }
     server = SearchHttpServer(engine).start()  # for information: the same query over HTTP (keep-alive)
     connection = http.client.HTTPConnection(*server.address, timeout=60)
 
     def filtered(row: int) -> dict:
-        return {"trainId": TRAIN, "queryImageId": ids[row], "maxHits": k, "requireMoa": True, "exclusionTags": [int(compound[row])]}
+        return {
+            "trainId": TRAIN,
+            "queryImageId": ids[row],
+            "maxHits": k,
+            "requireMoa": True,
+            "exclusionTags": [int(compound[row])],
+        }
 
     def selection_for(query: dict):
         parsed = parse_query(query)
         return index.filters.selection(
-            parsed.tag_filter, rows_version=index.version, size=index.size,
-            image_ids=lambda: index.image_ids, tags=engine._tags["bench"], labels=engine.labels,
+            parsed.tag_filter,
+            rows_version=index.version,
+            size=index.size,
+            image_ids=lambda: index.image_ids,
+            tags=engine._tags["bench"],
+            labels=engine.labels,
         )
 
     def raw_faiss(row: int, selection) -> np.ndarray:
@@ -130,7 +146,13 @@ def run_size(n: int, d: int, queries: int, k: int, seed: int) -> dict:
             compounds = tuple(sorted(rng.choice(COMPOUND_TAGS, 5, replace=False).tolist()))
             if compounds not in used:
                 used.add(compounds)
-                return {"trainId": TRAIN, "queryImageId": ids[row], "maxHits": k, "requireMoa": True, "inclusionTags": list(compounds)}
+                return {
+                    "trainId": TRAIN,
+                    "queryImageId": ids[row],
+                    "maxHits": k,
+                    "requireMoa": True,
+                    "inclusionTags": list(compounds),
+                }
 
     def forget_cold_filters() -> None:
         """Drop the cold mode's cache entries (untimed) so they do not evict the main filters."""
@@ -188,7 +210,7 @@ def run_size(n: int, d: int, queries: int, k: int, seed: int) -> dict:
         # between rounds so that drift in machine load is shared.
         names = list(timings)
         for turn, block in enumerate(np.array_split(query_rows, ROUNDS)):
-            for name in names[turn % len(names):] + names[: turn % len(names)]:
+            for name in names[turn % len(names) :] + names[: turn % len(names)]:
                 timed(name, block.tolist())
     out = {"n": n, "build_s": build_s, "checked": checked}
     for name, samples in timings.items():
@@ -229,11 +251,19 @@ def run_ann(n: int, d: int, queries: int, clusters: int, spread: float, seed: in
     index = engine.training(TRAIN)
     ann = index.ann
     if ann is None:
-        raise SystemExit(f"no approximate index was attached at {n} (policy {policy}, built {built}, report {engine.trainings()})")
+        raise SystemExit(
+            f"no approximate index was attached at {n} (policy {policy}, built {built}, report {engine.trainings()})"
+        )
     rows = rng.choice(n, queries, replace=False).tolist()
 
     def query(row: int) -> dict:
-        return {"trainId": TRAIN, "queryImageId": ids[row], "maxHits": 10, "requireMoa": True, "exclusionTags": [int(compound[row])]}
+        return {
+            "trainId": TRAIN,
+            "queryImageId": ids[row],
+            "maxHits": 10,
+            "requireMoa": True,
+            "exclusionTags": [int(compound[row])],
+        }
 
     timings: dict[str, list[float]] = {"ann": [], "exact": []}
     found: dict[str, dict[int, list[str]]] = {"ann": {}, "exact": {}}
@@ -242,7 +272,7 @@ def run_ann(n: int, d: int, queries: int, clusters: int, spread: float, seed: in
         for row in rows[:20]:  # warm the filter cache (one filter per compound) on both paths
             engine.search(query(row))
         for turn, block in enumerate(np.array_split(np.asarray(rows), ROUNDS)):
-            for name in (("ann", "exact") if turn % 2 == 0 else ("exact", "ann")):
+            for name in ("ann", "exact") if turn % 2 == 0 else ("exact", "ann"):
                 index.ann = ann if name == "ann" else None  # detached: the same engine searches exactly
                 for row in block.tolist():
                     q = query(row)
@@ -269,7 +299,9 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=300)
     parser.add_argument("--k", type=int, default=100)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--ann-size", type=int, default=1_000_000, help="size of the approximate-vs-exact comparison (0: skip)")
+    parser.add_argument(
+        "--ann-size", type=int, default=1_000_000, help="size of the approximate-vs-exact comparison (0: skip)"
+    )
     parser.add_argument("--ann-clusters", type=int, default=2000)
     parser.add_argument("--ann-spread", type=float, default=1.5)
     args = parser.parse_args()
@@ -291,7 +323,8 @@ def main() -> None:
             f"{n:>9} {r['engine'][0]:>7.3f}/{r['engine'][1]:<8.3f} {r['raw_faiss'][0]:>8.3f}/{r['raw_faiss'][1]:<9.3f}"
             f" {r['original'][0]:>8.3f}/{r['original'][1]:<9.3f} {overhead:>9.3f} {speedup:>8.1f} {cold:>14.3f}"
             f" {r['http'][0]:>7.3f}/{r['http'][1]:<8.3f}"
-            f"   (build {r['build_s']:.1f}s, p99 ratio {r['engine'][1] / r['raw_faiss'][1]:.3f}, agreement " f"checked on {r['checked']})",
+            f"   (build {r['build_s']:.1f}s, p99 ratio {r['engine'][1] / r['raw_faiss'][1]:.3f}, agreement "
+            f"checked on {r['checked']})",
             flush=True,
         )
     last = []
@@ -303,13 +336,22 @@ def main() -> None:
         a = run_ann(args.ann_size, args.dim, args.queries, args.ann_clusters, args.ann_spread, args.seed)
         st = a["stats"]
         speedup = a["exact"][0] / a["ann"][0]
-        print(f"approximate vs exact at {a['n']} x {args.dim} ({args.ann_clusters} clusters, spread {args.ann_spread}; "
-              f"maxHits 10, requireMoa, own compound excluded; 1 thread):")
-        print(f"  index {st['kind']} ({st['lists']} lists, nprobe {st['breadth']}) built and calibrated in " f"{a['build_s']:.1f} s; "
-              f"calibration (unfiltered, {st['size']} rows): recall@10 {st['recall_at_10']:.4f}, " f"{st['ann_ms']:.3f} ms vs exact {st['exact_ms']:.3f} ms")
-        print(f"  filtered queries through the engine: approximate p50/p99 {a['ann'][0]:.3f}/{a['ann'][1]:.3f} ms, "
-              f"exact {a['exact'][0]:.3f}/{a['exact'][1]:.3f} ms: {speedup:.1f}x; recall@10 {a['recall']:.4f} "
-              f"(targets: >= 0.99 {'met' if a['recall'] >= 0.99 else 'NOT met'}, >= 5x " f"{'met' if speedup >= 5 else 'NOT met'})")
+        print(
+            f"approximate vs exact at {a['n']} x {args.dim} ({args.ann_clusters} clusters, spread {args.ann_spread}; "
+            f"maxHits 10, requireMoa, own compound excluded; 1 thread):"
+        )
+        print(
+            f"  index {st['kind']} ({st['lists']} lists, nprobe {st['breadth']}) built and calibrated in "
+            f"{a['build_s']:.1f} s; "
+            f"calibration (unfiltered, {st['size']} rows): recall@10 {st['recall_at_10']:.4f}, "
+            f"{st['ann_ms']:.3f} ms vs exact {st['exact_ms']:.3f} ms"
+        )
+        print(
+            f"  filtered queries through the engine: approximate p50/p99 {a['ann'][0]:.3f}/{a['ann'][1]:.3f} ms, "
+            f"exact {a['exact'][0]:.3f}/{a['exact'][1]:.3f} ms: {speedup:.1f}x; recall@10 {a['recall']:.4f} "
+            f"(targets: >= 0.99 {'met' if a['recall'] >= 0.99 else 'NOT met'}, >= 5x "
+            f"{'met' if speedup >= 5 else 'NOT met'})"
+        )
         last.append(f"ann_recall_at_10={a['recall']:.4f} ann_speedup_vs_exact={speedup:.1f}")
     print(" ".join(last))
 

@@ -68,8 +68,10 @@ def main() -> None:
         violations = sum(len(p.get("violations", [])) for p in report.get("pluginReports", []))
         findings = lint(outdir)
     errors = sum(n for rule, n in findings.items() if rule.startswith("E"))
-    print(f"synthesis: median {statistics.median(times):.1f} s, min {min(times):.1f} s, max {max(times):.1f} s "
-          f"over {args.runs} runs (bar: 60 s)")
+    print(
+        f"synthesis: median {statistics.median(times):.1f} s, min {min(times):.1f} s, max {max(times):.1f} s "
+        f"over {args.runs} runs (bar: 60 s)"
+    )
     print(f"templates: {len(templates)} stacks, {resources} resources")
     print(f"cdk-nag + CloudFormation rules: {violations} unacknowledged findings")
     print(f"cfn-lint: {errors} errors; by rule: {dict(sorted(findings.items())) or 'none'}")

@@ -107,9 +107,7 @@ def report_difficulty(design, seed: int, height: int, width: int, fields: int, w
     sites = list(range(1, fields + 1))
     start = time.perf_counter()
     with ProcessPoolExecutor(workers, initializer=_init, initargs=(config,)) as pool:
-        results = list(
-            pool.map(_well_features, wells["plate"], wells["well"], [sites] * len(wells), chunksize=8)
-        )
+        results = list(pool.map(_well_features, wells["plate"], wells["well"], [sites] * len(wells), chunksize=8))
     render_seconds = time.perf_counter() - start
     records = []
     for (_, well), well_fields in zip(wells.iterrows(), results, strict=True):
@@ -142,7 +140,8 @@ def report_difficulty(design, seed: int, height: int, width: int, fields: int, w
     print(f"{'chance (random neighbour)':<30} {chance_nsc:>14.3f} {chance_nscb:>14.3f}")
     for name, (a, b) in results.items():
         print(
-            f"{name:<30} {a.accuracy:>6.3f} ({a.correct:>3}/{a.total:<3}) {b.accuracy:>6.3f} " f"({b.correct:>2}/{b.total:<2})"
+            f"{name:<30} {a.accuracy:>6.3f} ({a.correct:>3}/{a.total:<3}) {b.accuracy:>6.3f} "
+            f"({b.correct:>2}/{b.total:<2})"
             f"   {a.accuracy / chance_nsc:>9.1f}x {b.accuracy / chance_nscb:>10.1f}x"
         )
 

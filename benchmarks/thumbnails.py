@@ -25,8 +25,8 @@ import io
 import statistics
 import sys
 import time
-from pathlib import Path
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import numpy as np
 from PIL import Image
@@ -76,7 +76,9 @@ def baseline_encode(rgb: np.ndarray, size: int, name: str) -> bytes:
     return buffer.getvalue()
 
 
-def baseline_render_thumbnails(channels: Sequence[np.ndarray], parameters: ArtifactParameters = ArtifactParameters()) -> dict[str, bytes]:
+def baseline_render_thumbnails(
+    channels: Sequence[np.ndarray], parameters: ArtifactParameters = ArtifactParameters()
+) -> dict[str, bytes]:
     mip = baseline_colour_mip([baseline_normalize_for_thumbnail(raw) for raw in channels])
     return {name: baseline_encode(mip, size, name) for name, size in parameters.pairs()}
 
@@ -117,7 +119,10 @@ def main() -> None:
     args = parser.parse_args()
     cpu = sorted(os.sched_getaffinity(0))[0]
     os.sched_setaffinity(0, {cpu})
-    print(f"one core (cpu {cpu}); {args.fields} synthetic BBBC021 fields per size, 3 x uint16 channels; best of " f"{args.repeats}")
+    print(
+        f"one core (cpu {cpu}); {args.fields} synthetic BBBC021 fields per size, 3 x uint16 channels; best of "
+        f"{args.repeats}"
+    )
     ratios = {}
     for height, width in SIZES:
         fields = make_fields(height, width, args.fields, args.seed)

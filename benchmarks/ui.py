@@ -32,16 +32,34 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 TARGET_MS = 300.0
-TINY_WALKTHROUGH = ["--n-plates", "1", "--size", "64x80", "--cell-scale", "0.25", "--nsc", "none",
-                    "--hyperparameter", "epochs=1", "--hyperparameter", "minibatches_per_epoch=4",
-                    "--hyperparameter", "validation_max_rois=100"]
+TINY_WALKTHROUGH = [
+    "--n-plates",
+    "1",
+    "--size",
+    "64x80",
+    "--cell-scale",
+    "0.25",
+    "--nsc",
+    "none",
+    "--hyperparameter",
+    "epochs=1",
+    "--hyperparameter",
+    "minibatches_per_epoch=4",
+    "--hyperparameter",
+    "validation_max_rois=100",
+]
 
 
 def build_walkthrough(base: Path) -> None:
     env = {**os.environ, "BIOIMS_HOME": str(base / "home"), "BIOIMS_BACKEND": "local"}
     started = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "bioims.cli.main", "walkthrough", *TINY_WALKTHROUGH, "--out", str(base / "out")],
-                   cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [sys.executable, "-m", "bioims.cli.main", "walkthrough", *TINY_WALKTHROUGH, "--out", str(base / "out")],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
     print(f"tiny walkthrough built in {time.perf_counter() - started:.0f} s")
 
 
@@ -78,7 +96,9 @@ def fetch(connection: http.client.HTTPConnection, path: str) -> tuple[int, float
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--walkthrough", type=Path, default=None, help="An earlier tiny walkthrough (home/ and out/ inside).")
+    parser.add_argument(
+        "--walkthrough", type=Path, default=None, help="An earlier tiny walkthrough (home/ and out/ inside)."
+    )
     parser.add_argument("--repeats", type=int, default=20)
     args = parser.parse_args()
     base = args.walkthrough or Path(tempfile.mkdtemp(prefix="bioims-ui-bench-"))
@@ -94,8 +114,10 @@ def main() -> None:
     server = UiServer(data, "127.0.0.1", 0).start()
     host, port = server.url.removeprefix("http://").split(":")
     connection = http.client.HTTPConnection(host, int(port), timeout=60)
-    print(f"UI at {server.url} on {base}; {summary['images']} images; cold = first request after start; "
-          f"warm = median (max) of {args.repeats}; target {TARGET_MS:.0f} ms")
+    print(
+        f"UI at {server.url} on {base}; {summary['images']} images; cold = first request after start; "
+        f"warm = median (max) of {args.repeats}; target {TARGET_MS:.0f} ms"
+    )
     print(f"{'page':36s} {'status':>6s} {'cold ms':>8s} {'warm ms':>8s} {'max ms':>7s} {'/target':>8s}")
     medians, over = {}, []
     try:
@@ -107,7 +129,10 @@ def main() -> None:
             medians[name] = statistics.median(times)
             if medians[name] > TARGET_MS:
                 over.append(name)
-            print(f"{name:36s} {status:6d} {cold:8.1f} {medians[name]:8.1f} {max(times):7.1f} " f"{medians[name] / TARGET_MS:8.3f}")
+            print(
+                f"{name:36s} {status:6d} {cold:8.1f} {medians[name]:8.1f} {max(times):7.1f} "
+                f"{medians[name] / TARGET_MS:8.3f}"
+            )
     finally:
         connection.close()
         server.stop()

@@ -35,7 +35,7 @@ def remove_stale(path: Path) -> list[str]:
     except FileNotFoundError:
         return removed
     for name in entries:
-        token = name[len(prefix):-len(SUFFIX)].split(".")[0]
+        token = name[len(prefix) : -len(SUFFIX)].split(".")[0]
         if "-" in token and not token_alive(token) or "-" not in token and _legacy_stale(path.parent / name):
             try:
                 os.unlink(path.parent / name)

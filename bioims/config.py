@@ -64,7 +64,7 @@ class Settings:
         if self.backend == "aws" and importlib.util.find_spec("boto3") is None:
             raise ConfigError(f"the aws backend needs boto3, which is not installed: {AWS_EXTRA_INSTALL}")
 
-    def with_overrides(self, **slots: str) -> "Settings":
+    def with_overrides(self, **slots: str) -> Settings:
         merged = dict(self.overrides)
         merged.update(slots)
         return replace(self, overrides=merged)
@@ -118,7 +118,7 @@ def _discover(region: str, deployment: str, method: str) -> dict[str, str]:
         found: dict[str, str] = {}
         for page in ssm.get_paginator("get_parameters_by_path").paginate(Path=prefix, Recursive=True):
             for p in page["Parameters"]:
-                found[p["Name"][len(prefix):]] = p["Value"]
+                found[p["Name"][len(prefix) :]] = p["Value"]
         return found
     # Every output the CDK app publishes carries the description "slot:<slot>".
     cfn = boto3.client("cloudformation", region_name=region)
@@ -147,9 +147,7 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
     discovery = env.get("BIOIMS_DISCOVERY", "ssm").strip().lower() or "ssm"
     if discovery not in ("ssm", "stacks"):
         raise ConfigError(f"BIOIMS_DISCOVERY must be 'ssm' or 'stacks', not {discovery!r}")
-    region = (
-        env.get("BIOIMS_REGION") or env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1"
-    )
+    region = env.get("BIOIMS_REGION") or env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1"
     home = Path(env.get("BIOIMS_HOME") or ".bioims").expanduser().resolve()
     deployment = env.get("BIOIMS_DEPLOYMENT", "bioims").strip() or "bioims"
     services = env.get("BIOIMS_SERVICES", "lambda").strip().lower() or "lambda"

@@ -21,7 +21,10 @@ def container_main(job: str, argv: list[str]) -> int:
     try:
         summary = run_job(job, context.get(), params)
     except Exception as exc:  # the job failed: say why
-        print(json.dumps({"job": job, "params": params, "error": type(exc).__name__, "message": str(exc)}), file=sys.stderr)
+        print(
+            json.dumps({"job": job, "params": params, "error": type(exc).__name__, "message": str(exc)}),
+            file=sys.stderr,
+        )
         return 1
     print(json.dumps(summary, default=str, sort_keys=True))
     return 0

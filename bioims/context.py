@@ -37,7 +37,8 @@ if TYPE_CHECKING:  # service modules are imported when first used (a Lambda load
     from bioims.services.train import TrainService
     from bioims.services.training_configuration import TrainingConfigurationService
 
-def create_runtime(context: "Context") -> Runtime:
+
+def create_runtime(context: Context) -> Runtime:
     """The runtime adapter of the context's backend."""
     if context.settings.backend == "local":
         return LocalRuntime(context)
@@ -55,7 +56,7 @@ class Context:
     _services: dict[str, Service] = field(default_factory=dict, repr=False)
 
     @classmethod
-    def from_settings(cls, settings: Settings, **store_options: Any) -> "Context":
+    def from_settings(cls, settings: Settings, **store_options: Any) -> Context:
         """A context with fresh stores for `settings` (worker processes rebuild theirs this way)."""
         return cls(settings, Stores(settings, **store_options))
 
@@ -75,51 +76,51 @@ class Context:
     # Typed accessors, one per service of bioims.services.registry (tests/unit/test_registries.py
     # checks that each returns its registered class).
     @property
-    def configuration(self) -> "ConfigurationService":
+    def configuration(self) -> ConfigurationService:
         return cast("ConfigurationService", self.service("configuration"))
 
     @property
-    def label(self) -> "LabelService":
+    def label(self) -> LabelService:
         return cast("LabelService", self.service("label"))
 
     @property
-    def message(self) -> "MessageService":
+    def message(self) -> MessageService:
         return cast("MessageService", self.service("message"))
 
     @property
-    def artifact(self) -> "ArtifactService":
+    def artifact(self) -> ArtifactService:
         return cast("ArtifactService", self.service("artifact"))
 
     @property
-    def tag(self) -> "TagService":
+    def tag(self) -> TagService:
         return cast("TagService", self.service("tag"))
 
     @property
-    def training_configuration(self) -> "TrainingConfigurationService":
+    def training_configuration(self) -> TrainingConfigurationService:
         return cast("TrainingConfigurationService", self.service("training-configuration"))
 
     @property
-    def image_management(self) -> "ImageManagementService":
+    def image_management(self) -> ImageManagementService:
         return cast("ImageManagementService", self.service("image-management"))
 
     @property
-    def image_artifact(self) -> "ImageArtifactService":
+    def image_artifact(self) -> ImageArtifactService:
         return cast("ImageArtifactService", self.service("image-artifact"))
 
     @property
-    def process_plate(self) -> "ProcessPlateService":
+    def process_plate(self) -> ProcessPlateService:
         return cast("ProcessPlateService", self.service("process-plate"))
 
     @property
-    def train(self) -> "TrainService":
+    def train(self) -> TrainService:
         return cast("TrainService", self.service("train"))
 
     @property
-    def embedding(self) -> "EmbeddingService":
+    def embedding(self) -> EmbeddingService:
         return cast("EmbeddingService", self.service("embedding"))
 
     @property
-    def search(self) -> "SearchService":
+    def search(self) -> SearchService:
         return cast("SearchService", self.service("search"))
 
 

@@ -22,32 +22,55 @@ from bioims.config import ConfigError
 # (original stack name, [(output-key prefix the original's client looks up, this project's slot)])
 ORIGINAL_STACKS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
     ("BioimageSearchBaseStack", ()),
-    ("BioimageSearchConfigurationStack", (("ExportsOutputFnGetAttconfigurationFunction", resources.function_slot("configuration")),)),
+    (
+        "BioimageSearchConfigurationStack",
+        (("ExportsOutputFnGetAttconfigurationFunction", resources.function_slot("configuration")),),
+    ),
     ("BioimageSearchLabelStack", (("ExportsOutputFnGetAttlabelFunction", resources.function_slot("label")),)),
     ("BioimageSearchMessageStack", (("ExportsOutputFnGetAttmessageFunction", resources.function_slot("message")),)),
-    ("BioimageSearchImageArtifactStack", (("ExportsOutputFnGetAttdefaultArtifactFunction", resources.function_slot("image-artifact")),)),
-    ("BioimageSearchBatchSetupStack", (
-        ("batchOnDemandQueueName", resources.BATCH_ON_DEMAND_QUEUE),
-        ("batchSpotQueueName", resources.BATCH_SPOT_QUEUE),
-    )),
-    ("BioimageSearchPlatePreprocessingStack", (
-        ("platePreprocessingJobDefinitionArn", resources.job_definition_slot("plate-preprocessing")),
-    )),
-    ("BioimageSearchTrainingConfigurationStack", (
-        ("ExportsOutputFnGetAtttrainingConfigurationFunction", resources.function_slot("training-configuration")),
-    )),
+    (
+        "BioimageSearchImageArtifactStack",
+        (("ExportsOutputFnGetAttdefaultArtifactFunction", resources.function_slot("image-artifact")),),
+    ),
+    (
+        "BioimageSearchBatchSetupStack",
+        (
+            ("batchOnDemandQueueName", resources.BATCH_ON_DEMAND_QUEUE),
+            ("batchSpotQueueName", resources.BATCH_SPOT_QUEUE),
+        ),
+    ),
+    (
+        "BioimageSearchPlatePreprocessingStack",
+        (("platePreprocessingJobDefinitionArn", resources.job_definition_slot("plate-preprocessing")),),
+    ),
+    (
+        "BioimageSearchTrainingConfigurationStack",
+        (("ExportsOutputFnGetAtttrainingConfigurationFunction", resources.function_slot("training-configuration")),),
+    ),
     ("BioimageSearchArtifactStack", (("ExportsOutputFnGetAttartifactFunction", resources.function_slot("artifact")),)),
-    ("BioimageSearchImageManagementStack", (("ExportsOutputFnGetAttimageManagementFunction", resources.function_slot("image-management")),)),
-    ("BioimageSearchProcessPlateStack", (("ExportsOutputFnGetAttprocessPlateFunction", resources.function_slot("process-plate")),)),
-    ("BioimageSearchTrainStack", (
-        ("ExportsOutputFnGetAtttrainFunction", resources.function_slot("train")),
-        ("ExportsOutputFnGetAtttrainBuildFunction", resources.function_slot("train")),
-        ("ExportsOutputFnGetAtttrainComputeFunction", resources.function_slot("train")),
-    )),
-    ("BioimageSearchEmbeddingStack", (
-        ("ExportsOutputFnGetAttembeddingComputeFunction", resources.function_slot("embedding")),
-        ("ExportsOutputFnGetAttplateEmbeddingComputeFunction", resources.function_slot("embedding")),
-    )),
+    (
+        "BioimageSearchImageManagementStack",
+        (("ExportsOutputFnGetAttimageManagementFunction", resources.function_slot("image-management")),),
+    ),
+    (
+        "BioimageSearchProcessPlateStack",
+        (("ExportsOutputFnGetAttprocessPlateFunction", resources.function_slot("process-plate")),),
+    ),
+    (
+        "BioimageSearchTrainStack",
+        (
+            ("ExportsOutputFnGetAtttrainFunction", resources.function_slot("train")),
+            ("ExportsOutputFnGetAtttrainBuildFunction", resources.function_slot("train")),
+            ("ExportsOutputFnGetAtttrainComputeFunction", resources.function_slot("train")),
+        ),
+    ),
+    (
+        "BioimageSearchEmbeddingStack",
+        (
+            ("ExportsOutputFnGetAttembeddingComputeFunction", resources.function_slot("embedding")),
+            ("ExportsOutputFnGetAttplateEmbeddingComputeFunction", resources.function_slot("embedding")),
+        ),
+    ),
     ("BioimageSearchSearchStack", (("ExportsOutputFnGetAttsearchFunction", resources.function_slot("search")),)),
     ("BioimageSearchTagStack", (("ExportsOutputFnGetAtttagFunction", resources.function_slot("tag")),)),
 )
@@ -91,7 +114,13 @@ def describe_stacks_document(resolve: Callable[[str], str | None]) -> dict:
         for prefix, slot in outputs:
             value = resolve(slot)
             if value:
-                listed.append({"OutputKey": _output_key(prefix, slot), "OutputValue": value, "Description": f"bioimage-search {slot}"})
+                listed.append(
+                    {
+                        "OutputKey": _output_key(prefix, slot),
+                        "OutputValue": value,
+                        "Description": f"bioimage-search {slot}",
+                    }
+                )
         stacks.append({"StackName": stack_name, "StackStatus": "CREATE_COMPLETE", "Outputs": listed})
     return {"Stacks": stacks}
 

@@ -105,7 +105,9 @@ def read_npz(source: bytes | str | os.PathLike, *, name: str | None = None) -> d
     try:
         with zipfile.ZipFile(stream) as archive:
             return {
-                member[: -len(".npy")] if member.endswith(".npy") else member: _from_bytes(archive.read(member), f"{label}:{member}")
+                member[: -len(".npy")] if member.endswith(".npy") else member: _from_bytes(
+                    archive.read(member), f"{label}:{member}"
+                )
                 for member in archive.namelist()
             }
     except zipfile.BadZipFile as exc:

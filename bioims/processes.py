@@ -25,7 +25,7 @@ def start_ticks(pid: int) -> int:
     except OSError:
         return 0
     # The command name (field 2) may hold spaces and parentheses: split after its last ')'.
-    fields = stat[stat.rindex(")") + 2:].split()
+    fields = stat[stat.rindex(")") + 2 :].split()
     if fields[0] in ("Z", "X"):  # a zombie has finished: it only waits to be reaped
         return -1
     return int(fields[19])

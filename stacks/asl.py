@@ -21,9 +21,9 @@ training job) are listed in `Translation.auxiliary` so a trace maps back to work
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from collections.abc import Mapping
 
 from bioims.workflows.dsl import (
     WORKFLOW_FLAG,
@@ -215,7 +215,8 @@ class _Scope:
         handler = self.t.aux(f"{step_name} Failed")
         fail = self.fail
         cause = (
-            f"States.Format('{{}}: {{}}: {{}}', '{_escape(step_name)}', $.{FAILURE_FIELD}.Error, " f"$.{FAILURE_FIELD}.Cause)"
+            f"States.Format('{{}}: {{}}: {{}}', '{_escape(step_name)}', $.{FAILURE_FIELD}.Error, "
+            f"$.{FAILURE_FIELD}.Cause)"
             if prefix
             else f"$.{FAILURE_FIELD}.Cause"  # a Map: its failed iteration already named the step
         )
@@ -245,7 +246,16 @@ class _Scope:
             return self.map(step, next_state)
         raise TranslationError(f"unknown step type {type(step).__name__}")
 
-    def _task(self, name: str, resource: str, parameters: dict, result: str | None, retry: list[dict], next_state: str, **extra) -> str:
+    def _task(
+        self,
+        name: str,
+        resource: str,
+        parameters: dict,
+        result: str | None,
+        retry: list[dict],
+        next_state: str,
+        **extra,
+    ) -> str:
         state = {
             "Type": "Task",
             "Resource": resource,
@@ -275,7 +285,9 @@ class _Scope:
             raise TranslationError(f"step {step.name!r}: no {step.queue} job queue in this deployment")
         expected = set(JOB_PARAMETERS[step.job])
         if set(step.params) != expected:
-            raise TranslationError(f"step {step.name!r}: job {step.job} takes {sorted(expected)}, not {sorted(step.params)}")
+            raise TranslationError(
+                f"step {step.name!r}: job {step.job} takes {sorted(expected)}, not {sorted(step.params)}"
+            )
         self.t.jobs.add(step.job)
         parameters = {
             "JobName": step.job,
@@ -287,7 +299,13 @@ class _Scope:
         if step.result:
             extra["ResultSelector"] = {"jobId.$": "$.JobId", "jobName.$": "$.JobName", "status.$": "$.Status"}
         return self._task(
-            step.name, "arn:aws:states:::batch:submitJob.sync", parameters, step.result, [BATCH_RETRY], next_state, **extra
+            step.name,
+            "arn:aws:states:::batch:submitJob.sync",
+            parameters,
+            step.result,
+            [BATCH_RETRY],
+            next_state,
+            **extra,
         )
 
     def training(self, step: TrainingJob, next_state: str) -> str:
@@ -314,9 +332,17 @@ class _Scope:
                     },
                 }
             ],
-            "OutputDataConfig": {"S3OutputPath.$": f"States.Format('s3://{binding.data_bucket}/{{}}', {request}.modelPrefix)"},
-            "CheckpointConfig": {"S3Uri.$": f"States.Format('s3://{binding.data_bucket}/{{}}', {request}.checkpointPrefix)"},
-            "ResourceConfig": {"InstanceCount": 1, "InstanceType.$": f"{request}.instanceType", "VolumeSizeInGB": binding.volume_gib},
+            "OutputDataConfig": {
+                "S3OutputPath.$": f"States.Format('s3://{binding.data_bucket}/{{}}', {request}.modelPrefix)"
+            },
+            "CheckpointConfig": {
+                "S3Uri.$": f"States.Format('s3://{binding.data_bucket}/{{}}', {request}.checkpointPrefix)"
+            },
+            "ResourceConfig": {
+                "InstanceCount": 1,
+                "InstanceType.$": f"{request}.instanceType",
+                "VolumeSizeInGB": binding.volume_gib,
+            },
             "VpcConfig": {"SecurityGroupIds": [binding.security_group_id], "Subnets": list(binding.subnet_ids)},
             "Environment": dict(binding.environment),
             "Tags": [{"Key": k, "Value": v} for k, v in sorted(binding.tags.items())],
@@ -327,7 +353,8 @@ class _Scope:
             "EnableManagedSpotTraining": True,
             "StoppingCondition": {
                 "MaxRuntimeInSeconds.$": f"{request}.maxRuntimeSeconds",
-                "MaxWaitTimeInSeconds.$": f"States.MathAdd({request}.maxRuntimeSeconds, " f"{binding.spot_wait_extra_seconds})",
+                "MaxWaitTimeInSeconds.$": f"States.MathAdd({request}.maxRuntimeSeconds, "
+                f"{binding.spot_wait_extra_seconds})",
             },
         }
         selector = {
@@ -400,7 +427,9 @@ class _Scope:
             last = step.iterator[-1] if step.iterator else None
             if last is None or not getattr(last, "result", None):
                 raise TranslationError(f"map {step.name!r} keeps its result: its last step must keep one too")
-            end = inner.add(self.t.aux(f"{step.name} Item Result"), {"Type": "Pass", "OutputPath": f"$.{last.result}", "End": True})
+            end = inner.add(
+                self.t.aux(f"{step.name} Item Result"), {"Type": "Pass", "OutputPath": f"$.{last.result}", "End": True}
+            )
         else:
             end = inner.done
         start = inner.sequence(step.iterator, end)

@@ -59,6 +59,12 @@ class ClientAccessPolicy(Construct):
         acks.add(f":parameter/{d}/*", "Resource names of this deployment only (its SSM path).")
         acks.add(f":stack/{d}-*/*", "The stacks of this deployment (stack-output discovery), by name prefix.")
         acks.add(f":execution:{d}-*:*", "Executions of this deployment's state machines, named at run time.")
-        acks.add("/*", "Read every result in the data bucket; read and write the user's landing zone.", anchor=anchor_of(data))
-        acks.add("/*", "Read and write the user's landing zone (manifests, images, filter lists).", anchor=anchor_of(landing))
+        acks.add(
+            "/*",
+            "Read every result in the data bucket; read and write the user's landing zone.",
+            anchor=anchor_of(data),
+        )
+        acks.add(
+            "/*", "Read and write the user's landing zone (manifests, images, filter lists).", anchor=anchor_of(landing)
+        )
         CfnOutput(self, "Arn", value=self.policy.managed_policy_arn, description=f"IAM policy for users of {d}")

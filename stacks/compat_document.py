@@ -35,7 +35,11 @@ class CompatStack(Stack):
     ) -> None:
         name = settings.stack_name("Compat")
         super().__init__(
-            scope, name, stack_name=name, description=f"{settings.deployment}: the original's discovery document", **kwargs
+            scope,
+            name,
+            stack_name=name,
+            description=f"{settings.deployment}: the original's discovery document",
+            **kwargs,
         )
         self.document = CompatDiscoveryDocument(self, "DiscoveryDocument", bucket, slots, settings)
 
@@ -44,7 +48,12 @@ class CompatDiscoveryDocument(Construct):
     """Writes `describe_stacks_document` (slot values: CloudFormation tokens) to `bucket`/DOCUMENT_KEY."""
 
     def __init__(
-        self, scope: Construct, construct_id: str, bucket: s3.IBucket, slots: dict[str, str], settings: DeploymentSettings
+        self,
+        scope: Construct,
+        construct_id: str,
+        bucket: s3.IBucket,
+        slots: dict[str, str],
+        settings: DeploymentSettings,
     ) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
@@ -53,7 +62,12 @@ class CompatDiscoveryDocument(Construct):
         put = cr.AwsSdkCall(
             service="S3",
             action="putObject",
-            parameters={"Bucket": bucket.bucket_name, "Key": DOCUMENT_KEY, "Body": body, "ContentType": "application/json"},
+            parameters={
+                "Bucket": bucket.bucket_name,
+                "Key": DOCUMENT_KEY,
+                "Body": body,
+                "ContentType": "application/json",
+            },
             physical_resource_id=cr.PhysicalResourceId.of(DOCUMENT_KEY),
         )
         self.resource = cr.AwsCustomResource(
@@ -65,7 +79,11 @@ class CompatDiscoveryDocument(Construct):
                 service="S3", action="deleteObject", parameters={"Bucket": bucket.bucket_name, "Key": DOCUMENT_KEY}
             ),
             policy=cr.AwsCustomResourcePolicy.from_statements(
-                [iam.PolicyStatement(actions=["s3:PutObject", "s3:DeleteObject"], resources=[bucket.arn_for_objects(DOCUMENT_KEY)])]
+                [
+                    iam.PolicyStatement(
+                        actions=["s3:PutObject", "s3:DeleteObject"], resources=[bucket.arn_for_objects(DOCUMENT_KEY)]
+                    )
+                ]
             ),
             install_latest_aws_sdk=False,
             log_group=log_group(self, "ProviderLogs", settings),
@@ -74,14 +92,30 @@ class CompatDiscoveryDocument(Construct):
         acknowledge(
             provider,
             "IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]",
-            "The SDK-call provider of aws-cdk-lib logs through the basic execution policy; it runs only during " "deployments.",
+            "The SDK-call provider of aws-cdk-lib logs through the basic execution policy; it runs only during "
+            "deployments.",
         )
-        acknowledge(provider, "L1", "The SDK-call provider's runtime is chosen by the pinned aws-cdk-lib, not by this app.")
+        acknowledge(
+            provider, "L1", "The SDK-call provider's runtime is chosen by the pinned aws-cdk-lib, not by this app."
+        )
         function = provider.node.find_child("Resource")
         for check, reason in (
-            ("CKV_AWS_115", "Runs once per deployment as a CloudFormation custom resource provider; no concurrency to cap."),
-            ("CKV_AWS_116", "CloudFormation invokes it synchronously and reports a failure as the stack's own; no " "dead-letter queue applies."),
-            ("CKV_AWS_117", "Calls only the S3 API to write one object during deployment; it reaches no resource inside the VPC."),
-            ("CKV_AWS_173", "Has no environment variables of its own that carry data; nothing to encrypt with a customer key."),
+            (
+                "CKV_AWS_115",
+                "Runs once per deployment as a CloudFormation custom resource provider; no concurrency to cap.",
+            ),
+            (
+                "CKV_AWS_116",
+                "CloudFormation invokes it synchronously and reports a failure as the stack's own; no "
+                "dead-letter queue applies.",
+            ),
+            (
+                "CKV_AWS_117",
+                "Calls only the S3 API to write one object during deployment; it reaches no resource inside the VPC.",
+            ),
+            (
+                "CKV_AWS_173",
+                "Has no environment variables of its own that carry data; nothing to encrypt with a customer key.",
+            ),
         ):
             skip_check(function, check, reason)

@@ -12,7 +12,6 @@ from pathlib import Path
 from aws_cdk import App, Environment, Stack, Tags
 
 from bioims import resources
-
 from stacks.asl import Bindings, TrainingBindings
 from stacks.batch_stack import BatchStack
 from stacks.compat_document import CompatStack
@@ -130,7 +129,10 @@ def _bindings(d: Deployment) -> Bindings:
     return Bindings(
         functions=d.services.function_arns,
         job_definitions={job: jd.definition.job_definition_arn for job, jd in d.batch.jobs.items()},
-        job_queues={"on-demand": d.batch.compute.on_demand_queue.job_queue_arn, "spot": d.batch.compute.spot_queue.job_queue_arn},
+        job_queues={
+            "on-demand": d.batch.compute.on_demand_queue.job_queue_arn,
+            "spot": d.batch.compute.spot_queue.job_queue_arn,
+        },
         training=training,
     )
 

@@ -21,8 +21,8 @@ from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
 from bioims.services.registry import SERVICE_CLASSES
-from stacks.checkov_skips import skip_check
 from stacks.access import SERVICE_NEEDS, needs_of
+from stacks.checkov_skips import skip_check
 from stacks.environment import runtime_environment
 from stacks.grants import DeploymentResources, grant_needs
 from stacks.images import REPO_ROOT, RepositoryImage

@@ -99,7 +99,11 @@ def grant_needs(role: iam.IRole, scope: Construct, needs: Needs, res: Deployment
             role.add_to_principal_policy(
                 iam.PolicyStatement(actions=list(OBJECT_READ), resources=[bucket.arn_for_objects(pattern)])
             )
-            acks.add(f"/{pattern}", f"Read access to one key area of the data bucket ({pattern}), from the key layout.", anchor=anchor)
+            acks.add(
+                f"/{pattern}",
+                f"Read access to one key area of the data bucket ({pattern}), from the key layout.",
+                anchor=anchor,
+            )
         for pattern in sorted(needs.write_objects):
             role.add_to_principal_policy(
                 iam.PolicyStatement(
@@ -107,7 +111,11 @@ def grant_needs(role: iam.IRole, scope: Construct, needs: Needs, res: Deployment
                     resources=[bucket.arn_for_objects(pattern)],
                 )
             )
-            acks.add(f"/{pattern}", f"Write access to one key area of the data bucket ({pattern}), from the key layout.", anchor=anchor)
+            acks.add(
+                f"/{pattern}",
+                f"Write access to one key area of the data bucket ({pattern}), from the key layout.",
+                anchor=anchor,
+            )
 
     whole_buckets: list[tuple[s3.IBucket, bool]] = []
     if needs.read_resource_bucket or needs.write_resource_bucket:
@@ -134,18 +142,26 @@ def grant_needs(role: iam.IRole, scope: Construct, needs: Needs, res: Deployment
         actions = set(QUEUE_SEND if slot in needs.send_queues else ()) | set(
             QUEUE_CONSUME if slot in needs.consume_queues else ()
         )
-        role.add_to_principal_policy(iam.PolicyStatement(actions=sorted(actions), resources=[res.queues[slot].queue_arn]))
+        role.add_to_principal_policy(
+            iam.PolicyStatement(actions=sorted(actions), resources=[res.queues[slot].queue_arn])
+        )
 
     stack = Stack.of(scope)
     for workflow in sorted(needs.start_workflows):
         name = res.workflow_names.get(workflow)
         if name is None:
             continue  # the workflow is not deployed (its entry points do not exist yet)
-        machine = stack.format_arn(service="states", resource="stateMachine", resource_name=name, arn_format=ArnFormat.COLON_RESOURCE_NAME)
-        executions = stack.format_arn(service="states", resource="execution", resource_name=f"{name}:*", arn_format=ArnFormat.COLON_RESOURCE_NAME)
+        machine = stack.format_arn(
+            service="states", resource="stateMachine", resource_name=name, arn_format=ArnFormat.COLON_RESOURCE_NAME
+        )
+        executions = stack.format_arn(
+            service="states", resource="execution", resource_name=f"{name}:*", arn_format=ArnFormat.COLON_RESOURCE_NAME
+        )
         role.add_to_principal_policy(iam.PolicyStatement(actions=list(WORKFLOW_START), resources=[machine]))
         role.add_to_principal_policy(iam.PolicyStatement(actions=list(EXECUTION_READ), resources=[executions]))
-        acks.add(f":execution:{name}:*", f"Executions of the {workflow} state machine only (their names are generated).")
+        acks.add(
+            f":execution:{name}:*", f"Executions of the {workflow} state machine only (their names are generated)."
+        )
 
     if needs.describe_training_jobs:
         role.add_to_principal_policy(
@@ -172,4 +188,3 @@ def training_jobs_arn(stack: Stack) -> str:
 def deployment_tag_condition(deployment: str, *, request: bool = False) -> dict:
     key = "aws:RequestTag" if request else "aws:ResourceTag"
     return {"StringEquals": {f"{key}/{DEPLOYMENT_TAG}": deployment}}
-

@@ -18,7 +18,14 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 # What a container may need from the repository; everything else stays out of the build context.
 CONTEXT_ALLOW = (
-    "bioims", "batch_jobs", "training", "search_service", "lambdas", "pyproject.toml", "README.md", "LICENSE",
+    "bioims",
+    "batch_jobs",
+    "training",
+    "search_service",
+    "lambdas",
+    "pyproject.toml",
+    "README.md",
+    "LICENSE",
     "image-constraints.txt",  # the one list of versions the Dockerfiles install
 )
 CONTEXT_EXCLUDE = ("**/__pycache__", "**/*.pyc", "**/.pytest_cache", "**/*.egg-info")

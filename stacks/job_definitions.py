@@ -45,8 +45,12 @@ class BatchJobSpec:
 
 # Sizes of the original's job definitions (docs/original.md §1.10) where it had them.
 BATCH_JOBS: tuple[BatchJobSpec, ...] = (
-    BatchJobSpec("plate-preprocessing", "batch_jobs/plate_preprocessing.py", vcpus=1, memory_mib=7500, timeout_minutes=90),
-    BatchJobSpec("image-preprocessing", "batch_jobs/image_preprocessing.py", vcpus=1, memory_mib=7500, timeout_minutes=180),
+    BatchJobSpec(
+        "plate-preprocessing", "batch_jobs/plate_preprocessing.py", vcpus=1, memory_mib=7500, timeout_minutes=90
+    ),
+    BatchJobSpec(
+        "image-preprocessing", "batch_jobs/image_preprocessing.py", vcpus=1, memory_mib=7500, timeout_minutes=180
+    ),
     BatchJobSpec("embedding-compute", "batch_jobs/embedding_compute.py", vcpus=2, memory_mib=8192, timeout_minutes=120),
 )
 

@@ -11,8 +11,8 @@ prefix, a parameter path, executions of one state machine): any other wildcard s
 from __future__ import annotations
 
 import json
-from typing import Any
 from collections.abc import Iterable
+from typing import Any
 
 import jsii
 from aws_cdk import Acknowledgment, CfnResource, Stack, Validations

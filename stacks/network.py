@@ -61,4 +61,3 @@ class PrivateVpc(Construct):
     def training_subnet(self) -> ec2.ISubnet:
         """FSx for Lustre lives in one subnet; training jobs run beside it (no cross-AZ traffic)."""
         return self.vpc.select_subnets(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS).subnets[0]
-

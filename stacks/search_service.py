@@ -24,9 +24,9 @@ from aws_cdk import aws_servicediscovery as discovery
 from constructs import Construct
 
 from stacks.access import Needs, needs_of
+from stacks.environment import runtime_environment
 from stacks.grants import DeploymentResources, grant_needs
 from stacks.images import REPO_ROOT, RepositoryImage
-from stacks.environment import runtime_environment
 from stacks.log_groups import log_group
 from stacks.nag import acknowledge
 from stacks.queues import MAX_RECEIVE_COUNT
@@ -69,9 +69,7 @@ class SearchService(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         self.url = service_url(settings)
-        self.cluster = ecs.Cluster(
-            self, "Cluster", vpc=vpc, container_insights_v2=ecs.ContainerInsights.ENABLED
-        )
+        self.cluster = ecs.Cluster(self, "Cluster", vpc=vpc, container_insights_v2=ecs.ContainerInsights.ENABLED)
         self.task_role = iam.Role(
             self,
             "TaskRole",
@@ -135,7 +133,11 @@ class SearchService(Construct):
             self.clients, ec2.Port.tcp(settings.search_port), "Search HTTP API from its clients"
         )
         self.namespace = discovery.PrivateDnsNamespace(
-            self, "Namespace", name=namespace_name(settings), vpc=vpc, description=f"{settings.deployment} private names"
+            self,
+            "Namespace",
+            name=namespace_name(settings),
+            vpc=vpc,
+            description=f"{settings.deployment} private names",
         )
         self.service = ecs.FargateService(
             self,

@@ -43,7 +43,9 @@ class SearchServiceStack(Stack):
     ) -> None:
         name = settings.stack_name("SearchService")
         super().__init__(scope, name, stack_name=name, description=f"{settings.deployment}: search service", **kwargs)
-        self.service = SearchService(self, "SearchService", vpc, settings, deployed, dockerfile=SEARCH_DOCKERFILE, root=root)
+        self.service = SearchService(
+            self, "SearchService", vpc, settings, deployed, dockerfile=SEARCH_DOCKERFILE, root=root
+        )
         publish(self, settings.deployment, {resources.SEARCH_SERVICE_URL: self.service.url})
         CfnOutput(
             self,
@@ -52,9 +54,17 @@ class SearchServiceStack(Stack):
             description="Attach to what calls the search HTTP API: the service admits its port from this group only",
         )
         # ECS Exec targets for the web UI's SSM port forwarding (docs/ui.md)
-        CfnOutput(self, "SearchClusterName", value=self.service.cluster.cluster_name, description="ECS cluster of the search service")
         CfnOutput(
-            self, "SearchServiceName", value=self.service.service.service_name, description="ECS service running the search task"
+            self,
+            "SearchClusterName",
+            value=self.service.cluster.cluster_name,
+            description="ECS cluster of the search service",
+        )
+        CfnOutput(
+            self,
+            "SearchServiceName",
+            value=self.service.service.service_name,
+            description="ECS service running the search task",
         )
         CfnOutput(self, "UiPort", value=str(settings.ui_port), description="Web UI port on the search task's loopback")
 

@@ -27,7 +27,9 @@ class ServicesStack(Stack):
         **kwargs,
     ) -> None:
         name = settings.stack_name("Services")
-        super().__init__(scope, name, stack_name=name, description=f"{settings.deployment}: service functions", **kwargs)
+        super().__init__(
+            scope, name, stack_name=name, description=f"{settings.deployment}: service functions", **kwargs
+        )
         self.functions = ServiceFunctions(self, "Services", settings, deployed, root=root)
         self.client_policy = ClientAccessPolicy(
             self, "ClientAccess", settings, {s: f.function for s, f in self.functions.functions.items()}, deployed

@@ -8,9 +8,9 @@ with `-c` arrive as strings; values in `cdk.json` may be typed; both are accepte
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
-from collections.abc import Mapping
 
 from bioims.ui import DEFAULT_PORT as DEFAULT_UI_PORT
 
@@ -142,7 +142,8 @@ def validate(s: DeploymentSettings) -> None:
     """Raise ContextError for the first invalid value, naming the context key."""
     if not DEPLOYMENT_PATTERN.match(s.deployment):
         raise ContextError(
-            "context 'deployment' must start with a letter and hold up to 31 letters, digits or '-', not " f"{s.deployment!r}"
+            "context 'deployment' must start with a letter and hold up to 31 letters, digits or '-', not "
+            f"{s.deployment!r}"
         )
     if s.account is not None and not ACCOUNT_PATTERN.match(s.account):
         raise ContextError(f"context 'account' must be a 12-digit AWS account id, not {s.account!r}")
@@ -163,7 +164,11 @@ def validate(s: DeploymentSettings) -> None:
     ):
         if all(what):
             raise ContextError(f"set either {created!r} (create a bucket) or {existing!r} (use one), not both")
-    named = [b for b in (s.data_bucket_name or s.existing_data_bucket, s.resource_bucket_name or s.existing_resource_bucket) if b]
+    named = [
+        b
+        for b in (s.data_bucket_name or s.existing_data_bucket, s.resource_bucket_name or s.existing_resource_bucket)
+        if b
+    ]
     if len(named) == 2 and named[0] == named[1]:
         raise ContextError("the data bucket and the resource bucket must be different buckets")
     if not 1 <= s.max_azs <= 6:
@@ -187,16 +192,37 @@ def validate(s: DeploymentSettings) -> None:
     if not 1024 <= s.ui_port <= 65535:
         raise ContextError(f"context 'uiPort' must be between 1024 and 65535, not {s.ui_port}")
     if s.ui_port == s.search_port:
-        raise ContextError(f"context 'uiPort' must differ from 'searchPort' (both {s.ui_port}): both listen in one task")
+        raise ContextError(
+            f"context 'uiPort' must differ from 'searchPort' (both {s.ui_port}): both listen in one task"
+        )
     if s.log_retention_days not in LOG_RETENTION:
-        raise ContextError(f"context 'logRetentionDays' must be one of {sorted(LOG_RETENTION)}, not {s.log_retention_days}")
+        raise ContextError(
+            f"context 'logRetentionDays' must be one of {sorted(LOG_RETENTION)}, not {s.log_retention_days}"
+        )
 
 
 # CloudWatch Logs retention periods (days -> aws_logs.RetentionDays member name).
 LOG_RETENTION: dict[int, str] = {
-    1: "ONE_DAY", 3: "THREE_DAYS", 5: "FIVE_DAYS", 7: "ONE_WEEK", 14: "TWO_WEEKS", 30: "ONE_MONTH",
-    60: "TWO_MONTHS", 90: "THREE_MONTHS", 120: "FOUR_MONTHS", 150: "FIVE_MONTHS", 180: "SIX_MONTHS",
-    365: "ONE_YEAR", 400: "THIRTEEN_MONTHS", 545: "EIGHTEEN_MONTHS", 731: "TWO_YEARS", 1096: "THREE_YEARS",
-    1827: "FIVE_YEARS", 2192: "SIX_YEARS", 2557: "SEVEN_YEARS", 2922: "EIGHT_YEARS", 3288: "NINE_YEARS",
+    1: "ONE_DAY",
+    3: "THREE_DAYS",
+    5: "FIVE_DAYS",
+    7: "ONE_WEEK",
+    14: "TWO_WEEKS",
+    30: "ONE_MONTH",
+    60: "TWO_MONTHS",
+    90: "THREE_MONTHS",
+    120: "FOUR_MONTHS",
+    150: "FIVE_MONTHS",
+    180: "SIX_MONTHS",
+    365: "ONE_YEAR",
+    400: "THIRTEEN_MONTHS",
+    545: "EIGHTEEN_MONTHS",
+    731: "TWO_YEARS",
+    1096: "THREE_YEARS",
+    1827: "FIVE_YEARS",
+    2192: "SIX_YEARS",
+    2557: "SEVEN_YEARS",
+    2922: "EIGHT_YEARS",
+    3288: "NINE_YEARS",
     3653: "TEN_YEARS",
 }

@@ -146,14 +146,24 @@ class WorkflowStateMachine(Construct):
             for child in sorted(t.children):
                 name = state_machine_name(settings, child)
                 machine = stack.format_arn(
-                    service="states", resource="stateMachine", resource_name=name, arn_format=ArnFormat.COLON_RESOURCE_NAME
+                    service="states",
+                    resource="stateMachine",
+                    resource_name=name,
+                    arn_format=ArnFormat.COLON_RESOURCE_NAME,
                 )
                 executions = stack.format_arn(
-                    service="states", resource="execution", resource_name=f"{name}:*", arn_format=ArnFormat.COLON_RESOURCE_NAME
+                    service="states",
+                    resource="execution",
+                    resource_name=f"{name}:*",
+                    arn_format=ArnFormat.COLON_RESOURCE_NAME,
                 )
-                role.add_to_principal_policy(iam.PolicyStatement(actions=["states:StartExecution"], resources=[machine]))
                 role.add_to_principal_policy(
-                    iam.PolicyStatement(actions=["states:DescribeExecution", "states:StopExecution"], resources=[executions])
+                    iam.PolicyStatement(actions=["states:StartExecution"], resources=[machine])
+                )
+                role.add_to_principal_policy(
+                    iam.PolicyStatement(
+                        actions=["states:DescribeExecution", "states:StopExecution"], resources=[executions]
+                    )
                 )
                 acks.add(f":execution:{name}:*", f"Executions of the {child} workflow this one starts and waits for.")
             self._events_rule(stack, SFN_EVENTS_RULE)

@@ -15,7 +15,9 @@ from stacks.tables import ServiceTables
 class StorageStack(Stack):
     def __init__(self, scope: Construct, settings: DeploymentSettings, **kwargs) -> None:
         name = settings.stack_name("Storage")
-        super().__init__(scope, name, stack_name=name, description=f"{settings.deployment}: tables and buckets", **kwargs)
+        super().__init__(
+            scope, name, stack_name=name, description=f"{settings.deployment}: tables and buckets", **kwargs
+        )
         self.tables = ServiceTables(self, "Tables", settings)
         self.buckets = DeploymentBuckets(self, "Buckets", settings)
         slots = {

@@ -116,7 +116,10 @@ class SageMakerExecutionRole(Construct):
         )
         grant_needs(self.role, self, needs_of("sagemaker-training"), resources)
         log_group = stack.format_arn(
-            service="logs", resource="log-group", resource_name=TRAINING_LOG_GROUP, arn_format=ArnFormat.COLON_RESOURCE_NAME
+            service="logs",
+            resource="log-group",
+            resource_name=TRAINING_LOG_GROUP,
+            arn_format=ArnFormat.COLON_RESOURCE_NAME,
         )
         self.role.add_to_principal_policy(
             iam.PolicyStatement(
@@ -158,7 +161,10 @@ class SageMakerExecutionRole(Construct):
         self.role.add_to_principal_policy(
             iam.PolicyStatement(
                 actions=["ec2:CreateNetworkInterface"],
-                resources=[ec2_arn("subnet", subnet.subnet_id), ec2_arn("security-group", security_group.security_group_id)],
+                resources=[
+                    ec2_arn("subnet", subnet.subnet_id),
+                    ec2_arn("security-group", security_group.security_group_id),
+                ],
             )
         )
         self.role.add_to_principal_policy(

@@ -30,7 +30,9 @@ class TrainingStack(Stack):
         **kwargs,
     ) -> None:
         name = settings.stack_name("Training")
-        super().__init__(scope, name, stack_name=name, description=f"{settings.deployment}: SageMaker training", **kwargs)
+        super().__init__(
+            scope, name, stack_name=name, description=f"{settings.deployment}: SageMaker training", **kwargs
+        )
         self.training = TrainingInfrastructure(self, "Training", vpc, subnet, settings, deployed, root=root)
         lustre = self.training.lustre.file_system
         slots = {

@@ -65,4 +65,3 @@ class WorkflowsStack(Stack):
 
 def training_tags(settings: DeploymentSettings) -> dict[str, str]:
     return {DEPLOYMENT_TAG: settings.deployment}
-

@@ -11,10 +11,10 @@ concentration, control wells included: the original's rule).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from collections.abc import Iterable
 
 import numpy as np
 import pandas as pd
@@ -105,7 +105,8 @@ class Design:
         annotated = dict(
             zip(
                 zip(self.moa_table["compound"], csvs.concentration_key(self.moa_table["concentration"]), strict=True),
-                self.moa_table["moa"], strict=True,
+                self.moa_table["moa"],
+                strict=True,
             )
         )
         out.insert(2, "moa", [annotated.get(key) for key in zip(out["compound"], out["_key"], strict=True)])
@@ -134,9 +135,7 @@ class Design:
         if not 1 <= n <= len(self.plates):
             raise ValueError(f"n must be between 1 and {len(self.plates)}, not {n}")
         annotated = set(self.annotated_compounds)
-        per_plate = {
-            plate: set(group["compound"]) & annotated for plate, group in self.fields.groupby("plate")
-        }
+        per_plate = {plate: set(group["compound"]) & annotated for plate, group in self.fields.groupby("plate")}
         chosen: list[str] = []
         covered: set[str] = set()
         week_use: dict[str, int] = {}
@@ -166,7 +165,11 @@ def build_design(image_table: pd.DataFrame, moa_table: pd.DataFrame) -> Design:
     rounded to 6 decimals)."""
     keys = csvs.concentration_key(image_table["Image_Metadata_Concentration"])
     moa_keys = dict(
-        zip(zip(moa_table["compound"], csvs.concentration_key(moa_table["concentration"]), strict=True), moa_table["moa"], strict=True)
+        zip(
+            zip(moa_table["compound"], csvs.concentration_key(moa_table["concentration"]), strict=True),
+            moa_table["moa"],
+            strict=True,
+        )
     )
     compound_moa = dict(zip(moa_table["compound"], moa_table["moa"], strict=True))
     compounds = image_table["Image_Metadata_Compound"].to_numpy()

@@ -24,11 +24,11 @@ import time
 import urllib.error
 import urllib.request
 import zipfile
+from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Protocol
-from collections.abc import Iterable, Mapping
 
 from bioims.bbbc021 import csvs, layout
 from bioims.bbbc021.design import Design, build_design
@@ -217,7 +217,9 @@ def _verify_and_place(origin: str, part: Path, dest: Path, checksum: str | None)
         actual = _digest(part, checksum)
         if actual.lower() != checksum.lower():
             part.unlink()
-            raise DownloadError(f"{origin}: checksum mismatch (expected {checksum}, got {actual}); the file was deleted")
+            raise DownloadError(
+                f"{origin}: checksum mismatch (expected {checksum}, got {actual}); the file was deleted"
+            )
     part.replace(dest)
 
 
@@ -358,8 +360,11 @@ def download(
         if from_dir is not None and name == layout.COMPOUND_CSV and not Path(location(name)).is_file():
             continue  # nothing reads the SMILES: a local copy without them is complete
         report.bytes_fetched += fetcher.fetch(
-            location(name), root / name, work / f"{name}.part",
-            checksum=checksums.get(name), progress=progress,
+            location(name),
+            root / name,
+            work / f"{name}.part",
+            checksum=checksums.get(name),
+            progress=progress,
         )
         report.csvs_fetched.append(name)
     tables = {}
@@ -393,8 +398,11 @@ def download(
         fetched = 0
         if not zip_path.is_file():
             fetched = fetcher.fetch(
-                location(name), zip_path, work / f"{name}.part",
-                checksum=checksums.get(name), progress=progress,
+                location(name),
+                zip_path,
+                work / f"{name}.part",
+                checksum=checksums.get(name),
+                progress=progress,
             )
         try:
             unpack_plate(zip_path, root, design, plate, work)

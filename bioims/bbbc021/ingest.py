@@ -18,10 +18,10 @@ Order of work, every step idempotent so a re-run after a crash completes what is
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
-from collections.abc import Iterable
 
 import numpy as np
 import tifffile
@@ -112,7 +112,9 @@ def check_tiff(path: Path) -> tuple[tuple[int, ...], str]:
     except (tifffile.TiffFileError, ValueError, OSError, IndexError, KeyError) as exc:
         raise csvs.Bbbc021DataError(f"{path} is not a readable TIFF: {exc}") from exc
     if not ends or max(ends) > size:
-        raise csvs.Bbbc021DataError(f"{path} is truncated: its image data ends at byte {max(ends, default=0)}, the file has {size}")
+        raise csvs.Bbbc021DataError(
+            f"{path} is truncated: its image data ends at byte {max(ends, default=0)}, the file has {size}"
+        )
     if expected is not None and sum(page.databytecounts) < expected:
         raise csvs.Bbbc021DataError(f"{path} holds fewer pixel bytes than its {shape} {dtype} image needs")
     return shape, dtype
@@ -247,8 +249,19 @@ def ingest(
         progress.stage("upload plates", len(good))
         for plate in good:
             report.plates.append(
-                _ingest_plate(plate, design, mode, source_bucket, source_key, tag_ids, resources,
-                              images_client, process_client, ClientError, wait)
+                _ingest_plate(
+                    plate,
+                    design,
+                    mode,
+                    source_bucket,
+                    source_key,
+                    tag_ids,
+                    resources,
+                    images_client,
+                    process_client,
+                    ClientError,
+                    wait,
+                )
             )
             progress.advance("upload plates")
 
@@ -289,11 +302,22 @@ def _ingest_plate(
             status = "resumed" if result.get("resumed") else "uploaded"
             plate_id = result["plateId"]
         except ClientError as exc:
-            if exc.status != 409 or not isinstance(exc.body, dict) or not exc.body.get("plateId") or exc.body.get("differentContent"):
+            if (
+                exc.status != 409
+                or not isinstance(exc.body, dict)
+                or not exc.body.get("plateId")
+                or exc.body.get("differentContent")
+            ):
                 return PlateOutcome(plate, "failed", error=str(exc))
             result, status, plate_id = {}, "already uploaded", exc.body["plateId"]
         rows = images_client.getImagesByPlateId(plate_id)
-        by_source = dict(zip(design.plate_fields(plate)["image_source_id"], tags.field_tags(design.plate_fields(plate), mode), strict=True))
+        by_source = dict(
+            zip(
+                design.plate_fields(plate)["image_source_id"],
+                tags.field_tags(design.plate_fields(plate), mode),
+                strict=True,
+            )
+        )
         items = [
             {"imageId": row["imageId"], "tagList": sorted(tag_ids[t] for t in by_source[row["imageSourceId"]])}
             for row in rows

@@ -27,9 +27,9 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 
-from bioims.cli.common import EMBEDDING_NAME, EXIT_FAILED, EXIT_PARTIAL, CliError, console, emit
-from bioims.bbbc021 import layout
 from bioims import context
+from bioims.bbbc021 import layout
+from bioims.cli.common import EMBEDDING_NAME, EXIT_FAILED, EXIT_PARTIAL, CliError, console, emit
 from bioims.cli.process_plate import ProgressObserver
 
 
@@ -57,9 +57,13 @@ def bbbc021() -> None:
 
 # --- synth -------------------------------------------------------------------------------------
 @bbbc021.command("synth")
-@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path), help="Target directory.")
+@click.option(
+    "--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path), help="Target directory."
+)
 @click.option("--plates", default=None, help="Comma-separated plate names (default: all 55).")
-@click.option("--n-plates", type=click.IntRange(1, 55), default=None, help="The N plates covering the most annotated compounds.")
+@click.option(
+    "--n-plates", type=click.IntRange(1, 55), default=None, help="The N plates covering the most annotated compounds."
+)
 @click.option("--fields-per-well", type=click.IntRange(1, 4), default=4, show_default=True)
 @click.option("--size", default="1024x1280", show_default=True, help="Field size HxW in pixels.")
 @click.option("--seed", type=click.IntRange(0), default=0, show_default=True)
@@ -86,7 +90,9 @@ def synth(
         raise CliError("give --plates or --n-plates, not both")
     height, width = _size(size)
     try:
-        config = SynthConfig(seed=seed, height=height, width=width, fields_per_well=fields_per_well, cell_scale=cell_scale)
+        config = SynthConfig(
+            seed=seed, height=height, width=width, fields_per_well=fields_per_well, cell_scale=cell_scale
+        )
     except ValueError as exc:
         raise CliError(str(exc)) from None
     chosen = _plates(plates)
@@ -95,17 +101,26 @@ def synth(
     n = 55 if chosen is None else len(chosen)
     if not as_json:
         console.print(
-            f"synthetic BBBC021: {n} plate(s) x 60 wells x {fields_per_well} field(s) of {height}x{width}, seed " f"{seed}, "
+            f"synthetic BBBC021: {n} plate(s) x 60 wells x {fields_per_well} field(s) of {height}x{width}, seed "
+            f"{seed}, "
             f"about {n * 60 * fields_per_well * field_bytes(config) / 1e9:.2f} GB"
         )
     with Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
-        console=console, disable=as_json,
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        disable=as_json,
     ) as progress:
         task = progress.add_task("fields", total=None)
         try:
             report = generate(
-                out_dir, config, chosen, workers=workers,
+                out_dir,
+                config,
+                chosen,
+                workers=workers,
                 progress=lambda done, total: progress.update(task, completed=done, total=total),
             )
         except (SynthError, KeyError, ValueError) as exc:
@@ -125,11 +140,14 @@ def synth(
         emit(summary, True)
     else:
         console.print(
-            f"{report.fields_written} field(s) written, {report.fields_skipped} already there, in " f"{report.seconds:.1f} s; "
+            f"{report.fields_written} field(s) written, {report.fields_skipped} already there, in "
+            f"{report.seconds:.1f} s; "
             f"ingest with: bioims bbbc021 ingest {report.out_dir}"
         )
         if (roi, min_voxels) != (128, 200):
-            console.print(f"for these cells use ROI size {roi} and min-voxels {min_voxels} in the embedding configuration")
+            console.print(
+                f"for these cells use ROI size {roi} and min-voxels {min_voxels} in the embedding configuration"
+            )
 
 
 # --- download ----------------------------------------------------------------------------------
@@ -160,18 +178,37 @@ class _Bars:
 
 
 @bbbc021.command("download")
-@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path), help="Target directory.")
+@click.option(
+    "--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path), help="Target directory."
+)
 @click.option("--plates", default=None, help="Comma-separated plate names (default: all 55).")
-@click.option("--base-url", default=None, help="Where the files are published (default: the Broad Institute's BBBC site).")
-@click.option("--from-dir", type=click.Path(file_okay=False, exists=True, path_type=Path), default=None,
-              help="Take the CSVs and plate zips from this local directory instead of the web.")
+@click.option(
+    "--base-url", default=None, help="Where the files are published (default: the Broad Institute's BBBC site)."
+)
+@click.option(
+    "--from-dir",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="Take the CSVs and plate zips from this local directory instead of the web.",
+)
 @click.option("--workers", type=click.IntRange(1, 16), default=4, show_default=True, help="Parallel plate downloads.")
-@click.option("--checksums", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None, help="md5sum/sha256sum-style list to verify files against.")
+@click.option(
+    "--checksums",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="md5sum/sha256sum-style list to verify files against.",
+)
 @click.option("--keep-zips", is_flag=True, help="Keep the plate zips after unpacking.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
 def download(
-    out_dir: Path, plates: str | None, base_url: str | None, from_dir: Path | None, workers: int, checksums: Path | None,
-    keep_zips: bool, as_json: bool,
+    out_dir: Path,
+    plates: str | None,
+    base_url: str | None,
+    from_dir: Path | None,
+    workers: int,
+    checksums: Path | None,
+    keep_zips: bool,
+    as_json: bool,
 ) -> None:
     """Download the published BBBC021 (CSVs and plate zips, about 40 GB) into --out; resumable.
     With --from-dir, the same files come from a local directory (zips fetched by hand)."""
@@ -183,12 +220,23 @@ def download(
     try:
         sums = read_checksums(checksums) if checksums else None
         with Progress(
-            TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn(),
-            console=console, disable=as_json,
+            TextColumn("{task.description}"),
+            BarColumn(),
+            DownloadColumn(),
+            TransferSpeedColumn(),
+            TimeRemainingColumn(),
+            console=console,
+            disable=as_json,
         ) as progress:
             report = run_download(
-                out_dir, _plates(plates), base_url=base_url or layout.DEFAULT_BASE_URL, workers=workers,
-                checksums=sums, keep_zips=keep_zips, progress=_Bars(progress), from_dir=from_dir,
+                out_dir,
+                _plates(plates),
+                base_url=base_url or layout.DEFAULT_BASE_URL,
+                workers=workers,
+                checksums=sums,
+                keep_zips=keep_zips,
+                progress=_Bars(progress),
+                from_dir=from_dir,
             )
     except (DownloadError, ValueError, OSError) as exc:
         raise CliError(str(exc)) from None
@@ -205,7 +253,8 @@ def download(
     else:
         console.print(
             f"{len(report.plates_fetched)} plate(s) fetched, {len(report.plates_skipped)} already complete, "
-            f"{report.bytes_fetched / 1e9:.2f} GB in {report.seconds:.0f} s; ingest with: bioims bbbc021 ingest " f"{report.out_dir}"
+            f"{report.bytes_fetched / 1e9:.2f} GB in {report.seconds:.0f} s; ingest with: bioims bbbc021 ingest "
+            f"{report.out_dir}"
         )
 
 
@@ -228,13 +277,30 @@ class _Stages:
 @bbbc021.command("ingest")
 @click.argument("directory", type=click.Path(file_okay=False, exists=True, path_type=Path))
 @click.option("--plates", default=None, help="Comma-separated plate names (default: every plate directory present).")
-@click.option("--label-mode", type=click.Choice(("standard", "compound")), default="standard", show_default=True,
-              help="standard: only the 103 annotated treatments (and DMSO) carry an MOA label; compound: every "
-                   "concentration of an annotated compound does (the original's rule).")
-@click.option("--embedding", type=EMBEDDING_NAME, default="bbbc021", show_default=True, help="Embedding name the training filter lists are written for.")
-@click.option("--source", default=None, help="Where the services read the TIFFs when not DIRECTORY itself: s3://bucket[/prefix] holding the same layout.")
+@click.option(
+    "--label-mode",
+    type=click.Choice(("standard", "compound")),
+    default="standard",
+    show_default=True,
+    help="standard: only the 103 annotated treatments (and DMSO) carry an MOA label; compound: every "
+    "concentration of an annotated compound does (the original's rule).",
+)
+@click.option(
+    "--embedding",
+    type=EMBEDDING_NAME,
+    default="bbbc021",
+    show_default=True,
+    help="Embedding name the training filter lists are written for.",
+)
+@click.option(
+    "--source",
+    default=None,
+    help="Where the services read the TIFFs when not DIRECTORY itself: s3://bucket[/prefix] holding the same layout.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
-def ingest(directory: Path, plates: str | None, label_mode: str, embedding: str, source: str | None, as_json: bool) -> None:
+def ingest(
+    directory: Path, plates: str | None, label_mode: str, embedding: str, source: str | None, as_json: bool
+) -> None:
     """Ingest a local BBBC021 copy: labels, tags, plate uploads and training filter lists."""
     from bioims.bbbc021.ingest import IngestError
     from bioims.bbbc021.ingest import ingest as run_ingest
@@ -247,14 +313,25 @@ def ingest(directory: Path, plates: str | None, label_mode: str, embedding: str,
         prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
     ctx = context.get()
     with Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console, disable=as_json
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        disable=as_json,
     ) as progress:
         if ctx.settings.backend == "local" and not as_json:
             ctx.runtime.observer = ProgressObserver(progress)
         try:
             report = run_ingest(
-                directory, _plates(plates), mode=label_mode, embedding=embedding, source_bucket=bucket,
-                source_key=prefix, context=ctx, progress=_Stages(progress),
+                directory,
+                _plates(plates),
+                mode=label_mode,
+                embedding=embedding,
+                source_bucket=bucket,
+                source_key=prefix,
+                context=ctx,
+                progress=_Stages(progress),
             )
         except IngestError as exc:
             raise CliError(str(exc)) from None
@@ -269,7 +346,9 @@ def ingest(directory: Path, plates: str | None, label_mode: str, embedding: str,
 
 def _print_ingest(report, embedding: str) -> None:
     for plate in report.plates:
-        console.print(f"{plate.plate}: {plate.status} plateId {plate.plate_id} ({plate.images} images) {plate.workflow}")
+        console.print(
+            f"{plate.plate}: {plate.status} plateId {plate.plate_id} ({plate.images} images) {plate.workflow}"
+        )
     if report.absent:
         console.print(f"{len(report.absent)} plate(s) of the image CSV have no directory here (not ingested)")
     console.print(

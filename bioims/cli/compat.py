@@ -17,7 +17,11 @@ def compat_group() -> None:
 
 
 @compat_group.command("describe-stacks")
-@click.option("--out", default=None, help="Also write the document to s3://BUCKET/KEY (what BioimageSearchResources(params={'bucket', 'key'}) reads).")
+@click.option(
+    "--out",
+    default=None,
+    help="Also write the document to s3://BUCKET/KEY (what BioimageSearchResources(params={'bucket', 'key'}) reads).",
+)
 def describe_stacks(out: str | None) -> None:
     """Print a CloudFormation describe_stacks document with the original's stack names and
     output keys, pointing at this deployment's Lambdas, Batch queues and job definitions."""
@@ -28,5 +32,7 @@ def describe_stacks(out: str | None) -> None:
     text = json.dumps(document, indent=1)
     if out is not None:
         bucket, key = out[5:].split("/", 1)
-        ctx.stores.aws_client("s3").put_object(Bucket=bucket, Key=key, Body=text.encode(), ContentType="application/json")
+        ctx.stores.aws_client("s3").put_object(
+            Bucket=bucket, Key=key, Body=text.encode(), ContentType="application/json"
+        )
     click.echo(text)

@@ -41,11 +41,24 @@ def _follow(arn: str, progress, train_id: str) -> dict:
 @click.command("embed")
 @click.argument("train_id", type=ID)
 @click.option("--plate", "plate_id", type=ID, help="Only this plate.")
-@click.option("--cellprofiler", "feature_embedding", type=EMBEDDING_NAME, metavar="EMBEDDING", default=None,
-              help="Record TRAIN_ID as CellProfiler features of EMBEDDING's ROIs (no training), then embed.")
-@click.option("--groups", default=None, help="Comma-separated feature groups with --cellprofiler (default: the fast set; see " "bioims.features.cellprofiler).")
+@click.option(
+    "--cellprofiler",
+    "feature_embedding",
+    type=EMBEDDING_NAME,
+    metavar="EMBEDDING",
+    default=None,
+    help="Record TRAIN_ID as CellProfiler features of EMBEDDING's ROIs (no training), then embed.",
+)
+@click.option(
+    "--groups",
+    default=None,
+    help="Comma-separated feature groups with --cellprofiler (default: the fast set; see "
+    "bioims.features.cellprofiler).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable summary.")
-def embed(train_id: str, plate_id: str | None, feature_embedding: str | None, groups: str | None, as_json: bool) -> None:
+def embed(
+    train_id: str, plate_id: str | None, feature_embedding: str | None, groups: str | None, as_json: bool
+) -> None:
     """Embed every image of TRAIN_ID's compatible plates (or of --plate) with its model."""
     from bioims.clients import ClientError
 
@@ -58,8 +71,12 @@ def embed(train_id: str, plate_id: str | None, feature_embedding: str | None, gr
     try:
         if feature_embedding:
             chosen = [g.strip() for g in groups.split(",") if g.strip()] if groups else None
-            service.call("createFeatureTraining", trainId=train_id, embeddingName=feature_embedding,
-                         **({"groups": chosen} if chosen else {}))
+            service.call(
+                "createFeatureTraining",
+                trainId=train_id,
+                embeddingName=feature_embedding,
+                **({"groups": chosen} if chosen else {}),
+            )
         with progress:
             if local:
                 ctx.runtime.observer = TrainingObserver(progress, "embedding")
@@ -72,9 +89,16 @@ def embed(train_id: str, plate_id: str | None, feature_embedding: str | None, gr
         described = service.call("describeExecution", executionArn=started["executionArn"])
     except ClientError as exc:
         raise CliError(str(exc)) from None
-    result = {"trainId": train_id, "executionArn": started["executionArn"], "status": outcome.get("status"),
-              "error": described.get("error"), "cause": described.get("cause"), "plates": status["plates"],
-              "images": sum(p["embeddedImages"] for p in status["plates"]), "complete": status["complete"]}
+    result = {
+        "trainId": train_id,
+        "executionArn": started["executionArn"],
+        "status": outcome.get("status"),
+        "error": described.get("error"),
+        "cause": described.get("cause"),
+        "plates": status["plates"],
+        "images": sum(p["embeddedImages"] for p in status["plates"]),
+        "complete": status["complete"],
+    }
     if as_json:
         emit(result, True)
     else:
@@ -82,7 +106,12 @@ def embed(train_id: str, plate_id: str | None, feature_embedding: str | None, gr
         for column in ("plate", "plateId", "embedded images", "array file"):
             table.add_column(column)
         for plate in status["plates"]:
-            table.add_row(plate["plateSourceId"], plate["plateId"], str(plate["embeddedImages"]), "yes" if plate["arrayFile"] else "no")
+            table.add_row(
+                plate["plateSourceId"],
+                plate["plateId"],
+                str(plate["embeddedImages"]),
+                "yes" if plate["arrayFile"] else "no",
+            )
         console.print(table)
         if result["status"] == "SUCCEEDED":
             console.print(f"[green]{result['images']} image embeddings[/green] ({result['executionArn']})")

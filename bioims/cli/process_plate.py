@@ -108,8 +108,14 @@ def run_plate(plate_id: str, embedding_name: str | None, workers: int | None, qu
         started = int(time.time() * 1000)
         request = ProcessRequest(plateId=plate_id, embeddingName=embedding_name, wait=True)
         progress = Progress(
-            SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-            console=console, disable=quiet, transient=False,
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            disable=quiet,
+            transient=False,
         )
         with progress:
             if ctx.settings.backend == "local":
@@ -157,7 +163,14 @@ def _print_summary(result: dict[str, Any]) -> None:
     table.add_column("failed")
     table.add_column("not processed")
     table.add_column("ROIs")
-    table.add_row(str(result["images"]), str(result["done"]), str(result["skipped"]), str(len(result["failed"])), str(result["notProcessed"]), str(result["rois"]))
+    table.add_row(
+        str(result["images"]),
+        str(result["done"]),
+        str(result["skipped"]),
+        str(len(result["failed"])),
+        str(result["notProcessed"]),
+        str(result["rois"]),
+    )
     console.print(table)
     for failure in result["failed"]:
         console.print(f"[red]failed[/red] {failure['imageId']} {failure['imageSourceId']}: {failure['error']}")
@@ -181,7 +194,13 @@ class ProcessPlateGroup(click.Group):
 
 @click.command("run", hidden=True)
 @click.argument("plate_id", type=ID)
-@click.option("--embedding", "-e", "embedding_name", type=EMBEDDING_NAME, help="Embedding whose ROIs to compute (default: the only one).")
+@click.option(
+    "--embedding",
+    "-e",
+    "embedding_name",
+    type=EMBEDDING_NAME,
+    help="Embedding whose ROIs to compute (default: the only one).",
+)
 @click.option("--workers", "-w", type=int, help="Worker processes for the images (default: one per core).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable summary.")
 def RUN(plate_id: str, embedding_name: str | None, workers: int | None, as_json: bool) -> None:  # noqa: N802

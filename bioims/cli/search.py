@@ -61,11 +61,24 @@ def search_group() -> None:
 @click.option("--train-id", type=ID, required=True, help="Training whose embeddings are searched.")
 @click.option("--image-id", required=True, help="Query image (never returned itself).")
 @click.option("--k", "max_hits", type=click.IntRange(1, 1000), default=10, show_default=True, help="Number of hits.")
-@click.option("--metric", type=click.Choice(["Cosine", "Euclidean"], case_sensitive=False), default="Cosine", show_default=True)
-@click.option("--include-tag", "include", multiple=True, help="Only images with any of these tags (id or value); repeatable.")
-@click.option("--exclude-tag", "exclude", multiple=True, help="No images with any of these tags (id or value); repeatable.")
+@click.option(
+    "--metric", type=click.Choice(["Cosine", "Euclidean"], case_sensitive=False), default="Cosine", show_default=True
+)
+@click.option(
+    "--include-tag", "include", multiple=True, help="Only images with any of these tags (id or value); repeatable."
+)
+@click.option(
+    "--exclude-tag", "exclude", multiple=True, help="No images with any of these tags (id or value); repeatable."
+)
 @click.option("--require-moa", is_flag=True, help="Only images with an 'moa:' tag.")
-@click.option("--wait", "wait_seconds", type=click.FloatRange(0, 600), default=60, show_default=True, help="Seconds to wait for the result.")
+@click.option(
+    "--wait",
+    "wait_seconds",
+    type=click.FloatRange(0, 600),
+    default=60,
+    show_default=True,
+    help="Seconds to wait for the result.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the answer as JSON.")
 def query(train_id, image_id, max_hits, metric, include, exclude, require_moa, wait_seconds, as_json) -> None:
     """The K images nearest to IMAGE-ID in TRAIN-ID's index, with tag filters."""
@@ -86,7 +99,10 @@ def query(train_id, image_id, max_hits, metric, include, exclude, require_moa, w
     if answer.get("status") == "error":
         raise CliError(f"search {answer['searchId']} failed: {answer.get('errorReason', '')}")
     if answer.get("timedOut"):
-        raise CliError(f"search {answer['searchId']} is still {answer.get('status')}; read it later with `bioims search " f"results --search-id {answer['searchId']}`")
+        raise CliError(
+            f"search {answer['searchId']} is still {answer.get('status')}; read it later with `bioims search "
+            f"results --search-id {answer['searchId']}`"
+        )
 
 
 @search_group.command("results")
@@ -141,13 +157,23 @@ def _trainings_table(listing: list[dict]) -> Table:
     for entry in listing:
         index = entry.get("index") or {"kind": "exact"}
         approximate = index["kind"] != "exact"
-        kind = index["kind"] + (f" (nprobe {index['breadth']})" if index["kind"] == "ivf" else f" (efSearch {index['breadth']})" if approximate else "")
+        kind = index["kind"] + (
+            f" (nprobe {index['breadth']})"
+            if index["kind"] == "ivf"
+            else f" (efSearch {index['breadth']})"
+            if approximate
+            else ""
+        )
         if not approximate and index.get("pending"):
             kind += f" ({index['pending']} pending)"
         if not approximate and index.get("rejected"):
             kind += f" ({index['rejected']['kind']} not faster)"
         table.add_row(
-            entry["trainId"], entry["embeddingName"], str(entry["images"]), str(entry["plates"]), kind,
+            entry["trainId"],
+            entry["embeddingName"],
+            str(entry["images"]),
+            str(entry["plates"]),
+            kind,
             f"{index['recall_at_10']:.4f}" if approximate else "1 (exact)",
             f"{index['ann_ms']:.3f}" if approximate else "",
             f"{index['exact_ms']:.3f}" if approximate else "",
@@ -182,10 +208,27 @@ def trainings(url: str | None, as_json: bool) -> None:
 
 
 @search_group.command("serve")
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address of the HTTP API (0.0.0.0 exposes it to the network).")
-@click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True, help="Port of the HTTP API (0: any free port).")
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address of the HTTP API (0.0.0.0 exposes it to the network).",
+)
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=8080,
+    show_default=True,
+    help="Port of the HTTP API (0: any free port).",
+)
 @click.option("--no-http", is_flag=True, help="Only consume the queues.")
-@click.option("--max-receives", type=click.IntRange(1), default=3, show_default=True, help="Deliveries before a failing message is given up.")
+@click.option(
+    "--max-receives",
+    type=click.IntRange(1),
+    default=3,
+    show_default=True,
+    help="Deliveries before a failing message is given up.",
+)
 def serve(host: str, port: int, no_http: bool, max_receives: int) -> None:
     """Run the search service: consume the search and management queues and serve the HTTP API
     (GET /health, GET /trainings, POST /search, GET /openapi.json) until interrupted."""
@@ -198,7 +241,9 @@ def serve(host: str, port: int, no_http: bool, max_receives: int) -> None:
     def ready(server) -> None:
         loaded = server.engine.trainings()
         where = server.http.url if server.http is not None else "no HTTP API"
-        console.print(f"search service ready: {len(loaded)} trainings, {sum(t['images'] for t in loaded)} images; {where}")
+        console.print(
+            f"search service ready: {len(loaded)} trainings, {sum(t['images'] for t in loaded)} images; {where}"
+        )
         if loaded:
             console.print(_trainings_table(loaded))
 

@@ -40,7 +40,11 @@ def _parse(name: str, value: str, string_only: bool) -> Any:
         try:
             return jsonlimits.loads(path.read_bytes())
         except jsonlimits.JsonInputError as exc:
-            raise UsageError(f"--{name}: file {path} is {exc}" if str(exc).startswith("not JSON") else f"--{name}: file {path}: {exc}") from None
+            raise UsageError(
+                f"--{name}: file {path} is {exc}"
+                if str(exc).startswith("not JSON")
+                else f"--{name}: file {path}: {exc}"
+            ) from None
     if string_only:
         return value
     try:
@@ -65,12 +69,16 @@ def _method_command(service: str, method_name: str, api_method) -> click.Command
 
     def callback(as_json: bool, **values: Any) -> None:
         request = {
-            name: _parse(name, value, _string_only(fields[name].annotation)) for name, value in values.items() if value is not None
+            name: _parse(name, value, _string_only(fields[name].annotation))
+            for name, value in values.items()
+            if value is not None
         }
         body = client(service).call(method_name, **request)
         emit(body, as_json)
 
-    return click.Command(method_name, params=params, callback=callback, help=api_method.doc or f"{service} {method_name}")
+    return click.Command(
+        method_name, params=params, callback=callback, help=api_method.doc or f"{service} {method_name}"
+    )
 
 
 def _service_group(service: str) -> click.Group:

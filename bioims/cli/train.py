@@ -48,7 +48,9 @@ class TrainingObserver(Observer):
     def map_progress(self, workflow: str, step: str, done: int, total: int, failed: int) -> None:
         task = self.steps.get(step) or self.progress.add_task(step, total=total)
         self.steps[step] = task
-        self.progress.update(task, total=max(total, 1), completed=done, description=f"{step} ({failed} failed)" if failed else step)
+        self.progress.update(
+            task, total=max(total, 1), completed=done, description=f"{step} ({failed} failed)" if failed else step
+        )
 
     def log(self, message: str) -> None:
         report = parse_progress(message)
@@ -65,8 +67,15 @@ class TrainingObserver(Observer):
 
 
 def _progress(quiet: bool) -> Progress:
-    return Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
-                    console=console, disable=quiet, transient=False)
+    return Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        disable=quiet,
+        transient=False,
+    )
 
 
 def _follow(train_id: str, observer: TrainingObserver) -> dict:
@@ -99,7 +108,9 @@ def _run(start, train_ids_of, quiet: bool, label: str) -> list[dict]:
             raise CliError(str(exc)) from None
         statuses = []
         for train_id in train_ids_of(started):
-            statuses.append(client("train").call("getTrainingStatus", trainId=train_id) if local else _follow(train_id, observer))
+            statuses.append(
+                client("train").call("getTrainingStatus", trainId=train_id) if local else _follow(train_id, observer)
+            )
     return statuses
 
 
@@ -112,9 +123,14 @@ def _status_table(statuses: list[dict], title: str) -> Table:
         best = summary.get("validationBest")
         error = (s.get("execution") or {}).get("cause") or s.get("statusMessage") or ""
         table.add_row(
-            s["trainId"], s.get("compound", ""), s.get("state", ""), str(summary.get("epochsCompleted", "")),
-            str(summary.get("bestEpoch", "")), f"{summary.get('validationMetric')} {best:.4f}" if best is not None else "",
-            str(s.get("roiCount", "")), error[:120],
+            s["trainId"],
+            s.get("compound", ""),
+            s.get("state", ""),
+            str(summary.get("epochsCompleted", "")),
+            str(summary.get("bestEpoch", "")),
+            f"{summary.get('validationMetric')} {best:.4f}" if best is not None else "",
+            str(s.get("roiCount", "")),
+            error[:120],
         )
     return table
 
@@ -142,13 +158,27 @@ def train() -> None:
 @click.option("--on-demand", is_flag=True, help="AWS: on-demand instead of spot training.")
 @click.option("--description", default="")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable status.")
-def start_command(embedding: str, filter_key: str, filter_bucket: str, process_plates: bool, on_demand: bool,
-                  description: str, as_json: bool) -> None:
+def start_command(
+    embedding: str,
+    filter_key: str,
+    filter_bucket: str,
+    process_plates: bool,
+    on_demand: bool,
+    description: str,
+    as_json: bool,
+) -> None:
     """Train one network of EMBEDDING (baseline, or without the images of --filter-key)."""
+
     def start(local: bool) -> dict:
         return client("train").call(
-            "train", embeddingName=embedding, filterKey=filter_key, filterBucket=filter_bucket,
-            executeProcessPlate=process_plates, useSpot=not on_demand, description=description, wait=local,
+            "train",
+            embeddingName=embedding,
+            filterKey=filter_key,
+            filterBucket=filter_bucket,
+            executeProcessPlate=process_plates,
+            useSpot=not on_demand,
+            description=description,
+            wait=local,
         )
 
     statuses = _run(start, lambda out: [out["trainId"]], as_json, "training")
@@ -157,17 +187,26 @@ def start_command(embedding: str, filter_key: str, filter_bucket: str, process_p
 
 @train.command("loco")
 @click.argument("embedding", type=EMBEDDING_NAME)
-@click.option("--compound", "compounds", multiple=True, help="Leave out only these compounds (repeatable); default all.")
+@click.option(
+    "--compound", "compounds", multiple=True, help="Leave out only these compounds (repeatable); default all."
+)
 @click.option("--process-plates", is_flag=True)
 @click.option("--on-demand", is_flag=True)
 @click.option("--json", "as_json", is_flag=True)
-def loco_command(embedding: str, compounds: tuple[str, ...], process_plates: bool, on_demand: bool, as_json: bool) -> None:
+def loco_command(
+    embedding: str, compounds: tuple[str, ...], process_plates: bool, on_demand: bool, as_json: bool
+) -> None:
     """One training per compound exclusion list of EMBEDDING (leave-one-compound-out, NSC models).
     Trainings that exist already are reported, not repeated."""
+
     def start(local: bool) -> dict:
         return client("train").call(
-            "trainLeaveOneCompoundOut", embeddingName=embedding, compounds=list(compounds) or None,
-            executeProcessPlate=process_plates, useSpot=not on_demand, wait=local,
+            "trainLeaveOneCompoundOut",
+            embeddingName=embedding,
+            compounds=list(compounds) or None,
+            executeProcessPlate=process_plates,
+            useSpot=not on_demand,
+            wait=local,
         )
 
     statuses = _run(start, lambda out: [t["trainId"] for t in out["trainings"]], as_json, "leave-one-compound-out")
@@ -179,8 +218,12 @@ def loco_command(embedding: str, compounds: tuple[str, ...], process_plates: boo
 @click.option("--json", "as_json", is_flag=True)
 def resume_command(train_id: str, as_json: bool) -> None:
     """Run TRAIN_ID's train workflow again; the job continues from its checkpoints."""
-    statuses = _run(lambda local: client("train").call("resumeTraining", trainId=train_id, wait=local),
-                    lambda out: [out["trainId"]], as_json, "training")
+    statuses = _run(
+        lambda local: client("train").call("resumeTraining", trainId=train_id, wait=local),
+        lambda out: [out["trainId"]],
+        as_json,
+        "training",
+    )
     _finish(statuses, as_json, f"training {train_id}")
 
 

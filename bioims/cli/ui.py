@@ -10,14 +10,30 @@ from bioims.cli.common import CliError, console
 from bioims.ui import DEFAULT_PORT
 from bioims.ui.data import UiData
 from bioims.ui.server import UiServer
-from bioims.cli.common import CliError, console
 
 
 @click.command("ui")
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (0.0.0.0 exposes the UI, which has no login).")
-@click.option("--port", type=click.IntRange(0, 65535), default=DEFAULT_PORT, show_default=True, help="Port (0: any free port).")
-@click.option("--search-url", default=None, help="The search service's HTTP API (e.g. http://127.0.0.1:8080); default: the search client.")
-@click.option("--search-timeout", type=click.FloatRange(0.5, 600), default=30, show_default=True, help="Seconds to wait for a search.")
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to listen on (0.0.0.0 exposes the UI, which has no login).",
+)
+@click.option(
+    "--port", type=click.IntRange(0, 65535), default=DEFAULT_PORT, show_default=True, help="Port (0: any free port)."
+)
+@click.option(
+    "--search-url",
+    default=None,
+    help="The search service's HTTP API (e.g. http://127.0.0.1:8080); default: the search client.",
+)
+@click.option(
+    "--search-timeout",
+    type=click.FloatRange(0.5, 600),
+    default=30,
+    show_default=True,
+    help="Seconds to wait for a search.",
+)
 def ui(host: str, port: int, search_url: str | None, search_timeout: float) -> None:
     """Browse plates and images, search by example, read trainings and evaluation reports."""
     if search_url is not None and not search_url.startswith(("http://", "https://")):
@@ -28,7 +44,9 @@ def ui(host: str, port: int, search_url: str | None, search_timeout: float) -> N
         raise CliError(f"cannot serve on {host}:{port}: {exc}") from None
     console.print(f"bioimage-search UI on {server.url}/ (Ctrl-C stops it)", highlight=False)
     if host not in ("127.0.0.1", "localhost", "::1"):
-        console.print(f"warning: the UI has no login and now listens on {host}: keep it off public networks", style="yellow")
+        console.print(
+            f"warning: the UI has no login and now listens on {host}: keep it off public networks", style="yellow"
+        )
     try:
         server.serve_forever()
     except KeyboardInterrupt:

@@ -12,10 +12,10 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from bioims.cli.common import EMBEDDING_NAME, CliError, console
-from bioims.walkthrough import Reporter, run_walkthrough, WalkthroughError, WalkthroughOptions
 from bioims import context
+from bioims.cli.common import EMBEDDING_NAME, CliError, console
 from bioims.cli.evaluate import methods_table
+from bioims.walkthrough import Reporter, WalkthroughError, WalkthroughOptions, run_walkthrough
 
 
 class RichReporter:
@@ -29,8 +29,12 @@ class RichReporter:
 
     def progress_update(self, done: int, total: int, detail: str) -> None:
         if self.task is not None:
-            self.progress.update(self.task, completed=done, total=total or None, description=self.base + (f" · {detail}" if detail else ""))
-
+            self.progress.update(
+                self.task,
+                completed=done,
+                total=total or None,
+                description=self.base + (f" · {detail}" if detail else ""),
+            )
 
     def note(self, text: str) -> None:
         self.progress.console.print(f"  [dim]{escape(text)}[/dim]")
@@ -40,7 +44,9 @@ class RichReporter:
             self.progress.remove_task(self.task)
             self.task = None
         mark = "[yellow]skipped (done before)[/yellow]" if skipped else f"[green]done[/green] in {seconds:.1f} s"
-        self.progress.console.print(f"[bold]{name}[/bold] {mark}: {escape(summary)}")  # a summary may hold "[cellprofiler]"
+        self.progress.console.print(
+            f"[bold]{name}[/bold] {mark}: {escape(summary)}"
+        )  # a summary may hold "[cellprofiler]"
 
 
 def _reporter(progress: Progress):
@@ -71,26 +77,76 @@ def _size(value: str) -> tuple[int, int]:
 
 
 @click.command("walkthrough")
-@click.option("--synthetic", "synthetic", is_flag=True, default=False, help="Use synthetic plates (the default when --bbbc021-dir is not given).")
-@click.option("--bbbc021-dir", type=click.Path(file_okay=False, path_type=Path), default=None, help="A real BBBC021 copy (bioims bbbc021 download).")
-@click.option("--plates", default="", help="Comma-separated plate names (default: the first --n-plates of a covering order).")
+@click.option(
+    "--synthetic",
+    "synthetic",
+    is_flag=True,
+    default=False,
+    help="Use synthetic plates (the default when --bbbc021-dir is not given).",
+)
+@click.option(
+    "--bbbc021-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="A real BBBC021 copy (bioims bbbc021 download).",
+)
+@click.option(
+    "--plates", default="", help="Comma-separated plate names (default: the first --n-plates of a covering order)."
+)
 @click.option("--n-plates", type=click.IntRange(1, 55), default=8, show_default=True)
 @click.option("--fields-per-well", type=click.IntRange(1, 4), default=1, show_default=True)
-@click.option("--size", default="256x320", show_default=True, help="Synthetic image size HEIGHTxWIDTH (real BBBC021: 1024x1280).")
-@click.option("--cell-scale", type=float, default=0.5, show_default=True, help="Synthetic cell size relative to real MCF7 cells.")
+@click.option(
+    "--size", default="256x320", show_default=True, help="Synthetic image size HEIGHTxWIDTH (real BBBC021: 1024x1280)."
+)
+@click.option(
+    "--cell-scale", type=float, default=0.5, show_default=True, help="Synthetic cell size relative to real MCF7 cells."
+)
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--nsc", default="3", show_default=True, help="Leave-one-compound-out models: all, none or a number of compounds.")
-@click.option("--network", default="bioims-resnet", show_default=True, help="bbbc021-1 (the original) or bioims-resnet.")
-@click.option("--hyperparameter", "hyperparameters", multiple=True, help="Training hyperparameter NAME=VALUE (repeatable), e.g. epochs=6.")
+@click.option(
+    "--nsc", default="3", show_default=True, help="Leave-one-compound-out models: all, none or a number of compounds."
+)
+@click.option(
+    "--network", default="bioims-resnet", show_default=True, help="bbbc021-1 (the original) or bioims-resnet."
+)
+@click.option(
+    "--hyperparameter",
+    "hyperparameters",
+    multiple=True,
+    help="Training hyperparameter NAME=VALUE (repeatable), e.g. epochs=6.",
+)
 @click.option("--embedding-name", type=EMBEDDING_NAME, default="bbbc021", show_default=True)
 @click.option("--label-mode", type=click.Choice(["standard", "compound"]), default="standard", show_default=True)
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("walkthrough-report"), show_default=True)
+@click.option(
+    "--out", type=click.Path(file_okay=False, path_type=Path), default=Path("walkthrough-report"), show_default=True
+)
 @click.option("--backend", type=click.Choice(["local", "aws"]), default=None, help="Override BIOIMS_BACKEND.")
-@click.option("--poll-seconds", type=click.FloatRange(min=0, min_open=True), default=10.0, show_default=True,
-              help="On AWS: seconds between status polls of running workflows.")
+@click.option(
+    "--poll-seconds",
+    type=click.FloatRange(min=0, min_open=True),
+    default=10.0,
+    show_default=True,
+    help="On AWS: seconds between status polls of running workflows.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
-def walkthrough(synthetic, bbbc021_dir, plates, n_plates, fields_per_well, size, cell_scale, seed, nsc, network,
-                hyperparameters, embedding_name, label_mode, out, backend, poll_seconds, as_json) -> None:
+def walkthrough(
+    synthetic,
+    bbbc021_dir,
+    plates,
+    n_plates,
+    fields_per_well,
+    size,
+    cell_scale,
+    seed,
+    nsc,
+    network,
+    hyperparameters,
+    embedding_name,
+    label_mode,
+    out,
+    backend,
+    poll_seconds,
+    as_json,
+) -> None:
     """Run the whole BBBC021 pipeline: data, upload, processing, training, embeddings, search,
     leave-one-compound-out models, evaluation and an example search. Re-running continues where
     an interrupted run stopped."""
@@ -111,18 +167,37 @@ def walkthrough(synthetic, bbbc021_dir, plates, n_plates, fields_per_well, size,
             parsed[name] = value
     try:
         options = WalkthroughOptions(
-            bbbc021_dir=bbbc021_dir, plates=tuple(p for p in plates.split(",") if p), n_plates=n_plates,
-            fields_per_well=fields_per_well, height=height, width=width, cell_scale=cell_scale, seed=seed, nsc=nsc,
-            network=network, hyperparameters=parsed, embedding_name=embedding_name, label_mode=label_mode, out=out,
+            bbbc021_dir=bbbc021_dir,
+            plates=tuple(p for p in plates.split(",") if p),
+            n_plates=n_plates,
+            fields_per_well=fields_per_well,
+            height=height,
+            width=width,
+            cell_scale=cell_scale,
+            seed=seed,
+            nsc=nsc,
+            network=network,
+            hyperparameters=parsed,
+            embedding_name=embedding_name,
+            label_mode=label_mode,
+            out=out,
             poll_seconds=poll_seconds,
         )
     except WalkthroughError as exc:
         raise CliError(str(exc)) from None
     settings = context.get().settings
-    console.print(f"[bold]bioimage-search walkthrough[/bold] on the {settings.backend} backend"
-                  + (f", data in {settings.home}" if settings.backend == "local" else ""))
+    console.print(
+        f"[bold]bioimage-search walkthrough[/bold] on the {settings.backend} backend"
+        + (f", data in {settings.home}" if settings.backend == "local" else "")
+    )
     started = time.perf_counter()
-    columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    columns = (
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
     with Progress(*columns, console=console, transient=True) as progress:
         try:
             summary = run_walkthrough(options, _reporter(progress))
@@ -137,13 +212,22 @@ def walkthrough(synthetic, bbbc021_dir, plates, n_plates, fields_per_well, size,
 def _print_summary(summary: dict, seconds: float) -> None:
     example = summary["exampleSearch"]
     query = example["query"]
-    table = Table(title=f"Nearest images to {query['imageSourceId']} ({query['compound']} {query['concentration'] or ''}, " f"{query['moa']}), "
-                        "other compounds with a known MOA only")
+    table = Table(
+        title=f"Nearest images to {query['imageSourceId']} ({query['compound']} {query['concentration'] or ''}, "
+        f"{query['moa']}), "
+        "other compounds with a known MOA only"
+    )
     for column in ("rank", "image", "compound", "concentration", "MOA", "distance"):
         table.add_column(column)
     for hit in example["hits"]:
-        table.add_row(str(hit["rank"]), hit["imageSourceId"] or "", hit["compound"] or "", str(hit["concentration"] or ""),
-                      hit["moa"], f"{hit['distance']:.4f}")
+        table.add_row(
+            str(hit["rank"]),
+            hit["imageSourceId"] or "",
+            hit["compound"] or "",
+            str(hit["concentration"] or ""),
+            hit["moa"],
+            f"{hit['distance']:.4f}",
+        )
     console.print(table)
     metrics = summary["metrics"]
     result = Table(title="MOA prediction of unseen compounds")
@@ -162,12 +246,19 @@ def _print_summary(summary: dict, seconds: float) -> None:
         block = metrics.get(name)
         if block:
             chance = block.get("chance")
-            result.add_row(label, f"{block['correct']}/{block['total']}", f"{block['accuracy']:.3f}", "" if chance is None else f"{chance:.3f}")
+            result.add_row(
+                label,
+                f"{block['correct']}/{block['total']}",
+                f"{block['accuracy']:.3f}",
+                "" if chance is None else f"{chance:.3f}",
+            )
     if metrics.get("map") is not None:
         result.add_row("mAP", "", f"{metrics['map']:.3f}", "")
     console.print(result)
     if metrics.get("methods"):
         console.print(methods_table(metrics))
-    console.print(f"{summary['plates']} plates, {summary['images']} images, {summary['processed']['rois']} ROIs; "
-                  f"{len(summary['nscTrainings'])} leave-one-out models; wall time {seconds:.0f} s")
+    console.print(
+        f"{summary['plates']} plates, {summary['images']} images, {summary['processed']['rois']} ROIs; "
+        f"{len(summary['nscTrainings'])} leave-one-out models; wall time {seconds:.0f} s"
+    )
     console.print(f"report: {summary['report']}\nsummary: {summary['summaryFile']}")

@@ -85,7 +85,9 @@ class LambdaTransport:
         payload = response["Payload"].read()
         if response.get("FunctionError"):
             detail = payload.decode(errors="replace")[:2000]
-            message = f"AWS call lambda Invoke of {function} failed: function error ({response['FunctionError']}): {detail}"
+            message = (
+                f"AWS call lambda Invoke of {function} failed: function error ({response['FunctionError']}): {detail}"
+            )
             status, body = errors.answer(LambdaError(message))
             return {"statusCode": status, "body": body}
         return json.loads(payload or b"{}")

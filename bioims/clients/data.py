@@ -89,7 +89,9 @@ class ArtifactClient(ServiceClient):
         return self.call("deleteArtifacts", contextId=contextId, trainId=trainId)
 
     def addAnnotation(self, contextId: str, trainId: str, artifact: str, annotation: str) -> dict:
-        return self.call("addAnnotation", contextId=contextId, trainId=trainId, artifact=artifact, annotation=annotation)
+        return self.call(
+            "addAnnotation", contextId=contextId, trainId=trainId, artifact=artifact, annotation=annotation
+        )
 
     def createDescribeStacksArtifact(self, contextId: str, trainId: str) -> dict:
         return self.call("createDescribeStacksArtifact", contextId=contextId, trainId=trainId)
@@ -187,7 +189,9 @@ class ImageManagementClient(ServiceClient):
     def validatePlate(self, plateId: str) -> str:
         return self.call("validatePlate", plateId=plateId)["status"]
 
-    def createImageTrainResult(self, imageId: str, trainId: str, embeddingVector, roiEmbeddingKey: str = "", roiCount: int = 0) -> dict:
+    def createImageTrainResult(
+        self, imageId: str, trainId: str, embeddingVector, roiEmbeddingKey: str = "", roiCount: int = 0
+    ) -> dict:
         return self.call(
             "createImageTrainResult",
             imageId=imageId,

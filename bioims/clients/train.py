@@ -22,12 +22,21 @@ class TrainClient(ServiceClient):
     ) -> dict:
         """Create a training and run the train workflow: {trainId, executionArn, status?}."""
         return self.call(
-            "train", embeddingName=embeddingName, filterBucket=filterBucket, filterKey=filterKey,
-            executeProcessPlate=executeProcessPlate, useSpot=useSpot, wait=wait,
+            "train",
+            embeddingName=embeddingName,
+            filterBucket=filterBucket,
+            filterKey=filterKey,
+            executeProcessPlate=executeProcessPlate,
+            useSpot=useSpot,
+            wait=wait,
         )
 
-    def trainLeaveOneCompoundOut(self, embeddingName: str, compounds: list[str] | None = None, wait: bool = True) -> list[dict]:
-        return self.call("trainLeaveOneCompoundOut", embeddingName=embeddingName, compounds=compounds, wait=wait)["trainings"]
+    def trainLeaveOneCompoundOut(
+        self, embeddingName: str, compounds: list[str] | None = None, wait: bool = True
+    ) -> list[dict]:
+        return self.call("trainLeaveOneCompoundOut", embeddingName=embeddingName, compounds=compounds, wait=wait)[
+            "trainings"
+        ]
 
     def resumeTraining(self, trainId: str, wait: bool = True) -> dict:
         return self.call("resumeTraining", trainId=trainId, wait=wait)

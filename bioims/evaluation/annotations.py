@@ -19,5 +19,7 @@ def annotate(profiles: pd.DataFrame, annotations: pd.DataFrame, on: str = IMAGE_
     for column in extra:
         values = out[on].map(lookup[column])
         out[column] = values if column not in out.columns else out[column].where(out[column].notna(), values)
-    ordered = [c for c in out.columns if c.startswith("Metadata_")] + [c for c in out.columns if not c.startswith("Metadata_")]
+    ordered = [c for c in out.columns if c.startswith("Metadata_")] + [
+        c for c in out.columns if not c.startswith("Metadata_")
+    ]
     return out[ordered]

@@ -71,7 +71,11 @@ def neighbour_label_matrix(
     names = sorted(set(labels))
     index = {n: i for i, n in enumerate(names)}
     counts = np.zeros((len(names), len(names)), dtype=int)
-    np.add.at(counts, (np.repeat([index[x] for x in labels[rows]], k), np.array([index[x] for x in labels[nearest].ravel()])), 1)
+    np.add.at(
+        counts,
+        (np.repeat([index[x] for x in labels[rows]], k), np.array([index[x] for x in labels[nearest].ravel()])),
+        1,
+    )
     frame = pd.DataFrame(counts, index=names, columns=names)
     frame.index.name, frame.columns.name = "profile", "neighbours"
     return frame

@@ -35,7 +35,9 @@ def _image_key(tables: list[pd.DataFrame]) -> list[str]:
     for key in ([IMAGE_SOURCE_ID], [PLATE, WELL, SITE]):
         if all(all(c in t.columns for c in key) for t in tables):
             return key
-    raise ProfileError(f"methods can only be compared on the same images: every table needs {IMAGE_SOURCE_ID} or {PLATE}+{WELL}+{SITE}")
+    raise ProfileError(
+        f"methods can only be compared on the same images: every table needs {IMAGE_SOURCE_ID} or {PLATE}+{WELL}+{SITE}"
+    )
 
 
 def common_images(methods: Mapping[str, Method]) -> dict[str, pd.DataFrame]:
@@ -44,8 +46,10 @@ def common_images(methods: Mapping[str, Method]) -> dict[str, pd.DataFrame]:
     key = _image_key(tables)
     ids = [set(t[key].astype(str).agg("/".join, axis=1)) for t in tables]
     shared = set.intersection(*ids) if ids else set()
-    return {name: m.profiles[m.profiles[key].astype(str).agg("/".join, axis=1).isin(shared)].reset_index(drop=True)
-            for name, m in methods.items()}
+    return {
+        name: m.profiles[m.profiles[key].astype(str).agg("/".join, axis=1).isin(shared)].reset_index(drop=True)
+        for name, m in methods.items()
+    }
 
 
 def _block(metrics: dict) -> dict:
@@ -72,8 +76,11 @@ def compare_methods(
         raise ProfileError("no methods to compare")
     cut = common_images(methods)
     images = len(next(iter(cut.values())))
-    notes = [f"{name}: {len(m.profiles) - len(cut[name])} image(s) without a profile in every method left out"
-             for name, m in methods.items() if len(m.profiles) != len(cut[name])]
+    notes = [
+        f"{name}: {len(m.profiles) - len(cut[name])} image(s) without a profile in every method left out"
+        for name, m in methods.items()
+        if len(m.profiles) != len(cut[name])
+    ]
     out: dict[str, dict] = {}
     for name, method in methods.items():
         entry: dict = {"kind": method.kind, "recipe": method.recipe, "images": len(cut[name])}
@@ -100,8 +107,16 @@ def methods_rows(comparison: dict) -> list[list[str]]:
     """Rows of the side-by-side table: method, kind, NSC, NSCB, mAP, compound vote (with 95% CIs)."""
     rows = []
     for name, m in comparison["methods"].items():
-        rows.append([name, m["kind"], _cell(m.get("nsc")), _cell(m.get("nscb")),
-                     "-" if m.get("map") is None else f"{m['map']:.3f}", _cell(m.get("compound_vote"))])
+        rows.append(
+            [
+                name,
+                m["kind"],
+                _cell(m.get("nsc")),
+                _cell(m.get("nscb")),
+                "-" if m.get("map") is None else f"{m['map']:.3f}",
+                _cell(m.get("compound_vote")),
+            ]
+        )
     return rows
 
 
@@ -109,8 +124,13 @@ HEADER = ["method", "kind", "NSC [95% CI]", "NSCB [95% CI]", "mAP", "compound vo
 
 
 def methods_markdown(comparison: dict) -> list[str]:
-    lines = [f"## Every method side by side ({comparison['level']} level, the same {comparison['images']} images and " "queries)", "",
-             "| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
+    lines = [
+        f"## Every method side by side ({comparison['level']} level, the same {comparison['images']} images and "
+        "queries)",
+        "",
+        "| " + " | ".join(HEADER) + " |",
+        "|" + "---|" * len(HEADER),
+    ]
     lines += ["| " + " | ".join(row) + " |" for row in methods_rows(comparison)]
     errors = [f"- {n}: {m['error']}" for n, m in comparison["methods"].items() if m.get("error")]
     return lines + [""] + (errors + [""] if errors else [])

@@ -104,7 +104,9 @@ def single_batch_moas(meta: pd.DataFrame) -> np.ndarray:
     return np.array([len(covered[moa]) <= 1 for moa in meta[MOA].astype(str)], dtype=bool)
 
 
-def nearest_other_compound(prepared: Prepared, exclude_batch: bool, candidates: np.ndarray | None = None) -> pd.DataFrame:
+def nearest_other_compound(
+    prepared: Prepared, exclude_batch: bool, candidates: np.ndarray | None = None
+) -> pd.DataFrame:
     """For every profile: its nearest allowed candidate and whether one of its MOA was allowed.
     `candidates` (bool per profile) limits who may be a neighbour at all."""
     meta, unit = prepared.meta, prepared.unit
@@ -133,7 +135,9 @@ def nearest_other_compound(prepared: Prepared, exclude_batch: bool, candidates: 
         # what a randomly chosen allowed candidate would get right
         counts = allowed.sum(axis=1)
         chance[rows] = np.where(counts > 0, same_moa.sum(axis=1) / np.maximum(counts, 1), np.nan)
-    return pd.DataFrame({"neighbour_index": neighbour, "similarity": similarity, "reachable": reachable, "chance": chance})
+    return pd.DataFrame(
+        {"neighbour_index": neighbour, "similarity": similarity, "reachable": reachable, "chance": chance}
+    )
 
 
 def _run(prepared: Prepared, protocol: str) -> NeighbourResult:
@@ -147,11 +151,19 @@ def _run(prepared: Prepared, protocol: str) -> NeighbourResult:
     dropped = []
     if one_batch.any():
         dropped.append(
-            pd.DataFrame({"query": meta.loc[one_batch, "query"], "true_moa": meta.loc[one_batch, MOA], "reason": "MOA found in one batch only"})
+            pd.DataFrame(
+                {
+                    "query": meta.loc[one_batch, "query"],
+                    "true_moa": meta.loc[one_batch, MOA],
+                    "reason": "MOA found in one batch only",
+                }
+            )
         )
     lost = ~found & ~one_batch
     if lost.any():
-        dropped.append(pd.DataFrame({"query": meta.loc[lost, "query"], "true_moa": meta.loc[lost, MOA], "reason": "no candidate"}))
+        dropped.append(
+            pd.DataFrame({"query": meta.loc[lost, "query"], "true_moa": meta.loc[lost, MOA], "reason": "no candidate"})
+        )
     unreachable = found & ~one_batch & ~reachable if exclude_batch else np.zeros(len(meta), dtype=bool)
     if unreachable.any():
         dropped.append(
@@ -163,7 +175,9 @@ def _run(prepared: Prepared, protocol: str) -> NeighbourResult:
                 }
             )
         )
-    dropped_df = pd.concat(dropped, ignore_index=True) if dropped else pd.DataFrame(columns=["query", "true_moa", "reason"])
+    dropped_df = (
+        pd.concat(dropped, ignore_index=True) if dropped else pd.DataFrame(columns=["query", "true_moa", "reason"])
+    )
     notes = list(prepared.notes)
     if one_batch.any():
         moas = sorted(meta.loc[one_batch, MOA].astype(str).unique())
@@ -173,7 +187,10 @@ def _run(prepared: Prepared, protocol: str) -> NeighbourResult:
         )
     if unreachable.any():
         moas = sorted(meta.loc[unreachable, MOA].astype(str).unique())
-        notes.append(f"NSCB left out {int(unreachable.sum())} {prepared.level} quer(ies) without an other-batch candidate " f"of their MOA: {', '.join(moas)}")
+        notes.append(
+            f"NSCB left out {int(unreachable.sum())} {prepared.level} quer(ies) without an other-batch candidate "
+            f"of their MOA: {', '.join(moas)}"
+        )
     if not exclude_batch:
         lonely = found & ~reachable
         if lonely.any():
@@ -199,7 +216,9 @@ def _run(prepared: Prepared, protocol: str) -> NeighbourResult:
     for column in extra:
         queries[column] = meta.loc[keep, column].to_numpy()
     if queries.empty:
-        raise EvaluationError(f"{protocol.upper()} has no query left at {prepared.level} level ({'; '.join(notes) or 'no candidates'})")
+        raise EvaluationError(
+            f"{protocol.upper()} has no query left at {prepared.level} level ({'; '.join(notes) or 'no candidates'})"
+        )
     return NeighbourResult(protocol, prepared.level, queries, dropped_df, notes)
 
 
@@ -221,7 +240,9 @@ def nscb(
     methods: Mapping[str, str] | None = None,
 ) -> NeighbourResult:
     """Not-same-compound-or-batch 1-NN MOA accuracy (batch = Metadata_Batch, else the plate's week)."""
-    prepared = profiles if isinstance(profiles, Prepared) else prepare(profiles, level, methods=methods, need_batch=True)
+    prepared = (
+        profiles if isinstance(profiles, Prepared) else prepare(profiles, level, methods=methods, need_batch=True)
+    )
     if BATCH not in prepared.meta.columns:
         raise EvaluationError(f"NSCB needs {BATCH}; prepare the profiles with need_batch=True")
     return _run(prepared, "nscb")
@@ -252,5 +273,7 @@ def nsc_left_out(
     queries = pd.concat(parts, ignore_index=True)
     if queries.empty:
         raise EvaluationError("no left-out compound had a query in its own table")
-    dropped_df = pd.concat(dropped, ignore_index=True) if dropped else pd.DataFrame(columns=["query", "true_moa", "reason"])
+    dropped_df = (
+        pd.concat(dropped, ignore_index=True) if dropped else pd.DataFrame(columns=["query", "true_moa", "reason"])
+    )
     return NeighbourResult("nscb" if batch else "nsc", level, queries, dropped_df, notes)

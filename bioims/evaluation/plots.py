@@ -14,7 +14,7 @@ from matplotlib.figure import Figure
 
 from bioims.evaluation.prepare import unit_rows
 from bioims.profiling.aggregate import roll_up
-from bioims.profiling.columns import MOA, CONTROL_COMPOUND, feature_columns, has_label, is_control
+from bioims.profiling.columns import CONTROL_COMPOUND, MOA, feature_columns, has_label, is_control
 
 DPI = 120
 EXACT_TSNE_MAX = 1000
@@ -42,7 +42,15 @@ def plot_confusion(matrix: pd.DataFrame, path: str | Path, title: str = "") -> P
     threshold = counts.max() / 2 if counts.size else 0
     rows, cols = np.nonzero(counts)
     for r, c in zip(rows, cols, strict=True):
-        axes.text(int(c), int(r), str(counts[r, c]), ha="center", va="center", fontsize=7, color="black" if counts[r, c] > threshold else "white")
+        axes.text(
+            int(c),
+            int(r),
+            str(counts[r, c]),
+            ha="center",
+            va="center",
+            fontsize=7,
+            color="black" if counts[r, c] > threshold else "white",
+        )
     if title:
         axes.set_title(title)
     figure.colorbar(image, ax=axes, fraction=0.046, pad=0.04)

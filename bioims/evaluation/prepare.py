@@ -78,7 +78,10 @@ def _drop_unlabelled_rows_of_labelled_treatments(profiles: pd.DataFrame, level: 
     groups = [profiles[COMPOUND].astype(str), profiles[CONCENTRATION].astype(str)]
     mixed = ~labelled & labelled.groupby(groups).transform("any")
     if mixed.any():
-        notes.append(f"{int(mixed.sum())} profile(s) without an MOA inside annotated treatments left out (e.g. plate " "control wells)")
+        notes.append(
+            f"{int(mixed.sum())} profile(s) without an MOA inside annotated treatments left out (e.g. plate "
+            "control wells)"
+        )
         return profiles.loc[~mixed]
     return profiles
 
@@ -136,7 +139,9 @@ def prepare(
     finite = np.isfinite(values).all(axis=0)
     if not finite.all():
         bad = [f for f, ok in zip(features, finite, strict=True) if not ok]
-        notes.append(f"{len(bad)} feature(s) with NaN/inf values dropped: {', '.join(bad[:8])}{' ...' if len(bad) > 8 else ''}")
+        notes.append(
+            f"{len(bad)} feature(s) with NaN/inf values dropped: {', '.join(bad[:8])}{' ...' if len(bad) > 8 else ''}"
+        )
         features = [f for f, ok in zip(features, finite, strict=True) if ok]
         values = values[:, finite]
     if not features:

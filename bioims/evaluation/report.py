@@ -37,21 +37,31 @@ def compound_table(metrics: dict) -> pd.DataFrame:
         if not records:
             continue
         q = pd.DataFrame(records)
-        grouped = q.groupby("compound").agg(moa=("true_moa", "first"), correct=("correct", "sum"), total=("correct", "size"))
+        grouped = q.groupby("compound").agg(
+            moa=("true_moa", "first"), correct=("correct", "sum"), total=("correct", "size")
+        )
         grouped[protocol.upper()] = grouped["correct"].astype(int).astype(str) + "/" + grouped["total"].astype(str)
-        wrong = q.loc[~q["correct"].astype(bool)].groupby("compound")["predicted_moa"].agg(lambda s: ", ".join(sorted(set(map(str, s)))))
+        wrong = (
+            q.loc[~q["correct"].astype(bool)]
+            .groupby("compound")["predicted_moa"]
+            .agg(lambda s: ", ".join(sorted(set(map(str, s)))))
+        )
         grouped[f"{protocol.upper()} wrong as"] = wrong
         frames.append(grouped[["moa", protocol.upper(), f"{protocol.upper()} wrong as"]])
     vote = (metrics.get("compound_vote") or {}).get("per_compound")
     if vote:
         v = pd.DataFrame(vote).set_index("compound")
-        frames.append(v[["true_moa", "predicted_moa"]].rename(columns={"true_moa": "moa", "predicted_moa": "vote predicted"}))
+        frames.append(
+            v[["true_moa", "predicted_moa"]].rename(columns={"true_moa": "moa", "predicted_moa": "vote predicted"})
+        )
     if not frames:
         return pd.DataFrame()
     table = frames[0]
     for frame in frames[1:]:
         table = table.combine_first(frame)
-    ordered = ["moa"] + [c for c in ("NSC", "NSC wrong as", "NSCB", "NSCB wrong as", "vote predicted") if c in table.columns]
+    ordered = ["moa"] + [
+        c for c in ("NSC", "NSC wrong as", "NSCB", "NSCB wrong as", "vote predicted") if c in table.columns
+    ]
     table = table[ordered].reset_index().rename(columns={"index": "compound"})
     return table.sort_values(["moa", "compound"]).reset_index(drop=True)
 
@@ -90,7 +100,9 @@ def write_report(
             )
         records = (metrics.get("queries") or {}).get(protocol)
         if records:
-            paths[f"queries_{protocol}"] = _atomic_text(out / f"queries_{protocol}.csv", pd.DataFrame(records).to_csv(index=False))
+            paths[f"queries_{protocol}"] = _atomic_text(
+                out / f"queries_{protocol}.csv", pd.DataFrame(records).to_csv(index=False)
+            )
     map_level = "well" if LEVELS.index(profile_level(profiles)) <= LEVELS.index("well") else level
     paths["tsne"] = plot_map(profiles, out / "tsne.png", map_level, method="tsne", seed=seed, max_points=max_points)
     if umap_available():
@@ -104,33 +116,60 @@ def write_report(
 
 
 def _markdown(metrics: dict, paths: dict[str, Path], table: pd.DataFrame, title: str, map_level: str) -> str:
-    lines = [f"# {title}", "", f"Level: **{metrics['level']}**, {metrics['n_queries']} labelled profiles, "
-             f"{metrics['n_features']} features.", "", "| metric | value |", "|---|---|",
-             f"| NSC (not same compound, cosine 1-NN) | {_fmt(metrics.get('nsc'))} |",
-             f"| NSCB (not same compound or batch) | {_fmt(metrics.get('nscb'))} |",
-             *([f"| NSC, each compound in its leave-one-out model | {_fmt(metrics.get('nsc_left_out'))} |",
-                f"| NSCB, each compound in its leave-one-out model | {_fmt(metrics.get('nscb_left_out'))} |"]
-               if "nsc_left_out" in metrics else []),
-             "| mAP (MOA retrieval, other compounds) | " f"{'not computed' if metrics.get('map') is None else format(metrics['map'], '.3f')} |",
-             f"| compound vote (original, k={(metrics.get('compound_vote') or {}).get('k', '-')}) | " f"{_fmt(metrics.get('compound_vote'))} |",
-             ""]
+    lines = [
+        f"# {title}",
+        "",
+        f"Level: **{metrics['level']}**, {metrics['n_queries']} labelled profiles, {metrics['n_features']} features.",
+        "",
+        "| metric | value |",
+        "|---|---|",
+        f"| NSC (not same compound, cosine 1-NN) | {_fmt(metrics.get('nsc'))} |",
+        f"| NSCB (not same compound or batch) | {_fmt(metrics.get('nscb'))} |",
+        *(
+            [
+                f"| NSC, each compound in its leave-one-out model | {_fmt(metrics.get('nsc_left_out'))} |",
+                f"| NSCB, each compound in its leave-one-out model | {_fmt(metrics.get('nscb_left_out'))} |",
+            ]
+            if "nsc_left_out" in metrics
+            else []
+        ),
+        "| mAP (MOA retrieval, other compounds) | "
+        f"{'not computed' if metrics.get('map') is None else format(metrics['map'], '.3f')} |",
+        f"| compound vote (original, k={(metrics.get('compound_vote') or {}).get('k', '-')}) | "
+        f"{_fmt(metrics.get('compound_vote'))} |",
+        "",
+    ]
     if metrics.get("methods"):
-        lines += methods_markdown({"level": metrics.get("methods_level", metrics["level"]), "images": metrics.get("methods_images", "-"),
-                                   "methods": metrics["methods"]})
+        lines += methods_markdown(
+            {
+                "level": metrics.get("methods_level", metrics["level"]),
+                "images": metrics.get("methods_images", "-"),
+                "methods": metrics["methods"],
+            }
+        )
     for protocol in ("nsc", "nscb"):
         if f"confusion_{protocol}" in paths:
-            lines += [f"## {protocol.upper()} confusion matrix", "", f"![{protocol} confusion]({paths[f'confusion_{protocol}'].name})", ""]
+            lines += [
+                f"## {protocol.upper()} confusion matrix",
+                "",
+                f"![{protocol} confusion]({paths[f'confusion_{protocol}'].name})",
+                "",
+            ]
     lines += [f"## Map of {map_level} profiles", "", f"![t-SNE]({paths['tsne'].name})", ""]
     if "umap" in paths:
         lines += [f"![UMAP]({paths['umap'].name})", ""]
     if metrics.get("map_per_moa"):
         lines += ["## mAP per MOA", "", "| MOA | mAP | queries |", "|---|---|---|"]
-        lines += [f"| {r['moa']} | {r['mean_average_precision']:.3f} | {r['n_queries']} |" for r in metrics["map_per_moa"]]
+        lines += [
+            f"| {r['moa']} | {r['mean_average_precision']:.3f} | {r['n_queries']} |" for r in metrics["map_per_moa"]
+        ]
         lines.append("")
     if not table.empty:
         lines += ["## Per-compound results", "", f"![per-compound results]({paths['compounds'].name})", ""]
         lines += ["| " + " | ".join(table.columns) + " |", "|" + "---|" * len(table.columns)]
-        lines += ["| " + " | ".join("" if pd.isna(v) else str(v) for v in row) + " |" for row in table.itertuples(index=False)]
+        lines += [
+            "| " + " | ".join("" if pd.isna(v) else str(v) for v in row) + " |" for row in table.itertuples(index=False)
+        ]
         lines.append("")
     if metrics.get("notes"):
         lines += ["## Notes", ""] + [f"- {n}" for n in metrics["notes"]] + [""]

@@ -89,6 +89,13 @@ def mean_average_precision(
     if null_size:
         from copairs.map import mean_average_precision as copairs_map
 
-        significance = copairs_map(ap.loc[scored].reset_index(drop=True), ["moa"], null_size=null_size, threshold=0.05, seed=seed, progress_bar=False)
+        significance = copairs_map(
+            ap.loc[scored].reset_index(drop=True),
+            ["moa"],
+            null_size=null_size,
+            threshold=0.05,
+            seed=seed,
+            progress_bar=False,
+        )
         per_moa = per_moa.merge(significance[["moa", "p_value", "corrected_p_value"]], on="moa", how="left")
     return MapResult(prepared.level, float(np.mean(per_query["average_precision"])), per_query, per_moa, notes)

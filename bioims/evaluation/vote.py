@@ -44,7 +44,9 @@ class CompoundVoteResult:
     """Per-compound hit counts, scores and predictions of the compound vote."""
 
     k: int
-    per_compound: pd.DataFrame  # compound, true_moa, predicted_moa, correct, n_queries, true_hits, true_score, best_other_moa, best_other_score
+    per_compound: (
+        pd.DataFrame
+    )  # compound, true_moa, predicted_moa, correct, n_queries, true_hits, true_score, best_other_moa, best_other_score
     hits: pd.DataFrame  # compound x MOA: c_m
     scores: pd.DataFrame  # compound x MOA: c_m / N_m
     notes: list[str] = field(default_factory=list)
@@ -81,7 +83,9 @@ def _compound_moa_map(df: pd.DataFrame) -> dict[str, str]:
     conflicts = labelled[labelled.duplicated(COMPOUND, keep=False)]
     if len(conflicts):
         names = ", ".join(sorted(conflicts[COMPOUND].unique())[:5])
-        raise EvaluationError(f"compound(s) with more than one MOA: {names}; the compound vote needs one MOA per compound")
+        raise EvaluationError(
+            f"compound(s) with more than one MOA: {names}; the compound vote needs one MOA per compound"
+        )
     return dict(zip(labelled[COMPOUND], labelled[MOA], strict=True))
 
 
@@ -93,7 +97,9 @@ def _labelled(df: pd.DataFrame, moa_of: Mapping[str, str] | None) -> pd.DataFram
     return out
 
 
-def _top_k_counts(queries: np.ndarray, candidates: np.ndarray, candidate_moa: np.ndarray, n_moa: int, k: int) -> np.ndarray:
+def _top_k_counts(
+    queries: np.ndarray, candidates: np.ndarray, candidate_moa: np.ndarray, n_moa: int, k: int
+) -> np.ndarray:
     """Hits per MOA code over the top-k candidates (cosine) of every query, summed over queries."""
     k = min(k, len(candidates))
     counts = np.zeros(n_moa, dtype=np.int64)
@@ -146,7 +152,11 @@ def compound_vote(
     notes: list[str] = []
     rows, hit_rows, score_rows = [], [], []
     for compound in targets:
-        table = base if per_compound is None else _labelled(_image_profiles(per_compound[compound], f"the table of {compound}"), moa_of)
+        table = (
+            base
+            if per_compound is None
+            else _labelled(_image_profiles(per_compound[compound], f"the table of {compound}"), moa_of)
+        )
         names = table[COMPOUND].astype(str).to_numpy()
         has_moa = has_label(table[MOA])
         is_query = names == compound
@@ -200,5 +210,7 @@ def compound_vote(
         hit_rows.append(pd.Series(counts, index=moas, name=compound))
         score_rows.append(pd.Series(scores, index=moas, name=compound))
     if not rows:
-        raise EvaluationError("the compound vote evaluated no compound: " + "; ".join(notes or ["no MOA-labelled compounds"]))
+        raise EvaluationError(
+            "the compound vote evaluated no compound: " + "; ".join(notes or ["no MOA-labelled compounds"])
+        )
     return CompoundVoteResult(k, pd.DataFrame(rows), pd.DataFrame(hit_rows), pd.DataFrame(score_rows), notes)

@@ -47,7 +47,18 @@ import numpy as np
 from bioims.features.regions import roi_regions
 
 OBJECTS = ("Nuclei", "Cells")
-GROUPS: tuple[str, ...] = ("intensity", "feret", "correlation", "sizeshape", "zernike", "rwc", "granularity", "radial", "texture", "costes")
+GROUPS: tuple[str, ...] = (
+    "intensity",
+    "feret",
+    "correlation",
+    "sizeshape",
+    "zernike",
+    "rwc",
+    "granularity",
+    "radial",
+    "texture",
+    "costes",
+)
 DEFAULT_GROUPS: tuple[str, ...] = ("intensity",)
 ROI_SCALE = 65535.0
 _POSITION = ("Center_", "Location_", "BoundingBoxMinimum", "BoundingBoxMaximum")
@@ -80,7 +91,9 @@ def _functions() -> dict[str, Callable]:
     try:
         from cp_measure.bulk import get_core_measurements, get_correlation_measurements
     except ImportError as exc:  # pragma: no cover - depends on the installation
-        raise FeatureError("CellProfiler features need cp-measure: pip install 'bioimage-search[cellprofiler]'") from exc
+        raise FeatureError(
+            "CellProfiler features need cp-measure: pip install 'bioimage-search[cellprofiler]'"
+        ) from exc
     core = get_core_measurements(sanitize=False)
     pairs = get_correlation_measurements(sanitize=False)
     return {
@@ -148,7 +161,12 @@ def inner_edge(labels: np.ndarray) -> np.ndarray:
     come out the same from them, at a fraction of the pixels."""
     padded = np.pad(labels, 1)
     centre = padded[1:-1, 1:-1]
-    edge = (centre != padded[:-2, 1:-1]) | (centre != padded[2:, 1:-1]) | (centre != padded[1:-1, :-2]) | (centre != padded[1:-1, 2:])
+    edge = (
+        (centre != padded[:-2, 1:-1])
+        | (centre != padded[2:, 1:-1])
+        | (centre != padded[1:-1, :-2])
+        | (centre != padded[1:-1, 2:])
+    )
     return np.where(edge, labels, 0)
 
 
@@ -177,7 +195,9 @@ def _columns(prefix: str, result: dict, n: int) -> dict[str, np.ndarray]:
     return out
 
 
-def measure_object(mosaic: Mosaic, obj: str, n: int, channels: Sequence[str], groups: Sequence[str]) -> dict[str, np.ndarray]:
+def measure_object(
+    mosaic: Mosaic, obj: str, n: int, channels: Sequence[str], groups: Sequence[str]
+) -> dict[str, np.ndarray]:
     """{feature name: (n,) values} of every group on one object's mosaic; CellProfiler-style
     names `<Object>_<Measurement>[_<channel>[_<channel>]]`."""
     functions = _functions()
@@ -203,7 +223,9 @@ def measure_object(mosaic: Mosaic, obj: str, n: int, channels: Sequence[str], gr
     return out
 
 
-def measure(stack: np.ndarray, nucleus: np.ndarray, cell: np.ndarray, channels: Sequence[str], groups: Sequence[str]) -> dict[str, np.ndarray]:
+def measure(
+    stack: np.ndarray, nucleus: np.ndarray, cell: np.ndarray, channels: Sequence[str], groups: Sequence[str]
+) -> dict[str, np.ndarray]:
     """{feature name: (n,) values} of every group on both objects of n ROIs ((n, C, R, R) float
     stack, (n, R, R) nucleus and cell masks), in the order Nuclei then Cells, groups as given.
 

@@ -35,7 +35,11 @@ def _thresholds(stack: np.ndarray, nbins: int = OTSU_BINS) -> np.ndarray:
     lo, hi = flat.min(axis=1), flat.max(axis=1)
     span = np.where(hi > lo, hi - lo, 1.0)
     index = np.minimum(((flat - lo[:, None]) / span[:, None] * nbins).astype(np.int64), nbins - 1)
-    counts = np.bincount((index + np.arange(n)[:, None] * nbins).ravel(), minlength=n * nbins).reshape(n, nbins).astype(np.float64)
+    counts = (
+        np.bincount((index + np.arange(n)[:, None] * nbins).ravel(), minlength=n * nbins)
+        .reshape(n, nbins)
+        .astype(np.float64)
+    )
     centres = lo[:, None] + (np.arange(nbins) + 0.5)[None, :] * (span / nbins)[:, None]
     weight1 = np.cumsum(counts, axis=1)
     weight2 = np.cumsum(counts[:, ::-1], axis=1)[:, ::-1]
@@ -137,7 +141,9 @@ def roi_regions(rois: np.ndarray, segmentation: int) -> tuple[np.ndarray, np.nda
     others = [c for c in range(channels) if c != segmentation]
     if not others:
         return nucleus, nucleus.copy()
-    cytoplasm = ndi.gaussian_filter(sum(rois[:, c] for c in others) / len(others), sigma=(0, 1, 1))  # the mean, without a copy of the channels
+    cytoplasm = ndi.gaussian_filter(
+        sum(rois[:, c] for c in others) / len(others), sigma=(0, 1, 1)
+    )  # the mean, without a copy of the channels
     foreground = nuclei | (cytoplasm >= _thresholds(cytoplasm)[:, None, None])
     cell = (foreground & _closest_to_central(nucleus, labels)) | nucleus
     # the part connected to the nucleus, holes filled

@@ -8,9 +8,9 @@ invalid result with its reason, so plate validation sees every bad image (docs/o
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-from collections.abc import Mapping
 
 from bioims.imaging.errors import ImagingError
 from bioims.imaging.io import channel_sources, read_channel

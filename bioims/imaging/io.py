@@ -9,16 +9,15 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
-from collections.abc import Mapping, Sequence
 
 import numpy as np
-
-from bioims.npy import read_npy
 import tifffile
 
 from bioims.imaging.errors import ImageReadError, ImageShapeError, UnsupportedImageError
+from bioims.npy import read_npy
 from bioims.store.ports import ObjectNotFound, ObjectStore
 
 # Full-scale value of each supported pixel type: the single scaling constant that maps raw grey
@@ -31,7 +30,9 @@ def full_scale(dtype: np.dtype) -> int:
     try:
         return FULL_SCALE[np.dtype(dtype)]
     except KeyError:
-        raise UnsupportedImageError(f"pixel type {np.dtype(dtype)} is not supported (8- or 16-bit unsigned only)") from None
+        raise UnsupportedImageError(
+            f"pixel type {np.dtype(dtype)} is not supported (8- or 16-bit unsigned only)"
+        ) from None
 
 
 @dataclass(frozen=True)
@@ -164,4 +165,3 @@ def load_npy(data: bytes, label: str) -> np.ndarray:
 def json_bytes(value: Any) -> bytes:
     """Canonical JSON (sorted keys, compact) so equal outputs are byte-identical."""
     return json.dumps(value, sort_keys=True, separators=(",", ":")).encode("utf-8")
-

@@ -138,7 +138,9 @@ def read_flat_field(
     try:
         data = store.get_bytes(key)
     except ObjectNotFound:
-        raise MissingFlatField(f"plate {plate_id}: no flat field for channel {channel!r} ({key}); run plate preprocessing first") from None
+        raise MissingFlatField(
+            f"plate {plate_id}: no flat field for channel {channel!r} ({key}); run plate preprocessing first"
+        ) from None
     return FlatField.from_array(channel, load_npy(data, key), expected_shape)
 
 

@@ -7,8 +7,8 @@ string values it stores and rejects bad ones with a clear message instead of fai
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 from bioims.imaging.errors import ParameterError
 
@@ -63,7 +63,9 @@ class RoiParameters:
         if isinstance(self.min_voxels, bool) or not isinstance(self.min_voxels, int) or self.min_voxels < 1:
             raise ParameterError(f"{KEY_MIN_VOXELS} must be an integer >= 1, not {self.min_voxels!r}")
         if not isinstance(self.segmentation_channel, str) or not self.segmentation_channel.strip():
-            raise ParameterError(f"{KEY_SEGMENTATION_CHANNEL} must be a channel name, not {self.segmentation_channel!r}")
+            raise ParameterError(
+                f"{KEY_SEGMENTATION_CHANNEL} must be a channel name, not {self.segmentation_channel!r}"
+            )
 
     def as_dict(self) -> dict[str, object]:
         """The form recorded in each image's ROI JSON, so stale outputs can be recognised."""

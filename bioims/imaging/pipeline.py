@@ -7,8 +7,8 @@ No I/O here: `bioims.imaging.outputs` stores the result.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 

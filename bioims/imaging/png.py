@@ -42,7 +42,11 @@ def sub_filtered(pixels: np.ndarray) -> np.ndarray:
 def encode_png(pixels: np.ndarray, level: int = 1) -> bytes:
     """PNG bytes of a (H, W) grey or (H, W, 3) RGB uint8 image (8 bits, no interlace)."""
     pixels = np.ascontiguousarray(pixels)
-    if pixels.dtype != np.uint8 or pixels.ndim not in (2, 3) or (pixels.ndim == 3 and pixels.shape[2] not in COLOUR_TYPES):
+    if (
+        pixels.dtype != np.uint8
+        or pixels.ndim not in (2, 3)
+        or (pixels.ndim == 3 and pixels.shape[2] not in COLOUR_TYPES)
+    ):
         raise ValueError(f"PNG encoding needs (H, W) or (H, W, 3) uint8 pixels, not {pixels.shape} {pixels.dtype}")
     height, width = pixels.shape[:2]
     if height == 0 or width == 0:

@@ -96,4 +96,6 @@ def components(mask: np.ndarray, min_voxels: int) -> Components:
     coordinates = np.unravel_index(where, mask.shape)
     sums = [np.bincount(owner, weights=axis_coord, minlength=total + 1)[keep] for axis_coord in coordinates]
     centres = np.stack(sums, axis=1) / sizes[keep, np.newaxis] if keep.size else np.zeros((0, mask.ndim))
-    return Components(centres=centres, sizes=sizes[keep].astype(np.int64), labels=keep.astype(np.int64), total=int(total))
+    return Components(
+        centres=centres, sizes=sizes[keep].astype(np.int64), labels=keep.astype(np.int64), total=int(total)
+    )

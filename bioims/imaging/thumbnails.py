@@ -28,8 +28,8 @@ from PIL import Image
 
 from bioims.imaging.normalize import thumbnail_table
 from bioims.imaging.palette import channel_colors
-from bioims.imaging.png import encode_png
 from bioims.imaging.params import ArtifactParameters, artifact_format
+from bioims.imaging.png import encode_png
 
 MIP_SCALE = 255.99
 

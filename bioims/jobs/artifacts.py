@@ -45,7 +45,12 @@ def generate_default_artifacts(ctx: Context, image_id: str, *, force: bool = Fal
     targets = {name: keys.thumbnail_key(plate_id, image_id, name) for name, _ in parameters.pairs()}
     summary: dict[str, Any] = {"imageId": image_id, "plateId": plate_id}
     if row.get("searchReady") == INSPECTION_ERROR:
-        return {**summary, "status": "failed", "keys": [], "error": f"image failed inspection: {row.get('inspectionError') or 'unreadable'}"}
+        return {
+            **summary,
+            "status": "failed",
+            "keys": [],
+            "error": f"image failed inspection: {row.get('inspectionError') or 'unreadable'}",
+        }
     if not force and all(data.exists(key) for key in targets.values()):
         status, written = "skipped", list(targets.values())
     else:

@@ -59,7 +59,9 @@ def _roi_features(store, card: dict, train_id: str, plate_id: str, image_id: str
     except ObjectNotFound:
         document = None
     if document is None:
-        raise FeatureError(f"image {image_id}: no ROIs for embedding {card['embeddingName']!r}; process plate {plate_id} first")
+        raise FeatureError(
+            f"image {image_id}: no ROIs for embedding {card['embeddingName']!r}; process plate {plate_id} first"
+        )
     if not document.get("channels"):
         raise FeatureError(f"image {image_id}: its ROI document names no channels; re-process plate {plate_id}")
     matrix, _ = roi_features(rois, document["channels"], _segmentation_index(document, card), card["groups"])
@@ -74,19 +76,40 @@ def feature_plate(ctx: Context, train_id: str, plate_id: str, card: dict) -> dic
     store = ctx.stores.data
     measured = [(row, _roi_features(store, card, train_id, plate_id, row["imageId"])) for row in readable]
     kept = [(row, m) for row, m in measured if m.shape[0] > 0]
-    results: list[ImageEmbedding] = [ImageEmbedding(row["imageId"], plate_id, 0, None, None) for row, m in measured if m.shape[0] == 0]
+    results: list[ImageEmbedding] = [
+        ImageEmbedding(row["imageId"], plate_id, 0, None, None) for row, m in measured if m.shape[0] == 0
+    ]
     if kept:
         profiles = np.stack([image_profile(m) for _, m in kept])
         control = np.array([row.get("trainSubclass") == CONTROL for row, _ in kept])
         vectors = plate_normalize(profiles, control)
         for (row, m), vector in zip(kept, vectors):
-            results.append(ImageEmbedding(row["imageId"], plate_id, int(m.shape[0]), vector,
-                                          keys.roi_embedding_key(train_id, plate_id, row["imageId"])))
+            results.append(
+                ImageEmbedding(
+                    row["imageId"],
+                    plate_id,
+                    int(m.shape[0]),
+                    vector,
+                    keys.roi_embedding_key(train_id, plate_id, row["imageId"]),
+                )
+            )
     plate_key, embedded = record_plate(
-        ctx, train_id, plate_id, results,
-        roi_description="ROI CellProfiler features", plate_description="image CellProfiler profiles of the plate",
+        ctx,
+        train_id,
+        plate_id,
+        results,
+        roi_description="ROI CellProfiler features",
+        plate_description="image CellProfiler profiles of the plate",
     )
     return plate_summary(
-        train_id, plate_id, images, readable, results, embedded, plate_key, started,
-        kind=card["kind"], features=int(kept[0][1].shape[1]) if kept else 0,
+        train_id,
+        plate_id,
+        images,
+        readable,
+        results,
+        embedded,
+        plate_key,
+        started,
+        kind=card["kind"],
+        features=int(kept[0][1].shape[1]) if kept else 0,
     )

@@ -27,7 +27,9 @@ if TYPE_CHECKING:
     from bioims.context import Context
 
 
-def field_statistics_profiles(ctx: Context, plate_ids: Iterable[str], annotations: pd.DataFrame | None = None) -> pd.DataFrame:
+def field_statistics_profiles(
+    ctx: Context, plate_ids: Iterable[str], annotations: pd.DataFrame | None = None
+) -> pd.DataFrame:
     """Image profiles of the field-statistics baseline for every readable image of `plate_ids`,
     read through the stores as image processing reads them; metadata as a training's profiles
     (bioims.reports.profiles.training_profiles) so methods compare on the same images."""
@@ -40,13 +42,17 @@ def field_statistics_profiles(ctx: Context, plate_ids: Iterable[str], annotation
             sources = channel_sources(row)
             stack = np.stack([c.max(axis=0) for c in read_image(ctx.stores, sources, row["imageId"])])
             features = field_features(stack, names=[s.name for s in sources])
-            records.append({
-                PLATE: row.get("plateSourceId"), WELL: row.get("wellSourceId"), IMAGE_ID: row["imageId"],
-                IMAGE_SOURCE_ID: row.get("imageSourceId"),
-                COMPOUND: row.get("trainSubclass") if row.get("trainSubclassType") else None,
-                MOA: row.get("trainLabel") if row.get("trainCategory") else None,
-                **features,
-            })
+            records.append(
+                {
+                    PLATE: row.get("plateSourceId"),
+                    WELL: row.get("wellSourceId"),
+                    IMAGE_ID: row["imageId"],
+                    IMAGE_SOURCE_ID: row.get("imageSourceId"),
+                    COMPOUND: row.get("trainSubclass") if row.get("trainSubclassType") else None,
+                    MOA: row.get("trainLabel") if row.get("trainCategory") else None,
+                    **features,
+                }
+            )
     table = pd.DataFrame.from_records(records)
     if annotations is not None:
         table = annotate(table, annotations)

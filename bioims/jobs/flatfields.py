@@ -44,7 +44,14 @@ def compute_plate_flat_fields(ctx: Context, plate_id: str) -> dict[str, Any]:
             if source.name not in channel_names:
                 channel_names.append(source.name)
     pending = [name for name in channel_names if not flat_field_exists(data, plate_id, name)]
-    summary: dict[str, Any] = {"plateId": plate_id, "channels": channel_names, "computed": [], "skipped": [n for n in channel_names if n not in pending], "fields": 0, "failed": []}
+    summary: dict[str, Any] = {
+        "plateId": plate_id,
+        "channels": channel_names,
+        "computed": [],
+        "skipped": [n for n in channel_names if n not in pending],
+        "fields": 0,
+        "failed": [],
+    }
     if not pending:
         return summary
     if not rows:
@@ -64,7 +71,9 @@ def compute_plate_flat_fields(ctx: Context, plate_id: str) -> dict[str, Any]:
                 if shape is None:
                     shape = raw.shape
                 if raw.shape != shape:
-                    raise ImageShapeError(f"image {image_id} channel {name}: shape {raw.shape} differs from the plate's {shape}")
+                    raise ImageShapeError(
+                        f"image {image_id} channel {name}: shape {raw.shape} differs from the plate's {shape}"
+                    )
         except IMAGE_DATA_ERRORS as exc:
             summary["failed"].append({"imageId": image_id, "error": str(exc)})
             continue
@@ -80,7 +89,11 @@ def compute_plate_flat_fields(ctx: Context, plate_id: str) -> dict[str, Any]:
         key = write_flat_field(data, plate_id, flat)
         ctx.artifact.register_object(plate_id, tables.ORIGIN, key, f"flat field of channel {name}")
         summary["computed"].append(name)
-    log_message(ctx.message, plate.get("messageId"), f"Flat fields of plate {plate_id}: channels {', '.join(pending)} from {summary['fields']} fields")
+    log_message(
+        ctx.message,
+        plate.get("messageId"),
+        f"Flat fields of plate {plate_id}: channels {', '.join(pending)} from {summary['fields']} fields",
+    )
     return summary
 
 

@@ -11,7 +11,8 @@ whitespace, '/' -> '-') in the category `trainSubclassType`, or -1: an image wit
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from bioims.errors import NotFound
 from bioims.imaging.errors import ImagingError
@@ -37,7 +38,9 @@ def label_indices(service: LabelService, row: Mapping[str, Any]) -> tuple[int | 
     try:
         indices = service.index_map(category)
     except NotFound:
-        raise LabelSetupError(f"label category {category!r} does not exist; create the labels before processing") from None
+        raise LabelSetupError(
+            f"label category {category!r} does not exist; create the labels before processing"
+        ) from None
     if label not in indices:
         raise LabelSetupError(f"label {label!r} is not in category {category!r}; create the labels before processing")
     subclass_type, subclass = row.get("trainSubclassType"), row.get("trainSubclass")

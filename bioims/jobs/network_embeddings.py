@@ -62,7 +62,9 @@ def embed_plate_for_training(ctx: Context, train_id: str, plate_id: str, *, devi
     _set_threads()
     torch_device = select_device(device)
     net = _model(store, train_id, torch_device)
-    missing = [r["imageId"] for r in readable if not store.exists(keys.roi_tensor_key(embedding_name, plate_id, r["imageId"]))]
+    missing = [
+        r["imageId"] for r in readable if not store.exists(keys.roi_tensor_key(embedding_name, plate_id, r["imageId"]))
+    ]
     if missing:
         raise EmbeddingError(
             f"{len(missing)} image(s) of plate {plate_id} have no ROIs for embedding {embedding_name!r} "
@@ -73,6 +75,13 @@ def embed_plate_for_training(ctx: Context, train_id: str, plate_id: str, *, devi
         for row in readable
     ]
     plate_key, embedded = record_plate(
-        ctx, train_id, plate_id, results, roi_description="ROI embeddings", plate_description="image embeddings of the plate"
+        ctx,
+        train_id,
+        plate_id,
+        results,
+        roi_description="ROI embeddings",
+        plate_description="image embeddings of the plate",
     )
-    return plate_summary(train_id, plate_id, images, readable, results, embedded, plate_key, started, device=torch_device.type)
+    return plate_summary(
+        train_id, plate_id, images, readable, results, embedded, plate_key, started, device=torch_device.type
+    )

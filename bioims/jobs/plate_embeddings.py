@@ -8,7 +8,8 @@ search loader reads), then the image-management training rows and the artifact r
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from bioims import faults
 from bioims.learning.inference import ImageEmbedding, write_plate_embeddings

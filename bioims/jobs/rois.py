@@ -81,7 +81,9 @@ class _FlatFieldCache:
 flat_field_cache = _FlatFieldCache()
 
 
-def preprocess_stored_image(ctx: Context, image_id: str, embedding_name: str, plate_id: str, *, force: bool = False) -> dict[str, Any]:
+def preprocess_stored_image(
+    ctx: Context, image_id: str, embedding_name: str, plate_id: str, *, force: bool = False
+) -> dict[str, Any]:
     row = ctx.image_management.image(image_id)
     if row.get("plateId") != plate_id:
         raise ImagingError(f"image {image_id} belongs to plate {row.get('plateId')!r}, not {plate_id!r}")
@@ -115,7 +117,9 @@ def preprocess_stored_image(ctx: Context, image_id: str, embedding_name: str, pl
     except IMAGE_DATA_ERRORS as exc:
         return _failed(ctx, row, embedding_name, summary, str(exc), parameters)
 
-    written = write_image_outputs(data, output, result, parameters, label_index=label_index, subclass_index=subclass_index)
+    written = write_image_outputs(
+        data, output, result, parameters, label_index=label_index, subclass_index=subclass_index
+    )
     faults.point("rois-written")
     for key in written:  # idempotent: a re-run keeps the first registration's timestamp
         ctx.artifact.register_object(image_id, tables.ORIGIN, key, f"ROIs for embedding {embedding_name}")
@@ -124,7 +128,9 @@ def preprocess_stored_image(ctx: Context, image_id: str, embedding_name: str, pl
     return {**summary, "status": "done", "rois": result.count}
 
 
-def _failed(ctx: Context, row: dict, embedding_name: str, summary: dict, reason: str, parameters: RoiParameters) -> dict:
+def _failed(
+    ctx: Context, row: dict, embedding_name: str, summary: dict, reason: str, parameters: RoiParameters
+) -> dict:
     images = ctx.stores.table(tables.IMAGE_MANAGEMENT)
     record_status(images, row["imageId"], embedding_name, FAILED, error=reason, parameters=parameters.as_dict())
     log_message(ctx.message, row.get("messageId"), f"Image preprocessing ({embedding_name}) failed: {reason}")

@@ -8,7 +8,8 @@ completion marker of the outputs themselves; this row is what summaries and the 
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from bioims import tables
 from bioims.ids import now_ms

@@ -20,7 +20,7 @@ def available_cores() -> int:
 
 
 def select_device(choice: str = "auto") -> torch.device:
-    """"auto" = CUDA when present, else CPU; "cuda" without a GPU is an error."""
+    """ "auto" = CUDA when present, else CPU; "cuda" without a GPU is an error."""
     if choice not in ("auto", "cpu", "cuda"):
         raise ValueError(f"device must be auto, cpu or cuda, not {choice!r}")
     if choice == "cuda" and not torch.cuda.is_available():

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any, Literal
 from collections.abc import Mapping
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -128,9 +128,7 @@ def resolve_config(values: Mapping[str, Any] | None = None) -> TrainConfig:
         given.pop(name, None)
     network = str(given.get("network", TrainConfig.model_fields["network"].default))
     if network not in NETWORK_DEFAULTS:
-        raise HyperparameterError(
-            f"unknown network {network!r}; choose one of {', '.join(sorted(NETWORK_DEFAULTS))}"
-        )
+        raise HyperparameterError(f"unknown network {network!r}; choose one of {', '.join(sorted(NETWORK_DEFAULTS))}")
     merged = {**NETWORK_DEFAULTS[network], **given, "network": network}
     try:
         return TrainConfig(**merged)

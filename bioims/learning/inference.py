@@ -10,17 +10,16 @@ ids + image embedding matrix (keys.plate_embeddings_key), which the search loade
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
-
-from bioims.npy import read_npz
 import torch
 
 from bioims import keys
 from bioims.learning.networks import EmbeddingNetwork
 from bioims.learning.roifiles import ROI_SCALE, load_npy
+from bioims.npy import read_npz
 from bioims.store.ports import ObjectNotFound, ObjectStore
 
 INFERENCE_BATCH = 64
@@ -127,9 +126,7 @@ def embed_image(
     return ImageEmbedding(image_id, plate_id, roi_embeddings.shape[0], image_embedding(roi_embeddings), out_key)
 
 
-def write_plate_embeddings(
-    store: ObjectStore, train_id: str, plate_id: str, results: Iterable[ImageEmbedding]
-) -> str:
+def write_plate_embeddings(store: ObjectStore, train_id: str, plate_id: str, results: Iterable[ImageEmbedding]) -> str:
     """One .npz per plate: `imageIds` (str), `embeddings` float32 (n, D), `roiCounts` int32 (n).
 
     Images without ROIs are left out (they have no embedding, as in the original); rows are

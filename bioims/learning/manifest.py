@@ -19,10 +19,10 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any
-from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -145,8 +145,11 @@ def _lab_order(row: Mapping[str, Any]) -> tuple[str, ...]:
     installation, so a training set (order, validation split, sampling) does not depend on the
     random plate/image ids an upload happened to get; generated ids break remaining ties."""
     return (
-        str(row.get("plateSourceId", "")), str(row.get("wellSourceId", "")), str(row.get("imageSourceId", "")),
-        str(row.get("plateId")), str(row["imageId"]),
+        str(row.get("plateSourceId", "")),
+        str(row.get("wellSourceId", "")),
+        str(row.get("imageSourceId", "")),
+        str(row.get("plateId")),
+        str(row["imageId"]),
     )
 
 
@@ -154,6 +157,7 @@ def inspect_images(
     store: ObjectStore, embedding_name: str, rows: Sequence[Mapping[str, Any]], *, threads: int = 8
 ) -> dict[str, RoiFileInfo]:
     """Header-level check of every selected image's ROI files, keyed by imageId."""
+
     def one(row: Mapping[str, Any]) -> tuple[str, RoiFileInfo]:
         prefix = keys.train_prefix(embedding_name, str(row.get("plateId")), str(row["imageId"]))
         return str(row["imageId"]), inspect_roi_files(store, prefix)
@@ -223,9 +227,7 @@ def build_training_manifest(
         raise TrainingSetError(f"validation_fraction must be in [0, 1), got {validation_fraction}")
     rows = list(rows)
     if not rows:
-        raise TrainingSetError(
-            f"training {train_id}: no images on plates compatible with embedding {embedding_name!r}"
-        )
+        raise TrainingSetError(f"training {train_id}: no images on plates compatible with embedding {embedding_name!r}")
     selection = select_training_images(rows, exclude, category=category)
     if not selection.rows:
         raise TrainingSetError(
@@ -263,13 +265,22 @@ def build_training_manifest(
         if info.label is None or info.label < 0 or info.subclass is None or info.subclass < 0:
             problems.append(f"image {image_id}: invalid label/subclass index {info.label}/{info.subclass}")
             continue
-        usable.append({
-            "imageId": image_id, "plateId": str(row["plateId"]), "wellId": str(row["wellId"]),
-            "plateSource": str(row.get("plateSourceId", "")), "wellSource": str(row.get("wellSourceId", "")),
-            "prefix": info.prefix, "label": info.label, "labelName": str(row["trainLabel"]),
-            "subclass": info.subclass, "subclassName": str(row.get("trainSubclass") or info.subclass),
-            "rois": info.rois, "geometry": (info.channels, info.size),
-        })
+        usable.append(
+            {
+                "imageId": image_id,
+                "plateId": str(row["plateId"]),
+                "wellId": str(row["wellId"]),
+                "plateSource": str(row.get("plateSourceId", "")),
+                "wellSource": str(row.get("wellSourceId", "")),
+                "prefix": info.prefix,
+                "label": info.label,
+                "labelName": str(row["trainLabel"]),
+                "subclass": info.subclass,
+                "subclassName": str(row.get("trainSubclass") or info.subclass),
+                "rois": info.rois,
+                "geometry": (info.channels, info.size),
+            }
+        )
     geometries: dict[tuple[int, int], list[str]] = defaultdict(list)
     for image in usable:
         geometries[image["geometry"]].append(image["imageId"])
@@ -283,9 +294,7 @@ def build_training_manifest(
     _check_one_to_one(((i["subclass"], i["subclassName"]) for i in usable), "subclass", problems)
     _raise_problems(problems, f"training {train_id} has an inconsistent training set")
     if not usable:
-        raise TrainingSetError(
-            f"training {train_id} is empty: all {len(selection.rows)} labelled images have 0 ROIs"
-        )
+        raise TrainingSetError(f"training {train_id} is empty: all {len(selection.rows)} labelled images have 0 ROIs")
 
     held = _split_wells(usable, validation_fraction, seed)
     notes: list[str] = []
@@ -315,7 +324,8 @@ def build_training_manifest(
     if validation_fraction > 0 and not held:
         notes.append("no compound has two or more wells: no validation split, so no early stopping")
     images = [
-        ManifestImage(**{k: v for k, v in image.items() if k not in ("geometry", "plateSource", "wellSource")}) for image in usable
+        ManifestImage(**{k: v for k, v in image.items() if k not in ("geometry", "plateSource", "wellSource")})
+        for image in usable
     ]
     channels, size = usable[0]["geometry"]
     val_images = [i for i in images if i.validation]
@@ -388,8 +398,14 @@ def prepare_training_set(
     selection = select_training_images(rows, exclude, category=category)
     roi_files = inspect_images(store, embedding_name, selection.rows)
     manifest = build_training_manifest(
-        train_id, embedding_name, rows, exclude, roi_files,
-        category=category, validation_fraction=validation_fraction, seed=seed,
+        train_id,
+        embedding_name,
+        rows,
+        exclude,
+        roi_files,
+        category=category,
+        validation_fraction=validation_fraction,
+        seed=seed,
     )
     write_training_manifest(store, manifest)
     return manifest

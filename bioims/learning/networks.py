@@ -130,7 +130,10 @@ class Bbbc021Net(EmbeddingNetwork):
         x = self.standardise(x)
         if self.roi_size != self.input_size:
             x = F.interpolate(
-                x, size=(self.input_size, self.input_size), mode="bilinear", align_corners=False,
+                x,
+                size=(self.input_size, self.input_size),
+                mode="bilinear",
+                align_corners=False,
                 antialias=self.roi_size > self.input_size,
             )
         x = self.features(x).flatten(1)
@@ -138,7 +141,10 @@ class Bbbc021Net(EmbeddingNetwork):
 
     def describe(self) -> dict:
         return {
-            **super().describe(), "inputSize": self.input_size, "finalMap": self.final_side, "dropout": self.dropout,
+            **super().describe(),
+            "inputSize": self.input_size,
+            "finalMap": self.final_side,
+            "dropout": self.dropout,
         }
 
 

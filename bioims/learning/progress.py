@@ -14,7 +14,7 @@ def parse_progress_line(line: str) -> dict[str, Any] | None:
     if not line.startswith(PROGRESS_PREFIX):
         return None
     try:
-        report = json.loads(line[len(PROGRESS_PREFIX):])
+        report = json.loads(line[len(PROGRESS_PREFIX) :])
     except json.JSONDecodeError:
         return None
     return report if isinstance(report, dict) else None

@@ -12,16 +12,15 @@ open maps, so a training set larger than memory works.
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
-from collections.abc import Sequence
 
 import numpy as np
 
-from bioims.npy import npy_header, read_npy
-
 from bioims import keys
+from bioims.npy import npy_header, read_npy
 from bioims.store.ports import ObjectNotFound, ObjectStore
 
 ROI_SCALE = 65535.0
@@ -79,8 +78,7 @@ def inspect_roi_files(store: ObjectStore, prefix: str) -> RoiFileInfo:
     if dtype != np.uint16 or len(shape) != 5 or shape[3] != shape[4]:
         return RoiFileInfo(
             prefix,
-            problems=(f"{prefix}: ROI tensor must be uint16 (n, C, D, R, R) with square ROIs, "
-                      f"got {dtype} {shape}",),
+            problems=(f"{prefix}: ROI tensor must be uint16 (n, C, D, R, R) with square ROIs, got {dtype} {shape}",),
         )
     rois, channels, depth, size, _ = (int(v) for v in shape)
     labelled = store.exists(prefix + keys.SUFFIX_LABEL)

@@ -9,8 +9,8 @@ numpy Generator, so a training is reproducible (docs/original.md §8.4 #33).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -68,9 +68,7 @@ class PairSampler:
             self.classes.append(int(label))
             self._per_class.append(_ClassRois(rows, starts, counts))
         if len(self.classes) < 2:
-            raise ValueError(
-                f"pair sampling needs at least 2 classes with 2 or more ROIs, found {len(self.classes)}"
-            )
+            raise ValueError(f"pair sampling needs at least 2 classes with 2 or more ROIs, found {len(self.classes)}")
 
     @property
     def num_classes(self) -> int:

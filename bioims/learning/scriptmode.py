@@ -24,18 +24,17 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from collections.abc import Mapping, Sequence
 
 from bioims.learning.hyperparameters import UNTRAINED_ARGUMENT, HyperparameterError, resolve_config
 from bioims.learning.manifest import TrainingManifest, TrainingSetError
 from bioims.learning.modelcard import ModelError
-from bioims.learning.progress import PROGRESS_PREFIX
 from bioims.learning.networks import NetworkError
+from bioims.learning.progress import PROGRESS_PREFIX
 from bioims.learning.trainer import CheckpointMismatch, TrainProgress, train_network, write_untrained_model
-
 
 DEFAULT_CHECKPOINT_DIR = "/opt/ml/checkpoints"
 SAGEMAKER_ROOT = Path("/opt/ml")
@@ -176,9 +175,9 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         # "untrained": write the network at its seeded initial weights (the baseline training is
         # measured against) through the same job, instead of training it
         untrained = str(arguments.pop(UNTRAINED_ARGUMENT, "false")).strip("'\"").lower() == "true"
-        config = resolve_config({
-            k: v for k, v in arguments.items() if k not in MANIFEST_ARGUMENTS and not k.startswith("sagemaker_")
-        })
+        config = resolve_config(
+            {k: v for k, v in arguments.items() if k not in MANIFEST_ARGUMENTS and not k.startswith("sagemaker_")}
+        )
         manifest_path = script_env.data_dir / manifest_key
         try:
             manifest = TrainingManifest.from_json(manifest_path.read_text())
@@ -188,8 +187,12 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
             write_untrained_model(manifest, script_env.data_dir, config, script_env.model_dir)
             return 0
         train_network(
-            manifest, script_env.data_dir, config, script_env.model_dir,
-            checkpoint_dir=script_env.checkpoint_dir, progress=_print_progress,
+            manifest,
+            script_env.data_dir,
+            config,
+            script_env.model_dir,
+            checkpoint_dir=script_env.checkpoint_dir,
+            progress=_print_progress,
         )
         return 0
     except (ScriptError, HyperparameterError, TrainingSetError, NetworkError, CheckpointMismatch, ModelError) as exc:

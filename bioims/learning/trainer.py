@@ -17,10 +17,10 @@ import json
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
-from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -116,7 +116,9 @@ def manifest_digest(manifest: TrainingManifest) -> str:
 
 def _make_optimizer(net: torch.nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
     if config.optimizer == "sgd":
-        return torch.optim.SGD(net.parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
+        return torch.optim.SGD(
+            net.parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay
+        )
     return torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
 
 
@@ -147,8 +149,11 @@ class Trainer:
         except ValueError as exc:
             raise TrainingSetError(f"training {manifest.trainId}: {exc}") from None
         self.plan = ValidationPlan.build(
-            self.table, table.subset(np.flatnonzero(in_validation)),
-            max_rois=config.validation_max_rois, groups=config.validation_groups, seed=config.seed,
+            self.table,
+            table.subset(np.flatnonzero(in_validation)),
+            max_rois=config.validation_max_rois,
+            groups=config.validation_groups,
+            seed=config.seed,
         )
         self.stop_metric: StopMetric | None = config.early_stopping_metric
         self.notes: list[str] = []
@@ -156,7 +161,9 @@ class Trainer:
             self.stop_metric = None
             self.notes.append("no validation wells: all epochs run, the last weights are kept")
         elif self.stop_metric not in self.plan.metrics_available():
-            self.notes.append(f"{self.stop_metric} unavailable (no class has 2 validation ROIs); using val_knn_accuracy")
+            self.notes.append(
+                f"{self.stop_metric} unavailable (no class has 2 validation ROIs); using val_knn_accuracy"
+            )
             self.stop_metric = "val_knn_accuracy"
         torch.manual_seed(config.seed)
         self.net: EmbeddingNetwork = create_network(config, manifest.channels, manifest.roiSize)
@@ -244,7 +251,9 @@ class Trainer:
         record = {"epoch": epoch + 1, "train_loss": epoch_loss, **metrics}
         keep = self.stop_metric is None or improved(self.stop_metric, metrics[self.stop_metric], state.best_metric)
         if keep:
-            atomic_torch_save({k: v.detach().cpu() for k, v in self.net.state_dict().items()}, self.checkpoint_dir / BEST_FILE)
+            atomic_torch_save(
+                {k: v.detach().cpu() for k, v in self.net.state_dict().items()}, self.checkpoint_dir / BEST_FILE
+            )
             state.best_epoch = epoch + 1
             state.best_metric = metrics[self.stop_metric] if self.stop_metric else None
             state.bad_epochs = 0
@@ -256,12 +265,22 @@ class Trainer:
             state.stopped_early = True
         state.finished = state.stopped_early or state.epoch >= config.epochs
         self._save_checkpoint()
-        self.progress(TrainProgress(
-            "epoch", epoch + 1, config.epochs, config.minibatches_per_epoch, config.minibatches_per_epoch,
-            loss=epoch_loss, metrics=metrics, best_epoch=state.best_epoch, elapsed_s=time.monotonic() - started,
-            message="stopping: no improvement of "
-            f"{self.stop_metric} for {state.bad_epochs} epoch(s)" if state.stopped_early else "",
-        ))
+        self.progress(
+            TrainProgress(
+                "epoch",
+                epoch + 1,
+                config.epochs,
+                config.minibatches_per_epoch,
+                config.minibatches_per_epoch,
+                loss=epoch_loss,
+                metrics=metrics,
+                best_epoch=state.best_epoch,
+                elapsed_s=time.monotonic() - started,
+                message=f"stopping: no improvement of {self.stop_metric} for {state.bad_epochs} epoch(s)"
+                if state.stopped_early
+                else "",
+            )
+        )
 
     def _last_metrics(self) -> dict[str, float]:
         """Validation metrics of the last finished epoch: minibatch reports carry them, so a
@@ -279,19 +298,29 @@ class Trainer:
         started = time.monotonic()
         done_at_start = state.epoch * config.minibatches_per_epoch + state.minibatch
         total = config.epochs * config.minibatches_per_epoch
-        self.progress(TrainProgress(
-            "start", state.epoch + 1, config.epochs, state.minibatch, config.minibatches_per_epoch,
-            metrics=self._last_metrics(), best_epoch=state.best_epoch,
-            message=f"resumed at epoch {state.epoch + 1}, minibatch {state.minibatch}" if resumed else "",
-        ))
+        self.progress(
+            TrainProgress(
+                "start",
+                state.epoch + 1,
+                config.epochs,
+                state.minibatch,
+                config.minibatches_per_epoch,
+                metrics=self._last_metrics(),
+                best_epoch=state.best_epoch,
+                message=f"resumed at epoch {state.epoch + 1}, minibatch {state.minibatch}" if resumed else "",
+            )
+        )
         last_save = time.monotonic()
         self.net.train()
         while not state.finished:
             epoch = state.epoch
             dataset = _Minibatches(self.reader, self.table, self.sampler, config, epoch)
             loader = DataLoader(
-                dataset, batch_size=None, sampler=range(state.minibatch, config.minibatches_per_epoch),
-                num_workers=config.workers, pin_memory=self.device.type == "cuda",
+                dataset,
+                batch_size=None,
+                sampler=range(state.minibatch, config.minibatches_per_epoch),
+                num_workers=config.workers,
+                pin_memory=self.device.type == "cuda",
             )
             window_sum, window_count = 0.0, 0
             for batch in loader:
@@ -304,14 +333,25 @@ class Trainer:
                     elapsed = time.monotonic() - started
                     done = epoch * config.minibatches_per_epoch + state.minibatch - done_at_start
                     remaining = total - (epoch * config.minibatches_per_epoch + state.minibatch)
-                    self.progress(TrainProgress(
-                        "minibatch", epoch + 1, config.epochs, state.minibatch, config.minibatches_per_epoch,
-                        loss=window_sum / window_count, metrics=self._last_metrics(), best_epoch=state.best_epoch,
-                        elapsed_s=elapsed,
-                        eta_s=elapsed / done * remaining if done else None,
-                    ))
+                    self.progress(
+                        TrainProgress(
+                            "minibatch",
+                            epoch + 1,
+                            config.epochs,
+                            state.minibatch,
+                            config.minibatches_per_epoch,
+                            loss=window_sum / window_count,
+                            metrics=self._last_metrics(),
+                            best_epoch=state.best_epoch,
+                            elapsed_s=elapsed,
+                            eta_s=elapsed / done * remaining if done else None,
+                        )
+                    )
                     window_sum, window_count = 0.0, 0
-                if time.monotonic() - last_save > config.checkpoint_minutes * 60 and state.minibatch < config.minibatches_per_epoch:
+                if (
+                    time.monotonic() - last_save > config.checkpoint_minutes * 60
+                    and state.minibatch < config.minibatches_per_epoch
+                ):
                     self._save_checkpoint()
                     last_save = time.monotonic()
             self._end_epoch(epoch, started)
@@ -388,12 +428,20 @@ def train_network(
         card = model_card(trainer, time.monotonic() - started)
         write_model(Path(model_dir), trainer.best_state_dict(), card)
         last = trainer.state.history[-1]
-        trainer.progress(TrainProgress(
-            "done", len(trainer.state.history), config.epochs, config.minibatches_per_epoch,
-            config.minibatches_per_epoch, loss=last["train_loss"],
-            metrics={k: v for k, v in last.items() if k.startswith("val_")},
-            best_epoch=trainer.state.best_epoch, elapsed_s=time.monotonic() - started, eta_s=0.0,
-        ))
+        trainer.progress(
+            TrainProgress(
+                "done",
+                len(trainer.state.history),
+                config.epochs,
+                config.minibatches_per_epoch,
+                config.minibatches_per_epoch,
+                loss=last["train_loss"],
+                metrics={k: v for k, v in last.items() if k.startswith("val_")},
+                best_epoch=trainer.state.best_epoch,
+                elapsed_s=time.monotonic() - started,
+                eta_s=0.0,
+            )
+        )
         return TrainResult(Path(model_dir), card)
     finally:
         if temporary:

@@ -66,7 +66,9 @@ def _embed_table(net: EmbeddingNetwork, reader: RoiReader, table: RoiTable, devi
     return np.concatenate(parts)
 
 
-def knn_accuracy(queries: np.ndarray, query_labels: np.ndarray, reference: np.ndarray, reference_labels: np.ndarray) -> float:
+def knn_accuracy(
+    queries: np.ndarray, query_labels: np.ndarray, reference: np.ndarray, reference_labels: np.ndarray
+) -> float:
     """Fraction of queries whose most similar reference row (cosine of unit vectors) shares the label."""
     nearest = np.argmax(queries @ reference.T, axis=1)
     return float(np.mean(reference_labels[nearest] == query_labels))

@@ -139,7 +139,9 @@ def roll_up(
     if methods:
         unknown = set(methods) - set(chain)
         if unknown:
-            raise ProfileError(f"unknown aggregation step(s) {', '.join(sorted(unknown))}; steps are {', '.join(chain)}")
+            raise ProfileError(
+                f"unknown aggregation step(s) {', '.join(sorted(unknown))}; steps are {', '.join(chain)}"
+            )
         chain.update(methods)
     current = profile_level(df)
     start, stop = LEVELS.index(current), LEVELS.index(level)

@@ -64,8 +64,7 @@ def feature_columns(df: pd.DataFrame) -> list[str]:
     if bad:
         shown = ", ".join(map(str, bad[:5])) + (" ..." if len(bad) > 5 else "")
         raise ProfileError(
-            f"{len(bad)} non-numeric feature column(s): {shown}; "
-            f"metadata columns must start with {PREFIX!r}"
+            f"{len(bad)} non-numeric feature column(s): {shown}; metadata columns must start with {PREFIX!r}"
         )
     return features
 
@@ -76,8 +75,7 @@ def require_columns(df: pd.DataFrame, columns: Iterable[str], purpose: str) -> N
     if missing:
         present = ", ".join(metadata_columns(df)) or "none"
         raise ProfileError(
-            f"{purpose} needs metadata column(s) {', '.join(missing)}; "
-            f"the table has these metadata columns: {present}"
+            f"{purpose} needs metadata column(s) {', '.join(missing)}; the table has these metadata columns: {present}"
         )
 
 
@@ -108,7 +106,7 @@ def recognise_metadata(df: pd.DataFrame, prefixes: Sequence[str] = ()) -> pd.Dat
             continue
         for prefix in (*CELLPROFILER_METADATA_PREFIXES, *prefixes):
             if column.startswith(prefix) and len(column) > len(prefix):
-                renames[column] = PREFIX + column[len(prefix):]
+                renames[column] = PREFIX + column[len(prefix) :]
                 break
     targets = list(renames.values())
     clash = sorted({t for t in targets if t in df.columns or targets.count(t) > 1})

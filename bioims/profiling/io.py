@@ -36,7 +36,7 @@ def profile_format(path: str | os.PathLike) -> str:
 
 def _text_names(prefixes: Sequence[str]) -> list[str]:
     """The text metadata columns under every name they may have in the file."""
-    stems = [c[len(PREFIX):] for c in TEXT_COLUMNS]
+    stems = [c[len(PREFIX) :] for c in TEXT_COLUMNS]
     return [*TEXT_COLUMNS, *(p + s for p in (*CELLPROFILER_METADATA_PREFIXES, *prefixes) for s in stems)]
 
 

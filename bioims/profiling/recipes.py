@@ -57,7 +57,11 @@ RECIPES: Mapping[str, Recipe] = MappingProxyType(
                 "per-plate robust z against DMSO, scale floored at 10% only (near-constant features explode)",
                 {"method": "robustize", "scale_floor": 0.1},
             ),
-            Recipe("robustize", "per-plate robust z against DMSO, scale floored at the typical plate", {"method": "robustize"}),
+            Recipe(
+                "robustize",
+                "per-plate robust z against DMSO, scale floored at the typical plate",
+                {"method": "robustize"},
+            ),
             Recipe("robustize-clip", "robustize, clipped to +-5", {"method": "robustize", "clip": 5.0}),
             Recipe(
                 "robustize-clip-select",

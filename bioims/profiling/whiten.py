@@ -50,7 +50,9 @@ class Whitener:
         require_columns(df, self.features, "applying a fitted whitening")
         values = df[list(self.features)].to_numpy(dtype=float)
         if not np.isfinite(values).all():
-            raise ProfileError("whitening needs finite features; drop or fill NaN/inf features first (feature_select 'nan')")
+            raise ProfileError(
+                "whitening needs finite features; drop or fill NaN/inf features first (feature_select 'nan')"
+            )
         whitened = ((values - self.mean) / self.std) @ self.matrix
         meta = df[metadata_columns(df)]
         return pd.concat(
@@ -81,7 +83,9 @@ def fit_whitener(
     if len(reference) < 2:
         raise ProfileError(f"whitening needs at least 2 control rows, found {len(reference)}")
     if not np.isfinite(reference).all():
-        raise ProfileError("whitening needs finite features; drop or fill NaN/inf features first (feature_select 'nan')")
+        raise ProfileError(
+            "whitening needs finite features; drop or fill NaN/inf features first (feature_select 'nan')"
+        )
     mean = reference.mean(axis=0)
     std = np.ones(len(features))
     if method.endswith("-cor"):

@@ -13,14 +13,14 @@ import subprocess
 import sys
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from bioims import keys, resources, tables
 from bioims.errors import NotFound
 from bioims.ids import new_id
-from bioims.processes import current_owner, owner_alive
 from bioims.learning.progress import PROGRESS_PREFIX
+from bioims.processes import current_owner, owner_alive
 from bioims.runtime.ports import Observer, TrainingJobRequest
 from bioims.store import Condition, ConditionFailed, Update
 from bioims.workflows.definitions import workflow as lookup
@@ -31,7 +31,7 @@ OWNER_DIED = "OwnerDied"
 
 
 def _now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat()
+    return datetime.now(UTC).isoformat()
 
 
 class LocalRuntime:
@@ -54,8 +54,14 @@ class LocalRuntime:
             on_start(arn)
         if wait:
             outcome = self._run_recorded(definition, payload, arn, self.observer)
-            return {"executionArn": outcome["executionArn"], "startDate": outcome["startDate"], "status": outcome["status"]}
-        thread = threading.Thread(target=self._run_recorded, args=(definition, payload, arn, self.observer), daemon=True)
+            return {
+                "executionArn": outcome["executionArn"],
+                "startDate": outcome["startDate"],
+                "status": outcome["status"],
+            }
+        thread = threading.Thread(
+            target=self._run_recorded, args=(definition, payload, arn, self.observer), daemon=True
+        )
         thread.start()
         return {"executionArn": arn, "startDate": self.describe_execution(arn)["startDate"]}
 
@@ -110,7 +116,9 @@ class LocalRuntime:
             return row
         key = {"executionArn": row["executionArn"], "record": "origin"}
         try:
-            return self._executions.update(key, Update(set={**values, "stopDate": _now_iso()}), condition=Condition(equals={"status": running}))
+            return self._executions.update(
+                key, Update(set={**values, "stopDate": _now_iso()}), condition=Condition(equals={"status": running})
+            )
         except ConditionFailed:
             return self._executions.get(key) or row
 
@@ -118,11 +126,16 @@ class LocalRuntime:
         row = self._executions.get({"executionArn": execution_arn, "record": "origin"})
         if row is None:
             raise NotFound(f"execution {execution_arn!r} does not exist")
-        row = self._settle_if_orphaned(row, "RUNNING", {
-            "status": "FAILED", "error": OWNER_DIED,
-            "cause": f"process {row.get('pid')} running this execution ended before it finished (killed or crashed); "
-                     "run the same command again: finished steps are skipped",
-        })
+        row = self._settle_if_orphaned(
+            row,
+            "RUNNING",
+            {
+                "status": "FAILED",
+                "error": OWNER_DIED,
+                "cause": f"process {row.get('pid')} running this execution ended before it finished (killed or crashed); "
+                "run the same command again: finished steps are skipped",
+            },
+        )
         out = {k: row[k] for k in ("executionArn", "status", "startDate", "input") if k in row}
         out["name"] = execution_arn.rsplit(":", 1)[-1]
         out["stateMachineArn"] = f"arn:bioims:local:stateMachine:{row.get('workflow')}"
@@ -166,28 +179,42 @@ class LocalRuntime:
             args += [f"--{name}", str(value)]
         key = {"executionArn": f"trainingjob:{job.trainingJobName}", "record": "origin"}
         self._executions.put(
-            {**key, "status": "InProgress", "request": job.model_dump(), "startDate": _now_iso(), "log": str(log_path), **current_owner()}
+            {
+                **key,
+                "status": "InProgress",
+                "request": job.model_dump(),
+                "startDate": _now_iso(),
+                "log": str(log_path),
+                **current_owner(),
+            }
         )
         observer.log(f"training job {job.trainingJobName} started; log: {log_path}")
         started = time.monotonic()
         project_root = Path(__file__).resolve().parents[2]
         env["PYTHONPATH"] = os.pathsep.join([str(project_root), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
         with open(log_path, "ab") as log:
-            process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, cwd=str(project_root))
+            process = subprocess.Popen(
+                args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, cwd=str(project_root)
+            )
             assert process.stdout is not None
             for raw in process.stdout:
                 log.write(raw)
                 log.flush()
                 line = raw.decode(errors="replace").rstrip()
                 if line.startswith(PROGRESS_PREFIX):
-                    observer.log(line[len(PROGRESS_PREFIX):])
+                    observer.log(line[len(PROGRESS_PREFIX) :])
             code = process.wait()
         elapsed = int(time.monotonic() - started)
         if code == 0:
             values = {"status": "Completed", "stopDate": _now_iso(), "seconds": elapsed}
         else:
             tail = log_path.read_text(errors="replace").strip().splitlines()[-15:]
-            values = {"status": "Failed", "stopDate": _now_iso(), "seconds": elapsed, "failureReason": f"exit code {code}: " + "\n".join(tail)}
+            values = {
+                "status": "Failed",
+                "stopDate": _now_iso(),
+                "seconds": elapsed,
+                "failureReason": f"exit code {code}: " + "\n".join(tail),
+            }
         self._executions.update(key, Update(set=values))
         return self.describe_training_job(job.trainingJobName)
 
@@ -195,10 +222,15 @@ class LocalRuntime:
         row = self._executions.get({"executionArn": f"trainingjob:{name}", "record": "origin"})
         if row is None:
             raise NotFound(f"training job {name!r} does not exist")
-        row = self._settle_if_orphaned(row, "InProgress", {
-            "status": "Failed", "seconds": 0,
-            "failureReason": f"process {row.get('pid')} running this training job ended before it finished (killed or crashed)",
-        })
+        row = self._settle_if_orphaned(
+            row,
+            "InProgress",
+            {
+                "status": "Failed",
+                "seconds": 0,
+                "failureReason": f"process {row.get('pid')} running this training job ended before it finished (killed or crashed)",
+            },
+        )
         request = row.get("request", {})
         out = {
             "TrainingJobName": name,

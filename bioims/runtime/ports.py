@@ -6,7 +6,8 @@ training in a subprocess) and `aws` (Step Functions, Batch, SageMaker through bo
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable, Protocol
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -67,7 +68,7 @@ class Runtime(Protocol):
         `on_start(executionArn)` runs once the execution exists."""
         ...
 
-    def run_workflow(self, definition: "Workflow", payload: dict, *, observer: Observer | None = None) -> dict:
+    def run_workflow(self, definition: Workflow, payload: dict, *, observer: Observer | None = None) -> dict:
         """Run a child workflow to its end in this process; returns its execution description."""
         ...
 

@@ -24,8 +24,8 @@ import json
 import math
 import os
 import time
-from dataclasses import asdict, dataclass
 from collections.abc import Callable
+from dataclasses import asdict, dataclass
 
 import faiss
 import numpy as np
@@ -139,7 +139,9 @@ class AnnIndex:
             params.sel = selector
         return params
 
-    def search(self, queries: np.ndarray, k: int, selector=None, allowed_fraction: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    def search(
+        self, queries: np.ndarray, k: int, selector=None, allowed_fraction: float = 1.0
+    ) -> tuple[np.ndarray, np.ndarray]:
         return self.index.search(queries, k, params=self.params(selector, allowed_fraction))
 
     # --- persistence -------------------------------------------------------------------------
@@ -234,7 +236,7 @@ def build_ann(unit: np.ndarray, exact_search: Callable, policy: AnnPolicy, kind:
     if policy.margin_doublings and breadth < limit:
         # Filtered queries (fewer allowed vectors in each probed list or graph neighbourhood) and
         # queries outside the sample need some breadth beyond the sample's: double it twice more.
-        breadth = min(breadth * 2 ** policy.margin_doublings, limit)
+        breadth = min(breadth * 2**policy.margin_doublings, limit)
         ann = AnnIndex(index, AnnStats(kind, n, breadth, lists, 0.0, 0.0, 0.0, 0.0))
         _, found = ann.search(queries, fetch)
         recall = recall_at_k(_without_self(found, rows), truth)

@@ -8,8 +8,8 @@ woken to run everything that queued, as one batch.
 from __future__ import annotations
 
 import threading
-from typing import Generic, TypeVar
 from collections.abc import Callable, Sequence
+from typing import Generic, TypeVar
 
 Item = TypeVar("Item")
 Result = TypeVar("Result")

@@ -11,8 +11,8 @@ and deleted.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from bioims import ids
 from bioims.search.handlers import Disposition, Handled
@@ -100,7 +100,10 @@ class QueueConsumer:
             self.stats.retried += 1
             log.warning(
                 "search: message %s failed (attempt %d of %d), will retry: %s",
-                message.message_id, message.receive_count, self.max_receives, outcome.reason,
+                message.message_id,
+                message.receive_count,
+                self.max_receives,
+                outcome.reason,
             )
             return
         if outcome.disposition is Disposition.REJECTED:

@@ -13,10 +13,10 @@ import logging
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any
-from collections.abc import Callable, Mapping, Sequence
 
 import faiss
 import numpy as np
@@ -100,13 +100,22 @@ class SearchEngine:
         # One segment at a time (read, apply, drop); a training with a persisted approximate index
         # gets its plates in that index's row order, so the index can be attached as it is.
         order = {t: {p: i for i, p in enumerate(meta.get("plates", []))} for t, meta in snapshot.ann_meta.items()}
-        refs = sorted(snapshot.segments, key=lambda r: (r.train_id, order.get(r.train_id, {}).get(r.plate_id, len(order.get(r.train_id, {}))), r.plate_id))
+        refs = sorted(
+            snapshot.segments,
+            key=lambda r: (
+                r.train_id,
+                order.get(r.train_id, {}).get(r.plate_id, len(order.get(r.train_id, {}))),
+                r.plate_id,
+            ),
+        )
         segment = None
         for ref in refs:
             segment = None  # the previous plate's arrays go before the next are read
             try:
                 segment = self.snapshots.read_segment(ref)
-                self._apply_plate(segment.train_id, segment.embedding_name, segment.plate_id, segment.image_ids, segment.vectors)
+                self._apply_plate(
+                    segment.train_id, segment.embedding_name, segment.plate_id, segment.image_ids, segment.vectors
+                )
             except ObjectNotFound:
                 continue  # deleted since the listing
             except RequestError as exc:
@@ -160,7 +169,11 @@ class SearchEngine:
         the policy's size and has none matching its rows; returns the calibrations made. Searches
         go on, exact, while an index is built from a copy of the rows."""
         with self._lock:
-            indexes = [self._trainings[train_id]] if train_id in self._trainings else ([] if train_id else list(self._trainings.values()))
+            indexes = (
+                [self._trainings[train_id]]
+                if train_id in self._trainings
+                else ([] if train_id else list(self._trainings.values()))
+            )
         built = []
         for index in indexes:
             kind = self.ann_policy.kind_for(index.size)
@@ -178,7 +191,9 @@ class SearchEngine:
                 # Vectors without neighbourhood structure (e.g. uniform on the sphere) need the
                 # whole index probed for the recall: no gain, so search stays exact.
                 index.ann_rejected = ann.stats
-                log.info("search: approximate index of %s not faster than exact: %s", index.train_id, ann.stats.as_dict())
+                log.info(
+                    "search: approximate index of %s not faster than exact: %s", index.train_id, ann.stats.as_dict()
+                )
                 continue
             if not index.attach_ann(ann, version, self.ann_policy.exact_below_fraction):
                 continue  # the rows changed meanwhile: the next refresh builds again
@@ -218,7 +233,9 @@ class SearchEngine:
         try:
             data = self.objects.get_bytes(key)
         except ObjectNotFound:
-            raise PlateFileMissing(f"no plate embeddings file {key!r} for training {train_id}, plate {plate_id}") from None
+            raise PlateFileMissing(
+                f"no plate embeddings file {key!r} for training {train_id}, plate {plate_id}"
+            ) from None
         image_ids, vectors = read_plate_embeddings(data)
         return self.add_plate(train_id, embedding_name, plate_id, image_ids, vectors)
 
@@ -306,7 +323,11 @@ class SearchEngine:
         rejected = index.ann_rejected
         if rejected is not None and rejected.size == index.size:
             return {"kind": "exact", "size": index.size, "rejected": rejected.as_dict()}
-        return {"kind": "exact", "size": index.size, "pending": pending} if pending else {"kind": "exact", "size": index.size}
+        return (
+            {"kind": "exact", "size": index.size, "pending": pending}
+            if pending
+            else {"kind": "exact", "size": index.size}
+        )
 
     def tag_summary(self) -> dict:
         with self._lock:

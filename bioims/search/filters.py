@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import faiss
 import numpy as np
@@ -43,7 +43,7 @@ class RowTagIndex:
         lo = np.searchsorted(self._tags, tags, side="left")
         hi = np.searchsorted(self._tags, tags, side="right")
         if tags.size == 1:
-            return self._rows[lo[0]:hi[0]]
+            return self._rows[lo[0] : hi[0]]
         return np.concatenate([self._rows[a:b] for a, b in zip(lo, hi, strict=True)])
 
     def any_mask(self, tags: np.ndarray) -> np.ndarray:

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
-from collections.abc import Sequence
 
 from bioims.errors import InvalidRequest, PlateFileMissing, RequestError
 from bioims.search import messages as m

@@ -52,7 +52,7 @@ def _handler_class(engine: SearchEngine) -> type[BaseHTTPRequestHandler]:
             elif path == "/trainings":
                 self._send(200, {"trainings": engine.trainings()})
             elif path.startswith("/trainings/"):
-                self._guard(lambda: training_detail(engine, unquote(path[len("/trainings/"):])))
+                self._guard(lambda: training_detail(engine, unquote(path[len("/trainings/") :])))
             else:
                 self._send(*errors.answer(NotFound(f"no route GET {path}")))
 

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from dataclasses import dataclass
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import faiss
 import numpy as np
@@ -183,7 +183,11 @@ class TrainingIndex:
             # Only a reload (plate already here, or images seen before) pays for a scan of the rows.
             if plate_id in self._plates or any(i in self._row for i in ids):
                 incoming = set(ids)
-                stale = [r for r, (i, p) in enumerate(zip(self._ids, self._plate_of, strict=True)) if p == plate_id or i in incoming]
+                stale = [
+                    r
+                    for r, (i, p) in enumerate(zip(self._ids, self._plate_of, strict=True))
+                    if p == plate_id or i in incoming
+                ]
                 self._remove_rows(np.asarray(stale, dtype=np.int64))
                 self._recount()
             start = self.size
@@ -253,7 +257,9 @@ class TrainingIndex:
         fetch = min(k + 1 + (1 if excluding else 0), selection.count)
         distances, labels = search(queries, fetch)
         return [
-            self._finish(search, queries[j : j + 1], distances[j], labels[j], k, fetch, int(exclude_rows[j]), metric, selection)
+            self._finish(
+                search, queries[j : j + 1], distances[j], labels[j], k, fetch, int(exclude_rows[j]), metric, selection
+            )
             for j in range(nq)
         ]
 

@@ -9,8 +9,8 @@ each in order.
 from __future__ import annotations
 
 import json
-from typing import Any
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from bioims.errors import InvalidRequest
 from bioims.search.query import SearchQuery
@@ -79,7 +79,9 @@ def plate_embedding(train_id: str, embedding_name: str, plate_id: str, key: str 
     return body
 
 
-def plate_tags(embedding_name: str, plate_id: str, images: Mapping[str, Sequence[int]] | None = None, key: str | None = None) -> dict:
+def plate_tags(
+    embedding_name: str, plate_id: str, images: Mapping[str, Sequence[int]] | None = None, key: str | None = None
+) -> dict:
     """Tags of one plate, inline (`images`) or as the key of a JSON object {"images": [...]}."""
     if (images is None) == (key is None):
         raise ValueError("give exactly one of images and key")

@@ -7,7 +7,10 @@ from bioims.search.query import DEFAULT_HITS, MAX_HITS, MAX_TAGS
 
 
 def _error(description: str) -> dict:
-    return {"description": description, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+    }
 
 
 def document() -> dict:
@@ -27,7 +30,12 @@ def document() -> dict:
                 "get": {
                     "operationId": "health",
                     "summary": "Liveness and what is loaded",
-                    "responses": {"200": {"description": "Service is up", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Health"}}}}},
+                    "responses": {
+                        "200": {
+                            "description": "Service is up",
+                            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Health"}}},
+                        }
+                    },
                 }
             },
             "/trainings": {
@@ -37,7 +45,19 @@ def document() -> dict:
                     "responses": {
                         "200": {
                             "description": "Loaded trainings",
-                            "content": {"application/json": {"schema": {"type": "object", "properties": {"trainings": {"type": "array", "items": {"$ref": "#/components/schemas/Training"}}}}}},
+                            "content": {
+                                "application/json": {
+                                    "schema": {
+                                        "type": "object",
+                                        "properties": {
+                                            "trainings": {
+                                                "type": "array",
+                                                "items": {"$ref": "#/components/schemas/Training"},
+                                            }
+                                        },
+                                    }
+                                }
+                            },
                         }
                     },
                 }
@@ -48,7 +68,10 @@ def document() -> dict:
                     "summary": "One loaded training and its plates",
                     "parameters": [{"name": "trainId", "in": "path", "required": True, "schema": {"type": "string"}}],
                     "responses": {
-                        "200": {"description": "The training", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Training"}}}},
+                        "200": {
+                            "description": "The training",
+                            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Training"}}},
+                        },
                         "404": _error("Training not loaded"),
                     },
                 }
@@ -57,9 +80,15 @@ def document() -> dict:
                 "post": {
                     "operationId": "search",
                     "summary": "k nearest images to an indexed image (never returned itself) or to a vector",
-                    "requestBody": {"required": True, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/SearchQuery"}}}},
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/SearchQuery"}}},
+                    },
                     "responses": {
-                        "200": {"description": "Hits, best first", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/SearchResult"}}}},
+                        "200": {
+                            "description": "Hits, best first",
+                            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/SearchResult"}}},
+                        },
                         "400": _error("Invalid query"),
                         "404": _error("Unknown trainId or queryImageId"),
                         "409": _error("A filter needs state that is not loaded (tag labels)"),
@@ -68,7 +97,11 @@ def document() -> dict:
                 }
             },
             "/openapi.json": {
-                "get": {"operationId": "openapi", "summary": "This document", "responses": {"200": {"description": "OpenAPI 3 document"}}}
+                "get": {
+                    "operationId": "openapi",
+                    "summary": "This document",
+                    "responses": {"200": {"description": "OpenAPI 3 document"}},
+                }
             },
         },
         "components": {
@@ -84,7 +117,11 @@ def document() -> dict:
                         "vector": {"type": "array", "items": {"type": "number"}},
                         "metric": {"type": "string", "enum": ["Cosine", "Euclidean"], "default": "Cosine"},
                         "maxHits": {"type": "integer", "minimum": 1, "maximum": MAX_HITS, "default": DEFAULT_HITS},
-                        "requireMoa": {"type": "boolean", "default": False, "description": "Only images with a tag whose value starts with 'moa:'"},
+                        "requireMoa": {
+                            "type": "boolean",
+                            "default": False,
+                            "description": "Only images with a tag whose value starts with 'moa:'",
+                        },
                         "inclusionTags": {**tag_list, "description": "Only images with any of these tag ids"},
                         "exclusionTags": {**tag_list, "description": "No images with any of these tag ids"},
                     },
@@ -94,7 +131,10 @@ def document() -> dict:
                     "properties": {
                         "imageId": {"type": "string"},
                         "rank": {"type": "integer", "minimum": 0},
-                        "distance": {"type": "number", "description": "Cosine distance 1 - cos, or Euclidean distance: the ranking metric"},
+                        "distance": {
+                            "type": "number",
+                            "description": "Cosine distance 1 - cos, or Euclidean distance: the ranking metric",
+                        },
                     },
                 },
                 "SearchResult": {
@@ -115,7 +155,12 @@ def document() -> dict:
                         "embeddingName": {"type": "string"},
                         "dimension": {"type": "integer"},
                         "images": {"type": "integer"},
-                        "plates": {"oneOf": [{"type": "integer"}, {"type": "object", "additionalProperties": {"type": "integer"}}]},
+                        "plates": {
+                            "oneOf": [
+                                {"type": "integer"},
+                                {"type": "object", "additionalProperties": {"type": "integer"}},
+                            ]
+                        },
                     },
                 },
                 "Health": {

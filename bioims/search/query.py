@@ -8,11 +8,11 @@ embedding that is not in the index.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from functools import cached_property
-from enum import Enum
-from typing import Annotated, Any
 from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import Enum
+from functools import cached_property
+from typing import Annotated, Any
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, field_validator, model_validator
@@ -140,9 +140,14 @@ class SearchQuery(BaseModel):
             raise ValueError("vector contains NaN or infinity, or numbers beyond float32")
         squared = float(np.dot(array.astype(np.float64), array.astype(np.float64)))
         if squared > MAX_SQUARED_NORM:
-            raise ValueError(f"vector too large: its squared norm {squared:.3g} overflows float32 distances (at most " f"{MAX_SQUARED_NORM:.3g})")
+            raise ValueError(
+                f"vector too large: its squared norm {squared:.3g} overflows float32 distances (at most "
+                f"{MAX_SQUARED_NORM:.3g})"
+            )
         if 0.0 < squared < MIN_SQUARED_NORM:
-            raise ValueError(f"vector too small: its squared norm {squared:.3g} underflows float32 (at least {MIN_SQUARED_NORM:.3g})")
+            raise ValueError(
+                f"vector too small: its squared norm {squared:.3g} underflows float32 (at least {MIN_SQUARED_NORM:.3g})"
+            )
         return array
 
     @model_validator(mode="after")

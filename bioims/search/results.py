@@ -64,7 +64,9 @@ class TableResults:
     def mark_running(self, search_id: str) -> None:
         self.table.update(
             header_key(search_id),
-            Update(set={"status": RUNNING, "startTimestamp": ids.now_ms()}, remove=("errorReason",), add={"attempts": 1}),
+            Update(
+                set={"status": RUNNING, "startTimestamp": ids.now_ms()}, remove=("errorReason",), add={"attempts": 1}
+            ),
         )
 
     def write_results(self, search_id: str, hits: list[dict], candidate_count: int) -> None:

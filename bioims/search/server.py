@@ -12,9 +12,9 @@ import fcntl
 import logging
 import os
 import threading
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from collections.abc import Callable, Mapping, Sequence
 
 from bioims import ids, keys, resources, tables
 from bioims.search.consumer import QueueConsumer, object_dead_letter
@@ -49,13 +49,21 @@ class ServiceOptions:
             raise ValueError(f"BIOIMS_SEARCH_PORT must be 0-65535, not {port}")
         if max_receives < 1:
             raise ValueError("BIOIMS_SEARCH_MAX_RECEIVES must be at least 1")
-        return ServiceOptions(http_host=env.get("BIOIMS_SEARCH_HOST", "127.0.0.1"), http_port=port, max_receives=max_receives)
+        return ServiceOptions(
+            http_host=env.get("BIOIMS_SEARCH_HOST", "127.0.0.1"), http_port=port, max_receives=max_receives
+        )
 
 
 class SearchServer:
     """Owns the engine; `start()` runs the consumers (and HTTP API) in daemon threads."""
 
-    def __init__(self, stores, *, tag_source: Callable[[], Mapping[int, str]] | None = None, options: ServiceOptions = ServiceOptions()):
+    def __init__(
+        self,
+        stores,
+        *,
+        tag_source: Callable[[], Mapping[int, str]] | None = None,
+        options: ServiceOptions = ServiceOptions(),
+    ):
         self.options = options
         self.stores = stores
         self.engine = SearchEngine(stores.data, tag_source=tag_source)
@@ -209,7 +217,9 @@ class EmbeddedSearch:
     def server(self) -> SearchServer:
         """The embedded server, loaded and current with the stored index."""
         if self._server is None or self._server.generation != self._server.stored_generation():
-            server = SearchServer(self.stores, tag_source=self.tag_source, options=ServiceOptions(http_port=None, wait_seconds=0))
+            server = SearchServer(
+                self.stores, tag_source=self.tag_source, options=ServiceOptions(http_port=None, wait_seconds=0)
+            )
             server.load()
             self._server = server
         return self._server

@@ -21,15 +21,14 @@ import io
 import json
 import logging
 import re
-from dataclasses import dataclass, field
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from bioims.npy import read_npz
-
 from bioims import keys
 from bioims.errors import InvalidRequest
+from bioims.npy import read_npz
 from bioims.store.ports import ObjectNotFound, ObjectStore
 
 log = logging.getLogger("bioims.search")
@@ -175,12 +174,12 @@ class SnapshotStore:
         """Everything under the search prefix; unreadable objects are reported, not fatal."""
         snapshot = Snapshot()
         listing = [info.key for info in self.objects.list(_ROOT)]
-        deleting = {m.group("train") for k in listing if (m := _MARKER.match(k[len(_ROOT):]))}
+        deleting = {m.group("train") for k in listing if (m := _MARKER.match(k[len(_ROOT) :]))}
         snapshot.unfinished_deletes = sorted(deleting)
         for key in listing:
-            rest = key[len(_ROOT):]
+            rest = key[len(_ROOT) :]
             try:
-                if rest == keys.search_tag_labels_key()[len(_ROOT):]:
+                if rest == keys.search_tag_labels_key()[len(_ROOT) :]:
                     snapshot.tag_labels = _read_labels(self.objects.get_bytes(key))
                 elif m := _TAGS.match(rest):
                     snapshot.plate_tags.append(
@@ -197,7 +196,6 @@ class SnapshotStore:
                 log.error("search snapshot: skipping %s", message)
                 snapshot.errors.append(message)
         return snapshot
-
 
     def read_segment(self, ref: SegmentRef) -> Segment:
         """One listed segment (ObjectNotFound if deleted since the listing)."""
@@ -250,7 +248,11 @@ def parse_tag_images(images) -> dict[str, list[int]]:
         raise InvalidRequest("'images' must be a list of {imageId, tags}")
     out: dict[str, list[int]] = {}
     for entry in images:
-        if not isinstance(entry, dict) or not isinstance(entry.get("imageId"), str) or not isinstance(entry.get("tags"), list):
+        if (
+            not isinstance(entry, dict)
+            or not isinstance(entry.get("imageId"), str)
+            or not isinstance(entry.get("tags"), list)
+        ):
             raise InvalidRequest(f"each image entry must be {{imageId: str, tags: [int]}}, got {entry!r}")
         out[entry["imageId"]] = entry["tags"]
     return out

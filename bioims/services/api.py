@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated, Any, Callable, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError
 
@@ -66,7 +67,9 @@ def api(model: type[Request] = NoParams, *, name: str | None = None, status: int
     how its answer travels to a Lambda caller (the original's shape, bioims.services.wire)."""
 
     def mark(function: Callable[..., Any]) -> Callable[..., Any]:
-        function.__bioims_api__ = ApiMethod(name or function.__name__, model, function, status, (function.__doc__ or "").strip(), wire)  # type: ignore[attr-defined]
+        function.__bioims_api__ = ApiMethod(
+            name or function.__name__, model, function, status, (function.__doc__ or "").strip(), wire
+        )  # type: ignore[attr-defined]
         return function
 
     return mark
@@ -95,7 +98,7 @@ class Service:
             on_start(started["executionArn"])
         return started
 
-    def describe_execution(self, request: "DescribeExecutionRequest") -> dict:
+    def describe_execution(self, request: DescribeExecutionRequest) -> dict:
         """describeExecution of the services that start workflows (the original accepted both
         spellings of the ARN and added `ExecutionArn` to the answer)."""
         arn = request.executionArn or request.ExecutionArn
@@ -125,8 +128,13 @@ def _describe_validation(error: ValidationError) -> str:
             parts.append(f"missing parameter '{location}'")
         elif kind == "extra_forbidden":
             parts.append(f"unknown parameter '{location}'")
-        elif kind == "string_pattern_mismatch" and (issue.get("ctx") or {}).get("pattern") in (ID_PATTERN, EMBEDDING_NAME_PATTERN):
-            parts.append(f"invalid parameter '{location}': {issue.get('input')!r} is not a valid id or name: use {ID_RULE}")
+        elif kind == "string_pattern_mismatch" and (issue.get("ctx") or {}).get("pattern") in (
+            ID_PATTERN,
+            EMBEDDING_NAME_PATTERN,
+        ):
+            parts.append(
+                f"invalid parameter '{location}': {issue.get('input')!r} is not a valid id or name: use {ID_RULE}"
+            )
         else:
             message = str(issue.get("msg", "invalid")).removeprefix("Value error, ")
             parts.append(f"invalid parameter '{location}': {message}")
@@ -195,7 +203,11 @@ def to_wire(service: Service, event: Any, response: dict) -> dict:
     """A native answer in the original's wire shape: the method's `Wire` encodes a success, a
     GetItem miss is 200 `{}`, an error body is the string of its JSON document."""
     status, body = response["statusCode"], response["body"]
-    method = service.api_methods().get(event.get("method")) if isinstance(event, dict) and isinstance(event.get("method"), str) else None
+    method = (
+        service.api_methods().get(event.get("method"))
+        if isinstance(event, dict) and isinstance(event.get("method"), str)
+        else None
+    )
     if status == 404 and method is not None and method.wire.empty_when_missing:
         return respond(200, {})
     if status >= 300:

@@ -10,6 +10,7 @@ resource names (bioims.config) instead of a first-page DescribeStacks dump.
 from __future__ import annotations
 
 import json
+
 from bioims import keys, resources, tables
 from bioims.errors import BadRequest, NotFound
 from bioims.ids import new_id, now_ms
@@ -21,7 +22,13 @@ from bioims.store import Condition, ConditionFailed, Update
 
 def _artifacts_encode(result: dict, params: dict) -> list:
     """The original's rows: contextId is the composite "<contextId>#<trainId>"."""
-    return [{**{k: v for k, v in a.items() if k not in ("contextId", "trainId")}, "contextId": f"{a['contextId']}#{a['trainId']}"} for a in result["artifacts"]]
+    return [
+        {
+            **{k: v for k, v in a.items() if k not in ("contextId", "trainId")},
+            "contextId": f"{a['contextId']}#{a['trainId']}",
+        }
+        for a in result["artifacts"]
+    ]
 
 
 def _artifacts_decode(body: list, params: dict) -> dict:
@@ -111,7 +118,7 @@ class ArtifactService(Service):
             "createTimestamp": row.get("createTimestamp"),
         }
         if row["artifact"].startswith("s3key#"):
-            out["key"] = row["artifact"][len("s3key#"):]
+            out["key"] = row["artifact"][len("s3key#") :]
         return out
 
     def list(self, context_id: str, train_id: str) -> list[dict]:
@@ -122,12 +129,19 @@ class ArtifactService(Service):
         a = request.artifact
         self.register(a.contextId, a.trainId, a.artifact, a.description)
         if a.annotation:
-            self._table.update({"contextId": context_key(a.contextId, a.trainId), "artifact": a.artifact}, Update(append={"annotation": [a.annotation]}))
+            self._table.update(
+                {"contextId": context_key(a.contextId, a.trainId), "artifact": a.artifact},
+                Update(append={"annotation": [a.annotation]}),
+            )
         return {"contextId": a.contextId, "trainId": a.trainId, "artifact": a.artifact}
 
     @api(ContextRequest, wire=Wire(_artifacts_encode, _artifacts_decode))
     def getArtifacts(self, request: ContextRequest) -> dict:
-        return {"contextId": request.contextId, "trainId": request.trainId, "artifacts": self.list(request.contextId, request.trainId)}
+        return {
+            "contextId": request.contextId,
+            "trainId": request.trainId,
+            "artifacts": self.list(request.contextId, request.trainId),
+        }
 
     @api(AnnotationRequest)
     def addAnnotation(self, request: AnnotationRequest) -> dict:
@@ -138,7 +152,9 @@ class ArtifactService(Service):
                 condition=Condition.must_exist(),
             )
         except ConditionFailed:
-            raise NotFound(f"artifact {request.artifact!r} of {request.contextId}#{request.trainId} does not exist") from None
+            raise NotFound(
+                f"artifact {request.artifact!r} of {request.contextId}#{request.trainId} does not exist"
+            ) from None
         return self._present(row)
 
     @api(ContextRequest)

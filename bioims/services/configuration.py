@@ -38,27 +38,46 @@ def check_value(key: str, value: str) -> None:
         if key in (params.KEY_ROI_SIZE, params.KEY_MIN_VOXELS, params.KEY_SEGMENTATION_CHANNEL):
             params.RoiParameters.from_config({key: value})
         elif key == params.KEY_ARTIFACT_SIZES:
-            params.ArtifactParameters.from_config({params.KEY_ARTIFACT_SIZES: value, params.KEY_ARTIFACT_KEYS: ",".join(["x.png"] * len(value.split(",")))})
+            params.ArtifactParameters.from_config(
+                {
+                    params.KEY_ARTIFACT_SIZES: value,
+                    params.KEY_ARTIFACT_KEYS: ",".join(["x.png"] * len(value.split(","))),
+                }
+            )
         elif key == params.KEY_ARTIFACT_KEYS:
-            params.ArtifactParameters.from_config({params.KEY_ARTIFACT_KEYS: value, params.KEY_ARTIFACT_SIZES: ",".join(["1"] * len(value.split(",")))})
+            params.ArtifactParameters.from_config(
+                {params.KEY_ARTIFACT_KEYS: value, params.KEY_ARTIFACT_SIZES: ",".join(["1"] * len(value.split(",")))}
+            )
     except ParameterError as exc:
         raise BadRequest(f"configuration key {key!r}: {exc}") from None
     if key in (params.KEY_ROI_SIZE, params.KEY_MIN_VOXELS) and not value.strip().isdigit():
         raise BadRequest(f"configuration key {key!r}: must be a whole number written in digits, not {value!r}")
     if key == params.KEY_SEGMENTATION_CHANNEL and not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", value):
-        raise BadRequest(f"configuration key {key!r}: must be a channel name (letters, digits, '_', '-'), not {value!r}")
+        raise BadRequest(
+            f"configuration key {key!r}: must be a channel name (letters, digits, '_', '-'), not {value!r}"
+        )
     if key == DEFAULT_TRAIN_ID_KEY and not re.fullmatch(ID_PATTERN, value):
         raise BadRequest(f"configuration key {key!r}: must be a trainId ({ID_RULE}), not {value!r}")
 
 
 def _item(result: dict) -> dict:
     """The original's LATEST row (key1, timestamp1, value) plus what this service adds."""
-    return {"key1": result["key"], "timestamp1": tables.LATEST, "value": result["value"],
-            "createTimestamp": result.get("timestamp"), "source": result.get("source", "set")}
+    return {
+        "key1": result["key"],
+        "timestamp1": tables.LATEST,
+        "value": result["value"],
+        "createTimestamp": result.get("timestamp"),
+        "source": result.get("source", "set"),
+    }
 
 
 def _from_item(item: dict) -> dict:
-    return {"key": item["key1"], "value": item["value"], "timestamp": item.get("createTimestamp"), "source": item.get("source", "set")}
+    return {
+        "key": item["key1"],
+        "value": item["value"],
+        "timestamp": item.get("createTimestamp"),
+        "source": item.get("source", "set"),
+    }
 
 
 def _history_encode(result: dict, params: dict) -> list:
@@ -71,12 +90,17 @@ def _history_decode(body: list, params: dict) -> dict:
 
 def _all_encode(result: dict, params: dict) -> list:
     defaults = set(result["defaults"])
-    return [{"key1": k, "timestamp1": tables.LATEST, "value": v, **({"default": True} if k in defaults else {})}
-            for k, v in sorted(result["parameters"].items())]
+    return [
+        {"key1": k, "timestamp1": tables.LATEST, "value": v, **({"default": True} if k in defaults else {})}
+        for k, v in sorted(result["parameters"].items())
+    ]
 
 
 def _all_decode(body: list, params: dict) -> dict:
-    return {"parameters": {r["key1"]: r["value"] for r in body}, "defaults": sorted(r["key1"] for r in body if r.get("default"))}
+    return {
+        "parameters": {r["key1"]: r["value"] for r in body},
+        "defaults": sorted(r["key1"] for r in body if r.get("default")),
+    }
 
 
 class KeyRequest(Request):

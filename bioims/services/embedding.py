@@ -22,10 +22,10 @@ from pydantic import BaseModel, ConfigDict
 
 from bioims import keys, tables
 from bioims.errors import BadRequest, Conflict, NotFound
+from bioims.features.card import KIND, feature_card, read_card, write_card
+from bioims.features.cellprofiler import DEFAULT_GROUPS, FeatureError
 from bioims.services.api import DescribeExecutionRequest, Request, Service, api
 from bioims.services.models import EmbeddingName, Flag, Id, Name, Text
-from bioims.features.card import feature_card, KIND, read_card, write_card
-from bioims.features.cellprofiler import DEFAULT_GROUPS, FeatureError
 from bioims.services.training_configuration import CreateTrainingRequest, TrainingModel
 
 
@@ -59,7 +59,9 @@ class ImageComputeRequest(Request):
     embeddingInfo: EmbeddingInfo
     plateId: Id
     imageId: Id
-    trainingJobInfo: Any = None  # the original's DescribeTrainingJob output: accepted and not needed (the model is the training's)
+    trainingJobInfo: Any = (
+        None  # the original's DescribeTrainingJob output: accepted and not needed (the model is the training's)
+    )
     wait: Flag = True
 
 
@@ -77,11 +79,12 @@ class FeatureTrainingRequest(Request):
 class EmbeddingService(Service):
     name = "embedding"
 
-
     def _trained(self, train_id: str) -> dict:
         training = self.ctx.training_configuration.training(train_id)
         if not self.ctx.stores.data.exists(keys.model_card_key(train_id)):
-            raise BadRequest(f"training {train_id} has no model yet (status {training.get('status', 'created')!r}); train it first")
+            raise BadRequest(
+                f"training {train_id} has no model yet (status {training.get('status', 'created')!r}); train it first"
+            )
         return training
 
     @api(TrainRequest)
@@ -95,7 +98,9 @@ class EmbeddingService(Service):
     def startComputePlateEmbedding(self, request: PlateRequest) -> dict:
         self._trained(request.trainId)
         self.ctx.image_management.plate(request.plateId)
-        execution = self.start_workflow("plate-embedding-compute", {"trainId": request.trainId, "plateId": request.plateId}, request.wait)
+        execution = self.start_workflow(
+            "plate-embedding-compute", {"trainId": request.trainId, "plateId": request.plateId}, request.wait
+        )
         return {"trainId": request.trainId, "plateId": request.plateId, **execution}
 
     @api(ImageComputeRequest)
@@ -107,13 +112,16 @@ class EmbeddingService(Service):
         training = self._trained(train_id)
         if training["embeddingName"] != request.embeddingInfo.embeddingName:
             raise BadRequest(
-                f"embeddingInfo names {request.embeddingInfo.embeddingName!r} but training {train_id} belongs to " f"{training['embeddingName']!r}"
+                f"embeddingInfo names {request.embeddingInfo.embeddingName!r} but training {train_id} belongs to "
+                f"{training['embeddingName']!r}"
             )
         management = self.ctx.image_management
         image = management.image(request.imageId)
         if image.get("plateId") != request.plateId:
             raise BadRequest(f"image {request.imageId} is not on plate {request.plateId}")
-        execution = self.start_workflow("plate-embedding-compute", {"trainId": train_id, "plateId": request.plateId}, request.wait)
+        execution = self.start_workflow(
+            "plate-embedding-compute", {"trainId": train_id, "plateId": request.plateId}, request.wait
+        )
         out = {"imageId": request.imageId, "plateId": request.plateId, "trainId": train_id, **execution}
         row = self.table(tables.IMAGE_MANAGEMENT).get({"imageId": request.imageId, "trainId": train_id})
         out["embedded"] = row is not None and bool(row.get("embedding"))
@@ -134,14 +142,22 @@ class EmbeddingService(Service):
             existing = None
         if existing is not None:
             recorded = read_card(self.ctx.stores.data, request.trainId) or {}
-            if existing.get("kind") != KIND or existing["embeddingName"] != request.embeddingName or recorded.get("groups") != card["groups"]:
+            if (
+                existing.get("kind") != KIND
+                or existing["embeddingName"] != request.embeddingName
+                or recorded.get("groups") != card["groups"]
+            ):
                 raise Conflict(f"training {request.trainId!r} already exists with other settings")
             return {"training": existing, "card": recorded}
-        model = TrainingModel(embeddingName=request.embeddingName, trainId=request.trainId, kind=KIND, description=request.description)
+        model = TrainingModel(
+            embeddingName=request.embeddingName, trainId=request.trainId, kind=KIND, description=request.description
+        )
         configuration.createTraining(CreateTrainingRequest(training=model))
         # the card marks the training ready to embed (as a network's model card does): written last
         write_card(self.ctx.stores.data, request.trainId, card)
-        row = configuration.update(request.trainId, {"status": "trained", "modelCardKey": keys.model_card_key(request.trainId)})
+        row = configuration.update(
+            request.trainId, {"status": "trained", "modelCardKey": keys.model_card_key(request.trainId)}
+        )
         return {"training": row, "card": card}
 
     @api(DescribeExecutionRequest)
@@ -157,12 +173,16 @@ class EmbeddingService(Service):
         plates = management.plates_for_embedding(embedding)
         rows = []
         for plate in plates:
-            rows.append({
-                "plateId": plate["plateId"],
-                "plateSourceId": plate.get("plateSourceId", ""),
-                "embeddedImages": len(management.plate_train_rows(plate["plateId"], request.trainId)),
-                "arrayFile": self.ctx.stores.data.exists(keys.plate_embeddings_key(request.trainId, plate["plateId"])),
-            })
+            rows.append(
+                {
+                    "plateId": plate["plateId"],
+                    "plateSourceId": plate.get("plateSourceId", ""),
+                    "embeddedImages": len(management.plate_train_rows(plate["plateId"], request.trainId)),
+                    "arrayFile": self.ctx.stores.data.exists(
+                        keys.plate_embeddings_key(request.trainId, plate["plateId"])
+                    ),
+                }
+            )
         rows.sort(key=lambda r: r["plateSourceId"])
         return {
             "trainId": request.trainId,

@@ -11,8 +11,8 @@ from __future__ import annotations
 import json
 import logging
 import time
-from typing import Any
 from collections.abc import Callable
+from typing import Any
 
 from bioims import context as context_module
 from bioims.services.api import handle, to_wire
@@ -37,7 +37,13 @@ def make_handler(service_name: str) -> Callable[[Any, Any], dict]:
         service = context_module.get().service(service_name)
         response = handle(service, event)
         method = event.get("method") if isinstance(event, dict) else None
-        log.info("%s.%s -> %s in %.1f ms", service_name, method, response["statusCode"], (time.perf_counter() - started) * 1000)
+        log.info(
+            "%s.%s -> %s in %.1f ms",
+            service_name,
+            method,
+            response["statusCode"],
+            (time.perf_counter() - started) * 1000,
+        )
         if not from_workflow:
             return to_wire(service, event, response)
         if response["statusCode"] == 503:

@@ -33,8 +33,8 @@ from bioims.errors import BadRequest, Conflict, NotFound
 from bioims.ids import derived_id, new_id, now_ms
 from bioims.services.api import Request, Service, api
 from bioims.services.models import Dimension, Flag, Id, Name, NumericInt, Text
-from bioims.services.wire import get_item, listed, mapped_list, scalar
 from bioims.services.source_plate import SourcePlateManifest
+from bioims.services.wire import get_item, listed, mapped_list, scalar
 from bioims.store import Condition, ConditionFailed, ObjectNotFound, Update
 from bioims.vectors import decode_vector, encode_vector
 
@@ -161,7 +161,9 @@ class UpdateTagsBatchRequest(Request):
 
 
 # The original answered lists of GetItem outputs: [{"Item": row}, ...].
-ITEMS_WIRE = mapped_list("images", lambda row: {"Item": row}, lambda entry: entry["Item"], keep=("plateId", "trainId", "wellId"))
+ITEMS_WIRE = mapped_list(
+    "images", lambda row: {"Item": row}, lambda entry: entry["Item"], keep=("plateId", "trainId", "wellId")
+)
 
 
 class ImageManagementService(Service):
@@ -198,12 +200,16 @@ class ImageManagementService(Service):
 
     def compatible_plates(self, width: int, height: int, depth: int, channels: int) -> list[dict]:
         rows = self._table.query_all(dims_key(width, height, depth, channels), index="plateDimsIndex")
-        return [{"plateId": r["imageId"][len(PLATE_PREFIX):], "plateSourceId": r.get("plateSourceId", "")} for r in rows]
+        return [
+            {"plateId": r["imageId"][len(PLATE_PREFIX) :], "plateSourceId": r.get("plateSourceId", "")} for r in rows
+        ]
 
     def plates_for_embedding(self, embedding: dict) -> list[dict]:
         """The plates whose images fit an embedding's input geometry (width, height, depth, channels)."""
         return self.compatible_plates(
-            int(embedding["inputWidth"]), int(embedding["inputHeight"]), int(embedding.get("inputDepth", 1)),
+            int(embedding["inputWidth"]),
+            int(embedding["inputHeight"]),
+            int(embedding.get("inputDepth", 1)),
             int(embedding["inputChannels"]),
         )
 
@@ -216,7 +222,13 @@ class ImageManagementService(Service):
         fingerprint = manifest.fingerprint()
         try:
             self._table.put(
-                {**marker_key, "targetPlateId": candidate, "status": "uploading", "createTimestamp": now_ms(), "manifestSha256": fingerprint},
+                {
+                    **marker_key,
+                    "targetPlateId": candidate,
+                    "status": "uploading",
+                    "createTimestamp": now_ms(),
+                    "manifestSha256": fingerprint,
+                },
                 condition=Condition.not_exists(),
             )
             plate_id = candidate
@@ -282,7 +294,12 @@ class ImageManagementService(Service):
             }
         )
         self._table.update(marker_key, Update(set={"status": "complete", "manifestSha256": fingerprint}))
-        return {"plateId": plate_id, "plateSourceId": manifest.plateSourceId, "imageCount": len(rows), "wellCount": len(well_ids)}
+        return {
+            "plateId": plate_id,
+            "plateSourceId": manifest.plateSourceId,
+            "imageCount": len(rows),
+            "wellCount": len(well_ids),
+        }
 
     def finish_upload(self, plate_id: str) -> dict:
         """Record that the plate's upload workflow ran to its end: only now is the upload complete
@@ -290,7 +307,8 @@ class ImageManagementService(Service):
         self.plate(plate_id)
         stamp = now_ms()
         self._table.update(
-            {"imageId": PLATE_PREFIX + plate_id, "trainId": ORIGIN}, Update(set={"uploadStatus": UPLOAD_FINISHED, "uploadFinished": stamp})
+            {"imageId": PLATE_PREFIX + plate_id, "trainId": ORIGIN},
+            Update(set={"uploadStatus": UPLOAD_FINISHED, "uploadFinished": stamp}),
         )
         return {"plateId": plate_id, "uploadStatus": UPLOAD_FINISHED}
 
@@ -303,14 +321,20 @@ class ImageManagementService(Service):
         geometry = (0, 0, 0, 0)
         if counts[UNDEFINED] or counts[PREVALIDATION] or not images:
             status = UNDEFINED if (counts[UNDEFINED] or not images) else PREVALIDATION
-            reason = f"{counts[UNDEFINED] + counts[PREVALIDATION]} images not inspected yet" if images else "plate has no images"
+            reason = (
+                f"{counts[UNDEFINED] + counts[PREVALIDATION]} images not inspected yet"
+                if images
+                else "plate has no images"
+            )
         elif not valid:
             status, reason = ERROR, "no image of the plate is readable"
         else:
             shapes = Counter((int(i["width"]), int(i["height"]), int(i["depth"]), int(i["channels"])) for i in valid)
             if len(shapes) > 1:
                 status = ERROR
-                reason = "images have different dimensions: " + ", ".join(f"{dims_key(*s)} ({n})" for s, n in shapes.most_common())
+                reason = "images have different dimensions: " + ", ".join(
+                    f"{dims_key(*s)} ({n})" for s, n in shapes.most_common()
+                )
             else:
                 status = VALIDATED
                 geometry = next(iter(shapes))
@@ -330,8 +354,26 @@ class ImageManagementService(Service):
             update["plateDims"] = dims_key(*geometry)
             self._table.update({"imageId": PLATE_PREFIX + plate_id, "trainId": ORIGIN}, Update(set=update))
         else:
-            self._table.update({"imageId": PLATE_PREFIX + plate_id, "trainId": ORIGIN}, Update(set=update, remove=("plateDims",)))
-        return {"plateId": plate_id, "plateSourceId": plate.get("plateSourceId", ""), "status": status, **{k: update[k] for k in ("width", "height", "depth", "channels", "validationMessage", "validImageCount", "errorImageCount")}}
+            self._table.update(
+                {"imageId": PLATE_PREFIX + plate_id, "trainId": ORIGIN}, Update(set=update, remove=("plateDims",))
+            )
+        return {
+            "plateId": plate_id,
+            "plateSourceId": plate.get("plateSourceId", ""),
+            "status": status,
+            **{
+                k: update[k]
+                for k in (
+                    "width",
+                    "height",
+                    "depth",
+                    "channels",
+                    "validationMessage",
+                    "validImageCount",
+                    "errorImageCount",
+                )
+            },
+        }
 
     def write_train_results(self, train_id: str, plate_id: str, results: list[TrainResult]) -> int:
         images = {img["imageId"] for img in self.plate_images(plate_id)}
@@ -378,9 +420,7 @@ class ImageManagementService(Service):
         try:
             manifest = SourcePlateManifest.model_validate(data)
         except ValidationError as exc:
-            problems = "; ".join(
-                f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()[:10]
-            )
+            problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()[:10])
             raise BadRequest(f"manifest {request.inputKey!r} is invalid: {problems}") from None
         return self.populate(manifest)
 
@@ -401,7 +441,7 @@ class ImageManagementService(Service):
         for row in self.plates():
             plates.append(
                 {
-                    "plateId": row["imageId"][len(PLATE_PREFIX):],
+                    "plateId": row["imageId"][len(PLATE_PREFIX) :],
                     "plateSourceId": row.get("plateSourceId", ""),
                     "imageCount": row.get("imageCount", 0),
                     "searchReady": row.get("searchReady", UNDEFINED),
@@ -430,7 +470,9 @@ class ImageManagementService(Service):
     def getWellsByPlateId(self, request: PlateRequest) -> dict:
         wells: dict[str, dict] = {}
         for img in self.plate_images(request.plateId):
-            well = wells.setdefault(img["wellId"], {"wellId": img["wellId"], "wellSourceId": img.get("wellSourceId", ""), "imageCount": 0})
+            well = wells.setdefault(
+                img["wellId"], {"wellId": img["wellId"], "wellSourceId": img.get("wellSourceId", ""), "imageCount": 0}
+            )
             well["imageCount"] += 1
         ordered = sorted(wells.values(), key=lambda w: w["wellSourceId"])
         return {"plateId": request.plateId, "wellIds": [w["wellId"] for w in ordered], "wells": ordered}
@@ -458,7 +500,9 @@ class ImageManagementService(Service):
         }
         if result.dtype:
             values["dtype"] = result.dtype
-        self._table.update({"imageId": result.imageId, "trainId": ORIGIN}, Update(set=values), condition=Condition.must_exist())
+        self._table.update(
+            {"imageId": result.imageId, "trainId": ORIGIN}, Update(set=values), condition=Condition.must_exist()
+        )
         return {"imageId": result.imageId, **values}
 
     @api(PlateRequest)
@@ -470,7 +514,9 @@ class ImageManagementService(Service):
     def createPlateMessageId(self, request: PlateRequest) -> dict:
         self.plate(request.plateId)
         message_id = self.ctx.message.create(f"Message START for plateId {request.plateId}")
-        self._table.update({"imageId": PLATE_PREFIX + request.plateId, "trainId": ORIGIN}, Update(set={"messageId": message_id}))
+        self._table.update(
+            {"imageId": PLATE_PREFIX + request.plateId, "trainId": ORIGIN}, Update(set={"messageId": message_id})
+        )
         return {"plateId": request.plateId, "messageId": message_id}
 
     @api(PlateRequest, wire=scalar("messageId", keep=("plateId",)))
@@ -494,7 +540,9 @@ class ImageManagementService(Service):
     @api(CreateTrainResultRequest)
     def createImageTrainResult(self, request: CreateTrainResultRequest) -> dict:
         image = self.image(request.imageId)
-        count = self.write_train_results(request.trainId, image["plateId"], [TrainResult(**request.model_dump(exclude={"trainId"}))])
+        count = self.write_train_results(
+            request.trainId, image["plateId"], [TrainResult(**request.model_dump(exclude={"trainId"}))]
+        )
         return {"imageId": request.imageId, "trainId": request.trainId, "written": count}
 
     @api(CreateTrainResultsRequest)
@@ -524,7 +572,11 @@ class ImageManagementService(Service):
     def updateImageTags(self, request: UpdateTagsRequest) -> dict:
         self.image(request.imageId)
         tags = sorted(set(request.tagList))
-        self._table.update({"imageId": request.imageId, "trainId": ORIGIN}, Update(set={"tagArr": tags}), condition=Condition.must_exist())
+        self._table.update(
+            {"imageId": request.imageId, "trainId": ORIGIN},
+            Update(set={"tagArr": tags}),
+            condition=Condition.must_exist(),
+        )
         return {"imageId": request.imageId, "tags": tags}
 
     @api(UpdateTagsBatchRequest)

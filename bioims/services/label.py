@@ -18,8 +18,8 @@ from bioims import tables
 from bioims.errors import BadRequest, Conflict, NotFound
 from bioims.services.api import Request, Service, api
 from bioims.services.models import Name, NumericInt, Text
-from bioims.services.wire import Wire, mapped_list
 from bioims.services.numbering import get_or_assign_number
+from bioims.services.wire import Wire, mapped_list
 from bioims.store import Condition, ConditionFailed, Update
 
 ORIGIN = tables.ORIGIN
@@ -53,8 +53,13 @@ class UpdateLabelRequest(Request):
 
 # listLabels: the original's label rows {category, label, index1}, in index order.
 LABELS_WIRE = Wire(
-    lambda result, params: [{"category": result["category"], "label": x["label"], "index1": x["index"]} for x in result["labels"]],
-    lambda body, params: {"category": params.get("category"), "labels": [{"label": r["label"], "index": int(r["index1"])} for r in body]},
+    lambda result, params: [
+        {"category": result["category"], "label": x["label"], "index1": x["index"]} for x in result["labels"]
+    ],
+    lambda body, params: {
+        "category": params.get("category"),
+        "labels": [{"label": r["label"], "index": int(r["index1"])} for r in body],
+    },
 )
 
 
@@ -94,7 +99,12 @@ class LabelService(Service):
             counter_key={"category": category, "label": ORIGIN},
             counter_attr="nextIndex",
             first_number=0,
-            reverse=lambda index: {"category": UNIQUE + category, "label": f"{UNIQUE}{index}", "index1": index, "value": label},
+            reverse=lambda index: {
+                "category": UNIQUE + category,
+                "label": f"{UNIQUE}{index}",
+                "index1": index,
+                "value": label,
+            },
             fault_prefix="label",
         )
 
@@ -119,7 +129,9 @@ class LabelService(Service):
     @api(CreateCategoryRequest)
     def updateCategoryDescription(self, request: CreateCategoryRequest) -> dict:
         self._header(request.category)
-        self._table.update({"category": request.category, "label": ORIGIN}, Update(set={"description": request.description}))
+        self._table.update(
+            {"category": request.category, "label": ORIGIN}, Update(set={"description": request.description})
+        )
         return {"category": request.category, "description": request.description}
 
     @api(CategoryRequest)
@@ -139,18 +151,36 @@ class LabelService(Service):
     def listLabels(self, request: CategoryRequest) -> dict:
         self._header(request.category)
         labels = sorted(self._labels(request.category), key=lambda r: int(r["index1"]))
-        return {"category": request.category, "labels": [{"label": r["label"], "index": int(r["index1"])} for r in labels]}
+        return {
+            "category": request.category,
+            "labels": [{"label": r["label"], "index": int(r["index1"])} for r in labels],
+        }
 
-    @api(wire=mapped_list(
-        "categories",
-        lambda c: {"category": c["category"], "label": ORIGIN, "description": c["description"], "nextIndex": c["labelCount"]},
-        lambda r: {"category": r["category"], "description": r.get("description", ""), "labelCount": int(r.get("nextIndex", 0))},
-    ))
+    @api(
+        wire=mapped_list(
+            "categories",
+            lambda c: {
+                "category": c["category"],
+                "label": ORIGIN,
+                "description": c["description"],
+                "nextIndex": c["labelCount"],
+            },
+            lambda r: {
+                "category": r["category"],
+                "description": r.get("description", ""),
+                "labelCount": int(r.get("nextIndex", 0)),
+            },
+        )
+    )
     def listCategories(self, request: Request) -> dict:
         headers = [r for r in self._table.scan_all() if r["label"] == ORIGIN and not r["category"].startswith(UNIQUE)]
         return {
             "categories": [
-                {"category": r["category"], "description": r.get("description", ""), "labelCount": int(r.get("nextIndex", 0))}
+                {
+                    "category": r["category"],
+                    "description": r.get("description", ""),
+                    "labelCount": int(r.get("nextIndex", 0)),
+                }
                 for r in sorted(headers, key=lambda r: r["category"])
             ]
         }
@@ -182,9 +212,19 @@ class LabelService(Service):
             raise NotFound(f"label {request.oldlabel!r} does not exist in category {request.category!r}")
         index = int(old["index1"])
         try:
-            self._table.put({"category": request.category, "label": request.newlabel, "index1": index}, condition=Condition.not_exists())
+            self._table.put(
+                {"category": request.category, "label": request.newlabel, "index1": index},
+                condition=Condition.not_exists(),
+            )
         except ConditionFailed:
             raise Conflict(f"label {request.newlabel!r} already exists in category {request.category!r}") from None
-        self._table.put({"category": UNIQUE + request.category, "label": f"{UNIQUE}{index}", "index1": index, "value": request.newlabel})
+        self._table.put(
+            {
+                "category": UNIQUE + request.category,
+                "label": f"{UNIQUE}{index}",
+                "index1": index,
+                "value": request.newlabel,
+            }
+        )
         self._table.delete({"category": request.category, "label": request.oldlabel})
         return {"category": request.category, "label": request.newlabel, "index": index}

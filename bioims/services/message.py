@@ -4,8 +4,6 @@ logs can be created in one batch (the original made one synchronous call per ima
 
 from __future__ import annotations
 
-
-
 from bioims import tables
 from bioims.errors import NotFound
 from bioims.ids import new_message_id, now_ms
@@ -17,7 +15,12 @@ from bioims.services.wire import get_item, listed
 
 def _item(result: dict) -> dict:
     """The original's LATEST row: messageId, timestamp1, detail."""
-    return {"messageId": result["messageId"], "timestamp1": tables.LATEST, "detail": result["message"], "createTimestamp": result.get("timestamp")}
+    return {
+        "messageId": result["messageId"],
+        "timestamp1": tables.LATEST,
+        "detail": result["message"],
+        "createTimestamp": result.get("timestamp"),
+    }
 
 
 def _from_item(item: dict) -> dict:
@@ -56,7 +59,9 @@ class MessageService(Service):
         rows = []
         for message_id, text in zip(message_ids, texts, strict=True):
             rows.append({"messageId": message_id, "timestamp1": stamp, "detail": text, "createTimestamp": stamp})
-            rows.append({"messageId": message_id, "timestamp1": tables.LATEST, "detail": text, "createTimestamp": stamp})
+            rows.append(
+                {"messageId": message_id, "timestamp1": tables.LATEST, "detail": text, "createTimestamp": stamp}
+            )
         self._table.batch_write(puts=rows)
 
     def add(self, message_id: str, text: str) -> None:
@@ -97,5 +102,3 @@ class MessageService(Service):
             raise NotFound(f"message log {request.messageId!r} does not exist")
         self._table.batch_write(deletes=rows)
         return {"messageId": request.messageId, "deleted": len(rows)}
-
-

@@ -88,13 +88,23 @@ def get_or_assign_number(
             holder = table.get(table.spec.key_of(wanted))
             if holder is None or holder.get(value_attr) != value:
                 # Another name holds this number: take the next free one (only from this state).
-                _move_pending(table, key, pending, _next_free(table, counter_key, counter_attr, first_number, reverse), number_attr)
+                _move_pending(
+                    table,
+                    key,
+                    pending,
+                    _next_free(table, counter_key, counter_attr, first_number, reverse),
+                    number_attr,
+                )
                 continue
         faults.point(f"{fault_prefix}-reverse-written")
         _raise_counter(table, counter_key, counter_attr, pending - first_number + 1)
         faults.point(f"{fault_prefix}-counter-raised")
         try:
-            table.update(key, Update(set={number_attr: pending}, remove=("pending", "claimedAt")), condition=Condition(equals={"pending": pending}))
+            table.update(
+                key,
+                Update(set={number_attr: pending}, remove=("pending", "claimedAt")),
+                condition=Condition(equals={"pending": pending}),
+            )
         except ConditionFailed:
             continue  # another caller finished it: read its number
         return pending, True
@@ -106,13 +116,19 @@ def _move_pending(table: Table, key: dict, current: int | None, new: int, number
     a finished row also has no `pending`, and a caller that read the row before it was finished
     must not start numbering it again (that gave one name two numbers and left a gap)."""
     try:
-        table.update(key, Update(set={"pending": new}), condition=Condition(exists=True, equals={"pending": current, number_attr: None}))
+        table.update(
+            key,
+            Update(set={"pending": new}),
+            condition=Condition(exists=True, equals={"pending": current, number_attr: None}),
+        )
         return True
     except ConditionFailed:
         return False
 
 
-def _next_free(table: Table, counter_key: dict, counter_attr: str, first_number: int, reverse: Callable[[int], dict]) -> int:
+def _next_free(
+    table: Table, counter_key: dict, counter_attr: str, first_number: int, reverse: Callable[[int], dict]
+) -> int:
     """The lowest number without a reverse row at or above the counter's hint."""
     counter = table.get(counter_key) or {}
     number = first_number + int(counter.get(counter_attr) or 0)
@@ -129,7 +145,9 @@ def _raise_counter(table: Table, counter_key: dict, counter_attr: str, at_least:
         if current is not None and int(current) >= at_least:
             return
         try:
-            table.update(counter_key, Update(set={counter_attr: at_least}), condition=Condition(equals={counter_attr: current}))
+            table.update(
+                counter_key, Update(set={counter_attr: at_least}), condition=Condition(equals={counter_attr: current})
+            )
             return
         except ConditionFailed:
             continue

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from bioims.errors import Conflict
 from bioims.services.api import DescribeExecutionRequest, Request, Service, api
+from bioims.services.image_management import UPLOAD_FINISHED, PopulateRequest
 from bioims.services.models import EmbeddingName, Flag, Id, Name, Text
-from bioims.services.image_management import PopulateRequest, UPLOAD_FINISHED
 
 
 class UploadRequest(Request):
@@ -27,11 +27,8 @@ class ProcessRequest(Request):
     wait: Flag = True
 
 
-
-
 class ProcessPlateService(Service):
     name = "process-plate"
-
 
     @api(UploadRequest, status=201)
     def uploadSourcePlate(self, request: UploadRequest) -> dict:
@@ -40,7 +37,9 @@ class ProcessPlateService(Service):
         completed."""
         management = self.ctx.image_management
         try:
-            created = management.populateSourcePlate(PopulateRequest(inputBucket=request.inputBucket, inputKey=request.inputKey))
+            created = management.populateSourcePlate(
+                PopulateRequest(inputBucket=request.inputBucket, inputKey=request.inputKey)
+            )
         except Conflict as exc:
             plate_id = exc.details.get("plateId")
             plate = management.plate(plate_id) if plate_id and not exc.details.get("differentContent") else {}
@@ -56,7 +55,9 @@ class ProcessPlateService(Service):
     def processPlate(self, request: ProcessRequest) -> dict:
         self.ctx.training_configuration.embedding(request.embeddingName)
         self.ctx.image_management.plate(request.plateId)
-        execution = self.start_workflow("process-plate", {"plateId": request.plateId, "embeddingName": request.embeddingName}, request.wait)
+        execution = self.start_workflow(
+            "process-plate", {"plateId": request.plateId, "embeddingName": request.embeddingName}, request.wait
+        )
         return {"plateId": request.plateId, "embeddingName": request.embeddingName, **execution}
 
     @api(DescribeExecutionRequest)

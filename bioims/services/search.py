@@ -25,12 +25,12 @@ from bioims.errors import BadRequest, NotFound
 from bioims.search import messages as m
 from bioims.search.query import MAX_HITS, SearchQuery, parse_query
 from bioims.search.results import FINAL_STATUSES, TableResults, new_header
+from bioims.search.server import EmbeddedSearch
 from bioims.services.api import Request, Service, api
-from bioims.services.models import EmbeddingName, Flag, Id, Name, NumericInt
+from bioims.services.models import EmbeddingName, Flag, Id, NumericInt
 from bioims.services.wire import Wire, get_item
 from bioims.store.ports import Update
 from bioims.vectors import decode_vector
-from bioims.search.server import EmbeddedSearch
 
 DEFAULT_WAIT_SECONDS = 30.0
 MAX_WAIT_SECONDS = 600.0
@@ -40,8 +40,16 @@ POLL_SECONDS = 0.3
 def _results_encode(result: dict, params: dict) -> list:
     """The original's hit rows {searchId, imageId, rank: "0", distance: "..."} (strings), by rank;
     each row also carries the search's status."""
-    return [{"searchId": result["searchId"], "imageId": h["imageId"], "rank": str(h["rank"]), "distance": str(h["distance"]),
-             "status": result["status"]} for h in result["hits"]]
+    return [
+        {
+            "searchId": result["searchId"],
+            "imageId": h["imageId"],
+            "rank": str(h["rank"]),
+            "distance": str(h["distance"]),
+            "status": result["status"],
+        }
+        for h in result["hits"]
+    ]
 
 
 def _results_decode(body: list, params: dict) -> dict:
@@ -192,7 +200,10 @@ class SearchService(Service):
         return out
 
     def _hits(self, search_id: str) -> list[dict]:
-        return [{"imageId": r["imageId"], "rank": int(r["rank"]), "distance": float(r["distance"])} for r in self.results.hits(search_id)]
+        return [
+            {"imageId": r["imageId"], "rank": int(r["rank"]), "distance": float(r["distance"])}
+            for r in self.results.hits(search_id)
+        ]
 
     @api(SearchIdRequest, wire=Wire(_results_encode, _results_decode))
     def getSearchResults(self, request: SearchIdRequest) -> dict:
@@ -212,7 +223,9 @@ class SearchService(Service):
         elif request.status == "running":
             self.results.mark_running(request.searchId)
         else:
-            self.results.table.update({"searchId": request.searchId, "imageId": tables.ORIGIN}, Update(set={"status": request.status}))
+            self.results.table.update(
+                {"searchId": request.searchId, "imageId": tables.ORIGIN}, Update(set={"status": request.status})
+            )
         return {"searchId": request.searchId, "status": request.status}
 
     @api(CreateResultsRequest)
@@ -227,7 +240,9 @@ class SearchService(Service):
         if any(not np.isfinite(h.distance) for h in request.hits):
             raise BadRequest("distances must be finite numbers")
         hits = [h.model_dump() for h in request.hits]
-        self.results.write_results(request.searchId, hits, request.candidateCount if request.candidateCount is not None else len(hits))
+        self.results.write_results(
+            request.searchId, hits, request.candidateCount if request.candidateCount is not None else len(hits)
+        )
         return {"searchId": request.searchId, "hitCount": len(hits)}
 
     # --- loading the index ---------------------------------------------------------------------
@@ -265,8 +280,17 @@ class SearchService(Service):
             key = keys.search_staging_key(f"{train_id}-{plate_id}-embeddings.npz")
             data.put_bytes(key, buffer.getvalue(), content_type="application/octet-stream")
             source = "training-rows"
-        message_id = self._send(resources.MANAGEMENT_QUEUE, m.plate_embedding(train_id, training["embeddingName"], plate_id, key))
-        return {"plateId": plate_id, "trainId": train_id, "key": key, "source": source, "queued": True, "messageId": message_id}
+        message_id = self._send(
+            resources.MANAGEMENT_QUEUE, m.plate_embedding(train_id, training["embeddingName"], plate_id, key)
+        )
+        return {
+            "plateId": plate_id,
+            "trainId": train_id,
+            "key": key,
+            "source": source,
+            "queued": True,
+            "messageId": message_id,
+        }
 
     def _plate_tags(self, embedding_name: str, plate_id: str) -> dict:
         self.ctx.training_configuration.embedding(embedding_name)
@@ -276,11 +300,20 @@ class SearchService(Service):
         message = m.plate_tags(embedding_name, plate_id, images=tags)
         if len(m.encode(message)) > m.MAX_INLINE_BYTES:
             key = keys.search_staging_key(f"tags-{embedding_name}-{plate_id}.json")
-            self.ctx.stores.data.put_bytes(key, json.dumps({"images": message["images"]}).encode(), content_type="application/json")
+            self.ctx.stores.data.put_bytes(
+                key, json.dumps({"images": message["images"]}).encode(), content_type="application/json"
+            )
             message = m.plate_tags(embedding_name, plate_id, key=key)
         message_id = self._send(resources.MANAGEMENT_QUEUE, message)
         tagged = sum(1 for v in tags.values() if v)
-        return {"plateId": plate_id, "embeddingName": embedding_name, "images": len(tags), "tagged": tagged, "queued": True, "messageId": message_id}
+        return {
+            "plateId": plate_id,
+            "embeddingName": embedding_name,
+            "images": len(tags),
+            "tagged": tagged,
+            "queued": True,
+            "messageId": message_id,
+        }
 
     @api(NoParams)
     def loadTagLabelMap(self, request: NoParams) -> dict:
@@ -289,7 +322,9 @@ class SearchService(Service):
         message = m.load_tag_label_map(labels)
         if len(m.encode(message)) > m.MAX_INLINE_BYTES:
             key = keys.search_staging_key(f"tag-labels-{ids.new_id()}.json")
-            self.ctx.stores.data.put_bytes(key, json.dumps({"tags": message["tags"]}).encode(), content_type="application/json")
+            self.ctx.stores.data.put_bytes(
+                key, json.dumps({"tags": message["tags"]}).encode(), content_type="application/json"
+            )
             message = m.load_tag_label_map(key=key)
         message_id = self._send(resources.MANAGEMENT_QUEUE, message)
         self._deliver()
@@ -322,4 +357,3 @@ class SearchService(Service):
         """Run the search-tag-loader workflow: processPlate for every plate of the embedding."""
         self.ctx.training_configuration.embedding(request.embeddingName)
         return self.start_workflow("search-tag-loader", {"embeddingName": request.embeddingName}, request.wait)
-

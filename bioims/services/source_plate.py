@@ -36,7 +36,9 @@ class ManifestImage(Request):
     subclassType: Name | None = None
     subclass: Name | None = None
     experiment: Name | None = None
-    metadata: dict[Annotated[StrictStr, Field(min_length=1, max_length=128)], StrictStr | StrictInt | StrictFloat] | None = None
+    metadata: (
+        dict[Annotated[StrictStr, Field(min_length=1, max_length=128)], StrictStr | StrictInt | StrictFloat] | None
+    ) = None
 
 
 class SourcePlateManifest(Request):

@@ -22,7 +22,12 @@ from bioims.services.wire import Wire, item_or_empty, mapped_list
 
 def _tag_row(result: dict, params: dict | None = None) -> dict:
     """The original's tag row {tagValue, tagType: "id", id} plus what this service adds."""
-    return {"tagValue": result["tagValue"], "tagType": "id", "id": result["id"], **{k: v for k, v in result.items() if k not in ("tagValue", "id")}}
+    return {
+        "tagValue": result["tagValue"],
+        "tagType": "id",
+        "id": result["id"],
+        **{k: v for k, v in result.items() if k not in ("tagValue", "id")},
+    }
 
 
 TAG_ROW = Wire(_tag_row)

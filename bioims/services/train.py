@@ -34,13 +34,18 @@ from pydantic import Field
 from bioims import keys
 from bioims.errors import BadRequest, NotFound
 from bioims.ids import new_id
-from bioims.learning.hyperparameters import UNTRAINED_ARGUMENT, HyperparameterError, resolve_config, split_build_parameters
+from bioims.learning.hyperparameters import (
+    UNTRAINED_ARGUMENT,
+    HyperparameterError,
+    resolve_config,
+    split_build_parameters,
+)
 from bioims.learning.manifest import TrainingSetError, parse_exclusion_list, prepare_training_set
 from bioims.runtime.ports import TrainingJobRequest
 from bioims.services.api import Request, Service, api
 from bioims.services.models import BucketName, EmbeddingName, Flag, Id, Name, ObjectKey, Text
-from bioims.store import ObjectNotFound
 from bioims.services.training_configuration import CreateTrainingRequest, TrainingModel
+from bioims.store import ObjectNotFound
 
 TRAIN_WORKFLOW = "train"
 JOB_NAME_PREFIX = "bioims"
@@ -100,7 +105,6 @@ class TrainService(Service):
     def _configuration(self):
         return self.ctx.training_configuration
 
-
     def _log(self, training: dict, text: str) -> None:
         if training.get("messageId"):
             self.ctx.message.add(training["messageId"], text)
@@ -118,8 +122,16 @@ class TrainService(Service):
         except ObjectNotFound:
             raise BadRequest(f"filter list {key!r} not found in bucket {bucket or 'resource'!r}") from None
 
-    def _create(self, embedding_name: str, filter_bucket: str, filter_key: str, execute: bool, spot: bool, description: str,
-                kind: Literal["network", "untrained", "cellprofiler"] | None = None) -> dict:
+    def _create(
+        self,
+        embedding_name: str,
+        filter_bucket: str,
+        filter_key: str,
+        execute: bool,
+        spot: bool,
+        description: str,
+        kind: Literal["network", "untrained", "cellprofiler"] | None = None,
+    ) -> dict:
         self._configuration.embedding(embedding_name)
         if filter_key:
             bucket = filter_bucket or self.ctx.stores.resource_bucket.bucket
@@ -129,15 +141,25 @@ class TrainService(Service):
         train_id = new_id()
         message_id = self.ctx.message.create(f"Begin messages for trainid={train_id}")
         model = TrainingModel(
-            embeddingName=embedding_name, trainId=train_id, messageId=message_id, filterBucket=filter_bucket,
-            filterKey=filter_key, executeProcessPlate=execute, useSpot=spot, description=description, kind=kind,
+            embeddingName=embedding_name,
+            trainId=train_id,
+            messageId=message_id,
+            filterBucket=filter_bucket,
+            filterKey=filter_key,
+            executeProcessPlate=execute,
+            useSpot=spot,
+            description=description,
+            kind=kind,
         )
         return self._configuration.createTraining(CreateTrainingRequest(training=model))["training"]
 
     def _run(self, train_id: str, wait: bool) -> dict:
         # Recorded when the execution starts: a status query finds it even if this process dies.
         execution = self.start_workflow(
-            TRAIN_WORKFLOW, {"trainId": train_id}, wait, on_start=lambda arn: self._configuration.update(train_id, {"executionArn": arn})
+            TRAIN_WORKFLOW,
+            {"trainId": train_id},
+            wait,
+            on_start=lambda arn: self._configuration.update(train_id, {"executionArn": arn}),
         )
         out = {"trainId": train_id, "executionArn": execution["executionArn"], "startDate": execution.get("startDate")}
         if "status" in execution:
@@ -162,8 +184,21 @@ class TrainService(Service):
         """The state of one training, from its row, its workflow, its job and its progress file."""
         out: dict[str, Any] = {
             k: training.get(k)
-            for k in ("trainId", "embeddingName", "filterKey", "kind", "status", "statusMessage", "sagemakerJobName",
-                      "executionArn", "imageCount", "roiCount", "trainingSummary", "embeddingStatus", "createTimestamp")
+            for k in (
+                "trainId",
+                "embeddingName",
+                "filterKey",
+                "kind",
+                "status",
+                "statusMessage",
+                "sagemakerJobName",
+                "executionArn",
+                "imageCount",
+                "roiCount",
+                "trainingSummary",
+                "embeddingStatus",
+                "createTimestamp",
+            )
             if training.get(k) not in (None, "")
         }
         out["compound"] = compound_of(training.get("filterKey") or "")
@@ -193,8 +228,13 @@ class TrainService(Service):
     def train(self, request: TrainRequest) -> dict:
         """Create a training of an embedding and run the train workflow."""
         training = self._create(
-            request.embeddingName, request.filterBucket, request.filterKey, request.executeProcessPlate,
-            request.useSpot, request.description, "untrained" if request.untrained else None,
+            request.embeddingName,
+            request.filterBucket,
+            request.filterKey,
+            request.executeProcessPlate,
+            request.useSpot,
+            request.description,
+            "untrained" if request.untrained else None,
         )
         return {"embeddingName": request.embeddingName, **self._run(training["trainId"], request.wait)}
 
@@ -221,7 +261,9 @@ class TrainService(Service):
                 raise BadRequest(f"no exclusion list for {unknown}; known: {sorted(lists)}")
             wanted = sorted(chosen)
         existing = {
-            t.get("filterKey"): t for t in self._configuration.trainings(embedding["embeddingName"]) if t.get("filterKey")
+            t.get("filterKey"): t
+            for t in self._configuration.trainings(embedding["embeddingName"])
+            if t.get("filterKey")
         }
         created, kept = [], []
         for compound in wanted:
@@ -229,8 +271,12 @@ class TrainService(Service):
                 kept.append({"compound": compound, "trainId": existing[lists[compound]]["trainId"], "existing": True})
                 continue
             training = self._create(
-                request.embeddingName, resources.bucket, lists[compound], request.executeProcessPlate,
-                request.useSpot, f"leave out {compound}",
+                request.embeddingName,
+                resources.bucket,
+                lists[compound],
+                request.executeProcessPlate,
+                request.useSpot,
+                f"leave out {compound}",
             )
             created.append({"compound": compound, "trainId": training["trainId"]})
         background = self.ctx.settings.backend == "local" and not request.wait
@@ -240,7 +286,10 @@ class TrainService(Service):
         else:
             for entry in created:
                 entry.update(self._run(entry["trainId"], request.wait))
-        return {"embeddingName": request.embeddingName, "trainings": sorted(created + kept, key=lambda t: t["compound"])}
+        return {
+            "embeddingName": request.embeddingName,
+            "trainings": sorted(created + kept, key=lambda t: t["compound"]),
+        }
 
     @api(ResumeRequest)
     def resumeTraining(self, request: ResumeRequest) -> dict:
@@ -279,7 +328,10 @@ class TrainService(Service):
     def listTrainings(self, request: EmbeddingRequest) -> dict:
         self._configuration.embedding(request.embeddingName)
         trainings = [self.status(t) for t in self._configuration.trainings(request.embeddingName)]
-        return {"embeddingName": request.embeddingName, "trainings": sorted(trainings, key=lambda t: (t["compound"], t["trainId"]))}
+        return {
+            "embeddingName": request.embeddingName,
+            "trainings": sorted(trainings, key=lambda t: (t["compound"], t["trainId"])),
+        }
 
     # --- API: workflow steps -------------------------------------------------------------------------
     @api(TrainIdRequest)
@@ -292,8 +344,13 @@ class TrainService(Service):
         try:
             build, _ = split_build_parameters(embedding.get("trainingHyperparameters"))
             manifest = prepare_training_set(
-                self.ctx.stores.data, request.trainId, training["embeddingName"], self._plates_rows(embedding),
-                self._exclusions(training), category=embedding.get("labelCategory", "moa"), **build,
+                self.ctx.stores.data,
+                request.trainId,
+                training["embeddingName"],
+                self._plates_rows(embedding),
+                self._exclusions(training),
+                category=embedding.get("labelCategory", "moa"),
+                **build,
             )
         except (TrainingSetError, HyperparameterError) as exc:
             configuration.update(request.trainId, {"status": "failed", "statusMessage": str(exc)})
@@ -301,10 +358,17 @@ class TrainService(Service):
             raise BadRequest(str(exc)) from None
         manifest_key, list_key = keys.training_manifest_key(request.trainId), keys.image_list_key(request.trainId)
         self.ctx.artifact.register_objects(request.trainId, request.trainId, [list_key, manifest_key], "training set")
-        configuration.update(request.trainId, {
-            "status": "built", "statusMessage": "", "manifestKey": manifest_key, "imageListKey": list_key,
-            "imageCount": manifest.counts["images"], "roiCount": manifest.counts["rois"],
-        })
+        configuration.update(
+            request.trainId,
+            {
+                "status": "built",
+                "statusMessage": "",
+                "manifestKey": manifest_key,
+                "imageListKey": list_key,
+                "imageCount": manifest.counts["images"],
+                "roiCount": manifest.counts["rois"],
+            },
+        )
         self._log(training, f"training set built: {json.dumps(manifest.counts, sort_keys=True)}")
         return {
             "trainId": request.trainId,
@@ -312,7 +376,10 @@ class TrainService(Service):
             "imageListKey": list_key,
             "counts": manifest.counts,
             "validation": manifest.validation,
-            "classes": [{"index": c.index, "name": c.name, "rois": c.rois, "compounds": len(c.compounds)} for c in manifest.classes],
+            "classes": [
+                {"index": c.index, "name": c.name, "rois": c.rois, "compounds": len(c.compounds)}
+                for c in manifest.classes
+            ],
             "notes": manifest.notes,
         }
 
@@ -329,7 +396,8 @@ class TrainService(Service):
             given_network = script.pop("network", embedding.get("network", "bbbc021-1"))
             if given_network != embedding.get("network", given_network):
                 raise HyperparameterError(
-                    f"trainingHyperparameters name network {given_network!r} but the embedding's network is " f"{embedding['network']!r}"
+                    f"trainingHyperparameters name network {given_network!r} but the embedding's network is "
+                    f"{embedding['network']!r}"
                 )
             script["network"] = given_network
             script.setdefault("embedding_dim", embedding.get("embeddingVectorLength", 256))
@@ -375,9 +443,16 @@ class TrainService(Service):
             "device": card["device"],
         }
         self.ctx.artifact.register_objects(request.trainId, request.trainId, [model_key, card_key], "model")
-        configuration.update(request.trainId, {
-            "status": "trained", "statusMessage": "", "modelKey": model_key, "modelCardKey": card_key, "trainingSummary": summary,
-        })
+        configuration.update(
+            request.trainId,
+            {
+                "status": "trained",
+                "statusMessage": "",
+                "modelKey": model_key,
+                "modelCardKey": card_key,
+                "trainingSummary": summary,
+            },
+        )
         self._log(training, f"training complete: {json.dumps(summary, sort_keys=True)}")
         return {"trainId": request.trainId, "modelKey": model_key, "modelCardKey": card_key, "summary": summary}
 
@@ -389,8 +464,14 @@ class TrainService(Service):
         try:
             data = store.get_bytes(archive)
         except ObjectNotFound:
-            raise NotFound(f"training {training['trainId']} has no model: neither {keys.model_key(training['trainId'])} nor " f"{archive}") from None
-        wanted = {keys.MODEL_FILE: keys.model_key(training["trainId"]), keys.CARD_FILE: keys.model_card_key(training["trainId"])}
+            raise NotFound(
+                f"training {training['trainId']} has no model: neither {keys.model_key(training['trainId'])} nor "
+                f"{archive}"
+            ) from None
+        wanted = {
+            keys.MODEL_FILE: keys.model_key(training["trainId"]),
+            keys.CARD_FILE: keys.model_card_key(training["trainId"]),
+        }
         found: dict[str, bytes] = {}
         with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
             for member in tar.getmembers():
@@ -415,11 +496,17 @@ class TrainService(Service):
             {"plateId": p["plateId"], "images": len(management.plate_train_rows(p["plateId"], request.trainId))}
             for p in plates
         ]
-        missing = [p["plateId"] for p in plates if not self.ctx.stores.data.exists(keys.plate_embeddings_key(request.trainId, p["plateId"]))]
+        missing = [
+            p["plateId"]
+            for p in plates
+            if not self.ctx.stores.data.exists(keys.plate_embeddings_key(request.trainId, p["plateId"]))
+        ]
         if missing:
             raise BadRequest(f"plates {missing[:5]} have no embeddings for training {request.trainId}")
         total = sum(c["images"] for c in counts)
-        configuration.update(request.trainId, {"status": "embedded", "embeddingStatus": f"{total} images on {len(counts)} plates"})
+        configuration.update(
+            request.trainId, {"status": "embedded", "embeddingStatus": f"{total} images on {len(counts)} plates"}
+        )
         self._log(training, f"embeddings complete: {total} images on {len(counts)} plates")
         return {"trainId": request.trainId, "plates": counts, "images": total}
 

@@ -38,7 +38,9 @@ class EmbeddingModel(Request):
     roiDepth: Dimension = 1
     embeddingVectorLength: Dimension = 256
     network: Name = "bbbc021-1"
-    trainingHyperparameters: dict[Annotated[StrictStr, Field(min_length=1, max_length=64)], Scalar] = Field(default_factory=dict)
+    trainingHyperparameters: dict[Annotated[StrictStr, Field(min_length=1, max_length=64)], Scalar] = Field(
+        default_factory=dict
+    )
     trainingInstanceType: Name = "ml.g4dn.xlarge"
     segmentationChannel: Name | None = None
     minVoxels: Dimension | None = None
@@ -208,7 +210,8 @@ class TrainingConfigurationService(Service):
         rows = list(self._table.query_all(request.embeddingName))
         if len(rows) > 1 and not request.force:
             raise Conflict(
-                f"embedding {request.embeddingName!r} has {len(rows) - 1} trainings; delete them first or pass " "force=true"
+                f"embedding {request.embeddingName!r} has {len(rows) - 1} trainings; delete them first or pass "
+                "force=true"
             )
         self._table.batch_write(deletes=rows)
         return {"embeddingName": request.embeddingName, "deleted": len(rows)}

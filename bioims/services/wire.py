@@ -12,9 +12,9 @@ parseable for details (the original's client does `"Error: " + body`).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-from collections.abc import Callable
 
 Encode = Callable[[dict, dict], Any]
 Decode = Callable[[Any, dict], dict]
@@ -57,7 +57,9 @@ def listed(field: str, *, keep: tuple[str, ...] = ()) -> Wire:
     return Wire(encode, decode)
 
 
-def mapped_list(field: str, to_row: Callable[[dict], Any], from_row: Callable[[Any], dict], *, keep: tuple[str, ...] = ()) -> Wire:
+def mapped_list(
+    field: str, to_row: Callable[[dict], Any], from_row: Callable[[Any], dict], *, keep: tuple[str, ...] = ()
+) -> Wire:
     """A bare list whose rows the original shaped differently from the native entries."""
 
     def encode(result: dict, params: dict) -> Any:

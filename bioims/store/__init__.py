@@ -124,7 +124,7 @@ class Stores:
         with self._lock:
             if name not in self._objects:
                 if name.startswith("file://") or name.startswith("/"):
-                    root = Path(name[len("file://"):] if name.startswith("file://") else name)
+                    root = Path(name[len("file://") :] if name.startswith("file://") else name)
                     self._objects[name] = LocalObjectStore(root, bucket=name)
                 elif self.settings.backend == "local":
                     _check_bucket_name(name)
@@ -141,7 +141,9 @@ class Stores:
             if slot not in self._queues:
                 name = self.settings.resource(slot)
                 if self.settings.backend == "local":
-                    self._queues[slot] = MemoryQueue(name) if self.memory_queues else SqliteQueue(self._database(), name)
+                    self._queues[slot] = (
+                        MemoryQueue(name) if self.memory_queues else SqliteQueue(self._database(), name)
+                    )
                 else:
                     self._queues[slot] = SqsQueue(name, self._aws("sqs"))
             return self._queues[slot]

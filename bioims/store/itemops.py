@@ -22,9 +22,7 @@ def check_condition(old: Item | None, condition: Condition | None, table: str, k
     for attribute, expected in condition.equals.items():
         actual = None if old is None else old.get(attribute)
         if actual != expected:
-            raise ConditionFailed(
-                f"{table}: item {key} has {attribute}={actual!r}, expected {expected!r}"
-            )
+            raise ConditionFailed(f"{table}: item {key} has {attribute}={actual!r}, expected {expected!r}")
 
 
 def apply_update(old: Item | None, key: Item, update: Update) -> Item:

@@ -7,9 +7,9 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
-from collections.abc import Iterator
 
 from bioims.atomic import temporary_beside
 from bioims.store.ports import ObjectInfo, ObjectNotFound
@@ -25,7 +25,12 @@ def _check_prefix(prefix: str) -> str:
     """A list prefix stays inside the root like a key does: every part before the last '/' is a
     plain directory name (the last part may be any partial name, or empty)."""
     parts = prefix.split("/")
-    if prefix.startswith("/") or "\\" in prefix or any(part in ("", ".", "..") for part in parts[:-1]) or parts[-1] in (".", ".."):
+    if (
+        prefix.startswith("/")
+        or "\\" in prefix
+        or any(part in ("", ".", "..") for part in parts[:-1])
+        or parts[-1] in (".", "..")
+    ):
         raise ValueError(f"invalid object key prefix {prefix!r}")
     return prefix
 

@@ -7,9 +7,9 @@ adapters convert to and from their native types.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import IO, Any, Literal, Protocol
-from collections.abc import Iterator, Sequence
 
 from bioims.errors import Conflict, Unavailable
 from bioims.tables import TableSpec

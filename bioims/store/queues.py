@@ -46,7 +46,9 @@ class MemoryQueue:
             self._cond.notify_all()
             return message_id
 
-    def receive(self, max_messages: int = 10, *, wait_seconds: float = 0.0, visibility_timeout: float = 60.0) -> list[Message]:
+    def receive(
+        self, max_messages: int = 10, *, wait_seconds: float = 0.0, visibility_timeout: float = 60.0
+    ) -> list[Message]:
         deadline = time.monotonic() + wait_seconds
         with self._cond:
             while True:
@@ -59,7 +61,11 @@ class MemoryQueue:
                         entry.visible_at = now + visibility_timeout
                         entry.receipt = str(uuid.uuid4())
                         entry.receive_count += 1
-                        out.append(Message(entry.message_id, entry.body, f"{entry.message_id}|{entry.receipt}", entry.receive_count))
+                        out.append(
+                            Message(
+                                entry.message_id, entry.body, f"{entry.message_id}|{entry.receipt}", entry.receive_count
+                            )
+                        )
                 if out or now >= deadline:
                     return out
                 self._cond.wait(timeout=min(deadline - now, 0.5))
@@ -86,7 +92,8 @@ class SqliteQueue:
         conn = database.connection()
         conn.execute(
             f"CREATE TABLE IF NOT EXISTS {self._table} (seq INTEGER PRIMARY KEY AUTOINCREMENT, message_id TEXT UNIQUE, "
-            "body TEXT, dedup_id TEXT, sent_at REAL, visible_at REAL NOT NULL, receipt TEXT, receive_count " "INTEGER NOT NULL DEFAULT 0)"
+            "body TEXT, dedup_id TEXT, sent_at REAL, visible_at REAL NOT NULL, receipt TEXT, receive_count "
+            "INTEGER NOT NULL DEFAULT 0)"
         )
         conn.execute(f'CREATE INDEX IF NOT EXISTS "queue_{name}_visible" ON {self._table} (visible_at, seq)')
 
@@ -107,14 +114,17 @@ class SqliteQueue:
             )
         return message_id
 
-    def receive(self, max_messages: int = 10, *, wait_seconds: float = 0.0, visibility_timeout: float = 60.0) -> list[Message]:
+    def receive(
+        self, max_messages: int = 10, *, wait_seconds: float = 0.0, visibility_timeout: float = 60.0
+    ) -> list[Message]:
         deadline = time.monotonic() + wait_seconds
         while True:
             now = time.time()
             out: list[Message] = []
             with _Immediate(self._db.connection()) as conn:
                 rows = conn.execute(
-                    f"SELECT seq, message_id, body, receive_count FROM {self._table} WHERE visible_at <= ? ORDER " "BY seq LIMIT ?",
+                    f"SELECT seq, message_id, body, receive_count FROM {self._table} WHERE visible_at <= ? ORDER "
+                    "BY seq LIMIT ?",
                     (now, max_messages),
                 ).fetchall()
                 for seq, message_id, body, count in rows:
@@ -133,7 +143,8 @@ class SqliteQueue:
         with _Immediate(self._db.connection()) as conn:
             # A tombstone keeps the dedup id for SQS's five-minute window; `send` purges old ones.
             conn.execute(
-                f"UPDATE {self._table} SET body=NULL, visible_at=1e18 WHERE message_id=? AND receipt=?", (message_id, token)
+                f"UPDATE {self._table} SET body=NULL, visible_at=1e18 WHERE message_id=? AND receipt=?",
+                (message_id, token),
             )
 
     def approximate_count(self) -> int:
@@ -157,7 +168,9 @@ class SqsQueue:
             kwargs["MessageDeduplicationId"] = dedup_id or str(uuid.uuid4())
         return self._sqs.send_message(**kwargs)["MessageId"]
 
-    def receive(self, max_messages: int = 10, *, wait_seconds: float = 0.0, visibility_timeout: float = 60.0) -> list[Message]:
+    def receive(
+        self, max_messages: int = 10, *, wait_seconds: float = 0.0, visibility_timeout: float = 60.0
+    ) -> list[Message]:
         response = self._sqs.receive_message(
             QueueUrl=self.url,
             MaxNumberOfMessages=max(1, min(int(max_messages), 10)),

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
-from collections.abc import Iterator
 
 from botocore.exceptions import ClientError
 

@@ -13,8 +13,8 @@ import os
 import sqlite3
 import threading
 import time
-from pathlib import Path
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 
 from bioims.store.itemops import apply_update, check_condition, decode_item, encode_item
 from bioims.store.ports import Condition, Item, ItemNotFound, Page, SortKey, StoreDamaged, Update
@@ -71,7 +71,9 @@ class SqliteDatabase:
         return conn
 
     def _open(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, timeout=_BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False)
+        conn = sqlite3.connect(
+            self.path, timeout=_BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
+        )
         conn.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
         if self._checked_pid != os.getpid():
             with self._check_lock:

@@ -14,9 +14,9 @@ import posixpath
 import threading
 import urllib.error
 import urllib.request
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
-from collections.abc import Iterable
 
 import bioims
 from bioims import context as context_module
@@ -27,7 +27,16 @@ from bioims.errors import BadRequest, NotFound, Unavailable
 THUMBNAIL = "thumbnail-2d.png"
 MEDIUM = "medium-2d.png"
 OBJECT_PREFIX = "artifact/"
-REPORT_FILES = ("metrics.json", "report.md", "confusion_nsc.png", "confusion_nscb.png", "tsne.png", "umap.png", "compounds.png", "compounds.csv")
+REPORT_FILES = (
+    "metrics.json",
+    "report.md",
+    "confusion_nsc.png",
+    "confusion_nscb.png",
+    "tsne.png",
+    "umap.png",
+    "compounds.png",
+    "compounds.csv",
+)
 
 
 class SearchUnavailable(Unavailable):
@@ -119,7 +128,11 @@ class UiData:
         out = []
         for embedding in self._call("training-configuration", "listEmbeddings"):
             out.extend(self._call("training-configuration", "getEmbeddingTrainings", embedding["embeddingName"]))
-        return sorted((t for t in out if t.get("trainId") != "origin"), key=lambda t: str(t.get("createTimestamp", "")), reverse=True)
+        return sorted(
+            (t for t in out if t.get("trainId") != "origin"),
+            key=lambda t: str(t.get("createTimestamp", "")),
+            reverse=True,
+        )
 
     def training(self, train_id: str) -> dict:
         try:
@@ -140,7 +153,11 @@ class UiData:
     def report_files(self, train_id: str) -> dict[str, str]:
         """{file name: object key} of the training's published evaluation report."""
         prefix = keys.report_prefix(train_id)
-        return {posixpath.basename(o.key): o.key for o in self.ctx.stores.data.list(prefix) if posixpath.basename(o.key) in REPORT_FILES}
+        return {
+            posixpath.basename(o.key): o.key
+            for o in self.ctx.stores.data.list(prefix)
+            if posixpath.basename(o.key) in REPORT_FILES
+        }
 
     def report_metrics(self, train_id: str) -> dict | None:
         data = self.object_bytes(keys.report_prefix(train_id) + "metrics.json")
@@ -161,9 +178,17 @@ class UiData:
         return keys.thumbnail_key(image["plateId"], image["imageId"], name)
 
     # --- search --------------------------------------------------------------------------------
-    def search(self, train_id: str, image_id: str, k: int, include: list[int], exclude: list[int], require_moa: bool) -> list[Hit]:
-        query = {"trainId": train_id, "queryImageId": image_id, "maxHits": k, "requireMoa": require_moa,
-                 "inclusionTags": include or None, "exclusionTags": exclude or None}
+    def search(
+        self, train_id: str, image_id: str, k: int, include: list[int], exclude: list[int], require_moa: bool
+    ) -> list[Hit]:
+        query = {
+            "trainId": train_id,
+            "queryImageId": image_id,
+            "maxHits": k,
+            "requireMoa": require_moa,
+            "inclusionTags": include or None,
+            "exclusionTags": exclude or None,
+        }
         answer = self._search_http(query) if self.search_url else self._search_client(query)
         hits = answer.get("hits", [])
         images = self.images(h["imageId"] for h in hits)
@@ -171,23 +196,30 @@ class UiData:
 
     def _search_client(self, query: dict) -> dict:
         try:
-            answer = self._call("search", "searchByImageId", waitSeconds=self.search_timeout,
-                                **{k: v for k, v in query.items() if v is not None})
+            answer = self._call(
+                "search",
+                "searchByImageId",
+                waitSeconds=self.search_timeout,
+                **{k: v for k, v in query.items() if v is not None},
+            )
         except ClientError as exc:
             if exc.status >= 500:
                 raise SearchUnavailable(f"the search service failed: {exc}") from None
             raise SearchFailed(str(exc.body.get("message") if isinstance(exc.body, dict) else exc)) from None
         if answer.get("timedOut"):
-            raise SearchUnavailable(f"the search service did not answer within {self.search_timeout:g} s "
-                                    f"(search {answer.get('searchId')} is still {answer.get('status')}): is it running?")
+            raise SearchUnavailable(
+                f"the search service did not answer within {self.search_timeout:g} s "
+                f"(search {answer.get('searchId')} is still {answer.get('status')}): is it running?"
+            )
         if answer.get("status") == "error":
             raise SearchFailed(answer.get("errorReason") or "the search failed")
         return answer
 
     def _search_http(self, query: dict) -> dict:
         body = json.dumps({k: v for k, v in query.items() if v is not None}).encode()
-        request = urllib.request.Request(f"{self.search_url}/search", data=body, method="POST",
-                                         headers={"Content-Type": "application/json"})
+        request = urllib.request.Request(
+            f"{self.search_url}/search", data=body, method="POST", headers={"Content-Type": "application/json"}
+        )
         try:
             with urllib.request.urlopen(request, timeout=self.search_timeout) as response:
                 return json.loads(response.read())
@@ -197,11 +229,15 @@ class UiData:
             except ValueError:
                 message = ""
             if exc.code >= 500:
-                raise SearchUnavailable(f"the search service at {self.search_url} failed ({exc.code}): {message}") from None
+                raise SearchUnavailable(
+                    f"the search service at {self.search_url} failed ({exc.code}): {message}"
+                ) from None
             raise SearchFailed(message or f"HTTP {exc.code}") from None
         except (urllib.error.URLError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
-            raise SearchUnavailable(f"the search service at {self.search_url} is not reachable ({reason}): is it running?") from None
+            raise SearchUnavailable(
+                f"the search service at {self.search_url} is not reachable ({reason}): is it running?"
+            ) from None
 
     def warm_search(self) -> None:
         """Locally, load the in-process search index now rather than on the first search (a

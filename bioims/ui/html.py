@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import html
 import zlib
-from typing import Any
 from collections.abc import Iterable, Sequence
+from typing import Any
 from urllib.parse import quote, urlencode
 
 PER_PAGE = 100  # rows or cards per page; longer lists get a pager
@@ -75,7 +75,9 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[str]], css: str = "") 
     return f"<table class='{css}'><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def paginate(items: Sequence, page_number: int, base: str, per_page: int = PER_PAGE, **params: Any) -> tuple[Sequence, str]:
+def paginate(
+    items: Sequence, page_number: int, base: str, per_page: int = PER_PAGE, **params: Any
+) -> tuple[Sequence, str]:
     """(the items of this page, the pager's HTML; empty when everything fits on one page)."""
     pages = max(1, -(-len(items) // per_page))
     page_number = min(max(page_number, 1), pages)
@@ -101,7 +103,13 @@ def colour(label: str) -> str:
 
 
 def legend(labels: Iterable[str]) -> str:
-    return "<div class=legend>" + "".join(f"<span><i style='background:{colour(label)}'></i>{esc(label)}</span>" for label in sorted(set(labels))) + "</div>"
+    return (
+        "<div class=legend>"
+        + "".join(
+            f"<span><i style='background:{colour(label)}'></i>{esc(label)}</span>" for label in sorted(set(labels))
+        )
+        + "</div>"
+    )
 
 
 def fmt_number(value: Any, digits: int = 3) -> str:

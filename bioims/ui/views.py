@@ -3,8 +3,8 @@ server answers the 404 page); the search page shows a search service that is dow
 
 from __future__ import annotations
 
-from typing import Any
 from collections.abc import Mapping
+from typing import Any
 
 from bioims.errors import NotFound, status_of
 from bioims.ui.data import MEDIUM, THUMBNAIL, Hit, SearchFailed, SearchUnavailable, UiData, well_position
@@ -50,28 +50,41 @@ def meta(image: dict, name: str) -> Any:
 
 
 def image_link(image: dict, text: str | None = None) -> str:
-    return f"<a href='/images/{seg(image['imageId'])}'>{esc(text or image.get('imageSourceId') or image['imageId'])}</a>"
+    return (
+        f"<a href='/images/{seg(image['imageId'])}'>{esc(text or image.get('imageSourceId') or image['imageId'])}</a>"
+    )
 
 
 # --- plates ------------------------------------------------------------------------------------
 def plates_view(data: UiData, params: Params) -> str:
     plates = data.plates()
     if not plates:
-        return page("Plates", "<div class=empty>No plates yet. Upload some with <code>bioims bbbc021 ingest</code> "
-                              "or run <code>bioims walkthrough</code>, then reload this page.</div>")
+        return page(
+            "Plates",
+            "<div class=empty>No plates yet. Upload some with <code>bioims bbbc021 ingest</code> "
+            "or run <code>bioims walkthrough</code>, then reload this page.</div>",
+        )
     chosen, pager = paginate(plates, params.int("page", 1), "/plates", per_page=50)
     rows = []
     for plate in chosen:
         info = data.plate(plate["plateId"])
         images = data.plate_images(plate["plateId"])
         strip = "".join(f"<a href='/images/{seg(i['imageId'])}'>{thumb(i)}</a>" for i in images[:STRIP])
-        rows.append([
-            f"<a href='/plates/{seg(plate['plateId'])}'>{esc(plate.get('plateSourceId') or plate['plateId'])}</a>",
-            esc(plate["plateId"]), f"<span class=num>{esc(info.get('wellCount', ''))}</span>",
-            f"<span class=num>{esc(plate.get('imageCount', len(images)))}</span>", esc(plate.get("searchReady", "")),
-            f"<div class=strip>{strip}</div>",
-        ])
-    body = f"<p>{len(plates)} plates.</p>{pager}" + table(["plate", "plateId", "wells", "images", "status", "thumbnails"], rows) + pager
+        rows.append(
+            [
+                f"<a href='/plates/{seg(plate['plateId'])}'>{esc(plate.get('plateSourceId') or plate['plateId'])}</a>",
+                esc(plate["plateId"]),
+                f"<span class=num>{esc(info.get('wellCount', ''))}</span>",
+                f"<span class=num>{esc(plate.get('imageCount', len(images)))}</span>",
+                esc(plate.get("searchReady", "")),
+                f"<div class=strip>{strip}</div>",
+            ]
+        )
+    body = (
+        f"<p>{len(plates)} plates.</p>{pager}"
+        + table(["plate", "plateId", "wells", "images", "status", "thumbnails"], rows)
+        + pager
+    )
     return page("Plates", body)
 
 
@@ -98,18 +111,32 @@ def plate_view(data: UiData, plate_id: str, params: Params) -> str:
                 continue
             first = members[0]
             text = label(first)
-            tip = f"{first.get('wellSourceId')}: {meta(first, 'compound')} @ {meta(first, 'concentration')} " f"({moa_of(first) or 'no MOA'}), {len(members)} images"
-            cells.append(f"<td style='background:{colour(text)}' title='{esc(tip)}'><a " f"href='/images/{seg(first['imageId'])}'>{len(members)}</a></td>")
+            tip = (
+                f"{first.get('wellSourceId')}: {meta(first, 'compound')} @ {meta(first, 'concentration')} "
+                f"({moa_of(first) or 'no MOA'}), {len(members)} images"
+            )
+            cells.append(
+                f"<td style='background:{colour(text)}' title='{esc(tip)}'><a "
+                f"href='/images/{seg(first['imageId'])}'>{len(members)}</a></td>"
+            )
         grid.append(f"<tr><th>{esc(_row_name(r))}</th>{''.join(cells)}</tr>")
     grid.append("</table>")
     labels = [label(i) for i in images if label(i)]
-    switch = (f"colour by: <b>MOA</b> | <a href='{esc(url('/plates/' + seg(plate_id), by='compound'))}'>compound</a>" if by == "moa"
-              else f"colour by: <a href='{esc(url('/plates/' + seg(plate_id)))}'>MOA</a> | <b>compound</b>")
-    chosen, pager = paginate(images, params.int("page", 1), "/plates/" + seg(plate_id), per_page=48, by=by if by == "compound" else None)
+    switch = (
+        f"colour by: <b>MOA</b> | <a href='{esc(url('/plates/' + seg(plate_id), by='compound'))}'>compound</a>"
+        if by == "moa"
+        else f"colour by: <a href='{esc(url('/plates/' + seg(plate_id)))}'>MOA</a> | <b>compound</b>"
+    )
+    chosen, pager = paginate(
+        images, params.int("page", 1), "/plates/" + seg(plate_id), per_page=48, by=by if by == "compound" else None
+    )
     cards = "".join(_card(i) for i in chosen)
-    body = (f"<p>plateId {esc(plate_id)}; {len(images)} images in {len(wells)} wells; status " f"{esc(plate.get('searchReady', ''))}; "
-            f"{esc(plate.get('plateDims', ''))}</p><p>{switch}</p>{''.join(grid)}{legend(labels)}"
-            f"<h2>Images</h2>{pager}<div class=cards>{cards}</div>{pager}")
+    body = (
+        f"<p>plateId {esc(plate_id)}; {len(images)} images in {len(wells)} wells; status "
+        f"{esc(plate.get('searchReady', ''))}; "
+        f"{esc(plate.get('plateDims', ''))}</p><p>{switch}</p>{''.join(grid)}{legend(labels)}"
+        f"<h2>Images</h2>{pager}<div class=cards>{cards}</div>{pager}"
+    )
     return page(f"Plate {name}", body)
 
 
@@ -125,11 +152,14 @@ def _row_name(index: int) -> str:
 def _card(image: dict, extra: str = "", css: str = "card", lazy: bool = True) -> str:
     lines = [
         f"{image_link(image, image.get('wellSourceId') or image['imageId'])} {esc(image.get('plateSourceId', ''))}",
-        f"{esc(meta(image, 'compound') or '')} @ " f"{esc(meta(image, 'concentration') if meta(image, 'concentration') is not None else '')}",
+        f"{esc(meta(image, 'compound') or '')} @ "
+        f"{esc(meta(image, 'concentration') if meta(image, 'concentration') is not None else '')}",
         f"MOA: {esc(moa_of(image) or '-')}",
     ]
-    return (f"<div class='{css}' data-image-id='{esc(image['imageId'])}'><a " f"href='/images/{seg(image['imageId'])}'>{thumb(image, lazy=lazy)}</a>"
-            + "<br>".join(lines) + extra + "</div>")
+    return (
+        f"<div class='{css}' data-image-id='{esc(image['imageId'])}'><a "
+        f"href='/images/{seg(image['imageId'])}'>{thumb(image, lazy=lazy)}</a>" + "<br>".join(lines) + extra + "</div>"
+    )
 
 
 # --- an image ----------------------------------------------------------------------------------
@@ -139,35 +169,94 @@ def image_view(data: UiData, image_id: str, params: Params) -> str:
     artifacts = data.artifacts(image_id)
     messages = data.messages(image.get("messageId"))
     trainings = [t for t in data.trainings() if t.get("embeddingName")]
-    channels = table(["channel", "key"], [[esc(c.get("name")), esc(c.get("keysuffix"))] for c in image.get("channelKeys", [])])
-    labels = table(["field", "value"], [[esc(k), esc(v)] for k, v in [
-        ("plate", image.get("plateSourceId")), ("well", image.get("wellSourceId")), ("label category", image.get("trainCategory")),
-        ("label", image.get("trainLabel")), ("subclass", image.get("trainSubclass")),
-        *sorted((image.get("metadata") or {}).items()),
-        ("size", f"{image.get('width')} x {image.get('height')} x {image.get('depth')}, " f"{image.get('channels')} channels"),
-        ("status", image.get("searchReady"))]])
+    channels = table(
+        ["channel", "key"], [[esc(c.get("name")), esc(c.get("keysuffix"))] for c in image.get("channelKeys", [])]
+    )
+    labels = table(
+        ["field", "value"],
+        [
+            [esc(k), esc(v)]
+            for k, v in [
+                ("plate", image.get("plateSourceId")),
+                ("well", image.get("wellSourceId")),
+                ("label category", image.get("trainCategory")),
+                ("label", image.get("trainLabel")),
+                ("subclass", image.get("trainSubclass")),
+                *sorted((image.get("metadata") or {}).items()),
+                (
+                    "size",
+                    f"{image.get('width')} x {image.get('height')} x {image.get('depth')}, "
+                    f"{image.get('channels')} channels",
+                ),
+                ("status", image.get("searchReady")),
+            ]
+        ],
+    )
     tag_list = ", ".join(esc(tags.get(int(t), t)) for t in image.get("tagArr", [])) or "none"
-    roi_rows = [[esc(k.split("#", 1)[1]), esc(v.get("status")), f"<span class=num>{esc(v.get('roiCount'))}</span>", esc(v.get("error") or "")]
-                for k, v in sorted(image.items()) if k.startswith("roiStatus#") and isinstance(v, dict)]
-    rois = table(["embedding", "status", "ROIs", "error"], roi_rows) if roi_rows else "<div class=empty>No ROIs yet (the image has not been processed).</div>"
-    artifact_rows = [[f"<a href='/object/{esc(a['key'])}'>{esc(a['key'])}</a>", esc(a.get("description", ""))] for a in artifacts if a.get("key")]
-    log = table(["time", "message"], [[esc(m.get("timestamp", m.get("createTimestamp", ""))), esc(m.get("message", ""))] for m in messages]) if messages else "<div class=empty>No messages.</div>"
-    search_links = " ".join("<a class=search-link " f"href='{esc(url('/search', trainId=t['trainId'], imageId=image_id))}'>{esc(t['trainId'])}</a> " f"({esc(t.get('description', ''))})"
-                            for t in trainings) or "no trainings yet"
-    body = (f"<p><a href='/plates/{seg(image['plateId'])}'>plate " f"{esc(image.get('plateSourceId') or image['plateId'])}</a> &middot; imageId {esc(image_id)}</p>"
-            f"<p>Search for similar images with training: {search_links}</p>"
-            "<div " f"style='display:flex;gap:1.5em;flex-wrap:wrap'><div>{thumb(image, MEDIUM, 'medium')}<br>{thumb(image)}</div>"
-            f"<div><h2>Labels</h2>{labels}<h2>Tags</h2><p>{tag_list}</p><h2>ROIs</h2>{rois}</div></div>"
-            f"<h2>Channels</h2>{channels}<h2>Artifacts</h2>{table(['key', 'description'], artifact_rows)}<h2>Message " f"log</h2>{log}")
+    roi_rows = [
+        [
+            esc(k.split("#", 1)[1]),
+            esc(v.get("status")),
+            f"<span class=num>{esc(v.get('roiCount'))}</span>",
+            esc(v.get("error") or ""),
+        ]
+        for k, v in sorted(image.items())
+        if k.startswith("roiStatus#") and isinstance(v, dict)
+    ]
+    rois = (
+        table(["embedding", "status", "ROIs", "error"], roi_rows)
+        if roi_rows
+        else "<div class=empty>No ROIs yet (the image has not been processed).</div>"
+    )
+    artifact_rows = [
+        [f"<a href='/object/{esc(a['key'])}'>{esc(a['key'])}</a>", esc(a.get("description", ""))]
+        for a in artifacts
+        if a.get("key")
+    ]
+    log = (
+        table(
+            ["time", "message"],
+            [[esc(m.get("timestamp", m.get("createTimestamp", ""))), esc(m.get("message", ""))] for m in messages],
+        )
+        if messages
+        else "<div class=empty>No messages.</div>"
+    )
+    search_links = (
+        " ".join(
+            "<a class=search-link "
+            f"href='{esc(url('/search', trainId=t['trainId'], imageId=image_id))}'>{esc(t['trainId'])}</a> "
+            f"({esc(t.get('description', ''))})"
+            for t in trainings
+        )
+        or "no trainings yet"
+    )
+    body = (
+        f"<p><a href='/plates/{seg(image['plateId'])}'>plate "
+        f"{esc(image.get('plateSourceId') or image['plateId'])}</a> &middot; imageId {esc(image_id)}</p>"
+        f"<p>Search for similar images with training: {search_links}</p>"
+        "<div "
+        f"style='display:flex;gap:1.5em;flex-wrap:wrap'><div>{thumb(image, MEDIUM, 'medium')}<br>{thumb(image)}</div>"
+        f"<div><h2>Labels</h2>{labels}<h2>Tags</h2><p>{tag_list}</p><h2>ROIs</h2>{rois}</div></div>"
+        f"<h2>Channels</h2>{channels}<h2>Artifacts</h2>{table(['key', 'description'], artifact_rows)}<h2>Message "
+        f"log</h2>{log}"
+    )
     return page(f"Image {image.get('imageSourceId') or image_id}", body)
 
 
 # --- search by example -------------------------------------------------------------------------
 def search_view(data: UiData, params: Params) -> tuple[int, str]:
-    trainings = [t for t in data.trainings() if t.get("status") in ("embedded", "loaded", "completed", "trained") or t.get("embeddingStatus")]
+    trainings = [
+        t
+        for t in data.trainings()
+        if t.get("status") in ("embedded", "loaded", "completed", "trained") or t.get("embeddingStatus")
+    ]
     if not trainings:
-        return 200, page("Search by example", "<div class=empty>No trained and embedded training to search yet. "
-                                               "Train one (<code>bioims train</code>, <code>bioims embed</code>) or run <code>bioims " "walkthrough</code>.</div>")
+        return 200, page(
+            "Search by example",
+            "<div class=empty>No trained and embedded training to search yet. "
+            "Train one (<code>bioims train</code>, <code>bioims embed</code>) or run <code>bioims "
+            "walkthrough</code>.</div>",
+        )
     tags = data.tags()
     train_id = params.get("trainId") or trainings[0]["trainId"]
     image_id = params.get("imageId")
@@ -178,8 +267,11 @@ def search_view(data: UiData, params: Params) -> tuple[int, str]:
     highlight = params.get("sameMoa", "1") != "0"
     form = _search_form(trainings, tags, train_id, image_id, k, include, exclude, require_moa, highlight)
     if not image_id:
-        return 200, page("Search by example", form + "<div class=notice>Pick a training and a query image (open an image and follow its "
-                                                      "search link, or paste an imageId), then press Search.</div>")
+        return 200, page(
+            "Search by example",
+            form + "<div class=notice>Pick a training and a query image (open an image and follow its "
+            "search link, or paste an imageId), then press Search.</div>",
+        )
     status, results = 200, ""
     try:
         query = data.image(image_id)
@@ -189,7 +281,10 @@ def search_view(data: UiData, params: Params) -> tuple[int, str]:
         hits = data.search(train_id, image_id, k, include, exclude, require_moa)
         results = _hits(query, hits, highlight)
     except SearchUnavailable as exc:
-        status, results = status_of(exc), f"<div class='error search-down'><b>The search service is not available.</b> {esc(exc)}</div>"
+        status, results = (
+            status_of(exc),
+            f"<div class='error search-down'><b>The search service is not available.</b> {esc(exc)}</div>",
+        )
     except SearchFailed as exc:
         status, results = status_of(exc), f"<div class=error><b>The search failed:</b> {esc(exc)}</div>"
     return status, page("Search by example", form + results)
@@ -200,12 +295,21 @@ def _tag_ids(values: list[str]) -> list[int]:
 
 
 def _search_form(trainings, tags, train_id, image_id, k, include, exclude, require_moa, highlight) -> str:
-    options = "".join(f"<option value='{esc(t['trainId'])}'{' selected' if t['trainId'] == train_id else ''}>"
-                      f"{esc(t['trainId'])} - {esc(t.get('description', ''))}</option>" for t in trainings)
+    options = "".join(
+        f"<option value='{esc(t['trainId'])}'{' selected' if t['trainId'] == train_id else ''}>"
+        f"{esc(t['trainId'])} - {esc(t.get('description', ''))}</option>"
+        for t in trainings
+    )
 
     def tag_select(name: str, chosen: list[int]) -> str:
-        return f"<select multiple name={name} id={name}-tags>" + "".join(
-            f"<option value={i}{' selected' if i in chosen else ''}>{esc(v)}</option>" for i, v in sorted(tags.items(), key=lambda x: x[1])) + "</select>"
+        return (
+            f"<select multiple name={name} id={name}-tags>"
+            + "".join(
+                f"<option value={i}{' selected' if i in chosen else ''}>{esc(v)}</option>"
+                for i, v in sorted(tags.items(), key=lambda x: x[1])
+            )
+            + "</select>"
+        )
 
     return (
         "<form class=search method=get action='/search'>"
@@ -214,7 +318,8 @@ def _search_form(trainings, tags, train_id, image_id, k, include, exclude, requi
         f"<label>K<br><input name=k id=k type=number min=1 max={MAX_K} value={k} style='width:5em'></label>"
         f"<label>only images with a tag<br>{tag_select('include', include)}</label>"
         f"<label>no images with a tag<br>{tag_select('exclude', exclude)}</label>"
-        f"<label><input type=checkbox name=requireMoa value=1{' checked' if require_moa else ''}> only images " "with an MOA</label>"
+        f"<label><input type=checkbox name=requireMoa value=1{' checked' if require_moa else ''}> only images "
+        "with an MOA</label>"
         f"<input type=hidden name=sameMoa value={'1' if highlight else '0'} id=same-moa-value>"
         "<br><button type=submit id=search-button>Search</button></form>"
     )
@@ -223,10 +328,12 @@ def _search_form(trainings, tags, train_id, image_id, k, include, exclude, requi
 def _hits(query: dict, hits: list[Hit], highlight: bool) -> str:
     query_moa = moa_of(query)
     same = sum(1 for h in hits if query_moa and moa_of(h.image) == query_moa)
-    toggle = (f"<label><input type=checkbox id=same-moa{' checked' if highlight else ''} "
-              "onchange=\"document.getElementById('hits').classList.toggle('highlight',this.checked);"
-              "document.getElementById('same-moa-value').value=this.checked?'1':'0'\"> highlight the query's MOA "
-              f"({esc(query_moa or 'none')}): {same} of {len(hits)}</label>")
+    toggle = (
+        f"<label><input type=checkbox id=same-moa{' checked' if highlight else ''} "
+        "onchange=\"document.getElementById('hits').classList.toggle('highlight',this.checked);"
+        "document.getElementById('same-moa-value').value=this.checked?'1':'0'\"> highlight the query's MOA "
+        f"({esc(query_moa or 'none')}): {same} of {len(hits)}</label>"
+    )
     cards = []
     for hit in hits:
         is_same = bool(query_moa) and moa_of(hit.image) == query_moa
@@ -236,24 +343,47 @@ def _hits(query: dict, hits: list[Hit], highlight: bool) -> str:
         listing = "<div class=empty>No image matches these filters.</div>"
     else:
         listing = f"<div id=hits class='cards{' highlight' if highlight else ''}'>{''.join(cards)}</div>"
-    return f"<h2>Query</h2><div class=cards>{_card(query, '', 'card query', lazy=False)}</div><h2>{len(hits)} " f"nearest images</h2><p>{toggle}</p>{listing}"
+    return (
+        f"<h2>Query</h2><div class=cards>{_card(query, '', 'card query', lazy=False)}</div><h2>{len(hits)} "
+        f"nearest images</h2><p>{toggle}</p>{listing}"
+    )
 
 
 # --- trainings ---------------------------------------------------------------------------------
 def trainings_view(data: UiData, params: Params) -> str:
     trainings = data.trainings()
     if not trainings:
-        return page("Trainings", "<div class=empty>No trainings yet. Start one with <code>bioims train</code> or run <code>bioims " "walkthrough</code>.</div>")
+        return page(
+            "Trainings",
+            "<div class=empty>No trainings yet. Start one with <code>bioims train</code> or run <code>bioims "
+            "walkthrough</code>.</div>",
+        )
     chosen, pager = paginate(trainings, params.int("page", 1), "/trainings")
     rows = []
     for t in chosen:
         summary = t.get("trainingSummary") or {}
-        metric = f"{esc(summary.get('validationMetric', ''))} {fmt_number(summary.get('validationBest'))}" if summary else ""
-        rows.append([f"<a href='/trainings/{seg(t['trainId'])}'>{esc(t['trainId'])}</a>", esc(t.get("embeddingName")), esc(t.get("description", "")),
-                     esc(t.get("status", "")), f"<span class=num>{esc(t.get('imageCount', ''))}</span>", f"<span class=num>{esc(t.get('roiCount', ''))}</span>",
-                     metric, f"<a href='/trainings/{seg(t['trainId'])}/report'>report</a> &middot; <a " f"href='{esc(url('/search', trainId=t['trainId']))}'>search</a>"])
-    return page("Trainings", f"<p>{len(trainings)} trainings.</p>{pager}" + table(
-        ["trainId", "embedding", "description", "status", "images", "ROIs", "validation", ""], rows) + pager)
+        metric = (
+            f"{esc(summary.get('validationMetric', ''))} {fmt_number(summary.get('validationBest'))}" if summary else ""
+        )
+        rows.append(
+            [
+                f"<a href='/trainings/{seg(t['trainId'])}'>{esc(t['trainId'])}</a>",
+                esc(t.get("embeddingName")),
+                esc(t.get("description", "")),
+                esc(t.get("status", "")),
+                f"<span class=num>{esc(t.get('imageCount', ''))}</span>",
+                f"<span class=num>{esc(t.get('roiCount', ''))}</span>",
+                metric,
+                f"<a href='/trainings/{seg(t['trainId'])}/report'>report</a> &middot; <a "
+                f"href='{esc(url('/search', trainId=t['trainId']))}'>search</a>",
+            ]
+        )
+    return page(
+        "Trainings",
+        f"<p>{len(trainings)} trainings.</p>{pager}"
+        + table(["trainId", "embedding", "description", "status", "images", "ROIs", "validation", ""], rows)
+        + pager,
+    )
 
 
 def training_view(data: UiData, train_id: str, params: Params) -> str:
@@ -261,12 +391,24 @@ def training_view(data: UiData, train_id: str, params: Params) -> str:
     card = data.model_card(training)
     fields = {k: v for k, v in training.items() if not isinstance(v, (dict, list))}
     summary = training.get("trainingSummary") or {}
-    body = (f"<p><a href='/trainings/{seg(train_id)}/report'>evaluation report</a> &middot; "
-            f"<a href='{esc(url('/search', trainId=train_id))}'>search with this training</a></p>"
-            "<h2>Training</h2>" + table(["field", "value"], [[esc(k), esc(v)] for k, v in sorted(fields.items())])
-            + "<h2>Metrics</h2>" + (table(["metric", "value"], [[esc(k), fmt_number(v)] for k, v in sorted(summary.items())]) if summary
-                                    else "<div class=empty>No training metrics yet (status " + esc(training.get("status", "")) + ").</div>")
-            + "<h2>Model card</h2>" + (_tree(card) if card is not None else "<div class=empty>No model card yet: the training has not finished.</div>"))
+    body = (
+        f"<p><a href='/trainings/{seg(train_id)}/report'>evaluation report</a> &middot; "
+        f"<a href='{esc(url('/search', trainId=train_id))}'>search with this training</a></p>"
+        "<h2>Training</h2>"
+        + table(["field", "value"], [[esc(k), esc(v)] for k, v in sorted(fields.items())])
+        + "<h2>Metrics</h2>"
+        + (
+            table(["metric", "value"], [[esc(k), fmt_number(v)] for k, v in sorted(summary.items())])
+            if summary
+            else "<div class=empty>No training metrics yet (status " + esc(training.get("status", "")) + ").</div>"
+        )
+        + "<h2>Model card</h2>"
+        + (
+            _tree(card)
+            if card is not None
+            else "<div class=empty>No model card yet: the training has not finished.</div>"
+        )
+    )
     return page(f"Training {train_id}", body)
 
 
@@ -284,16 +426,23 @@ def _tree(value: Any, depth: int = 0) -> str:
 
 
 # --- the evaluation report ---------------------------------------------------------------------
-METRIC_ROWS = (("nsc", "NSC (not same compound, cosine 1-NN)"), ("nscb", "NSCB (not same compound or batch)"),
-               ("nsc_left_out", "NSC, each compound in its leave-one-out model"), ("nscb_left_out", "NSCB, each compound in its leave-one-out model"))
+METRIC_ROWS = (
+    ("nsc", "NSC (not same compound, cosine 1-NN)"),
+    ("nscb", "NSCB (not same compound or batch)"),
+    ("nsc_left_out", "NSC, each compound in its leave-one-out model"),
+    ("nscb_left_out", "NSCB, each compound in its leave-one-out model"),
+)
 
 
 def report_view(data: UiData, train_id: str, params: Params) -> str:
     data.training(train_id)
     metrics = data.report_metrics(train_id)
     if metrics is None:
-        return page(f"Evaluation of {train_id}", f"<div class=empty>No evaluation report for this training yet. Write one with "
-                                                 f"<code>bioims report --train-id {esc(train_id)}</code> (the walkthrough does it for its baseline).</div>")
+        return page(
+            f"Evaluation of {train_id}",
+            f"<div class=empty>No evaluation report for this training yet. Write one with "
+            f"<code>bioims report --train-id {esc(train_id)}</code> (the walkthrough does it for its baseline).</div>",
+        )
     files = data.report_files(train_id)
     rows = []
     for name, title in METRIC_ROWS:
@@ -304,23 +453,58 @@ def report_view(data: UiData, train_id: str, params: Params) -> str:
             rows.append([esc(title), "", "not computed", "", ""])
             continue
         ci = f"{block['ci_low']:.3f} - {block['ci_high']:.3f}" if block.get("ci_low") is not None else ""
-        rows.append([esc(title), f"{block['correct']}/{block['total']}", f"{block['accuracy']:.3f}", ci, fmt_number(block.get("chance"))])
+        rows.append(
+            [
+                esc(title),
+                f"{block['correct']}/{block['total']}",
+                f"{block['accuracy']:.3f}",
+                ci,
+                fmt_number(block.get("chance")),
+            ]
+        )
     vote = metrics.get("compound_vote")
-    rows.append(["mAP (MOA retrieval, other compounds)", "", "not computed" if metrics.get("map") is None else f"{metrics['map']:.3f}", "", ""])
+    rows.append(
+        [
+            "mAP (MOA retrieval, other compounds)",
+            "",
+            "not computed" if metrics.get("map") is None else f"{metrics['map']:.3f}",
+            "",
+            "",
+        ]
+    )
     if vote:
-        rows.append([f"compound vote (original, k={esc(vote.get('k'))})", f"{vote['correct']}/{vote['total']}", f"{vote['accuracy']:.3f}", "", ""])
-    body = [f"<p>Level <b>{esc(metrics.get('level'))}</b>, {esc(metrics.get('n_queries'))} labelled profiles, " f"{esc(metrics.get('n_features'))} features. "
-            f"<a href='/trainings/{seg(train_id)}'>training</a></p>",
-            table(["metric", "correct/total", "accuracy", "95% CI", "chance"], rows)]
+        rows.append(
+            [
+                f"compound vote (original, k={esc(vote.get('k'))})",
+                f"{vote['correct']}/{vote['total']}",
+                f"{vote['accuracy']:.3f}",
+                "",
+                "",
+            ]
+        )
+    body = [
+        f"<p>Level <b>{esc(metrics.get('level'))}</b>, {esc(metrics.get('n_queries'))} labelled profiles, "
+        f"{esc(metrics.get('n_features'))} features. "
+        f"<a href='/trainings/{seg(train_id)}'>training</a></p>",
+        table(["metric", "correct/total", "accuracy", "95% CI", "chance"], rows),
+    ]
     for protocol in ("nsc", "nscb"):
         matrix = (metrics.get("confusion") or {}).get(protocol)
         if matrix:
-            body.append(f"<h2>{protocol.upper()} confusion matrix (rows: true MOA, columns: predicted)</h2>" + _confusion(matrix))
+            body.append(
+                f"<h2>{protocol.upper()} confusion matrix (rows: true MOA, columns: predicted)</h2>"
+                + _confusion(matrix)
+            )
             if f"confusion_{protocol}.png" in files:
-                body.append(f"<img src='/object/{esc(files[f'confusion_{protocol}.png'])}' alt='{protocol} confusion' " "style='max-width:40em'>")
+                body.append(
+                    f"<img src='/object/{esc(files[f'confusion_{protocol}.png'])}' alt='{protocol} confusion' "
+                    "style='max-width:40em'>"
+                )
     for name, title in (("tsne.png", "t-SNE map of well profiles"), ("umap.png", "UMAP map of well profiles")):
         if name in files:
-            body.append(f"<h2>{title}</h2><img src='/object/{esc(files[name])}' alt='{esc(title)}' style='max-width:40em'>")
+            body.append(
+                f"<h2>{title}</h2><img src='/object/{esc(files[name])}' alt='{esc(title)}' style='max-width:40em'>"
+            )
     body.append("<h2>Per-compound results</h2>" + _compounds(metrics))
     notes = metrics.get("notes") or []
     if notes:
@@ -330,7 +514,10 @@ def report_view(data: UiData, train_id: str, params: Params) -> str:
 
 def _confusion(matrix: dict) -> str:
     labels = matrix["labels"]
-    rows = [[f"<b>{esc(label)}</b>"] + [f"<span class=num>{esc(v)}</span>" for v in values] for label, values in zip(labels, matrix["matrix"], strict=True)]
+    rows = [
+        [f"<b>{esc(label)}</b>"] + [f"<span class=num>{esc(v)}</span>" for v in values]
+        for label, values in zip(labels, matrix["matrix"], strict=True)
+    ]
     return table(["true \\ predicted"] + list(labels), rows)
 
 

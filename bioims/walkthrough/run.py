@@ -14,8 +14,8 @@ from __future__ import annotations
 import json
 import os
 import time
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 
 from bioims import client, keys
 from bioims import context as context_module
@@ -77,7 +77,9 @@ class Walkthrough:
         self.timings: dict[str, float] = {}
 
     # --- plumbing ----------------------------------------------------------------------------------
-    def _step(self, name: str, description: str, inputs: dict, work: Callable[[], dict], summary: Callable[[dict], str]) -> dict:
+    def _step(
+        self, name: str, description: str, inputs: dict, work: Callable[[], dict], summary: Callable[[dict], str]
+    ) -> dict:
         done = self.state.finished(name, inputs)
         if done is not None:
             self.timings[name] = self.state.seconds(name) or 0.0
@@ -126,33 +128,74 @@ class Walkthrough:
                 plates = list(o.plates) or present
                 if not plates:
                     raise WalkthroughError(f"no plate directories found in {root}")
-                return {"root": str(root), "plates": plates, "height": FULL_SIZE[0], "width": FULL_SIZE[1], "synthetic": False}
+                return {
+                    "root": str(root),
+                    "plates": plates,
+                    "height": FULL_SIZE[0],
+                    "width": FULL_SIZE[1],
+                    "synthetic": False,
+                }
             from bioims.bbbc021.synthetic.generate import generate
             from bioims.bbbc021.synthetic.model import SynthConfig
 
             design = load_design()
             plates = list(o.plates) or list(design.select_plates(o.n_plates))
             root = Path(o.synthetic_dir or self.ctx.settings.home / "bbbc021-synthetic").resolve()
-            config = SynthConfig(seed=o.seed, height=o.height, width=o.width, fields_per_well=o.fields_per_well, cell_scale=o.cell_scale)
+            config = SynthConfig(
+                seed=o.seed, height=o.height, width=o.width, fields_per_well=o.fields_per_well, cell_scale=o.cell_scale
+            )
             workers = max(1, min(4, os.cpu_count() or 1))
-            report = generate(root, config, plates, workers=workers, progress=lambda d, t: self.reporter.progress(d, t, "fields"))
-            return {"root": str(root), "plates": plates, "height": o.height, "width": o.width, "synthetic": True,
-                    "fields": report.fields_total}
+            report = generate(
+                root, config, plates, workers=workers, progress=lambda d, t: self.reporter.progress(d, t, "fields")
+            )
+            return {
+                "root": str(root),
+                "plates": plates,
+                "height": o.height,
+                "width": o.width,
+                "synthetic": True,
+                "fields": report.fields_total,
+            }
 
-        inputs = {k: v for k, v in o.describe().items() if k in ("bbbc021_dir", "synthetic_dir", "plates", "n_plates", "fields_per_well", "height", "width", "cell_scale", "seed")}
-        return self._step("data", "BBBC021 plates" + (" (synthetic)" if o.synthetic else ""), inputs, work,
-                          lambda out: f"{len(out['plates'])} plates in {out['root']}")
+        inputs = {
+            k: v
+            for k, v in o.describe().items()
+            if k
+            in (
+                "bbbc021_dir",
+                "synthetic_dir",
+                "plates",
+                "n_plates",
+                "fields_per_well",
+                "height",
+                "width",
+                "cell_scale",
+                "seed",
+            )
+        }
+        return self._step(
+            "data",
+            "BBBC021 plates" + (" (synthetic)" if o.synthetic else ""),
+            inputs,
+            work,
+            lambda out: f"{len(out['plates'])} plates in {out['root']}",
+        )
 
     def configure(self, data: dict) -> dict:
         o = self.options
 
         def work() -> dict:
             if data["synthetic"]:
-                from bioims.bbbc021.synthetic.model import SynthConfig
-                from bioims.bbbc021.synthetic.model import recommended_roi
+                from bioims.bbbc021.synthetic.model import SynthConfig, recommended_roi
 
                 roi, min_voxels = recommended_roi(
-                    SynthConfig(seed=o.seed, height=o.height, width=o.width, fields_per_well=o.fields_per_well, cell_scale=o.cell_scale)
+                    SynthConfig(
+                        seed=o.seed,
+                        height=o.height,
+                        width=o.width,
+                        fields_per_well=o.fields_per_well,
+                        cell_scale=o.cell_scale,
+                    )
                 )
             else:
                 roi, min_voxels = 128, 200
@@ -168,8 +211,13 @@ class Walkthrough:
                 configuration.setParameter(key, value)
             return {"roiSize": roi, "minVoxels": min_voxels}
 
-        return self._step("configure", "configuration (ROI size, nucleus size, thumbnails)", {"data": data}, work,
-                          lambda out: f"ROI {out['roiSize']} px, nuclei >= {out['minVoxels']} px")
+        return self._step(
+            "configure",
+            "configuration (ROI size, nucleus size, thumbnails)",
+            {"data": data},
+            work,
+            lambda out: f"ROI {out['roiSize']} px, nuclei >= {out['minVoxels']} px",
+        )
 
     def embedding(self, data: dict, config: dict) -> dict:
         o = self.options
@@ -206,8 +254,13 @@ class Walkthrough:
                     ) from None
             return {"embeddingName": o.embedding_name, "network": o.network}
 
-        return self._step("embedding", f"embedding configuration {o.embedding_name!r}", wanted, work,
-                          lambda out: f"{out['embeddingName']} ({out['network']})")
+        return self._step(
+            "embedding",
+            f"embedding configuration {o.embedding_name!r}",
+            wanted,
+            work,
+            lambda out: f"{out['embeddingName']} ({out['network']})",
+        )
 
     def ingest(self, data: dict, embedding: dict) -> dict:
         o = self.options
@@ -231,8 +284,17 @@ class Walkthrough:
             source_bucket, source_key = None, ""
             if not self.local:
                 source_bucket, source_key = self._stage_images(data), o.source_prefix
-            report = ingest(data["root"], data["plates"], mode=o.label_mode, embedding=embedding["embeddingName"], context=self.ctx,
-                            progress=_Progress(), wait=True, source_bucket=source_bucket, source_key=source_key)
+            report = ingest(
+                data["root"],
+                data["plates"],
+                mode=o.label_mode,
+                embedding=embedding["embeddingName"],
+                context=self.ctx,
+                progress=_Progress(),
+                wait=True,
+                source_bucket=source_bucket,
+                source_key=source_key,
+            )
             if report.failed:
                 raise WalkthroughError("ingest failed for " + "; ".join(f"{p.plate}: {p.error}" for p in report.failed))
             self._await_uploads([p.plate_id for p in report.plates])
@@ -243,9 +305,15 @@ class Walkthrough:
                 "tags": report.tags,
             }
 
-        return self._step("ingest", "labels, tags, plate uploads (inspection, thumbnails), filter lists",
-                          {"data": data, "embedding": embedding, "labelMode": o.label_mode}, work,
-                          lambda out: f"{len(out['plateIds'])} plates, {out['images']} images, {len(out['filterLists'])} filter lists")
+        return self._step(
+            "ingest",
+            "labels, tags, plate uploads (inspection, thumbnails), filter lists",
+            {"data": data, "embedding": embedding, "labelMode": o.label_mode},
+            work,
+            lambda out: (
+                f"{len(out['plateIds'])} plates, {out['images']} images, {len(out['filterLists'])} filter lists"
+            ),
+        )
 
     def _stage_images(self, data: dict) -> str:
         """AWS: the services read images from S3, so copy the plates' files (same layout) into the
@@ -276,7 +344,9 @@ class Walkthrough:
                     plate = management.getPlateInfo(plate_id)
                     if plate.get("searchReady") in ("VALIDATED", "ERROR"):
                         if plate["searchReady"] == "ERROR":
-                            raise WalkthroughError(f"plate {plate.get('plateSourceId')} did not validate: {plate.get('validationMessage')}")
+                            raise WalkthroughError(
+                                f"plate {plate.get('plateSourceId')} did not validate: {plate.get('validationMessage')}"
+                            )
                         pending.discard(plate_id)
             self.reporter.progress(len(plate_ids) - len(pending), len(plate_ids), "upload workflows")
             if pending:
@@ -294,7 +364,9 @@ class Walkthrough:
             failures: list[str] = []
             for index, (name, plate_id) in enumerate(plates):
                 self.reporter.note(f"plate {index + 1}/{len(plates)}: {name}")
-                self._await(processing.processPlate(plate_id, embedding["embeddingName"]), f"processing of plate {name}")
+                self._await(
+                    processing.processPlate(plate_id, embedding["embeddingName"]), f"processing of plate {name}"
+                )
                 for row in management.getImagesByPlateId(plate_id):
                     status = row.get(f"roiStatus#{embedding['embeddingName']}") or {}
                     if status.get("status") == "DONE":
@@ -305,8 +377,13 @@ class Walkthrough:
                         failures.append(f"{row.get('imageSourceId')}: {status.get('error')}")
             return {**counts, "failures": failures[:20]}
 
-        return self._step("process", "flat fields, normalisation, nuclei, ROIs", {"ingested": ingested, "embedding": embedding}, work,
-                          lambda out: f"{out['done']} images, {out['rois']} ROIs, {out['failed']} failed")
+        return self._step(
+            "process",
+            "flat fields, normalisation, nuclei, ROIs",
+            {"ingested": ingested, "embedding": embedding},
+            work,
+            lambda out: f"{out['done']} images, {out['rois']} ROIs, {out['failed']} failed",
+        )
 
     def _ensure_trained(self, train_id: str, label: str) -> None:
         train = client("train", self.ctx)
@@ -320,14 +397,17 @@ class Walkthrough:
         def work() -> dict:
             train = client("train", self.ctx)
             existing = [
-                t for t in train.call("listTrainings", embeddingName=embedding["embeddingName"])["trainings"]
+                t
+                for t in train.call("listTrainings", embeddingName=embedding["embeddingName"])["trainings"]
                 if not t.get("filterKey") and t.get("kind") in (None, "network")
             ]
             if existing:
                 train_id = existing[0]["trainId"]
                 self._ensure_trained(train_id, "baseline")
             else:
-                result = train.call("train", embeddingName=embedding["embeddingName"], description="walkthrough baseline", wait=True)
+                result = train.call(
+                    "train", embeddingName=embedding["embeddingName"], description="walkthrough baseline", wait=True
+                )
                 train_id = result["trainId"]
                 self._await(result, "baseline training")
             status = train.call("getTrainingStatus", trainId=train_id)
@@ -335,9 +415,16 @@ class Walkthrough:
             client("configuration", self.ctx).setDefaultTrainId(train_id)
             return {"trainId": train_id, "summary": status.get("trainingSummary", {}), "rois": status.get("roiCount")}
 
-        return self._step("train-baseline", "baseline training (all compounds)", {"processed": processed, "embedding": embedding}, work,
-                          lambda out: f"trainId {out['trainId']}, {out['summary'].get('epochsCompleted', '?')} epochs, "
-                                      f"validation {out['summary'].get('validationMetric', '')} {out['summary'].get('validationBest', '')}")
+        return self._step(
+            "train-baseline",
+            "baseline training (all compounds)",
+            {"processed": processed, "embedding": embedding},
+            work,
+            lambda out: (
+                f"trainId {out['trainId']}, {out['summary'].get('epochsCompleted', '?')} epochs, "
+                f"validation {out['summary'].get('validationMetric', '')} {out['summary'].get('validationBest', '')}"
+            ),
+        )
 
     def _embed(self, train_id: str, label: str) -> dict:
         embedding = client("embedding", self.ctx)
@@ -352,8 +439,13 @@ class Walkthrough:
             status = self._embed(trained["trainId"], "the baseline")
             return {"trainId": trained["trainId"], "images": status["images"]}
 
-        return self._step("embed-baseline", "embeddings of every image with the baseline model", {"trained": trained}, work,
-                          lambda out: f"{out['images']} image embeddings")
+        return self._step(
+            "embed-baseline",
+            "embeddings of every image with the baseline model",
+            {"trained": trained},
+            work,
+            lambda out: f"{out['images']} image embeddings",
+        )
 
     def search_index(self, embedded: dict, embedding: dict) -> dict:
         def work() -> dict:
@@ -363,8 +455,13 @@ class Walkthrough:
             search.loadTagLabelMap()
             return {"trainId": embedded["trainId"]}
 
-        return self._step("search", "search index and tags", {"embedded": embedded, "embedding": embedding}, work,
-                          lambda out: f"training {out['trainId']} loaded")
+        return self._step(
+            "search",
+            "search index and tags",
+            {"embedded": embedded, "embedding": embedding},
+            work,
+            lambda out: f"training {out['trainId']} loaded",
+        )
 
     def nsc_compounds(self, ingested: dict) -> list[str]:
         """The compounds to leave out: annotated compounds with labelled images on the ingested
@@ -394,7 +491,12 @@ class Walkthrough:
             trainings: dict[str, str] = {}
             for index, compound in enumerate(compounds):
                 self.reporter.progress(index, len(compounds), f"leave out {compound}")
-                result = train.call("trainLeaveOneCompoundOut", embeddingName=embedding["embeddingName"], compounds=[compound], wait=True)
+                result = train.call(
+                    "trainLeaveOneCompoundOut",
+                    embeddingName=embedding["embeddingName"],
+                    compounds=[compound],
+                    wait=True,
+                )
                 entry = result["trainings"][0]
                 trainings[compound] = entry["trainId"]
                 if entry.get("status") not in (None, "SUCCEEDED"):
@@ -403,9 +505,13 @@ class Walkthrough:
             self.reporter.progress(len(compounds), len(compounds), "done")
             return {"trainings": trainings}
 
-        return self._step("train-nsc", f"leave-one-compound-out trainings ({len(compounds)})",
-                          {"compounds": compounds, "baseline": baseline, "embedding": embedding}, work,
-                          lambda out: f"{len(out['trainings'])} trainings")
+        return self._step(
+            "train-nsc",
+            f"leave-one-compound-out trainings ({len(compounds)})",
+            {"compounds": compounds, "baseline": baseline, "embedding": embedding},
+            work,
+            lambda out: f"{len(out['trainings'])} trainings",
+        )
 
     def embed_nsc(self, nsc: dict) -> dict:
         def work() -> dict:
@@ -416,8 +522,13 @@ class Walkthrough:
                 images[compound] = status["images"]
             return {"images": images}
 
-        return self._step("embed-nsc", "embeddings with each leave-one-compound-out model", {"nsc": nsc}, work,
-                          lambda out: f"{len(out['images'])} models embedded")
+        return self._step(
+            "embed-nsc",
+            "embeddings with each leave-one-compound-out model",
+            {"nsc": nsc},
+            work,
+            lambda out: f"{len(out['images'])} models embedded",
+        )
 
     def untrained(self, processed: dict, embedding: dict) -> dict:
         """The baseline network at its seeded initial weights, through the same training job, and
@@ -425,22 +536,34 @@ class Walkthrough:
 
         def work() -> dict:
             train = client("train", self.ctx)
-            existing = [t for t in train.call("listTrainings", embeddingName=embedding["embeddingName"])["trainings"]
-                        if t.get("kind") == "untrained"]
+            existing = [
+                t
+                for t in train.call("listTrainings", embeddingName=embedding["embeddingName"])["trainings"]
+                if t.get("kind") == "untrained"
+            ]
             if existing:
                 train_id = existing[0]["trainId"]
                 self._ensure_trained(train_id, "untrained copy")
             else:
-                result = train.call("train", embeddingName=embedding["embeddingName"], description="walkthrough untrained copy",
-                                    untrained=True, wait=True)
+                result = train.call(
+                    "train",
+                    embeddingName=embedding["embeddingName"],
+                    description="walkthrough untrained copy",
+                    untrained=True,
+                    wait=True,
+                )
                 train_id = result["trainId"]
                 self._await(result, "untrained copy")
             status = self._embed(train_id, "the untrained copy")
             return {"trainId": train_id, "images": status["images"]}
 
-        return self._step("untrained", "the baseline network untrained (seeded initial weights) and its embeddings",
-                          {"processed": processed, "embedding": embedding}, work,
-                          lambda out: f"trainId {out['trainId']}, {out['images']} image embeddings")
+        return self._step(
+            "untrained",
+            "the baseline network untrained (seeded initial weights) and its embeddings",
+            {"processed": processed, "embedding": embedding},
+            work,
+            lambda out: f"trainId {out['trainId']}, {out['images']} image embeddings",
+        )
 
     def embed_cellprofiler(self, processed: dict, embedding: dict) -> dict:
         train_id = f"{embedding['embeddingName']}-cellprofiler"
@@ -449,14 +572,24 @@ class Walkthrough:
             from bioims.features.cellprofiler import cp_measure_version
 
             if self.local and cp_measure_version() is None:  # on AWS the Batch job's image has it
-                return {"trainId": None, "images": 0, "skipped": "cp-measure is not installed: pip install -e '.[cellprofiler]'"}
-            client("embedding", self.ctx).call("createFeatureTraining", trainId=train_id, embeddingName=embedding["embeddingName"])
+                return {
+                    "trainId": None,
+                    "images": 0,
+                    "skipped": "cp-measure is not installed: pip install -e '.[cellprofiler]'",
+                }
+            client("embedding", self.ctx).call(
+                "createFeatureTraining", trainId=train_id, embeddingName=embedding["embeddingName"]
+            )
             status = self._embed(train_id, "CellProfiler features")
             return {"trainId": train_id, "images": status["images"]}
 
-        return self._step("embed-cellprofiler", "CellProfiler features of every ROI (cp-measure, no training)",
-                          {"processed": processed, "embedding": embedding}, work,
-                          lambda out: out.get("skipped") or f"trainId {out['trainId']}, {out['images']} image profiles")
+        return self._step(
+            "embed-cellprofiler",
+            "CellProfiler features of every ROI (cp-measure, no training)",
+            {"processed": processed, "embedding": embedding},
+            work,
+            lambda out: out.get("skipped") or f"trainId {out['trainId']}, {out['images']} image profiles",
+        )
 
     def field_statistics(self, ingested: dict) -> dict:
         path = Path(self.options.out).resolve() / "field-statistics.parquet"
@@ -470,38 +603,79 @@ class Walkthrough:
             write_profiles(table, path)
             return {"path": str(path), "images": len(table)}
 
-        return self._step("field-statistics", "field-statistics baseline (per-field intensity and texture, no cells, no learning)",
-                          {"ingested": ingested, "path": str(path)}, work, lambda out: f"{out['images']} image profiles")
+        return self._step(
+            "field-statistics",
+            "field-statistics baseline (per-field intensity and texture, no cells, no learning)",
+            {"ingested": ingested, "path": str(path)},
+            work,
+            lambda out: f"{out['images']} image profiles",
+        )
 
     def evaluate(self, baseline: dict, nsc: dict, compared: tuple[dict, ...] = ()) -> dict:
         out_dir = Path(self.options.out).resolve() / "report"
 
         def work() -> dict:
             from bioims.bbbc021.annotations import bbbc021_annotations
-            from bioims.reports.training import report_training
             from bioims.profiling import read_profiles
+            from bioims.reports.training import report_training
 
             fields = [c for c in compared if "path" in c]
             summary, paths = report_training(
-                baseline["trainId"], out_dir, annotations=bbbc021_annotations(), left_out=bool(nsc["trainings"]), context=self.ctx,
+                baseline["trainId"],
+                out_dir,
+                annotations=bbbc021_annotations(),
+                left_out=bool(nsc["trainings"]),
+                context=self.ctx,
                 baseline=read_profiles(fields[0]["path"]) if fields else None,
             )
-            keep = ("level", "n_queries", "nsc", "nscb", "nsc_left_out", "nscb_left_out", "map", "compound_vote", "left_out_trainings",
-                    "methods", "methods_level", "methods_images", "notes")
-            return {"metrics": {k: summary.get(k) for k in keep if k in summary}, "report": str(paths["report"]), "dir": str(out_dir)}
+            keep = (
+                "level",
+                "n_queries",
+                "nsc",
+                "nscb",
+                "nsc_left_out",
+                "nscb_left_out",
+                "map",
+                "compound_vote",
+                "left_out_trainings",
+                "methods",
+                "methods_level",
+                "methods_images",
+                "notes",
+            )
+            return {
+                "metrics": {k: summary.get(k) for k in keep if k in summary},
+                "report": str(paths["report"]),
+                "dir": str(out_dir),
+            }
 
-        return self._step("evaluate", "NSC, NSCB, mAP, compound vote, every method side by side, figures",
-                          {"baseline": baseline, "nsc": nsc, "compared": list(compared), "out": str(out_dir)}, work,
-                          lambda out: _metric_line(out["metrics"]))
+        return self._step(
+            "evaluate",
+            "NSC, NSCB, mAP, compound vote, every method side by side, figures",
+            {"baseline": baseline, "nsc": nsc, "compared": list(compared), "out": str(out_dir)},
+            work,
+            lambda out: _metric_line(out["metrics"]),
+        )
 
     def example_search(self, ingested: dict, baseline: dict, searched: dict) -> dict:
         def work() -> dict:
             settle = 0.0 if self.local else max(60.0, 6 * self.options.poll_seconds)
-            return example_search(self.ctx, baseline["trainId"], ingested, self.options.example_hits, settle_seconds=settle,
-                                  poll_seconds=self.options.poll_seconds)
+            return example_search(
+                self.ctx,
+                baseline["trainId"],
+                ingested,
+                self.options.example_hits,
+                settle_seconds=settle,
+                poll_seconds=self.options.poll_seconds,
+            )
 
-        return self._step("example-search", "an example search", {"baseline": baseline, "searched": searched, "k": self.options.example_hits},
-                          work, lambda out: f"query {out['query']['imageSourceId']} ({out['query']['compound']}), {len(out['hits'])} hits")
+        return self._step(
+            "example-search",
+            "an example search",
+            {"baseline": baseline, "searched": searched, "k": self.options.example_hits},
+            work,
+            lambda out: f"query {out['query']['imageSourceId']} ({out['query']['compound']}), {len(out['hits'])} hits",
+        )
 
     # --- the whole run ---------------------------------------------------------------------------------
     def run(self) -> dict:
@@ -557,7 +731,9 @@ def _metric_line(metrics: dict) -> str:
     return ", ".join(parts) or "no metric computable"
 
 
-def example_search(ctx, train_id: str, ingested: dict, k: int, *, settle_seconds: float = 0.0, poll_seconds: float = 1.0) -> dict:
+def example_search(
+    ctx, train_id: str, ingested: dict, k: int, *, settle_seconds: float = 0.0, poll_seconds: float = 1.0
+) -> dict:
     """Search the neighbours of one image of an annotated compound among other compounds with a
     known MOA (the query's own compound and DMSO excluded), as the MOA analysis does.
 
@@ -584,7 +760,9 @@ def example_search(ctx, train_id: str, ingested: dict, k: int, *, settle_seconds
     search = client("search", ctx)
     deadline = time.monotonic() + settle_seconds
     while True:
-        result = search.searchByImageId(train_id, query["imageId"], maxHits=k, requireMoa=True, exclusionTags=exclude, metric="Cosine")
+        result = search.searchByImageId(
+            train_id, query["imageId"], maxHits=k, requireMoa=True, exclusionTags=exclude, metric="Cosine"
+        )
         if result.get("hits") or time.monotonic() >= deadline:
             break
         time.sleep(poll_seconds)
@@ -592,16 +770,18 @@ def example_search(ctx, train_id: str, ingested: dict, k: int, *, settle_seconds
     for hit in result.get("hits", []):
         row = management.getImageInfo(hit["imageId"])
         metadata = row.get("metadata") or {}
-        hits.append({
-            "rank": hit["rank"],
-            "imageSourceId": row.get("imageSourceId"),
-            "plate": row.get("plateSourceId"),
-            "well": row.get("wellSourceId"),
-            "compound": row.get("trainSubclass") or metadata.get("compound"),
-            "concentration": metadata.get("concentration"),
-            "moa": row.get("trainLabel") or "",
-            "distance": hit["distance"],
-        })
+        hits.append(
+            {
+                "rank": hit["rank"],
+                "imageSourceId": row.get("imageSourceId"),
+                "plate": row.get("plateSourceId"),
+                "well": row.get("wellSourceId"),
+                "compound": row.get("trainSubclass") or metadata.get("compound"),
+                "concentration": metadata.get("concentration"),
+                "moa": row.get("trainLabel") or "",
+                "distance": hit["distance"],
+            }
+        )
     metadata = query.get("metadata") or {}
     return {
         "query": {

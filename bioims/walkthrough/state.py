@@ -42,7 +42,12 @@ class RunState:
         return None
 
     def record(self, name: str, inputs: dict, outputs: dict, seconds: float) -> None:
-        self.steps[name] = {"inputs": inputs, "outputs": outputs, "seconds": round(seconds, 2), "finishedAt": time.time()}
+        self.steps[name] = {
+            "inputs": inputs,
+            "outputs": outputs,
+            "seconds": round(seconds, 2),
+            "finishedAt": time.time(),
+        }
         self._save()
 
     def seconds(self, name: str) -> float | None:

@@ -25,13 +25,21 @@ from bioims.workflows.dsl import (
 
 def _validated(prefix: str) -> tuple:
     return (
-        Invoke(f"{prefix} Validate Plate", "image-management", "validatePlate", {"plateId": Ref("$.plateId")}, result="validation"),
+        Invoke(
+            f"{prefix} Validate Plate",
+            "image-management",
+            "validatePlate",
+            {"plateId": Ref("$.plateId")},
+            result="validation",
+        ),
         Choice(
             f"{prefix} Plate Valid?",
             Ref("$.validation.status"),
             "VALIDATED",
             then=(),
-            otherwise=(Fail(f"{prefix} Plate Invalid", "PlateNotValidated", "the plate did not validate; see validatePlate"),),
+            otherwise=(
+                Fail(f"{prefix} Plate Invalid", "PlateNotValidated", "the plate did not validate; see validatePlate"),
+            ),
         ),
     )
 
@@ -39,7 +47,13 @@ def _validated(prefix: str) -> tuple:
 def _training_plates(prefix: str) -> tuple:
     """Training row -> embedding row -> compatible plates, at $.training, $.embedding, $.plates."""
     return (
-        Invoke(f"{prefix} Training Info", "training-configuration", "getTraining", {"trainId": Ref("$.trainId")}, result="training"),
+        Invoke(
+            f"{prefix} Training Info",
+            "training-configuration",
+            "getTraining",
+            {"trainId": Ref("$.trainId")},
+            result="training",
+        ),
         Invoke(
             f"{prefix} Embedding Info",
             "training-configuration",
@@ -72,7 +86,9 @@ UPLOAD_SOURCE_PLATE = Workflow(
     inputs=("plateId",),
     timeout_minutes=60,
     steps=(
-        Invoke("Plate Images", "image-management", "getImageIdsByPlateId", {"plateId": Ref("$.plateId")}, result="images"),
+        Invoke(
+            "Plate Images", "image-management", "getImageIdsByPlateId", {"plateId": Ref("$.plateId")}, result="images"
+        ),
         Map(
             "Inspect Images",
             Ref("$.images.imageIds"),
@@ -107,7 +123,13 @@ PROCESS_PLATE = Workflow(
         ),
         *_validated("Process"),
         BatchJob("Plate Flat Fields", "plate-preprocessing", {"plateId": Ref("$.plateId")}),
-        Invoke("Images To Process", "image-management", "getImageIdsByPlateId", {"plateId": Ref("$.plateId")}, result="images"),
+        Invoke(
+            "Images To Process",
+            "image-management",
+            "getImageIdsByPlateId",
+            {"plateId": Ref("$.plateId")},
+            result="images",
+        ),
         Map(
             "Process Images",
             Ref("$.images.imageIds"),
@@ -166,7 +188,9 @@ PLATE_EMBEDDING_COMPUTE = Workflow(
     description="Embeddings of every image of one plate with one training's model.",
     inputs=("trainId", "plateId"),
     timeout_minutes=60,
-    steps=(BatchJob("Plate Embeddings", "embedding-compute", {"trainId": Ref("$.trainId"), "plateId": Ref("$.plateId")}),),
+    steps=(
+        BatchJob("Plate Embeddings", "embedding-compute", {"trainId": Ref("$.trainId"), "plateId": Ref("$.plateId")}),
+    ),
 )
 
 EMBEDDING_COMPUTE = Workflow(
@@ -203,7 +227,14 @@ SEARCH_TRAIN_LOADER = Workflow(
         Map(
             "Load Plates",
             Ref("$.plates.plates"),
-            (Invoke("Load Plate Embeddings", "search", "processPlate", {"trainId": Ref("$.trainId"), "plateId": Item("$.plateId")}),),
+            (
+                Invoke(
+                    "Load Plate Embeddings",
+                    "search",
+                    "processPlate",
+                    {"trainId": Ref("$.trainId"), "plateId": Item("$.plateId")},
+                ),
+            ),
             max_concurrency=10,
         ),
     ),

@@ -100,8 +100,8 @@ class Choice:
     name: str
     path: Ref
     equals: str | int | bool
-    then: tuple["Step", ...] = ()
-    otherwise: tuple["Step", ...] = ()
+    then: tuple[Step, ...] = ()
+    otherwise: tuple[Step, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -115,7 +115,7 @@ class Fail:
 class Map:
     name: str
     items: Ref
-    iterator: tuple["Step", ...]
+    iterator: tuple[Step, ...]
     max_concurrency: int = 0  # 0 = as many as the platform allows
     result: str | None = None
     # Locally, run iterations in worker processes (CPU-heavy jobs) or threads (I/O, service calls).

@@ -113,7 +113,9 @@ class WorkflowRunner:
             self.executed.append(step.request.name)
             result = self.ctx.runtime.run_training_job(request, observer=self.observer)
             if result.get("TrainingJobStatus") != "Completed":
-                raise StepFailed(step.name, "TrainingJobFailed", result.get("FailureReason", "training job did not complete"))
+                raise StepFailed(
+                    step.name, "TrainingJobFailed", result.get("FailureReason", "training job did not complete")
+                )
             return result
         if isinstance(step, StartWorkflow):
             child = lookup(step.workflow)
@@ -148,7 +150,9 @@ class WorkflowRunner:
         if total == 0:
             return []
         base = {k: v for k, v in state.items() if k != "item"}
-        use_processes = step.local_workers == "processes" and self.allow_processes and local_worker_count() > 1 and total > 1
+        use_processes = (
+            step.local_workers == "processes" and self.allow_processes and local_worker_count() > 1 and total > 1
+        )
         if use_processes:
             workers = local_worker_count()
         elif step.local_workers == "processes":
@@ -180,7 +184,15 @@ class WorkflowRunner:
                 try:
                     for index in todo:
                         if use_processes:
-                            future = executor.submit(_iteration_in_worker, type(self.ctx), self.ctx.settings, workflow, step.iterator, base, items[index])
+                            future = executor.submit(
+                                _iteration_in_worker,
+                                type(self.ctx),
+                                self.ctx.settings,
+                                workflow,
+                                step.iterator,
+                                base,
+                                items[index],
+                            )
                         else:
                             future = executor.submit(self._run_iteration, workflow, step, base, items[index])
                         pending[future] = index
@@ -263,8 +275,10 @@ def shared_process_pool(workers: int, *, replace_broken: bool = False) -> future
             _pool = None
         if _pool is None:
             pool = futures.ProcessPoolExecutor(
-                max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
-                initializer=_exit_with_parent, initargs=(os.getpid(),),
+                max_workers=workers,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_exit_with_parent,
+                initargs=(os.getpid(),),
             )
             _pool = (key, pool)
         return _pool[1]

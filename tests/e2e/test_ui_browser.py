@@ -23,12 +23,33 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 # the smallest walkthrough that still trains, embeds, indexes and evaluates (about 90 s here)
-TINY_WALKTHROUGH = ["--n-plates", "1", "--size", "64x80", "--cell-scale", "0.25", "--nsc", "none",
-                    "--hyperparameter", "epochs=1", "--hyperparameter", "minibatches_per_epoch=4",
-                    "--hyperparameter", "validation_max_rois=100"]
+TINY_WALKTHROUGH = [
+    "--n-plates",
+    "1",
+    "--size",
+    "64x80",
+    "--cell-scale",
+    "0.25",
+    "--nsc",
+    "none",
+    "--hyperparameter",
+    "epochs=1",
+    "--hyperparameter",
+    "minibatches_per_epoch=4",
+    "--hyperparameter",
+    "validation_max_rois=100",
+]
 
 pytestmark = pytest.mark.slow
 
@@ -56,7 +77,9 @@ class Ui:
     """`bioims ui --port 0` in a subprocess; `url` is where it listens."""
 
     def __init__(self, home: Path, *extra: str):
-        self.process = _bioims("ui", "--port", "0", *extra, home=home, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.process = _bioims(
+            "ui", "--port", "0", *extra, home=home, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
         line = self.process.stdout.readline()
         found = re.search(r"http://127\.0\.0\.1:\d+", line)
         if not found:
@@ -82,8 +105,16 @@ def _build_once(tmp_path_factory) -> Path:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not (base / "out" / "walkthrough-summary.json").is_file():
             shutil.rmtree(base, ignore_errors=True)
-            run = _bioims("walkthrough", *TINY_WALKTHROUGH, "--out", str(base / "out"), home=base / "home",
-                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            run = _bioims(
+                "walkthrough",
+                *TINY_WALKTHROUGH,
+                "--out",
+                str(base / "out"),
+                home=base / "home",
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
             _, err = run.communicate(timeout=900)
             assert run.returncode == 0, err[-3000:]
     return base
@@ -125,8 +156,13 @@ def browser():
 
     profile = tempfile.mkdtemp(prefix="bioims-chromium-")  # a fresh user-data dir
     with sync_playwright() as p:
-        context = p.chromium.launch_persistent_context(profile, executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS,
-                                                       viewport={"width": 1280, "height": 900})
+        context = p.chromium.launch_persistent_context(
+            profile,
+            executable_path=CHROMIUM,
+            headless=True,
+            args=CHROMIUM_ARGS,
+            viewport={"width": 1280, "height": 900},
+        )
         yield context
         context.close()
     shutil.rmtree(profile, ignore_errors=True)
@@ -141,7 +177,9 @@ def page(browser):
 
 def _all_loaded(page, selector: str) -> list[int]:
     """naturalWidth of every image matched, after each has finished loading or failing."""
-    page.wait_for_function(f"Array.from(document.querySelectorAll({json.dumps(selector)})).every(i => i.complete)", timeout=15000)
+    page.wait_for_function(
+        f"Array.from(document.querySelectorAll({json.dumps(selector)})).every(i => i.complete)", timeout=15000
+    )
     return page.eval_on_selector_all(selector, "els => els.map(i => i.naturalWidth)")
 
 
@@ -165,7 +203,9 @@ def test_plate_page_colours_wells_by_moa_and_compound_and_paginates(ui, page, sh
     assert "DMSO" in legend and "Eg5 inhibitors" in legend
     page.screenshot(path=str(shots / "plate.png"), full_page=True)
     page.click("text=compound")
-    assert "taxol" in page.locator(".legend").inner_text() and "Eg5 inhibitors" not in page.locator(".legend").inner_text()
+    assert (
+        "taxol" in page.locator(".legend").inner_text() and "Eg5 inhibitors" not in page.locator(".legend").inner_text()
+    )
     assert "page 1 of 2 (1-48 of 60)" in page.locator(".pager").first.inner_text()
     assert page.locator(".cards .card").count() == 48
     page.locator(".pager a[rel=next]").first.click()
@@ -198,7 +238,10 @@ def test_image_page_then_a_search_by_clicking(ui, walkthrough, page, shots):
     assert len(widths) == 12 and all(w > 0 for w in widths)
     page.screenshot(path=str(shots / "search.png"), full_page=True)
     same = page.locator("#hits .hit", has_text="MOA: Eg5 inhibitors").count()
-    assert page.locator("#hits .same-moa").count() == same and f"(Eg5 inhibitors): {same} of 12" in page.locator("main").inner_text()
+    assert (
+        page.locator("#hits .same-moa").count() == same
+        and f"(Eg5 inhibitors): {same} of 12" in page.locator("main").inner_text()
+    )
     assert "highlight" in page.get_attribute("#hits", "class")
     page.uncheck("#same-moa")
     assert "highlight" not in page.get_attribute("#hits", "class")
@@ -221,8 +264,11 @@ def test_trainings_model_card_and_evaluation_report(ui, walkthrough, page, shots
 
 
 def test_unknown_ids_answer_the_404_page(ui, page):
-    for path, message in (("/images/no-such-image", "no image 'no-such-image'"), ("/plates/x", "no plate 'x'"),
-                          ("/trainings/x/report", "no training 'x'")):
+    for path, message in (
+        ("/images/no-such-image", "no image 'no-such-image'"),
+        ("/plates/x", "no plate 'x'"),
+        ("/trainings/x/report", "no training 'x'"),
+    ):
         response = page.goto(ui.url + path)
         assert response.status == 404 and message in page.locator(".error").inner_text()
 
@@ -266,7 +312,16 @@ def test_search_through_the_search_services_http_api_gives_the_same_neighbours(u
     image = walkthrough["summary"]["exampleSearch"]["query"]["imageId"]
     query = f"/search?trainId={walkthrough['trainId']}&imageId={image}&k=10"
     in_process = _hit_ids(page, ui.url + query)
-    search = _bioims("search", "serve", "--port", "0", home=walkthrough["home"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    search = _bioims(
+        "search",
+        "serve",
+        "--port",
+        "0",
+        home=walkthrough["home"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         line = search.stdout.readline()
         found = re.search(r"http://127\.0\.0\.1:\d+", line)

@@ -49,8 +49,21 @@ def finished(tmp_path_factory):
 def test_every_step_ran(finished):
     _, summary, reporter = finished
     assert list(reporter.finished) == [
-        "data", "configure", "embedding", "ingest", "process", "train-baseline", "embed-baseline",
-        "search", "train-nsc", "embed-nsc", "untrained", "embed-cellprofiler", "field-statistics", "evaluate", "example-search",
+        "data",
+        "configure",
+        "embedding",
+        "ingest",
+        "process",
+        "train-baseline",
+        "embed-baseline",
+        "search",
+        "train-nsc",
+        "embed-nsc",
+        "untrained",
+        "embed-cellprofiler",
+        "field-statistics",
+        "evaluate",
+        "example-search",
     ]
     assert not any(reporter.finished.values())
 
@@ -66,7 +79,10 @@ def test_every_image_processed_and_embedded(finished):
         for plate in management.listPlates():
             rows = management.getImagesByPlateId(plate["plateId"])
             with_rois = {r["imageId"] for r in rows if (r.get("roiStatus#bbbc021") or {}).get("roiCount", 0) > 0}
-            embedded = {r["imageId"] for r in management.getImagesByPlateIdAndTrainId(plate["plateId"], summary["baselineTrainId"])}
+            embedded = {
+                r["imageId"]
+                for r in management.getImagesByPlateIdAndTrainId(plate["plateId"], summary["baselineTrainId"])
+            }
             assert with_rois and embedded == with_rois
             for train_id in summary["nscTrainings"].values():
                 left_out = {r["imageId"] for r in management.getImagesByPlateIdAndTrainId(plate["plateId"], train_id)}
@@ -105,8 +121,12 @@ def test_every_method_side_by_side(finished):
     folder = Path(summary["report"]).parent
     methods = json.loads((folder / "metrics.json").read_text())["methods"]
     kinds = {name: m["kind"] for name, m in methods.items()}
-    assert kinds == {summary["baselineTrainId"]: "network", summary["untrainedTrainId"]: "untrained",
-                     summary["cellprofilerTrainId"]: "cellprofiler", "field-statistics": "field-statistics"}
+    assert kinds == {
+        summary["baselineTrainId"]: "network",
+        summary["untrainedTrainId"]: "untrained",
+        summary["cellprofilerTrainId"]: "cellprofiler",
+        "field-statistics": "field-statistics",
+    }
     assert {methods[summary["cellprofilerTrainId"]]["recipe"], methods["field-statistics"]["recipe"]} == {"default"}
     totals = {m["nsc"]["total"] for m in methods.values()}
     assert len(totals) == 1 and totals.pop() > 0  # the same queries for every method
@@ -142,7 +162,9 @@ def test_interrupted_run_continues_without_redoing_finished_steps(finished, tmp_
         first, second = summary["metrics"][name], again["metrics"][name]
         assert (second["correct"], second["total"]) == (first["correct"], first["total"])
         assert second["chance"] == pytest.approx(first["chance"], rel=1e-12)  # summation order only
-    assert [h["imageSourceId"] for h in again["exampleSearch"]["hits"]] == [h["imageSourceId"] for h in summary["exampleSearch"]["hits"]]
+    assert [h["imageSourceId"] for h in again["exampleSearch"]["hits"]] == [
+        h["imageSourceId"] for h in summary["exampleSearch"]["hits"]
+    ]
     # and a third run redoes nothing
     third = Recorder()
     _run(home, out, third)
@@ -156,7 +178,13 @@ def test_the_original_clients_read_the_walkthrough(finished):
     with installed(ctx):
         trainings = bioims.client("train").listTrainings("bbbc021")
         assert len(trainings) == 5 and all(t["state"] == "embedded" for t in trainings)
-        assert sorted(t.get("kind") or "network" for t in trainings) == ["cellprofiler", "network", "network", "network", "untrained"]
+        assert sorted(t.get("kind") or "network" for t in trainings) == [
+            "cellprofiler",
+            "network",
+            "network",
+            "network",
+            "untrained",
+        ]
         baseline = bioims.client("train").getTrainingStatus(summary["baselineTrainId"])
         assert baseline["state"] == "embedded" and baseline["compound"] == ""
         status = bioims.client("embedding").getEmbeddingStatus(summary["baselineTrainId"])
@@ -181,8 +209,23 @@ def test_the_walkthrough_command_prints_the_summary(finished, monkeypatch):
     home, summary, _ = finished
     monkeypatch.setenv("BIOIMS_HOME", str(home / "home"))
     context.reset()
-    args = ["walkthrough", "--n-plates", "2", "--size", "128x160", "--nsc", "2", "--out", str(home / "out"),
-            "--hyperparameter", "epochs=1", "--hyperparameter", "minibatches_per_epoch=8", "--hyperparameter", "validation_max_rois=200"]
+    args = [
+        "walkthrough",
+        "--n-plates",
+        "2",
+        "--size",
+        "128x160",
+        "--nsc",
+        "2",
+        "--out",
+        str(home / "out"),
+        "--hyperparameter",
+        "epochs=1",
+        "--hyperparameter",
+        "minibatches_per_epoch=8",
+        "--hyperparameter",
+        "validation_max_rois=200",
+    ]
     result = CliRunner().invoke(main_group, args, catch_exceptions=False)
     assert result.exit_code == 0, result.output
     assert "skipped (done before)" in result.output and "done in" not in result.output

@@ -80,7 +80,11 @@ def complete_repository(target: Path) -> Path:
     dockerfiles = [TRAINING_DOCKERFILE, SEARCH_DOCKERFILE]
     for spec in BATCH_JOBS:
         existing = spec.dockerfile(target)
-        dockerfiles.append(existing.relative_to(target) if existing else Path(spec.entry).parent / f"Dockerfile.{Path(spec.entry).stem}")
+        dockerfiles.append(
+            existing.relative_to(target)
+            if existing
+            else Path(spec.entry).parent / f"Dockerfile.{Path(spec.entry).stem}"
+        )
     for dockerfile in dockerfiles:
         path = target / dockerfile
         if not path.exists():

@@ -75,7 +75,9 @@ def parse_dockerfile(text: str) -> Dockerfile:
                 raise ContainerError(f"COPY form not emulated: {line!r}")
             *sources, destination = parts
             if not destination.startswith("/"):
-                destination = workdir.rstrip("/") + "/" + (destination[2:] if destination.startswith("./") else destination)
+                destination = (
+                    workdir.rstrip("/") + "/" + (destination[2:] if destination.startswith("./") else destination)
+                )
             copies.append((tuple(sources), destination))
         elif instruction == "ENV":
             for item in shlex.split(rest):
@@ -136,16 +138,18 @@ class Platform:
     scratch: Path
     credentials: dict[str, str]
 
-    def environment(self, image: Image, resource_env: dict[str, str], name: str, extra: dict[str, str] | None = None) -> dict[str, str]:
+    def environment(
+        self, image: Image, resource_env: dict[str, str], name: str, extra: dict[str, str] | None = None
+    ) -> dict[str, str]:
         tmp = self.scratch / name / "tmp"
         tmp.mkdir(parents=True, exist_ok=True)
         root = self.workdir(image)
 
         def mapped(value: str) -> str:
             if value == image.dockerfile.workdir or value.startswith(image.dockerfile.workdir + "/"):
-                return str(root) + value[len(image.dockerfile.workdir):]
+                return str(root) + value[len(image.dockerfile.workdir) :]
             if value == "/tmp" or value.startswith("/tmp/"):
-                return str(tmp) + value[len("/tmp"):]
+                return str(tmp) + value[len("/tmp") :]
             return value
 
         env = {k: os.environ[k] for k in HOST_VARIABLES if k in os.environ}
@@ -178,8 +182,10 @@ class Platform:
             building.mkdir(parents=True)
             for sources, destination in image.dockerfile.copies:
                 if destination != workdir and not destination.startswith(workdir + "/"):
-                    raise ContainerError(f"image {image.tag}: COPY to {destination} (outside WORKDIR {workdir}) is not emulated")
-                target = building / destination[len(workdir):].strip("/")
+                    raise ContainerError(
+                        f"image {image.tag}: COPY to {destination} (outside WORKDIR {workdir}) is not emulated"
+                    )
+                target = building / destination[len(workdir) :].strip("/")
                 for source in sources:
                     path = image.directory / source
                     if not path.exists():
@@ -205,7 +211,12 @@ class WarmContainer:
         self.log_file = open(log, "a")
         self.process = subprocess.Popen(
             [sys.executable, str(WORKER), str(workdir), mode, target],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log_file, env=env, text=True, cwd=workdir,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self.log_file,
+            env=env,
+            text=True,
+            cwd=workdir,
         )
 
     def request(self, payload: dict) -> dict:
@@ -291,7 +302,9 @@ class Containers:
             raise ContainerError(f"function {function.function_name}: the command must be one handler, not {command!r}")
         name = function.function_name
         env = self.platform.environment(
-            image, function.environment_vars, name,
+            image,
+            function.environment_vars,
+            name,
             {"AWS_LAMBDA_FUNCTION_NAME": name, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(function.memory_size)},
         )
         return self._container(
@@ -307,7 +320,9 @@ class Containers:
         properties = {k[:1].lower() + k[1:]: v for k, v in (definition.container_properties or {}).items()}
         image = self.images.image(properties["image"])
         overrides = job.container_overrides or {}
-        command = substitute(overrides.get("command") or properties.get("command") or image.dockerfile.cmd, job.parameters)
+        command = substitute(
+            overrides.get("command") or properties.get("command") or image.dockerfile.cmd, job.parameters
+        )
         module = python_module(image.dockerfile.entrypoint + command, f"job definition {definition.name}")
         argv = (image.dockerfile.entrypoint + command)[3:]
         env = environment_list(properties.get("environment"))
@@ -316,8 +331,12 @@ class Containers:
         container = self._container(
             key,
             lambda: WarmContainer(
-                definition.name, self.platform.workdir(image), "module", module,
-                self.platform.environment(image, env, definition.name), self.log_path(definition.name),
+                definition.name,
+                self.platform.workdir(image),
+                "module",
+                module,
+                self.platform.environment(image, env, definition.name),
+                self.log_path(definition.name),
             ),
         )
         code = container.request({"argv": argv})["exitCode"]
@@ -330,13 +349,19 @@ class Containers:
         the task definition's environment, running until the test ends."""
         definition = {k[:1].lower() + k[1:]: v for k, v in container_definition.items()}
         image = self.images.image(definition["image"])
-        argv = list(definition.get("entryPoint") or image.dockerfile.entrypoint) + list(definition.get("command") or image.dockerfile.cmd)
+        argv = list(definition.get("entryPoint") or image.dockerfile.entrypoint) + list(
+            definition.get("command") or image.dockerfile.cmd
+        )
         env = self.platform.environment(image, environment_list(definition.get("environment")), name)
         log = open(self.log_path(name), "a")
         module = python_module(argv, f"service {name}")
         workdir = self.platform.workdir(image)
         process = subprocess.Popen(
-            [sys.executable, str(WORKER), str(workdir), "main", module, *argv[3:]], cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT
+            [sys.executable, str(WORKER), str(workdir), "main", module, *argv[3:]],
+            cwd=workdir,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
         self.services.append(process)
         self.runs.services.append(name)

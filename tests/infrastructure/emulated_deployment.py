@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-
 from moto_adaptations import Adapted, adapt
 
 ACCOUNT = "123456789012"
@@ -109,13 +108,22 @@ class Deployed:
 def bootstrap(endpoint: str) -> None:
     """What `cdk bootstrap` and a fresh account provide that the templates rely on."""
     ssm = boto3.client("ssm", region_name=REGION, endpoint_url=endpoint)
-    ssm.put_parameter(Name=f"/cdk-bootstrap/{QUALIFIER}/version", Value=BOOTSTRAP_VERSION, Type="String", Overwrite=True)
+    ssm.put_parameter(
+        Name=f"/cdk-bootstrap/{QUALIFIER}/version", Value=BOOTSTRAP_VERSION, Type="String", Overwrite=True
+    )
     boto3.client("s3", region_name=REGION, endpoint_url=endpoint).create_bucket(Bucket=ASSET_BUCKET)
     iam = boto3.client("iam", region_name=REGION, endpoint_url=endpoint)
     # AWS creates this service-linked role with the first compute environment; moto's
     # create_service_linked_role names it in lower case, so it is created as a role.
-    trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "batch.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
-    iam.create_role(RoleName="AWSServiceRoleForBatch", Path="/aws-service-role/batch.amazonaws.com/", AssumeRolePolicyDocument=json.dumps(trust))
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": {"Service": "batch.amazonaws.com"}, "Action": "sts:AssumeRole"}],
+    }
+    iam.create_role(
+        RoleName="AWSServiceRoleForBatch",
+        Path="/aws-service-role/batch.amazonaws.com/",
+        AssumeRolePolicyDocument=json.dumps(trust),
+    )
 
 
 def deploy(assembly: Assembly, endpoint: str, *, timeout: float = 120.0) -> Deployed:
@@ -146,8 +154,14 @@ def deploy(assembly: Assembly, endpoint: str, *, timeout: float = 120.0) -> Depl
             time.sleep(0.1)
         if description["StackStatus"] != "CREATE_COMPLETE":
             events = cfn.describe_stack_events(StackName=stack)["StackEvents"]
-            failed = [f"{e['LogicalResourceId']}: {e.get('ResourceStatusReason')}" for e in events if "FAILED" in e["ResourceStatus"]]
-            raise RuntimeError(f"{stack} ended {description['StackStatus']}: {failed or description.get('StackStatusReason')}")
+            failed = [
+                f"{e['LogicalResourceId']}: {e.get('ResourceStatusReason')}"
+                for e in events
+                if "FAILED" in e["ResourceStatus"]
+            ]
+            raise RuntimeError(
+                f"{stack} ended {description['StackStatus']}: {failed or description.get('StackStatusReason')}"
+            )
         deployed.stacks[stack] = description
     return deployed
 

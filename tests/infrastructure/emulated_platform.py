@@ -19,14 +19,23 @@ import contextlib
 import json
 import socket
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from collections.abc import Iterator
 from urllib.parse import urlparse
 
-from emulated_containers import WORKER, Containers, ContainerError, Images, Platform, python_module
-from emulated_deployment import CREDENTIALS, REGION, Assembly, Deployed, bootstrap, deploy, free_port, resolve_import_path
+from emulated_containers import WORKER, ContainerError, Containers, Images, Platform, python_module
+from emulated_deployment import (
+    CREDENTIALS,
+    REGION,
+    Assembly,
+    Deployed,
+    bootstrap,
+    deploy,
+    free_port,
+    resolve_import_path,
+)
 from moto_adaptations import EMULATED_MOUNT_NAME
 from sfn_emulation import EmulatedSageMaker, patch_moto, patch_sagemaker_sync
 
@@ -41,7 +50,12 @@ class EmulatedAws:
 
     def client_environment(self, home: Path) -> dict[str, str]:
         """What a user's shell has: credentials, region, and (here) the emulator's endpoint."""
-        return {**CREDENTIALS, "AWS_DEFAULT_REGION": REGION, "AWS_ENDPOINT_URL": self.endpoint, "BIOIMS_HOME": str(home)}
+        return {
+            **CREDENTIALS,
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_ENDPOINT_URL": self.endpoint,
+            "BIOIMS_HOME": str(home),
+        }
 
 
 def _state_machines_from_templates_execute(monkeypatch) -> None:
@@ -79,7 +93,9 @@ def _patch_compute(monkeypatch, containers: Containers) -> None:
     def invoke(self, function_name, qualifier, body, headers, response_headers):
         function = self.get_function(function_name, qualifier)
         event = json.loads(body or b"{}")
-        containers.runs.lambda_invokes.append((function.function_name, event.get("method") if isinstance(event, dict) else None))
+        containers.runs.lambda_invokes.append(
+            (function.function_name, event.get("method") if isinstance(event, dict) else None)
+        )
         try:
             answer = containers.invoke_lambda(function).request({"event": event})
         except ContainerError as exc:
@@ -151,7 +167,9 @@ def _start_services(deployed: Deployed, containers: Containers) -> None:
                 for mapping in definition.get("portMappings", []):
                     # awsvpc tasks have their own network interface; here they share this machine's
                     if not _port_free(mapping["containerPort"]):
-                        raise ContainerError(f"{service['serviceName']}: port {mapping['containerPort']} is taken on this machine")
+                        raise ContainerError(
+                            f"{service['serviceName']}: port {mapping['containerPort']} is taken on this machine"
+                        )
                 containers.start_service(service["serviceName"], definition)
 
 
@@ -184,7 +202,9 @@ def emulated_aws(assembly_dir: Path, workdir: Path, monkeypatch) -> Iterator[Emu
         platform = Platform(endpoint, REGION, workdir, dict(CREDENTIALS))
         containers = Containers(images, platform)
         _patch_compute(monkeypatch, containers)
-        sagemaker = EmulatedSageMaker(workdir / "sagemaker", _file_systems(deployed), launcher=_training_launcher(images, platform))
+        sagemaker = EmulatedSageMaker(
+            workdir / "sagemaker", _file_systems(deployed), launcher=_training_launcher(images, platform)
+        )
         sagemaker.workdir.mkdir(parents=True, exist_ok=True)
         patch_sagemaker_sync(monkeypatch, sagemaker)
         _start_services(deployed, containers)

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
-from collections.abc import Callable
 
 # What the emulator gives the resources moto cannot create (FSx for Lustre).
 EMULATED_FILE_SYSTEM_ID = "fs-0e0e0e0e0e0e0e0e0"
@@ -52,9 +52,9 @@ def _references(template: dict, logical_id: str) -> list[Any]:
     found = []
 
     def visit(node):
-        if isinstance(node, dict) and (node.get("Ref") == logical_id or (
-            "Fn::GetAtt" in node and node["Fn::GetAtt"][0] == logical_id
-        )):
+        if isinstance(node, dict) and (
+            node.get("Ref") == logical_id or ("Fn::GetAtt" in node and node["Fn::GetAtt"][0] == logical_id)
+        ):
             found.append(node)
         return node
 
@@ -143,7 +143,9 @@ def lustre_file_systems(template: dict, stack: str, out: Adapted) -> None:
         template["Resources"] = _walk(template["Resources"], visit)
         template["Outputs"] = _walk(template.get("Outputs", {}), visit)
         _drop_depends_on(template, logical_id)
-        out.applied.append(f"{stack}/{logical_id}: FSx for Lustre left out ({EMULATED_FILE_SYSTEM_ID}, mount {EMULATED_MOUNT_NAME})")
+        out.applied.append(
+            f"{stack}/{logical_id}: FSx for Lustre left out ({EMULATED_FILE_SYSTEM_ID}, mount {EMULATED_MOUNT_NAME})"
+        )
 
 
 def service_discovery(template: dict, stack: str, out: Adapted) -> None:
@@ -199,7 +201,10 @@ def sdk_call_custom_resources(template: dict, stack: str, out: Adapted) -> None:
         if left:
             raise AdaptationError(f"{stack}: {logical_id} is still referenced: {left}")
         _drop_depends_on(template, logical_id)
-    if any(r["Type"].startswith("Custom::") or r["Type"] == "AWS::CloudFormation::CustomResource" for r in template["Resources"].values()):
+    if any(
+        r["Type"].startswith("Custom::") or r["Type"] == "AWS::CloudFormation::CustomResource"
+        for r in template["Resources"].values()
+    ):
         raise AdaptationError(f"{stack}: a custom resource other than an SDK call")
 
 

@@ -33,11 +33,11 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-from collections.abc import Callable
 
 import boto3
 
@@ -161,7 +161,7 @@ def _jsonable(value: Any) -> Any:
 def _s3_location(uri: str) -> tuple[str, str]:
     if not uri.startswith("s3://"):
         raise ValueError(f"not an S3 URI: {uri!r}")
-    bucket, _, key = uri[len("s3://"):].partition("/")
+    bucket, _, key = uri[len("s3://") :].partition("/")
     return bucket, key
 
 
@@ -204,11 +204,11 @@ class EmulatedSageMaker:
         root = f"/{mount}/"
         if not source["DirectoryPath"].startswith(root):
             raise ValueError(f"DirectoryPath {source['DirectoryPath']!r} is not under the mount {root!r}")
-        prefix = source["DirectoryPath"][len(root):]
+        prefix = source["DirectoryPath"][len(root) :]
         s3 = boto3.client("s3", region_name=REGION)
         for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
             for item in page.get("Contents", []):
-                path = target / item["Key"][len(prefix):].lstrip("/")
+                path = target / item["Key"][len(prefix) :].lstrip("/")
                 path.parent.mkdir(parents=True, exist_ok=True)
                 path.write_bytes(s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read())
 
@@ -252,7 +252,9 @@ class EmulatedSageMaker:
         if "CheckpointConfig" in request:
             bucket, prefix = _s3_location(request["CheckpointConfig"]["S3Uri"])
             for path in sorted(p for p in checkpoints.rglob("*") if p.is_file()):
-                s3.put_object(Bucket=bucket, Key=f"{prefix.rstrip('/')}/{path.relative_to(checkpoints)}", Body=path.read_bytes())
+                s3.put_object(
+                    Bucket=bucket, Key=f"{prefix.rstrip('/')}/{path.relative_to(checkpoints)}", Body=path.read_bytes()
+                )
 
 
 def patch_sagemaker_sync(monkeypatch, sagemaker: EmulatedSageMaker) -> None:
@@ -281,10 +283,15 @@ def patch_sagemaker_sync(monkeypatch, sagemaker: EmulatedSageMaker) -> None:
     class SageMakerTrainingSync(StateTaskServiceCallback):
         def __init__(self) -> None:
             # the engine needs the callback endpoint that WaitForTaskToken support sets up
-            super().__init__(supported_integration_patterns={ResourceCondition.WaitForTaskToken, ResourceCondition.Sync})
+            super().__init__(
+                supported_integration_patterns={ResourceCondition.WaitForTaskToken, ResourceCondition.Sync}
+            )
 
         def _validate_service_integration_is_supported(self) -> None:
-            if self.resource.api_action.lower() != "createtrainingjob" or self.resource.condition != ResourceCondition.Sync:
+            if (
+                self.resource.api_action.lower() != "createtrainingjob"
+                or self.resource.condition != ResourceCondition.Sync
+            ):
                 raise ValueError(f"only sagemaker:createTrainingJob.sync is emulated, not {self.resource.resource_arn}")
 
         def _eval_service_task(self, env, resource_runtime_part, normalised_parameters, state_credentials):
@@ -417,11 +424,7 @@ class Execution:
         return json.loads(self.description["output"])
 
     def states_entered(self) -> list[str]:
-        return [
-            e["stateEnteredEventDetails"]["name"]
-            for e in self.history
-            if "stateEnteredEventDetails" in e
-        ]
+        return [e["stateEnteredEventDetails"]["name"] for e in self.history if "stateEnteredEventDetails" in e]
 
     def steps(self) -> list[str]:
         """Workflow steps in the order they first ran (auxiliary states left out)."""
@@ -476,7 +479,11 @@ def emulate(synthesis, monkeypatch, *, data_bucket: str, sagemaker_workdir: Path
     for service, construct in deployment.services.functions.functions.items():
         name = f"{settings.deployment}-{service}"
         arn = lam.create_function(
-            FunctionName=name, Runtime="python3.11", Role=role, Handler="x.handler", Code={"ZipFile": b"handled in-process"}
+            FunctionName=name,
+            Runtime="python3.11",
+            Role=role,
+            Handler="x.handler",
+            Code={"ZipFile": b"handled in-process"},
         )["FunctionArn"]
         functions[name] = service
         refs.values[(services_stack, logical_id(construct.function))] = {"Ref": name, "Arn": arn}
@@ -486,7 +493,10 @@ def emulate(synthesis, monkeypatch, *, data_bucket: str, sagemaker_workdir: Path
     environment = batch.create_compute_environment(
         computeEnvironmentName="emulated", type="UNMANAGED", state="ENABLED", serviceRole=role
     )["computeEnvironmentArn"]
-    for label, queue in (("on-demand", deployment.batch.compute.on_demand_queue), ("spot", deployment.batch.compute.spot_queue)):
+    for label, queue in (
+        ("on-demand", deployment.batch.compute.on_demand_queue),
+        ("spot", deployment.batch.compute.spot_queue),
+    ):
         arn = batch.create_job_queue(
             jobQueueName=f"emulated-{label}",
             state="ENABLED",

@@ -31,7 +31,13 @@ def test_closure_includes_the_services_called_in_process():
     # image-artifact -> image-management -> message, training-configuration; -> artifact, configuration
     assert closed.write_tables == {
         spec.name
-        for spec in (tables.IMAGE_MANAGEMENT, tables.MESSAGE, tables.TRAINING_CONFIGURATION, tables.ARTIFACT, tables.CONFIGURATION)
+        for spec in (
+            tables.IMAGE_MANAGEMENT,
+            tables.MESSAGE,
+            tables.TRAINING_CONFIGURATION,
+            tables.ARTIFACT,
+            tables.CONFIGURATION,
+        )
     }
     assert closed.describe_training_jobs  # through training-configuration
     assert access.DESCRIBE_STACKS_OBJECTS in closed.write_objects  # through artifact
@@ -64,8 +70,17 @@ def test_key_areas_cover_the_key_layout(key, area):
 
 
 def test_writers_of_each_output_can_write_it():
-    assert any(fnmatchcase(keys.flatfield_key("P", "dapi"), p) for p in access.needs_of("plate-preprocessing").write_objects)
-    assert any(fnmatchcase(keys.roi_tensor_key("e", "P", "I"), p) for p in access.needs_of("image-preprocessing").write_objects)
-    assert any(fnmatchcase(keys.roi_embedding_key("T", "P", "I"), p) for p in access.needs_of("embedding-compute").write_objects)
+    assert any(
+        fnmatchcase(keys.flatfield_key("P", "dapi"), p) for p in access.needs_of("plate-preprocessing").write_objects
+    )
+    assert any(
+        fnmatchcase(keys.roi_tensor_key("e", "P", "I"), p) for p in access.needs_of("image-preprocessing").write_objects
+    )
+    assert any(
+        fnmatchcase(keys.roi_embedding_key("T", "P", "I"), p)
+        for p in access.needs_of("embedding-compute").write_objects
+    )
     assert any(fnmatchcase(keys.model_key("T"), p) for p in access.needs_of("sagemaker-training").write_objects)
-    assert not any(fnmatchcase(keys.flatfield_key("P", "dapi"), p) for p in access.needs_of("embedding-compute").write_objects)
+    assert not any(
+        fnmatchcase(keys.flatfield_key("P", "dapi"), p) for p in access.needs_of("embedding-compute").write_objects
+    )

@@ -16,8 +16,14 @@ FUNCTIONS = {
 }
 FULL = Bindings(
     functions=FUNCTIONS,
-    job_definitions={j: f"arn:aws:batch:us-east-1:123456789012:job-definition/{j}:1" for j in ("plate-preprocessing", "image-preprocessing", "embedding-compute")},
-    job_queues={"on-demand": "arn:aws:batch:us-east-1:123456789012:job-queue/od", "spot": "arn:aws:batch:us-east-1:123456789012:job-queue/spot"},
+    job_definitions={
+        j: f"arn:aws:batch:us-east-1:123456789012:job-definition/{j}:1"
+        for j in ("plate-preprocessing", "image-preprocessing", "embedding-compute")
+    },
+    job_queues={
+        "on-demand": "arn:aws:batch:us-east-1:123456789012:job-queue/od",
+        "spot": "arn:aws:batch:us-east-1:123456789012:job-queue/spot",
+    },
     state_machines={w: f"arn:aws:states:us-east-1:123456789012:stateMachine:bioims-{w}" for w in WORKFLOWS},
     training=TrainingBindings(
         role_arn="arn:aws:iam::123456789012:role/sm",
@@ -99,7 +105,11 @@ def test_invoke_passes_the_method_parameters_and_workflow_flag():
     definition = translate(WORKFLOWS["process-plate"], FULL).definition
     state = definition["States"]["Embedding Info"]
     assert state["Resource"] == FUNCTIONS["training-configuration"]
-    assert state["Parameters"] == {"method": "getEmbeddingInfo", "bioimsWorkflowCall": True, "embeddingName.$": "$.embeddingName"}
+    assert state["Parameters"] == {
+        "method": "getEmbeddingInfo",
+        "bioimsWorkflowCall": True,
+        "embeddingName.$": "$.embeddingName",
+    }
     assert state["ResultPath"] == "$.embedding"
     assert definition["States"]["Plate Flat Fields"]["ResultPath"] is None  # discarded, as the runner does
 
@@ -108,7 +118,11 @@ def test_map_items_see_the_item_and_the_parent_fields_they_read():
     states = translate(WORKFLOWS["process-plate"], FULL).definition["States"]
     images = states["Process Images"]
     assert images["ItemsPath"] == "$.images.imageIds" and images["MaxConcurrency"] == 0
-    assert images["ItemSelector"] == {"item.$": "$$.Map.Item.Value", "embeddingName.$": "$.embeddingName", "plateId.$": "$.plateId"}
+    assert images["ItemSelector"] == {
+        "item.$": "$$.Map.Item.Value",
+        "embeddingName.$": "$.embeddingName",
+        "plateId.$": "$.plateId",
+    }
     job = images["ItemProcessor"]["States"]["Image ROIs"]
     assert job["Resource"] == "arn:aws:states:::batch:submitJob.sync"
     assert job["Parameters"]["JobQueue"] == FULL.job_queues["on-demand"]
@@ -166,7 +180,10 @@ def test_choice_compares_by_the_literal_type_and_joins_after():
 def test_failures_name_the_step_in_the_cause():
     states = translate(WORKFLOWS["process-plate"], FULL).definition["States"]
     handler = states["Embedding Info Failed"]
-    assert handler["Parameters"]["Cause.$"] == "States.Format('{}: {}: {}', 'Embedding Info', $.failure.Error, $.failure.Cause)"
+    assert (
+        handler["Parameters"]["Cause.$"]
+        == "States.Format('{}: {}: {}', 'Embedding Info', $.failure.Error, $.failure.Cause)"
+    )
     assert states[handler["Next"]] == {"Type": "Fail", "Error": STEP_FAILED, "CausePath": "$.Cause"}
     # a Map passes its iteration's cause on unchanged (it already names the failed step)
     assert states["Process Images Failed"]["Parameters"]["Cause.$"] == "$.failure.Cause"

@@ -92,7 +92,9 @@ def test_synth_ls_and_offline_diff_without_account_or_region(tmp_path):
     removed = next(i for i, r in older["Resources"].items() if r["Type"] == "AWS::SQS::Queue")
     del older["Resources"][removed]
     (tmp_path / "older.json").write_text(json.dumps(older))
-    changed = cdk("diff", "--app", str(out), "--template", str(tmp_path / "older.json"), "--fail", "bioims-Queues", env=env)
+    changed = cdk(
+        "diff", "--app", str(out), "--template", str(tmp_path / "older.json"), "--fail", "bioims-Queues", env=env
+    )
     assert changed.returncode == 1, (changed.stdout + changed.stderr)[-3000:]
     assert "[+] AWS::SQS::Queue" in changed.stdout + changed.stderr
     assert removed in changed.stdout + changed.stderr
@@ -117,6 +119,7 @@ def test_synth_with_account_region_and_the_readme_context(tmp_path):
     # The VPC's zones are chosen at deploy time: no context lookup (AWS calls) at synthesis.
     network = json.loads((out / f"{deployment}-Network.template.json").read_text())
     assert "Fn::GetAZs" in json.dumps(network)
-    assert not (REPO_ROOT / "cdk.context.json").exists() or "availability-zones" not in (
-        REPO_ROOT / "cdk.context.json"
-    ).read_text()
+    assert (
+        not (REPO_ROOT / "cdk.context.json").exists()
+        or "availability-zones" not in (REPO_ROOT / "cdk.context.json").read_text()
+    )

@@ -34,7 +34,10 @@ def test_checkov_finds_no_failed_check_in_the_synthesised_templates(assembly):
     templates = sorted(assembly.outdir.glob("*.template.json"))
     assert len(templates) == len(assembly.templates)
     (report,) = scan(*templates)
-    failed = [f"{f['check_id']} {f['file_path']} {f['resource']}: {f['check_name']}" for f in report["results"]["failed_checks"]]
+    failed = [
+        f"{f['check_id']} {f['file_path']} {f['resource']}: {f['check_name']}"
+        for f in report["results"]["failed_checks"]
+    ]
     assert failed == []
     assert report["summary"]["parsing_errors"] == 0
     assert report["summary"]["passed"] > 100  # it really looked at the resources
@@ -58,7 +61,11 @@ def test_checkov_is_live(tmp_path):
             "Data": {"Type": "AWS::S3::Bucket", "Properties": {}},
             "Worker": {
                 "Type": "AWS::Lambda::Function",
-                "Properties": {"Role": "arn:aws:iam::123456789012:role/r", "PackageType": "Image", "Code": {"ImageUri": "x"}},
+                "Properties": {
+                    "Role": "arn:aws:iam::123456789012:role/r",
+                    "PackageType": "Image",
+                    "Code": {"ImageUri": "x"},
+                },
             },
         }
     }

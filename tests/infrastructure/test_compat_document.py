@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import json
 
-from bioims.discovery import DOCUMENT_KEY, ORIGINAL_STACKS
-
 from conftest import as_list, statements
+
+from bioims.discovery import DOCUMENT_KEY, ORIGINAL_STACKS
 
 
 def _render(value) -> str:
@@ -51,7 +51,9 @@ def test_the_deployment_writes_the_original_discovery_document(full_assembly):
     assert [s["StackName"] for s in document["Stacks"]] == [name for name, _ in ORIGINAL_STACKS]
 
     services = full_assembly.deployment.services
-    logical = {s: services.get_logical_id(f.function.node.default_child) for s, f in services.functions.functions.items()}
+    logical = {
+        s: services.get_logical_id(f.function.node.default_child) for s, f in services.functions.functions.items()
+    }
     label = _original_lookup(document, "BioimageSearchLabelStack", "ExportsOutputFnGetAttlabelFunction")
     assert label is not None and logical["label"] in label  # the label function of this deployment
     train = _original_lookup(document, "BioimageSearchTrainStack", "ExportsOutputFnGetAtttrainFunction")

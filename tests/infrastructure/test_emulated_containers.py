@@ -8,15 +8,15 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from emulated_containers import WORKER, ContainerError, Image, Platform, parse_dockerfile, python_module, substitute
+
 from stacks.images import REPO_ROOT
 
-DOCKERFILES = sorted(
-    p.relative_to(REPO_ROOT) for p in (REPO_ROOT / "lambdas").glob("Dockerfile*")
-) + sorted(p.relative_to(REPO_ROOT) for p in (REPO_ROOT / "batch_jobs").glob("Dockerfile*")) + [
-    Path("training/Dockerfile"), Path("search_service/Dockerfile")
-]
+DOCKERFILES = (
+    sorted(p.relative_to(REPO_ROOT) for p in (REPO_ROOT / "lambdas").glob("Dockerfile*"))
+    + sorted(p.relative_to(REPO_ROOT) for p in (REPO_ROOT / "batch_jobs").glob("Dockerfile*"))
+    + [Path("training/Dockerfile"), Path("search_service/Dockerfile")]
+)
 
 
 @pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=str)
@@ -37,18 +37,24 @@ def test_each_image_runs_its_entry_from_what_it_copies(dockerfile, tmp_path):
 def test_the_worker_imports_the_project_from_the_image_only(tmp_path):
     empty = tmp_path / "app"
     empty.mkdir()
-    done = subprocess.run([sys.executable, str(WORKER), str(empty), "main", "bioims.config"], capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, str(WORKER), str(empty), "main", "bioims.config"], capture_output=True, text=True, timeout=60
+    )
     assert done.returncode == 1 and "No module named 'bioims'" in done.stderr
 
 
 def test_copy_of_something_not_in_the_context_is_an_error(tmp_path):
-    parsed = parse_dockerfile("FROM python:3.11-slim\nWORKDIR /app\nCOPY missing /app/missing\nENTRYPOINT [\"python\", \"-m\", \"x\"]\n")
+    parsed = parse_dockerfile(
+        'FROM python:3.11-slim\nWORKDIR /app\nCOPY missing /app/missing\nENTRYPOINT ["python", "-m", "x"]\n'
+    )
     with pytest.raises(ContainerError, match="missing"):
         Platform("http://127.0.0.1:1", "us-east-1", tmp_path, {}).workdir(Image("t", tmp_path, parsed))
 
 
 def test_dockerfile_env_continuations_and_entry():
-    parsed = parse_dockerfile('FROM a\nENV A=1 \\\n    B="two words"\nWORKDIR /app\nENTRYPOINT ["python", "-m", "m"]\nCMD ["x"]\n')
+    parsed = parse_dockerfile(
+        'FROM a\nENV A=1 \\\n    B="two words"\nWORKDIR /app\nENTRYPOINT ["python", "-m", "m"]\nCMD ["x"]\n'
+    )
     assert parsed.env == {"A": "1", "B": "two words"} and parsed.workdir == "/app"
     assert parsed.entrypoint == ["python", "-m", "m"] and parsed.cmd == ["x"]
     with pytest.raises(ContainerError):
@@ -63,9 +69,11 @@ def test_batch_parameter_substitution():
 def test_a_constraints_file_copied_for_pip_is_a_build_input_and_other_copies_outside_workdir_fail(tmp_path):
     built = parse_dockerfile(
         "FROM python:3.11-slim\nWORKDIR /app\nCOPY image-constraints.txt /tmp/c.txt\n"
-        "RUN pip install -c /tmp/c.txt numpy\nCOPY bioims ./bioims\nENTRYPOINT [\"python\", \"-m\", \"bioims\"]\n"
+        'RUN pip install -c /tmp/c.txt numpy\nCOPY bioims ./bioims\nENTRYPOINT ["python", "-m", "bioims"]\n'
     )
     assert built.copies == ((("bioims",), "/app/bioims"),)
-    stray = parse_dockerfile("FROM python:3.11-slim\nWORKDIR /app\nCOPY bioims /opt/bioims\nENTRYPOINT [\"python\", \"-m\", \"x\"]\n")
+    stray = parse_dockerfile(
+        'FROM python:3.11-slim\nWORKDIR /app\nCOPY bioims /opt/bioims\nENTRYPOINT ["python", "-m", "x"]\n'
+    )
     with pytest.raises(ContainerError, match="outside WORKDIR"):
         Platform("http://127.0.0.1:1", "us-east-1", tmp_path, {}).workdir(Image("t", REPO_ROOT, stray))

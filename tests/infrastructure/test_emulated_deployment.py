@@ -19,9 +19,9 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from emulated_deployment import free_port
 from emulated_platform import emulated_aws
+
 from stacks.images import REPO_ROOT
 
 pytestmark = [pytest.mark.aws, pytest.mark.slow]
@@ -51,7 +51,9 @@ def cloud_assembly(tmp_path_factory) -> Path:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CDK_")}
     env["CDK_OUTDIR"] = str(outdir)
     env["CDK_CONTEXT_JSON"] = json.dumps({"searchPort": free_port()})
-    done = subprocess.run([sys.executable, "app.py"], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [sys.executable, "app.py"], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     return outdir
 
@@ -76,10 +78,12 @@ def check_every_stack_is_created_and_published(aws, cloud_assembly: Path) -> Non
     ssm = aws.deployed.client("ssm")
     parameters = {}
     for page in ssm.get_paginator("get_parameters_by_path").paginate(Path=f"/{DEPLOYMENT}/", Recursive=True):
-        parameters.update({p["Name"][len(DEPLOYMENT) + 2:]: p["Value"] for p in page["Parameters"]})
+        parameters.update({p["Name"][len(DEPLOYMENT) + 2 :]: p["Value"] for p in page["Parameters"]})
     outputs = {
         o["Description"][5:]: o["OutputValue"]
-        for s in aws.deployed.stacks.values() for o in s.get("Outputs", []) if o.get("Description", "").startswith("slot:")
+        for s in aws.deployed.stacks.values()
+        for o in s.get("Outputs", [])
+        if o.get("Description", "").startswith("slot:")
     }
     assert outputs and outputs == {k: v for k, v in parameters.items() if k in outputs}
     # the resources they name exist
@@ -87,7 +91,9 @@ def check_every_stack_is_created_and_published(aws, cloud_assembly: Path) -> Non
     assert {v for k, v in parameters.items() if k.startswith("Function/")} <= functions
     tables = set(aws.deployed.client("dynamodb").list_tables()["TableNames"])
     assert {v for k, v in parameters.items() if k.startswith("Table/")} <= tables
-    machines = {m["stateMachineArn"] for m in aws.deployed.client("stepfunctions").list_state_machines()["stateMachines"]}
+    machines = {
+        m["stateMachineArn"] for m in aws.deployed.client("stepfunctions").list_state_machines()["stateMachines"]
+    }
     assert {v for k, v in parameters.items() if k.startswith("StateMachine/")} <= machines
     # the search service's task is running (its container consumes the deployed queues)
     assert aws.containers.runs.services and all(p.poll() is None for p in aws.containers.services)
@@ -95,17 +101,39 @@ def check_every_stack_is_created_and_published(aws, cloud_assembly: Path) -> Non
 
 def check_data_services_through_their_lambdas(aws, tmp_path: Path, discovery: str) -> None:
     key = f"emulated-{discovery}"
-    put = bioims(aws, tmp_path, "configuration", "setParameter", "--key", key, "--value", "42", "--json",
-                 extra={"BIOIMS_BACKEND": "aws", "BIOIMS_DISCOVERY": discovery})
+    put = bioims(
+        aws,
+        tmp_path,
+        "configuration",
+        "setParameter",
+        "--key",
+        key,
+        "--value",
+        "42",
+        "--json",
+        extra={"BIOIMS_BACKEND": "aws", "BIOIMS_DISCOVERY": discovery},
+    )
     assert put.returncode == 0, put.stderr
-    got = bioims(aws, tmp_path, "configuration", "getParameter", "--key", key, "--json",
-                 extra={"BIOIMS_BACKEND": "aws", "BIOIMS_DISCOVERY": discovery})
+    got = bioims(
+        aws,
+        tmp_path,
+        "configuration",
+        "getParameter",
+        "--key",
+        key,
+        "--json",
+        extra={"BIOIMS_BACKEND": "aws", "BIOIMS_DISCOVERY": discovery},
+    )
     assert got.returncode == 0, got.stderr
     assert "42" in got.stdout
-    invoked = [name for name, method in aws.containers.runs.lambda_invokes if method in ("setParameter", "getParameter")]
+    invoked = [
+        name for name, method in aws.containers.runs.lambda_invokes if method in ("setParameter", "getParameter")
+    ]
     assert invoked and all("Configuration" in name for name in invoked)
     # the value is in the table the Storage stack created, found through the deployment's parameter
-    table = aws.deployed.client("ssm").get_parameter(Name=f"/{DEPLOYMENT}/Table/BioimsConfiguration")["Parameter"]["Value"]
+    table = aws.deployed.client("ssm").get_parameter(Name=f"/{DEPLOYMENT}/Table/BioimsConfiguration")["Parameter"][
+        "Value"
+    ]
     items = aws.deployed.client("dynamodb").scan(TableName=table)["Items"]
     assert any(key in json.dumps(item) for item in items)
 
@@ -121,17 +149,25 @@ def check_a_wrong_handler_or_variable_fails_like_on_aws(aws) -> None:
     def copy(suffix: str, *, command: list[str], variables: dict) -> str:
         copy_name = f"{DEPLOYMENT}-configuration-{suffix}"
         lam.create_function(
-            FunctionName=copy_name, Role=config["Role"], PackageType="Image", Code={"ImageUri": code["ImageUri"]},
-            ImageConfig={"Command": command}, Environment={"Variables": variables},
+            FunctionName=copy_name,
+            Role=config["Role"],
+            PackageType="Image",
+            Code={"ImageUri": code["ImageUri"]},
+            ImageConfig={"Command": command},
+            Environment={"Variables": variables},
         )
         return copy_name
 
     (handler,) = [
-        r["Properties"]["ImageConfig"]["Command"] for r in aws.deployed.adapted[f"{DEPLOYMENT}-Services"].template["Resources"].values()
-        if r["Type"] == "AWS::Lambda::Function" and r["Properties"]["Description"].startswith("bioims configuration service")
+        r["Properties"]["ImageConfig"]["Command"]
+        for r in aws.deployed.adapted[f"{DEPLOYMENT}-Services"].template["Resources"].values()
+        if r["Type"] == "AWS::Lambda::Function"
+        and r["Properties"]["Description"].startswith("bioims configuration service")
     ]
     assert lam.invoke(FunctionName=name, Payload=event).get("FunctionError") is None
-    wrong_handler = copy("handler", command=["lambdas.configuration.handle"], variables=config["Environment"]["Variables"])
+    wrong_handler = copy(
+        "handler", command=["lambdas.configuration.handle"], variables=config["Environment"]["Variables"]
+    )
     answer = lam.invoke(FunctionName=wrong_handler, Payload=event)
     assert answer.get("FunctionError") == "Unhandled"
     assert "ImportModuleError" in answer["Payload"].read().decode()
@@ -145,9 +181,28 @@ def check_a_wrong_handler_or_variable_fails_like_on_aws(aws) -> None:
 
 def check_tiny_walkthrough(aws, tmp_path: Path) -> None:
     done = bioims(
-        aws, tmp_path, "walkthrough", "--backend", "aws", "--n-plates", "1", "--size", "128x160", "--nsc", "none",
-        "--network", "bbbc021-1", "--hyperparameter", "epochs=1", "--hyperparameter", "minibatches_per_epoch=4",
-        "--poll-seconds", "0.2", "--out", str(tmp_path / "report"), "--json",
+        aws,
+        tmp_path,
+        "walkthrough",
+        "--backend",
+        "aws",
+        "--n-plates",
+        "1",
+        "--size",
+        "128x160",
+        "--nsc",
+        "none",
+        "--network",
+        "bbbc021-1",
+        "--hyperparameter",
+        "epochs=1",
+        "--hyperparameter",
+        "minibatches_per_epoch=4",
+        "--poll-seconds",
+        "0.2",
+        "--out",
+        str(tmp_path / "report"),
+        "--json",
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-5000:]
     summary = json.loads(done.stdout.strip().splitlines()[-1])
@@ -158,7 +213,7 @@ def check_tiny_walkthrough(aws, tmp_path: Path) -> None:
     ssm = aws.deployed.client("ssm")
     published = {}
     for page in ssm.get_paginator("get_parameters_by_path").paginate(Path=f"/{DEPLOYMENT}/", Recursive=True):
-        published.update({p["Name"][len(DEPLOYMENT) + 2:]: p["Value"] for p in page["Parameters"]})
+        published.update({p["Name"][len(DEPLOYMENT) + 2 :]: p["Value"] for p in page["Parameters"]})
     runs = aws.containers.runs
     # every Batch job ran the container of a deployed job definition, and succeeded
     definitions = {v.rsplit("/", 1)[-1].split(":")[0] for k, v in published.items() if k.startswith("JobDefinition/")}
@@ -169,15 +224,27 @@ def check_tiny_walkthrough(aws, tmp_path: Path) -> None:
     # (two training jobs: the baseline and its untrained copy, which the walkthrough compares with it)
     requests = aws.sagemaker.requests
     assert len(requests) == 2
-    assert sum(str(request["HyperParameters"].get("untrained", "")).strip("\"") == "true" for request in requests) == 1
+    assert sum(str(request["HyperParameters"].get("untrained", "")).strip('"') == "true" for request in requests) == 1
     for request in requests:
         assert request["AlgorithmSpecification"]["TrainingImage"] == published["TrainingImageUri"]
         assert request["RoleArn"] == published["SageMakerRoleArn"]
-        assert request["InputDataConfig"][0]["DataSource"]["FileSystemDataSource"]["FileSystemId"] == published["FsxFileSystemId"]
+        assert (
+            request["InputDataConfig"][0]["DataSource"]["FileSystemDataSource"]["FileSystemId"]
+            == published["FsxFileSystemId"]
+        )
     # the services' Lambdas that the walkthrough needs were invoked through their deployed names
     invoked = {name for name, _ in runs.lambda_invokes}
     functions = {k.split("/", 1)[1]: v for k, v in published.items() if k.startswith("Function/")}
-    needed = ("configuration", "training-configuration", "image-management", "process-plate", "train", "embedding", "search", "tag")
+    needed = (
+        "configuration",
+        "training-configuration",
+        "image-management",
+        "process-plate",
+        "train",
+        "embedding",
+        "search",
+        "tag",
+    )
     assert {functions[s] for s in needed} <= invoked
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import boto3
 import numpy as np
 import pytest
+from sfn_emulation import FILE_SYSTEM, REGION, SECURITY_GROUP, SUBNET, emulate, first_occurrences, wait
 
 from bioims import keys, resources
 from bioims.context import Context
@@ -23,8 +24,6 @@ from bioims.workflows.runner import StepFailed, WorkflowRunner
 from tests.support.backends import installed
 from tests.unit.learning.service_screen import EMBEDDING as SCREEN_EMBEDDING
 from tests.unit.learning.service_screen import setup_screen
-
-from sfn_emulation import FILE_SYSTEM, REGION, SECURITY_GROUP, SUBNET, emulate, first_occurrences, wait
 
 pytestmark = pytest.mark.aws
 
@@ -88,7 +87,10 @@ def _deploy(aws_ctx, assembly, monkeypatch, sagemaker_workdir: Path | None = Non
     if assembly.deployment.workflows is None:
         pytest.fail("the app deployed no workflow: lambdas/Dockerfile or the services are missing")
     emulated = emulate(
-        assembly, monkeypatch, data_bucket=aws_ctx.settings.resource(resources.DATA_BUCKET), sagemaker_workdir=sagemaker_workdir
+        assembly,
+        monkeypatch,
+        data_bucket=aws_ctx.settings.resource(resources.DATA_BUCKET),
+        sagemaker_workdir=sagemaker_workdir,
     )
     machines = {resources.state_machine_slot(w): arn for w, arn in emulated.machines.items()}
     settings = replace(aws_ctx.settings.with_overrides(**machines), services="inprocess")
@@ -121,8 +123,12 @@ def deployed_with_training(aws_ctx, assembly, monkeypatch, tmp_path):
 
 def _upload(ctx, emulated, tmp_path, name="PlateA", n_fields=4, *, corrupt=False):
     key = _manifest(ctx, tmp_path / "images", name, n_fields, corrupt=corrupt)
-    started = _call(ctx, "process-plate", "uploadSourcePlate", inputBucket=ctx.stores.resource_bucket.bucket, inputKey=key)
-    assert started["executionArn"].startswith(emulated.machines["upload-source-plate"].replace(":stateMachine:", ":execution:"))
+    started = _call(
+        ctx, "process-plate", "uploadSourcePlate", inputBucket=ctx.stores.resource_bucket.bucket, inputKey=key
+    )
+    assert started["executionArn"].startswith(
+        emulated.machines["upload-source-plate"].replace(":stateMachine:", ":execution:")
+    )
     return started["plateId"], wait(started["executionArn"], emulated.auxiliary["upload-source-plate"])
 
 
@@ -235,7 +241,9 @@ def test_embedding_compute_embeds_every_compatible_plate_then_records(deployed, 
     _call(ctx, "training-configuration", "createTraining", training={"embeddingName": EMBEDDING, "trainId": "train-1"})
     # moto's Batch runs nothing: put the per-plate files the embedding jobs would write.
     for plate_id in plates:
-        ctx.stores.data.put_bytes(keys.plate_embeddings_key("train-1", plate_id), b"written by the embedding-compute job")
+        ctx.stores.data.put_bytes(
+            keys.plate_embeddings_key("train-1", plate_id), b"written by the embedding-compute job"
+        )
     execution = emulated.run("embedding-compute", {"trainId": "train-1"})
     assert execution.status == "SUCCEEDED", execution.description
     submitted = _submitted_jobs()
@@ -284,7 +292,12 @@ class _RunnerRuntime:
         try:
             runner.run(workflow, payload)
         except StepFailed as failure:
-            return {"executionArn": f"runner:{workflow.name}", "status": "FAILED", "error": failure.error, "cause": failure.cause}
+            return {
+                "executionArn": f"runner:{workflow.name}",
+                "status": "FAILED",
+                "error": failure.error,
+                "cause": failure.cause,
+            }
         return {"executionArn": f"runner:{workflow.name}", "status": "SUCCEEDED"}
 
     def run_training_job(self, request: dict, *, observer=None) -> dict:
@@ -343,16 +356,22 @@ def test_train_processes_the_plates_trains_on_lustre_and_records_the_model(deplo
         "MaxWaitTimeInSeconds": request["maxRuntimeSeconds"] + 24 * 3600,
     }
     assert job["RoleArn"].endswith(":role/emulated-sagemaker")
-    assert {"Key": "bioims:deployment", "Value": "bioims"} in sagemaker.list_tags(ResourceArn=job["TrainingJobArn"])["Tags"]
+    assert {"Key": "bioims:deployment", "Value": "bioims"} in sagemaker.list_tags(ResourceArn=job["TrainingJobArn"])[
+        "Tags"
+    ]
     assert sent["Environment"]["BIOIMS_BACKEND"] == "aws" and sent["Environment"]["BIOIMS_DEPLOYMENT"] == "bioims"
     assert output["job"] == {
         "TrainingJobName": name,
         "TrainingJobStatus": "Completed",
-        "ModelArtifacts": {"S3ModelArtifacts": f"s3://{bucket}/{request['modelPrefix'].rstrip('/')}/{name}/output/model.tar.gz"},
+        "ModelArtifacts": {
+            "S3ModelArtifacts": f"s3://{bucket}/{request['modelPrefix'].rstrip('/')}/{name}/output/model.tar.gz"
+        },
     }
     # Record Model unpacked the job's model.tar.gz: the trained network and its card
     assert output["model"]["modelKey"] == training["modelKey"] and training["status"] == "trained"
-    assert output["model"]["summary"]["network"] == "bioims-resnet" and output["model"]["summary"]["epochsCompleted"] == 1
+    assert (
+        output["model"]["summary"]["network"] == "bioims-resnet" and output["model"]["summary"]["epochsCompleted"] == 1
+    )
     card = json.loads(ctx.stores.data.get_bytes(training["modelCardKey"]))
     assert card["hyperparameters"]["embedding_dim"] == 32
     assert card["data"]["manifestDigest"]
@@ -441,4 +460,3 @@ def test_search_train_loader_visits_every_compatible_plate(deployed, tmp_path):
     state, executed, failure = _runner(ctx, "search-train-loader", {"trainId": "train-1"})
     assert failure is None and state == execution.output
     assert execution.steps() == first_occurrences(executed)
-

@@ -152,7 +152,9 @@ def image_venv(recipe: Recipe) -> Path:
         run = subprocess.run([*install, *recipe.packages], capture_output=True, text=True, timeout=1200)
         assert run.returncode == 0, f"pip install for {recipe.path}:\n{run.stderr[-3000:]}"
         layer = f" on {base.path.relative_to(REPO_ROOT)}'s venv" if base is not None else ""
-        (target / ".complete").write_text(f"{time.perf_counter() - started:.1f} s{layer}\n{' '.join(recipe.packages)}\n")
+        (target / ".complete").write_text(
+            f"{time.perf_counter() - started:.1f} s{layer}\n{' '.join(recipe.packages)}\n"
+        )
     return target
 
 
@@ -222,7 +224,9 @@ def smoke(recipe: Recipe, venv: Path, root: Path, env: dict[str, str]) -> None:
         run = run_in_image(recipe, venv, root, env, ["python", "-c", job])
         assert run.returncode == 0, run.stderr[-3000:]
     elif module == "training.train":
-        run = run_in_image(recipe, venv, root, env, ["python", "-c", "from training.train import model_fn; print(model_fn.__name__)"])
+        run = run_in_image(
+            recipe, venv, root, env, ["python", "-c", "from training.train import model_fn; print(model_fn.__name__)"]
+        )
         assert run.returncode == 0 and run.stdout.strip() == "model_fn", run.stderr[-3000:]
     elif module == "search_service":
         with socket.socket() as probe:

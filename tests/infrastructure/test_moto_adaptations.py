@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from moto_adaptations import EMULATED_FILE_SYSTEM_ID, EMULATED_MOUNT_NAME, AdaptationError, adapt
 
 
@@ -17,9 +16,16 @@ def _changed_resources(before: dict, after: dict) -> set[str]:
 
 def test_real_templates_change_only_in_the_documented_resource_types(assembly):
     documented = {
-        "AWS::SSM::Parameter", "AWS::SQS::Queue", "AWS::Batch::ComputeEnvironment", "AWS::Batch::JobQueue",
-        "AWS::FSx::FileSystem", "AWS::ServiceDiscovery::PrivateDnsNamespace", "AWS::ServiceDiscovery::Service",
-        "AWS::ECS::Service", "Custom::AWS", "AWS::Lambda::Function",
+        "AWS::SSM::Parameter",
+        "AWS::SQS::Queue",
+        "AWS::Batch::ComputeEnvironment",
+        "AWS::Batch::JobQueue",
+        "AWS::FSx::FileSystem",
+        "AWS::ServiceDiscovery::PrivateDnsNamespace",
+        "AWS::ServiceDiscovery::Service",
+        "AWS::ECS::Service",
+        "Custom::AWS",
+        "AWS::Lambda::Function",
     }
     for stack, template in assembly.templates.items():
         adapted = adapt(template, stack)
@@ -36,8 +42,14 @@ def test_real_templates_change_only_in_the_documented_resource_types(assembly):
 def test_a_lustre_file_system_becomes_fixed_values_and_keeps_its_import_path():
     template = {
         "Resources": {
-            "Fs": {"Type": "AWS::FSx::FileSystem", "Properties": {"FileSystemType": "LUSTRE", "LustreConfiguration": {"ImportPath": "s3://data"}}},
-            "Param": {"Type": "AWS::SSM::Parameter", "Properties": {"Value": {"Fn::GetAtt": ["Fs", "LustreMountName"]}, "Type": "String"}},
+            "Fs": {
+                "Type": "AWS::FSx::FileSystem",
+                "Properties": {"FileSystemType": "LUSTRE", "LustreConfiguration": {"ImportPath": "s3://data"}},
+            },
+            "Param": {
+                "Type": "AWS::SSM::Parameter",
+                "Properties": {"Value": {"Fn::GetAtt": ["Fs", "LustreMountName"]}, "Type": "String"},
+            },
         },
         "Outputs": {"Id": {"Value": {"Ref": "Fs"}}},
     }
@@ -52,31 +64,68 @@ def test_a_lustre_file_system_becomes_fixed_values_and_keeps_its_import_path():
     "template, cause",
     [
         # an attribute of the file system that the emulation has no value for
-        ({"Resources": {
-            "Fs": {"Type": "AWS::FSx::FileSystem", "Properties": {"FileSystemType": "LUSTRE", "LustreConfiguration": {"ImportPath": "s3://d"}}},
-            "P": {"Type": "AWS::SSM::Parameter", "Properties": {"Value": {"Fn::GetAtt": ["Fs", "DNSName"]}}},
-        }}, "DNSName"),
+        (
+            {
+                "Resources": {
+                    "Fs": {
+                        "Type": "AWS::FSx::FileSystem",
+                        "Properties": {"FileSystemType": "LUSTRE", "LustreConfiguration": {"ImportPath": "s3://d"}},
+                    },
+                    "P": {"Type": "AWS::SSM::Parameter", "Properties": {"Value": {"Fn::GetAtt": ["Fs", "DNSName"]}}},
+                }
+            },
+            "DNSName",
+        ),
         # a file system that imports nothing: the training channel would be empty
-        ({"Resources": {"Fs": {"Type": "AWS::FSx::FileSystem", "Properties": {"FileSystemType": "LUSTRE"}}}}, "importing from S3"),
+        (
+            {"Resources": {"Fs": {"Type": "AWS::FSx::FileSystem", "Properties": {"FileSystemType": "LUSTRE"}}}},
+            "importing from S3",
+        ),
         # a Batch attribute that is not the ARN its Ref gives
-        ({"Resources": {
-            "Ce": {"Type": "AWS::Batch::ComputeEnvironment", "Properties": {"Type": "managed"}},
-            "Q": {"Type": "AWS::Batch::JobQueue", "Properties": {"ComputeEnvironmentOrder": [{"ComputeEnvironment": {"Fn::GetAtt": ["Ce", "Status"]}}]}},
-        }}, "Status"),
-        ({"Resources": {"Ce": {"Type": "AWS::Batch::ComputeEnvironment", "Properties": {"Type": "Managed-ish"}}}}, "Type"),
+        (
+            {
+                "Resources": {
+                    "Ce": {"Type": "AWS::Batch::ComputeEnvironment", "Properties": {"Type": "managed"}},
+                    "Q": {
+                        "Type": "AWS::Batch::JobQueue",
+                        "Properties": {
+                            "ComputeEnvironmentOrder": [{"ComputeEnvironment": {"Fn::GetAtt": ["Ce", "Status"]}}]
+                        },
+                    },
+                }
+            },
+            "Status",
+        ),
+        (
+            {"Resources": {"Ce": {"Type": "AWS::Batch::ComputeEnvironment", "Properties": {"Type": "Managed-ish"}}}},
+            "Type",
+        ),
         # the Cloud Map names used by something other than the ECS service registry
-        ({"Resources": {
-            "Ns": {"Type": "AWS::ServiceDiscovery::PrivateDnsNamespace", "Properties": {"Name": "x.internal"}},
-            "P": {"Type": "AWS::SSM::Parameter", "Properties": {"Value": {"Fn::GetAtt": ["Ns", "Id"]}}},
-        }}, "still referenced"),
+        (
+            {
+                "Resources": {
+                    "Ns": {"Type": "AWS::ServiceDiscovery::PrivateDnsNamespace", "Properties": {"Name": "x.internal"}},
+                    "P": {"Type": "AWS::SSM::Parameter", "Properties": {"Value": {"Fn::GetAtt": ["Ns", "Id"]}}},
+                }
+            },
+            "still referenced",
+        ),
         # an SDK call whose provider is not a function of the template
-        ({"Resources": {"C": {"Type": "Custom::AWS", "Properties": {"ServiceToken": "arn:aws:lambda:x"}}}}, "ServiceToken"),
+        (
+            {"Resources": {"C": {"Type": "Custom::AWS", "Properties": {"ServiceToken": "arn:aws:lambda:x"}}}},
+            "ServiceToken",
+        ),
         # a custom resource the emulation has no rule for
-        ({"Resources": {
-            "F": {"Type": "AWS::Lambda::Function", "Properties": {}},
-            "C": {"Type": "Custom::AWS", "Properties": {"ServiceToken": {"Fn::GetAtt": ["F", "Arn"]}}},
-            "O": {"Type": "Custom::Other", "Properties": {"ServiceToken": "arn:aws:lambda:y"}},
-        }}, "other than an SDK call"),
+        (
+            {
+                "Resources": {
+                    "F": {"Type": "AWS::Lambda::Function", "Properties": {}},
+                    "C": {"Type": "Custom::AWS", "Properties": {"ServiceToken": {"Fn::GetAtt": ["F", "Arn"]}}},
+                    "O": {"Type": "Custom::Other", "Properties": {"ServiceToken": "arn:aws:lambda:y"}},
+                }
+            },
+            "other than an SDK call",
+        ),
     ],
 )
 def test_shapes_the_adaptations_were_not_written_for_are_refused(template, cause):

@@ -7,14 +7,13 @@ import json
 
 import pytest
 from aws_cdk import aws_s3 as s3
+from conftest import as_list, statements
 
 from bioims import resources, tables
 from bioims.discovery import STATE_MACHINE_LOOKUPS, workflow_prefix
 from bioims.workflows.definitions import WORKFLOWS
 from stacks.network import VPC_CIDR
 from stacks.queues import MAX_RECEIVE_COUNT
-
-from conftest import as_list, statements
 
 WORKFLOW_NAMES = tuple(WORKFLOWS)
 
@@ -229,14 +228,20 @@ def test_lustre_is_linked_to_the_data_bucket_and_reachable_only_from_training(fu
         props = rule["Properties"]
         if _ref_id(props["GroupId"]) == lustre_sg:
             assert (props["FromPort"], props["ToPort"]) == (988, 1023)
-            sources.add(template["Resources"][_ref_id(props["SourceSecurityGroupId"])]["Properties"]["GroupDescription"])
+            sources.add(
+                template["Resources"][_ref_id(props["SourceSecurityGroupId"])]["Properties"]["GroupDescription"]
+            )
     assert any(s.startswith("SageMaker training") for s in sources)
 
 
 def test_sagemaker_has_its_own_role(full_assembly):
     template = full_assembly.template("Training")
     roles = {k: r for k, r in template["Resources"].items() if r["Type"] == "AWS::IAM::Role"}
-    sagemaker = [k for k, r in roles.items() if "sagemaker.amazonaws.com" in json.dumps(r["Properties"]["AssumeRolePolicyDocument"])]
+    sagemaker = [
+        k
+        for k, r in roles.items()
+        if "sagemaker.amazonaws.com" in json.dumps(r["Properties"]["AssumeRolePolicyDocument"])
+    ]
     assert len(sagemaker) == 1
     trust = roles[sagemaker[0]]["Properties"]["AssumeRolePolicyDocument"]["Statement"]
     assert [s["Principal"] for s in trust] == [{"Service": "sagemaker.amazonaws.com"}]
@@ -259,7 +264,9 @@ def test_search_service_is_one_internal_fargate_task(full_assembly):
     (container,) = task["ContainerDefinitions"]
     assert "/health" in " ".join(container["HealthCheck"]["Command"])
     env = {e["Name"]: e["Value"] for e in container["Environment"]}
-    assert env["BIOIMS_SEARCH_PORT"] == str(settings.search_port) and env["BIOIMS_SEARCH_MAX_RECEIVES"] == str(MAX_RECEIVE_COUNT)
+    assert env["BIOIMS_SEARCH_PORT"] == str(settings.search_port) and env["BIOIMS_SEARCH_MAX_RECEIVES"] == str(
+        MAX_RECEIVE_COUNT
+    )
     granted = json.dumps([s for _, s in statements(full_assembly.template("SearchService"))])
     assert "sqs:ReceiveMessage" in granted and "sqs:SendMessage" not in granted
 
@@ -282,7 +289,10 @@ FIXED_SLOTS = (
 COMPLETE_SLOTS = (
     resources.TRAINING_IMAGE_URI,
     resources.SEARCH_SERVICE_URL,
-    *(resources.job_definition_slot(job) for job in ("plate-preprocessing", "image-preprocessing", "embedding-compute")),
+    *(
+        resources.job_definition_slot(job)
+        for job in ("plate-preprocessing", "image-preprocessing", "embedding-compute")
+    ),
 )
 
 
@@ -299,7 +309,9 @@ def _published(synthesis) -> tuple[dict[str, object], dict[str, object]]:
     return outputs, parameters
 
 
-@pytest.mark.parametrize("which, expected", [("assembly", FIXED_SLOTS), ("full_assembly", FIXED_SLOTS + COMPLETE_SLOTS)])
+@pytest.mark.parametrize(
+    "which, expected", [("assembly", FIXED_SLOTS), ("full_assembly", FIXED_SLOTS + COMPLETE_SLOTS)]
+)
 def test_every_slot_is_an_output_and_an_ssm_parameter_with_the_same_value(which, expected, request):
     synthesis = request.getfixturevalue(which)
     outputs, parameters = _published(synthesis)
@@ -332,7 +344,10 @@ def test_one_image_function_per_deployable_service(full_assembly):
     for service in services:
         props = functions[f"{handler_module(service)}.handler"]
         assert props["PackageType"] == "Image"
-        assert (props["MemorySize"], props["Timeout"]) == (FUNCTION_SIZES[service].memory_mb, FUNCTION_SIZES[service].timeout_seconds)
+        assert (props["MemorySize"], props["Timeout"]) == (
+            FUNCTION_SIZES[service].memory_mb,
+            FUNCTION_SIZES[service].timeout_seconds,
+        )
         variables = props["Environment"]["Variables"]
         assert variables["BIOIMS_BACKEND"] == "aws" and variables["BIOIMS_SERVICES"] == "inprocess"
         assert "LogGroup" in props["LoggingConfig"]
@@ -352,7 +367,7 @@ def test_function_roles_follow_the_access_table(full_assembly):
     assert "TablesBioimsLabel" in label and "TablesBioimsImageManagement" not in label
     assert "states:" not in label and "s3:" not in label
     process = _role_statements(template, "ServicesProcessPlateFunctionRole")
-    started = {w for w in WORKFLOW_NAMES if f"stateMachine:{workflow_prefix(w)}-bioims\"" in process}
+    started = {w for w in WORKFLOW_NAMES if f'stateMachine:{workflow_prefix(w)}-bioims"' in process}
     assert started == {"upload-source-plate", "process-plate"}
     search = _role_statements(template, "ServicesSearchFunctionRole")
     assert "sqs:SendMessage" in search and "sqs:ReceiveMessage" not in search
@@ -362,7 +377,11 @@ def test_function_roles_follow_the_access_table(full_assembly):
 def test_state_machines_are_named_logged_traced_and_scoped(full_assembly):
     deployment = full_assembly.deployment
     template = full_assembly.template("Workflows")
-    machines = {r["Properties"]["StateMachineName"]: r["Properties"] for r in template["Resources"].values() if r["Type"] == "AWS::StepFunctions::StateMachine"}
+    machines = {
+        r["Properties"]["StateMachineName"]: r["Properties"]
+        for r in template["Resources"].values()
+        if r["Type"] == "AWS::StepFunctions::StateMachine"
+    }
     assert set(machines) == {f"{workflow_prefix(w)}-bioims" for w in deployment.planned_workflows}
     assert {"upload-source-plate", "process-plate"} <= set(deployment.planned_workflows)
     for props in machines.values():
@@ -383,7 +402,8 @@ def test_the_original_clients_prefix_look_ups_find_the_state_machines(full_assem
     template = full_assembly.template("Workflows")
     by_name = {
         r["Properties"]["StateMachineName"]: logical
-        for logical, r in template["Resources"].items() if r["Type"] == "AWS::StepFunctions::StateMachine"
+        for logical, r in template["Resources"].items()
+        if r["Type"] == "AWS::StepFunctions::StateMachine"
     }
     stack = full_assembly.deployment.workflows
     for method, (prefix, workflow) in STATE_MACHINE_LOOKUPS.items():
@@ -400,7 +420,9 @@ def test_client_policy_lets_users_call_services_and_upload_but_not_write_results
     for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
         for action in as_list(statement["Action"]):
             by_action.setdefault(action, []).append(json.dumps(statement["Resource"]))
-    assert len(by_action["lambda:InvokeFunction"][0].split("Function")) > len(full_assembly.deployment.services.functions.functions)
+    assert len(by_action["lambda:InvokeFunction"][0].split("Function")) > len(
+        full_assembly.deployment.services.functions.functions
+    )
     (writable,) = by_action["s3:PutObject"]
     assert "BucketsResourceBucket" in writable and "BucketsDataBucket" not in writable
     assert "BucketsDataBucket" in " ".join(by_action["s3:GetObject"])

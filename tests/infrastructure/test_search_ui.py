@@ -6,12 +6,12 @@ from __future__ import annotations
 
 from fnmatch import fnmatchcase
 
+from conftest import as_list, statements
+
 from bioims import keys, tables
 from stacks import access
 from stacks.grants import OBJECT_WRITE, TABLE_READ, TABLE_WRITE
 from stacks.nag import flatten_reference
-
-from conftest import as_list, statements
 
 SSM_CHANNELS = {
     "ssmmessages:CreateControlChannel",
@@ -62,7 +62,9 @@ def test_the_task_runs_the_ui_on_the_configured_port_without_exposing_it(full_as
         for r in full_assembly.resources("AWS::EC2::SecurityGroupIngress", "SearchService").values()
     ]
     for group in full_assembly.resources("AWS::EC2::SecurityGroup", "SearchService").values():
-        ports += [(rule.get("FromPort"), rule.get("ToPort")) for rule in group["Properties"].get("SecurityGroupIngress", [])]
+        ports += [
+            (rule.get("FromPort"), rule.get("ToPort")) for rule in group["Properties"].get("SecurityGroupIngress", [])
+        ]
     assert ports == [(settings.search_port, settings.search_port)]
     # no load balancer or public address anywhere near the service
     assert not full_assembly.resources("AWS::ElasticLoadBalancingV2::LoadBalancer")
@@ -107,7 +109,14 @@ def test_the_task_role_reads_what_the_ui_shows_and_writes_nothing_new(full_assem
 def test_web_ui_needs_are_read_only():
     ui = access.needs_of("web-ui")
     assert ui.read_tables == {
-        spec.name for spec in (tables.IMAGE_MANAGEMENT, tables.ARTIFACT, tables.MESSAGE, tables.TAG, tables.TRAINING_CONFIGURATION)
+        spec.name
+        for spec in (
+            tables.IMAGE_MANAGEMENT,
+            tables.ARTIFACT,
+            tables.MESSAGE,
+            tables.TAG,
+            tables.TRAINING_CONFIGURATION,
+        )
     }
     assert not (ui.write_tables or ui.write_objects or ui.send_queues or ui.consume_queues or ui.start_workflows)
     assert set(TABLE_READ).isdisjoint(TABLE_WRITE)
@@ -115,7 +124,9 @@ def test_web_ui_needs_are_read_only():
 
 def test_the_stack_outputs_the_ecs_exec_targets(full_assembly):
     outputs = full_assembly.template("SearchService")["Outputs"]
-    cluster_id = next(k for k in full_assembly.template("SearchService")["Resources"] if k.startswith("SearchServiceCluster"))
+    cluster_id = next(
+        k for k in full_assembly.template("SearchService")["Resources"] if k.startswith("SearchServiceCluster")
+    )
     assert outputs["SearchClusterName"]["Value"] == {"Ref": cluster_id}
     service_id = _one_id(full_assembly, "AWS::ECS::Service")
     assert outputs["SearchServiceName"]["Value"] == {"Fn::GetAtt": [service_id, "Name"]}

@@ -23,7 +23,11 @@ def test_data_bucket_keeps_versions_and_expires_old_ones(assembly):
 
 
 def test_sagemaker_mutating_ec2_actions_are_conditioned_and_only_describe_is_on_star(assembly):
-    ec2 = [(lid, s) for lid, s in statements(assembly.template("Training")) if any(a.startswith("ec2:") for a in as_list(s["Action"]))]
+    ec2 = [
+        (lid, s)
+        for lid, s in statements(assembly.template("Training"))
+        if any(a.startswith("ec2:") for a in as_list(s["Action"]))
+    ]
     assert ec2
     mutating_seen = set()
     for logical_id, statement in ec2:

@@ -46,7 +46,9 @@ def test_python_app_py_synthesises_offline_in_one_run_and_deterministically(asse
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "CDK_"))}
     env.update({"CDK_OUTDIR": str(tmp_path), "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20"})
     # How long it takes is measured by benchmarks/synth.py; the timeout only catches a hang.
-    run = subprocess.run([sys.executable, "app.py"], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600)
+    run = subprocess.run(
+        [sys.executable, "app.py"], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600
+    )
     assert run.returncode == 0, run.stderr[-3000:]
     manifest = json.loads((tmp_path / "manifest.json").read_text())
     stacks = [a for a, v in manifest["artifacts"].items() if v["type"] == "aws:cloudformation:stack"]
@@ -65,7 +67,9 @@ def _mask_hashes(template: dict) -> str:
 
 def test_bad_context_is_a_clear_error_and_writes_nothing(tmp_path):
     env = dict(os.environ, CDK_OUTDIR=str(tmp_path / "out"), CDK_CONTEXT_JSON=json.dumps({"natGateways": "0"}))
-    run = subprocess.run([sys.executable, "app.py"], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120)
+    run = subprocess.run(
+        [sys.executable, "app.py"], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
     assert run.returncode == 2
     assert "natGateways" in run.stderr
     assert not list((tmp_path / "out").glob("*.template.json"))

@@ -18,7 +18,8 @@ from stacks.nag import ScopedWildcards, acknowledge, flatten_reference, wildcard
 
 def _report(violations):
     return "\n".join(
-        f"{v['plugin']}: {v['ruleName']} at {[c['constructPath'] for c in v['violatingConstructs']]}" for v in violations
+        f"{v['plugin']}: {v['ruleName']} at {[c['constructPath'] for c in v['violatingConstructs']]}"
+        for v in violations
     )
 
 
@@ -71,7 +72,9 @@ def test_scoped_wildcards_acknowledge_only_what_they_were_told():
     def build(stack):
         bucket = s3.Bucket.from_bucket_name(stack, "Data", "probe-data")
         role = iam.Role(stack, "Role", assumed_by=iam.ServicePrincipal("ecs-tasks.amazonaws.com"))
-        role.add_to_policy(iam.PolicyStatement(actions=["s3:GetObject"], resources=[bucket.arn_for_objects("artifact/plate/*")]))
+        role.add_to_policy(
+            iam.PolicyStatement(actions=["s3:GetObject"], resources=[bucket.arn_for_objects("artifact/plate/*")])
+        )
         role.add_to_policy(iam.PolicyStatement(actions=["s3:GetObject"], resources=[bucket.arn_for_objects("other/*")]))
         ScopedWildcards(role).add("/artifact/plate/*", "plate objects of the probe bucket only", anchor="probe-data")
 

@@ -11,6 +11,7 @@ import threading
 from dataclasses import replace
 
 import pytest
+from sfn_emulation import emulate
 
 import bioims
 from bioims import keys, resources
@@ -18,8 +19,6 @@ from bioims.context import Context
 from bioims.walkthrough import Reporter, Walkthrough, WalkthroughError, WalkthroughOptions
 from bioims.workflows import jobs as workflow_jobs
 from tests.support.backends import installed
-
-from sfn_emulation import emulate
 
 pytestmark = pytest.mark.aws
 
@@ -63,8 +62,15 @@ def test_walkthrough_on_aws_runs_to_the_sagemaker_training(aws_ctx, assembly, mo
     ctx = Context(replace(aws_ctx.settings.with_overrides(**machines), services="inprocess"), aws_ctx.stores)
     ran = _run_batch_jobs_in_process(monkeypatch, ctx)
     options = WalkthroughOptions(
-        synthetic_dir=tmp_path / "plates", out=tmp_path / "out", n_plates=1, height=128, width=160, cell_scale=0.5,
-        nsc="none", poll_seconds=0.05, hyperparameters={"epochs": 1, "minibatches_per_epoch": 4},
+        synthetic_dir=tmp_path / "plates",
+        out=tmp_path / "out",
+        n_plates=1,
+        height=128,
+        width=160,
+        cell_scale=0.5,
+        nsc="none",
+        poll_seconds=0.05,
+        hyperparameters={"epochs": 1, "minibatches_per_epoch": 4},
     )
     recorder = Recorder()
     with installed(ctx), pytest.raises(WalkthroughError) as stopped:

@@ -27,8 +27,14 @@ REGION = "us-east-1"
 
 def _clean_env(home: Path) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "BIOIMS_"))}
-    env.update(BIOIMS_BACKEND="aws", BIOIMS_HOME=str(home), AWS_DEFAULT_REGION=REGION, AWS_EC2_METADATA_DISABLED="true",
-               AWS_SHARED_CREDENTIALS_FILE=str(home / "none"), AWS_CONFIG_FILE=str(home / "none"))
+    env.update(
+        BIOIMS_BACKEND="aws",
+        BIOIMS_HOME=str(home),
+        AWS_DEFAULT_REGION=REGION,
+        AWS_EC2_METADATA_DISABLED="true",
+        AWS_SHARED_CREDENTIALS_FILE=str(home / "none"),
+        AWS_CONFIG_FILE=str(home / "none"),
+    )
     return env
 
 
@@ -67,7 +73,9 @@ def moto_server():
 
 def test_no_credentials(tmp_path):
     env = _clean_env(tmp_path)
-    line = _one_line(_bioims(env, "configuration", "getAll"), "ssm", "GetParametersByPath", "Unable to locate credentials")
+    line = _one_line(
+        _bioims(env, "configuration", "getAll"), "ssm", "GetParametersByPath", "Unable to locate credentials"
+    )
     assert line.startswith("error: AWS call ssm GetParametersByPath failed")
     _traced(_bioims(env, "--debug", "configuration", "getAll"))
     _traced(_bioims({**env, "BIOIMS_DEBUG": "1"}, "configuration", "getAll"))
@@ -76,18 +84,35 @@ def test_no_credentials(tmp_path):
 def test_missing_deployment_missing_table_missing_function_failed_function(moto_server, tmp_path, monkeypatch):
     import boto3
 
-    env = {**_clean_env(tmp_path), "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_ENDPOINT_URL": moto_server}
+    env = {
+        **_clean_env(tmp_path),
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_ENDPOINT_URL": moto_server,
+    }
     # no stack, no parameters: the discovery names where it looked
     _one_line(_bioims(env, "configuration", "getAll"), "not found in SSM parameters under /bioims/")
     _one_line(_bioims({**env, "BIOIMS_DISCOVERY": "stacks"}, "configuration", "getAll"), "not found in stack outputs")
     # a table the deployment should have is missing
-    _one_line(_bioims(env, "status"), "AWS call dynamodb DescribeTable failed: ResourceNotFoundException", "BioimsConfiguration")
+    _one_line(
+        _bioims(env, "status"),
+        "AWS call dynamodb DescribeTable failed: ResourceNotFoundException",
+        "BioimsConfiguration",
+    )
 
     for key, value in (("AWS_ACCESS_KEY_ID", "testing"), ("AWS_SECRET_ACCESS_KEY", "testing")):
         monkeypatch.setenv(key, value)
     ssm = boto3.client("ssm", region_name=REGION, endpoint_url=moto_server)
-    ssm.put_parameter(Name=resources.ssm_parameter_name("bioims", resources.function_slot("configuration")), Value="BioimsConfigurationFn", Type="String")
-    _one_line(_bioims(env, "configuration", "getAll"), "AWS call lambda Invoke failed: ResourceNotFoundException", "BioimsConfigurationFn")
+    ssm.put_parameter(
+        Name=resources.ssm_parameter_name("bioims", resources.function_slot("configuration")),
+        Value="BioimsConfigurationFn",
+        Type="String",
+    )
+    _one_line(
+        _bioims(env, "configuration", "getAll"),
+        "AWS call lambda Invoke failed: ResourceNotFoundException",
+        "BioimsConfigurationFn",
+    )
     _traced(_bioims(env, "--debug", "configuration", "getAll"))
 
     iam = boto3.client("iam", region_name=REGION, endpoint_url=moto_server)
@@ -96,5 +121,13 @@ def test_missing_deployment_missing_table_missing_function_failed_function(moto_
     with zipfile.ZipFile(code, "w") as archive:
         archive.writestr("handler.py", "def handler(event, context):\n    raise RuntimeError('boom')\n")
     boto3.client("lambda", region_name=REGION, endpoint_url=moto_server).create_function(
-        FunctionName="BioimsConfigurationFn", Runtime="python3.11", Role=role, Handler="handler.handler", Code={"ZipFile": code.getvalue()})
-    _one_line(_bioims(env, "configuration", "getAll"), "AWS call lambda Invoke of BioimsConfigurationFn failed: function error")
+        FunctionName="BioimsConfigurationFn",
+        Runtime="python3.11",
+        Role=role,
+        Handler="handler.handler",
+        Code={"ZipFile": code.getvalue()},
+    )
+    _one_line(
+        _bioims(env, "configuration", "getAll"),
+        "AWS call lambda Invoke of BioimsConfigurationFn failed: function error",
+    )

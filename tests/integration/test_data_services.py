@@ -101,7 +101,9 @@ def test_messages(backend_ctx):
 
 def test_artifacts(backend_ctx):
     artifacts = bioims.client("artifact")
-    artifacts.createArtifact({"contextId": "P1", "trainId": "origin", "artifact": "s3key#a/b.png", "description": "thumb"})
+    artifacts.createArtifact(
+        {"contextId": "P1", "trainId": "origin", "artifact": "s3key#a/b.png", "description": "thumb"}
+    )
     artifacts.createArtifact({"contextId": "P1", "trainId": "origin", "artifact": "s3key#a/c.png"})
     annotated = artifacts.addAnnotation("P1", "origin", "s3key#a/b.png", "looks fine")
     assert annotated["annotation"] == ["looks fine"]
@@ -128,12 +130,27 @@ def test_tags(backend_ctx):
 def test_training_configuration(backend_ctx):
     tc = bioims.client("training-configuration")
     embedding = tc.createEmbedding(
-        {"embeddingName": "bbbc021", "inputWidth": 1280, "inputHeight": 1024, "inputChannels": 3, "trainingHyperparameters": {"epochs": 2}}
+        {
+            "embeddingName": "bbbc021",
+            "inputWidth": 1280,
+            "inputHeight": 1024,
+            "inputChannels": 3,
+            "trainingHyperparameters": {"epochs": 2},
+        }
     )
     assert embedding["roiWidth"] == 128 and embedding["network"] == "bbbc021-1"
-    assert _error(lambda: tc.createEmbedding({"embeddingName": "bbbc021", "inputWidth": 1, "inputHeight": 1, "inputChannels": 1})).status == 409
+    assert (
+        _error(
+            lambda: tc.createEmbedding(
+                {"embeddingName": "bbbc021", "inputWidth": 1, "inputHeight": 1, "inputChannels": 1}
+            )
+        ).status
+        == 409
+    )
     assert _error(lambda: tc.createTraining({"embeddingName": "nope", "trainId": "T1"})).status == 404
-    tc.createTraining({"embeddingName": "bbbc021", "trainId": "T1", "filterKey": "train-filter/bbbc021/taxol-filter.txt"})
+    tc.createTraining(
+        {"embeddingName": "bbbc021", "trainId": "T1", "filterKey": "train-filter/bbbc021/taxol-filter.txt"}
+    )
     assert _error(lambda: tc.createTraining({"embeddingName": "bbbc021", "trainId": "T1"})).status == 409
     assert tc.getTraining("T1")["filterKey"].endswith("taxol-filter.txt")
     assert tc.updateTraining("T1", "status", "training")["status"] == "training"
@@ -182,7 +199,10 @@ def test_source_plate_upload_rows_and_idempotence(backend_ctx):
     assert len(management.getWellsByPlateId(plate_id)) == 3
     well_images = management.getImagesByPlateAndWellId(plate_id, first["wellId"])
     assert sorted(i["imageSourceId"] for i in well_images) == ["Week1_22123_B02_s1", "Week1_22123_B02_s2"]
-    assert bioims.client("message").listMessage(first["messageId"])[0]["message"] == f"Creation of imageId={first['imageId']}"
+    assert (
+        bioims.client("message").listMessage(first["messageId"])[0]["message"]
+        == f"Creation of imageId={first['imageId']}"
+    )
     plate_log = management.getPlateMessageId(plate_id)
     assert bioims.client("message").listMessage(plate_log)[0]["message"] == f"Message START for plateId {plate_id}"
     fresh_log = management.createPlateMessageId(plate_id)
@@ -203,7 +223,9 @@ def test_validation_geometry_and_compatible_plates(backend_ctx):
     image_ids = management.getImageIdsByPlateId(plate_id)
     assert management.validatePlate(plate_id) == "UNDEFINED"
     for image_id in image_ids[:-1]:
-        management.applyInspectionResult({"imageId": image_id, "valid": True, "width": 1280, "height": 1024, "depth": 1, "channels": 2})
+        management.applyInspectionResult(
+            {"imageId": image_id, "valid": True, "width": 1280, "height": 1024, "depth": 1, "channels": 2}
+        )
     management.applyInspectionResult({"imageId": image_ids[-1], "valid": False, "error": "truncated TIFF"})
     status = management.getPlateImageStatus(plate_id)
     assert status["VALIDATED"] == 5 and status["ERROR"] == 1
@@ -214,7 +236,9 @@ def test_validation_geometry_and_compatible_plates(backend_ctx):
     assert management.listCompatiblePlates(1280, 1024, 1, 2) == [{"plateId": plate_id, "plateSourceId": "Week1_22123"}]
     assert management.listCompatiblePlates(1280, 1024, 1, 3) == []
     # disagreeing dimensions make the plate an error and remove it from the compatible list
-    management.applyInspectionResult({"imageId": image_ids[0], "valid": True, "width": 640, "height": 512, "depth": 1, "channels": 2})
+    management.applyInspectionResult(
+        {"imageId": image_ids[0], "valid": True, "width": 640, "height": 512, "depth": 1, "channels": 2}
+    )
     assert management.validatePlate(plate_id) == "ERROR"
     assert management.listCompatiblePlates(1280, 1024, 1, 2) == []
 
@@ -228,7 +252,9 @@ def test_training_rows_and_tags(backend_ctx):
     image_ids = management.getImageIdsByPlateId(plate_id)
     vectors = np.random.default_rng(0).normal(size=(len(image_ids), 16)).astype(np.float32)
     management.createImageTrainResults(
-        "T1", plate_id, [{"imageId": i, "embeddingVector": v.tolist(), "roiCount": 3} for i, v in zip(image_ids, vectors, strict=True)]
+        "T1",
+        plate_id,
+        [{"imageId": i, "embeddingVector": v.tolist(), "roiCount": 3} for i, v in zip(image_ids, vectors, strict=True)],
     )
     rows = {r["imageId"]: r for r in management.getImagesByPlateIdAndTrainId(plate_id, "T1")}
     assert set(rows) == set(image_ids)

@@ -22,7 +22,10 @@ LOOKUPS = {
     ("BioimageSearchLabelStack", "ExportsOutputFnGetAttlabelFunction"): "label",
     ("BioimageSearchMessageStack", "ExportsOutputFnGetAttmessageFunction"): "message",
     ("BioimageSearchImageArtifactStack", "ExportsOutputFnGetAttdefaultArtifactFunction"): "image-artifact",
-    ("BioimageSearchTrainingConfigurationStack", "ExportsOutputFnGetAtttrainingConfigurationFunction"): "training-configuration",
+    (
+        "BioimageSearchTrainingConfigurationStack",
+        "ExportsOutputFnGetAtttrainingConfigurationFunction",
+    ): "training-configuration",
     ("BioimageSearchArtifactStack", "ExportsOutputFnGetAttartifactFunction"): "artifact",
     ("BioimageSearchImageManagementStack", "ExportsOutputFnGetAttimageManagementFunction"): "image-management",
     ("BioimageSearchProcessPlateStack", "ExportsOutputFnGetAttprocessPlateFunction"): "process-plate",
@@ -38,10 +41,15 @@ LOOKUPS = {
 
 def _publish_deployment(ssm) -> dict[str, str]:
     """SSM parameters as the CDK app publishes them (/bioims/<slot>)."""
-    values = {resources.function_slot(s): f"arn:aws:lambda:us-east-1:123456789012:function:bioims-{s}" for s in resources.SERVICES}
+    values = {
+        resources.function_slot(s): f"arn:aws:lambda:us-east-1:123456789012:function:bioims-{s}"
+        for s in resources.SERVICES
+    }
     values[resources.BATCH_ON_DEMAND_QUEUE] = "bioims-on-demand"
     values[resources.BATCH_SPOT_QUEUE] = "bioims-spot"
-    values[resources.job_definition_slot("plate-preprocessing")] = "arn:aws:batch:us-east-1:123456789012:job-definition/bioims-plate:1"
+    values[resources.job_definition_slot("plate-preprocessing")] = (
+        "arn:aws:batch:us-east-1:123456789012:job-definition/bioims-plate:1"
+    )
     for slot, value in values.items():
         ssm.put_parameter(Name=f"/bioims/{slot}", Value=value, Type="String")
     clear_discovery_cache()
@@ -51,15 +59,21 @@ def _publish_deployment(ssm) -> dict[str, str]:
 def test_original_lookups_find_this_deployment(aws_ctx):
     values = _publish_deployment(boto3.client("ssm", region_name="us-east-1"))
     try:
-        result = CliRunner().invoke(main_group, ["compat", "describe-stacks", "--out", f"s3://{RESOURCE_BUCKET}/compat/describe-stacks.json"])
+        result = CliRunner().invoke(
+            main_group, ["compat", "describe-stacks", "--out", f"s3://{RESOURCE_BUCKET}/compat/describe-stacks.json"]
+        )
         assert result.exit_code == 0, result.output
-        found = original.Resources.from_s3(boto3.client("s3", region_name="us-east-1"), RESOURCE_BUCKET, "compat/describe-stacks.json")
+        found = original.Resources.from_s3(
+            boto3.client("s3", region_name="us-east-1"), RESOURCE_BUCKET, "compat/describe-stacks.json"
+        )
         assert found.document["Stacks"] == json.loads(result.output)["Stacks"]
         for (stack, prefix), service in LOOKUPS.items():
             assert found.output(stack, prefix) == values[resources.function_slot(service)], (stack, prefix)
         assert found.output("BioimageSearchBatchSetupStack", "batchOnDemandQueueName") == "bioims-on-demand"
         assert found.output("BioimageSearchBatchSetupStack", "batchSpotQueueName") == "bioims-spot"
-        assert found.output("BioimageSearchPlatePreprocessingStack", "platePreprocessingJobDefinitionArn").endswith("bioims-plate:1")
+        assert found.output("BioimageSearchPlatePreprocessingStack", "platePreprocessingJobDefinitionArn").endswith(
+            "bioims-plate:1"
+        )
         assert found.stack("BioimageSearchBaseStack") != ""
 
         # A request to a discovered function reaches the service deployed under that name.

@@ -32,7 +32,13 @@ def lambda_ctx(aws_ctx, monkeypatch):
     names = {}
     for service in ("label", "tag"):
         name = f"bioims-{service}"
-        lam.create_function(FunctionName=name, Runtime="python3.11", Role=role, Handler="h.handler", Code={"ZipFile": archive.getvalue()})
+        lam.create_function(
+            FunctionName=name,
+            Runtime="python3.11",
+            Role=role,
+            Handler="h.handler",
+            Code={"ZipFile": archive.getvalue()},
+        )
         names[resources.function_slot(service)] = name
 
     def dispatch(self, function_name, qualifier, body, headers, response_headers):

@@ -82,21 +82,33 @@ def test_configuration(lambdas, backend_ctx):
 def test_label(lambdas):
     labels = original.LabelClient(lambdas)
     assert labels.createCategory("moa", "mechanism of action") == 202
-    assert labels.createLabel("moa", "Actin disruptors") == {"category": "moa", "label": "Actin disruptors", "index": 0, "created": True}
+    assert labels.createLabel("moa", "Actin disruptors") == {
+        "category": "moa",
+        "label": "Actin disruptors",
+        "index": 0,
+        "created": True,
+    }
     assert labels.createLabel("moa", "DMSO")["index"] == 1
     # an existing label: its index, not the original's doubly wrapped {"statusCode": 200, "body": ...}
     assert labels.createLabel("moa", "Actin disruptors")["index"] == 0
     assert labels.listLabels("moa") == [("Actin disruptors", 0), ("DMSO", 1)]
     assert labels._sync('{ "method": "getIndex", "category": "moa", "label": "DMSO" }')["index"] == 1
     categories = labels._sync('{ "method": "listCategories" }')
-    assert [(r["category"], r["label"], r["description"]) for r in categories] == [("moa", "origin", "mechanism of action")]
+    assert [(r["category"], r["label"], r["description"]) for r in categories] == [
+        ("moa", "origin", "mechanism of action")
+    ]
     _double_decode_fails(lambda: labels.getIndex("moa", "DMSO"))
     _double_decode_fails(labels.listCategories)
     assert labels.updateCategoryDescription("moa", "MOA") == 202
     assert labels._sync('{ "method": "listCategories" }')[0]["description"] == "MOA"
     assert labels.updateLabel("moa", "DMSO") == 202  # the original's wrong request: nothing changes
     assert labels.listLabels("moa") == [("Actin disruptors", 0), ("DMSO", 1)]
-    assert labels._sync('{ "method": "updateLabel", "category": "moa", "oldlabel": "DMSO", "newlabel": "control" }')["index"] == 1
+    assert (
+        labels._sync('{ "method": "updateLabel", "category": "moa", "oldlabel": "DMSO", "newlabel": "control" }')[
+            "index"
+        ]
+        == 1
+    )
     assert labels.deleteCategory("moa") == 202
     with pytest.raises(original.OriginalClientError, match="does not exist"):
         labels.listLabels("moa")
@@ -122,12 +134,26 @@ def test_message(lambdas):
 
 def test_artifact(lambdas):
     artifacts = original.ArtifactClient(lambdas)
-    artifacts.createArtifact({"contextId": "plate1", "trainId": "origin", "artifact": "s3key#artifact/plate/plate1/a.png"})
-    artifacts.createArtifact({"contextId": "plate1", "trainId": "origin", "artifact": "s3key#artifact/plate/plate1/b.png", "description": "B"})
+    artifacts.createArtifact(
+        {"contextId": "plate1", "trainId": "origin", "artifact": "s3key#artifact/plate/plate1/a.png"}
+    )
+    artifacts.createArtifact(
+        {
+            "contextId": "plate1",
+            "trainId": "origin",
+            "artifact": "s3key#artifact/plate/plate1/b.png",
+            "description": "B",
+        }
+    )
     rows = artifacts.getArtifacts("plate1", "origin")
-    assert sorted(r["artifact"] for r in rows) == ["s3key#artifact/plate/plate1/a.png", "s3key#artifact/plate/plate1/b.png"]
+    assert sorted(r["artifact"] for r in rows) == [
+        "s3key#artifact/plate/plate1/a.png",
+        "s3key#artifact/plate/plate1/b.png",
+    ]
     assert {r["contextId"] for r in rows} == {"plate1#origin"}  # the original's composite key
-    artifacts.addAnnotation("plate1", "origin", "s3key#artifact/plate/plate1/a.png", "checked")  # always a 500 in the original
+    artifacts.addAnnotation(
+        "plate1", "origin", "s3key#artifact/plate/plate1/a.png", "checked"
+    )  # always a 500 in the original
     annotated = [r for r in artifacts.getArtifacts("plate1", "origin") if r["artifact"].endswith("a.png")][0]
     assert annotated["annotation"] == ["checked"]
     described = artifacts.createDescribeStacksArtifact("plate1", "origin")
@@ -175,10 +201,22 @@ def test_training_configuration(lambdas, backend_ctx):
     assert tc._sync('{ "method": "getEmbeddingInfo", "embeddingName": "no-such" }') == {}
     messages = original.MessageClient(lambdas)
     message_id = messages._sync('{ "method": "createMessage", "message": "m" }')["messageId"]
-    tc.createTraining({"embeddingName": "bbbc021-compat", "trainId": "T1", "messageId": message_id,
-                       "filterBucket": "", "filterKey": "", "executeProcessPlate": "false"})
+    tc.createTraining(
+        {
+            "embeddingName": "bbbc021-compat",
+            "trainId": "T1",
+            "messageId": message_id,
+            "filterBucket": "",
+            "filterKey": "",
+            "executeProcessPlate": "false",
+        }
+    )
     training = tc.getTraining("T1")  # the bare item, as the original answered
-    assert (training["embeddingName"], training["trainId"], training["messageId"]) == ("bbbc021-compat", "T1", message_id)
+    assert (training["embeddingName"], training["trainId"], training["messageId"]) == (
+        "bbbc021-compat",
+        "T1",
+        message_id,
+    )
     tc.updateTraining("T1", "sagemakerJobName", "job-1")
     assert tc.getTraining("T1")["sagemakerJobName"] == "job-1"
     with pytest.raises(original.OriginalClientError, match="attribute"):  # the original: 201 hiding a 500
@@ -196,10 +234,15 @@ def _manifest(ctx, plate: str = "P1") -> tuple[str, str]:
     images = []
     for w in range(2):
         for s in range(2):
-            images.append({
-                "wellSourceId": f"B{w + 2:02d}", "imageSourceId": f"{plate}_B{w + 2:02d}_s{s + 1}", "sourceBucket": "/data/bbbc021",
-                "sourceKey": "", "channelKeys": [{"name": "dapi", "keysuffix": f"{plate}/w{w}s{s}_d.tif"}],
-            })
+            images.append(
+                {
+                    "wellSourceId": f"B{w + 2:02d}",
+                    "imageSourceId": f"{plate}_B{w + 2:02d}_s{s + 1}",
+                    "sourceBucket": "/data/bbbc021",
+                    "sourceKey": "",
+                    "channelKeys": [{"name": "dapi", "keysuffix": f"{plate}/w{w}s{s}_d.tif"}],
+                }
+            )
     key = f"manifests/{plate}.json"
     ctx.stores.resource_bucket.put_bytes(key, json.dumps({"plateSourceId": plate, "images": images}).encode())
     return ctx.stores.resource_bucket.bucket, key
@@ -209,7 +252,9 @@ def test_image_management(lambdas, backend_ctx):
     im = original.ImageManagementClient(lambdas)
     _double_decode_fails(lambda: im.populateSourcePlate(*_manifest(backend_ctx, "P0")))
     bucket, key = _manifest(backend_ctx)
-    plate_id = im._sync(f'{{ "method": "populateSourcePlate", "inputBucket": "{bucket}", "inputKey": "{key}" }}')["plateId"]
+    plate_id = im._sync(f'{{ "method": "populateSourcePlate", "inputBucket": "{bucket}", "inputKey": "{key}" }}')[
+        "plateId"
+    ]
     images = im.getImagesByPlateId(plate_id)
     assert len(images) == 4 and all(set(x) == {"Item"} and x["Item"]["plateId"] == plate_id for x in images)
     image_ids = im.getImageIdsByPlateId(plate_id)
@@ -226,14 +271,30 @@ def test_image_management(lambdas, backend_ctx):
     assert isinstance(message_id, str) and message_id
     assert im.createPlateMessageId(plate_id)["messageId"] != message_id
     for image_id in image_ids:
-        lambdas.invoke("image-management", json.dumps({"method": "applyInspectionResult", "inspectionResult": {
-            "imageId": image_id, "valid": "true", "width": "1280", "height": "1024", "depth": "1", "channels": "1"}}).encode())
+        lambdas.invoke(
+            "image-management",
+            json.dumps(
+                {
+                    "method": "applyInspectionResult",
+                    "inspectionResult": {
+                        "imageId": image_id,
+                        "valid": "true",
+                        "width": "1280",
+                        "height": "1024",
+                        "depth": "1",
+                        "channels": "1",
+                    },
+                }
+            ).encode(),
+        )
     assert im.validatePlate(plate_id) == "VALIDATED"
     assert [p["plateId"] for p in im.listCompatiblePlates(1280, 1024, 1, 1)] == [plate_id]
     assert im.listCompatiblePlates(640, 480, 1, 1) == []
     tc = original.TrainingConfigurationClient(lambdas)
     tc.createEmbedding(EMBEDDING)
-    tc.createTraining({"embeddingName": "bbbc021-compat", "trainId": "T1"})  # results need a training (the original wrote any)
+    tc.createTraining(
+        {"embeddingName": "bbbc021-compat", "trainId": "T1"}
+    )  # results need a training (the original wrote any)
     vector = np.arange(4, dtype=np.float32)
     text = str(base64.b64encode(vector.tobytes()))  # the original's "b'...'" form
     im.createImageTrainResult(image_ids[0], "T1", text, "artifact/train/T1/x-roi-embedding.npy")

@@ -33,7 +33,9 @@ def test_search(backend_ctx):
         status = search.getSearchStatus(answer["searchId"])
         assert status["Item"]["status"] == "completed" and status["Item"]["searchId"] == answer["searchId"]
         taxol = tag_ids["compound:taxol"]
-        submitted = search.submitSearch({"trainId": "T1", "queryImageId": query, "exclusionTags": [taxol], "requireMoa": "true", "metric": "Cosine"})
+        submitted = search.submitSearch(
+            {"trainId": "T1", "queryImageId": query, "exclusionTags": [taxol], "requireMoa": "true", "metric": "Cosine"}
+        )
         assert set(submitted) >= {"searchId"}
         assert search.updateSearchStatus(submitted["searchId"], "error")["status"] == "error"
         assert search.getSearchStatus("no-such-search") == {}
@@ -65,7 +67,9 @@ def test_train_build_compute_and_image_embedding(local_ctx):
     embedding = original.EmbeddingClient(lambdas)
     plate_id, rows = next(iter(plates.items()))
     image_id = next(r["imageId"] for r in rows if not r["imageSourceId"].endswith("-0-1"))
-    answer = embedding.executeImageEmbeddingCompute(tc.getTraining("T2"), tc.getEmbeddingInfo(EMBEDDING), plate_id, image_id)
+    answer = embedding.executeImageEmbeddingCompute(
+        tc.getTraining("T2"), tc.getEmbeddingInfo(EMBEDDING), plate_id, image_id
+    )
     assert answer["embedded"] is True and answer["status"] == "SUCCEEDED", answer
     row = original.ImageManagementClient(lambdas).getImageInfo(image_id, "T2")["Item"]
     assert row["embedding"] and row["trainId"] == "T2"
@@ -77,8 +81,12 @@ def test_train_build_compute_and_image_embedding(local_ctx):
     assert described["status"] == "SUCCEEDED" and described["ExecutionArn"] == started["executionArn"]
     with pytest.raises(original.OriginalClientError, match="embeddingName"):
         process.processPlate(plate_id)  # the original's client omits embeddingName (its own bug)
-    manifest = {"plateSourceId": "P9", "images": [{"wellSourceId": "A01", "imageSourceId": "P9_A01_s1", "sourceBucket": "/nowhere",
-                                                   "sourceKey": "P9/a.tif"}]}
+    manifest = {
+        "plateSourceId": "P9",
+        "images": [
+            {"wellSourceId": "A01", "imageSourceId": "P9_A01_s1", "sourceBucket": "/nowhere", "sourceKey": "P9/a.tif"}
+        ],
+    }
     local_ctx.stores.resource_bucket.put_bytes("manifests/P9.json", json.dumps(manifest).encode())
     uploaded = process.uploadSourcePlate(local_ctx.stores.resource_bucket.bucket, "manifests/P9.json")
     assert uploaded["executionArn"] and "startDate" in uploaded and uploaded["plateId"]

@@ -34,10 +34,16 @@ def _copy_sources(target: Path) -> None:
     """The checkout's files (tracked and untracked, not ignored), without build leftovers that an
     in-tree build could pack (a stale build/lib, egg-info)."""
     try:
-        listed = subprocess.run(
-            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-            cwd=REPO_ROOT, capture_output=True, check=True,
-        ).stdout.decode().split("\0")
+        listed = (
+            subprocess.run(
+                ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+                cwd=REPO_ROOT,
+                capture_output=True,
+                check=True,
+            )
+            .stdout.decode()
+            .split("\0")
+        )
     except (OSError, subprocess.CalledProcessError):
         listed = [str(p.relative_to(REPO_ROOT)) for p in REPO_ROOT.rglob("*") if p.is_file()]
     for name in filter(None, listed):
@@ -55,7 +61,9 @@ def wheel(tmp_path_factory) -> Path:
     _copy_sources(sources)
     built = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "--wheel-dir", str(out), str(sources)],
-        capture_output=True, text=True, timeout=600,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert built.returncode == 0, built.stdout + built.stderr
     (found,) = out.glob("bioimage_search-*.whl")
@@ -92,10 +100,13 @@ def test_the_console_script_is_bioims_cli_main(wheel):
 def test_boto3_is_only_in_the_aws_extra(wheel):
     with zipfile.ZipFile(wheel) as archive:
         (metadata,) = [n for n in archive.namelist() if n.endswith(".dist-info/METADATA")]
-        requires = [line.split(":", 1)[1].strip() for line in archive.read(metadata).decode().splitlines()
-                    if line.startswith("Requires-Dist:")]
+        requires = [
+            line.split(":", 1)[1].strip()
+            for line in archive.read(metadata).decode().splitlines()
+            if line.startswith("Requires-Dist:")
+        ]
     boto3 = [r for r in requires if r.startswith("boto3")]
-    assert boto3 and all("extra == \"aws\"" in r for r in boto3), boto3
+    assert boto3 and all('extra == "aws"' in r for r in boto3), boto3
     base = [r.split(";")[0].replace(" ", "") for r in requires if "extra ==" not in r]
     assert "torch==2.13.0" in base and any(r.startswith("faiss-cpu") for r in base), base
 
@@ -107,13 +118,34 @@ def installed(wheel, tmp_path_factory) -> Path:
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
     python = venv / "bin" / "python"
     done = subprocess.run(
-        [sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps", "--no-index", "--quiet", str(wheel)],
-        capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "--python",
+            str(python),
+            "install",
+            "--no-deps",
+            "--no-index",
+            "--quiet",
+            str(wheel),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert done.returncode == 0, done.stdout + done.stderr
-    site = Path(subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
-                               capture_output=True, text=True, check=True).stdout.strip())
-    dependency_dirs = [p for p in sys.path if p.rstrip("/").endswith(("site-packages", "dist-packages")) and Path(p).is_dir()]
+    site = Path(
+        subprocess.run(
+            [str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    )
+    dependency_dirs = [
+        p for p in sys.path if p.rstrip("/").endswith(("site-packages", "dist-packages")) and Path(p).is_dir()
+    ]
     (site / "zz_dependencies.pth").write_text("".join(p + "\n" for p in dependency_dirs))
     (site / "zz_without_aws_sdk.pth").write_text(WITHOUT_AWS_SDK)
     return venv / "bin"
@@ -121,8 +153,14 @@ def installed(wheel, tmp_path_factory) -> Path:
 
 def _run(bin_dir: Path, args: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess:
     clean = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "BIOIMS_BACKEND")}
-    return subprocess.run(args, cwd=cwd, env={**clean, "BIOIMS_HOME": str(cwd / "home"), **env},
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        args,
+        cwd=cwd,
+        env={**clean, "BIOIMS_HOME": str(cwd / "home"), **env},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def test_the_installed_copy_imports_only_bioims_from_itself(installed, tmp_path):
@@ -148,7 +186,9 @@ def test_the_installed_command_answers_help_outside_the_repository(installed, tm
 
 def test_the_installed_command_works_locally_without_boto3(installed, tmp_path):
     bioims = str(installed / "bioims")
-    created = _run(installed, [bioims, "label", "createCategory", "--category", "moa", "--description", "MOAs"], tmp_path)
+    created = _run(
+        installed, [bioims, "label", "createCategory", "--category", "moa", "--description", "MOAs"], tmp_path
+    )
     assert created.returncode == 0, created.stderr
     listed = _run(installed, [bioims, "label", "listCategories", "--json"], tmp_path)
     assert listed.returncode == 0, listed.stderr
@@ -157,14 +197,20 @@ def test_the_installed_command_works_locally_without_boto3(installed, tmp_path):
     assert status.returncode == 0, status.stderr
 
 
-
 def test_the_installed_copy_starts_its_local_training_entry(installed, tmp_path):
     """The local backend's training subprocess runs `python -m <entryModule>`: in an installed
     copy that module is inside bioims (the repository's training/ folder is not installed), and it
     starts: without the SageMaker variables it answers with its own one-line error."""
     python = str(installed / "python")
-    entry = _run(installed, [python, "-c", "from bioims.runtime.ports import TrainingJobRequest as R; "
-                             "print(R.model_fields['entryModule'].default)"], tmp_path)
+    entry = _run(
+        installed,
+        [
+            python,
+            "-c",
+            "from bioims.runtime.ports import TrainingJobRequest as R; print(R.model_fields['entryModule'].default)",
+        ],
+        tmp_path,
+    )
     assert entry.returncode == 0, entry.stderr
     module = entry.stdout.strip()
     assert module.startswith("bioims.")
@@ -172,6 +218,7 @@ def test_the_installed_copy_starts_its_local_training_entry(installed, tmp_path)
     done = subprocess.run([python, "-m", module], cwd=tmp_path, env=clean, capture_output=True, text=True, timeout=300)
     assert done.returncode == 2, done.stderr
     assert done.stderr.startswith("bioims training: ") and "No module named" not in done.stderr
+
 
 def test_the_aws_backend_names_the_extra_when_boto3_is_missing(installed, tmp_path):
     done = _run(installed, [str(installed / "bioims"), "status"], tmp_path, BIOIMS_BACKEND="aws")

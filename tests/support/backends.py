@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import os
-from pathlib import Path
 from collections.abc import Iterator
+from pathlib import Path
 
 from bioims import context as context_module
 from bioims import resources
@@ -36,9 +36,17 @@ def moto_context(home: Path) -> Iterator[Context]:
 
     from bioims.store.dynamodb_table import create_table
 
-    saved = {k: os.environ.get(k) for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION", "AWS_SESSION_TOKEN")}
+    saved = {
+        k: os.environ.get(k)
+        for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION", "AWS_SESSION_TOKEN")
+    }
     os.environ.update(
-        {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1", "AWS_SESSION_TOKEN": "testing"}
+        {
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_SESSION_TOKEN": "testing",
+        }
     )
     try:
         # Lambda invokes go to moto's simple backend (no Docker); tests dispatch them in-process.
@@ -52,14 +60,21 @@ def moto_context(home: Path) -> Iterator[Context]:
             s3.create_bucket(Bucket=RESOURCE_BUCKET)
             sqs = boto3.client("sqs", region_name=region)
             queue_urls = {}
-            for slot, name in ((resources.SEARCH_QUEUE, "BioimsSearchQueue.fifo"), (resources.MANAGEMENT_QUEUE, "BioimsManagementQueue.fifo")):
+            for slot, name in (
+                (resources.SEARCH_QUEUE, "BioimsSearchQueue.fifo"),
+                (resources.MANAGEMENT_QUEUE, "BioimsManagementQueue.fifo"),
+            ):
                 queue_urls[slot] = sqs.create_queue(QueueName=name, Attributes={"FifoQueue": "true"})["QueueUrl"]
             settings = Settings(
                 backend="aws",
                 home=Path(home),
                 region=region,
                 services="inprocess",
-                overrides={resources.DATA_BUCKET: DATA_BUCKET, resources.RESOURCE_BUCKET: RESOURCE_BUCKET, **queue_urls},
+                overrides={
+                    resources.DATA_BUCKET: DATA_BUCKET,
+                    resources.RESOURCE_BUCKET: RESOURCE_BUCKET,
+                    **queue_urls,
+                },
             )
             yield Context(settings, Stores(settings))
     finally:

@@ -25,19 +25,39 @@ KILLED = -signal.SIGKILL
 # Tables whose rows describe runs rather than results (executions, log lines).
 RUN_TABLES = {tables.EXECUTION.name, tables.MESSAGE.name}
 # Attributes that hold wall-clock times.
-VOLATILE = {"createTimestamp", "uploadFinished", "timestamp", "timestamp1", "startDate", "stopDate", "updateTimestamp", "created", "modified"}
+VOLATILE = {
+    "createTimestamp",
+    "uploadFinished",
+    "timestamp",
+    "timestamp1",
+    "startDate",
+    "stopDate",
+    "updateTimestamp",
+    "created",
+    "modified",
+}
 
 
-def bioims(home: Path, *args: str, fault: str | None = None, workers: int = 2, timeout: float = 300) -> subprocess.CompletedProcess:
+def bioims(
+    home: Path, *args: str, fault: str | None = None, workers: int = 2, timeout: float = 300
+) -> subprocess.CompletedProcess:
     """Run `bioims ARGS` with BIOIMS_HOME=home in a new session; `fault` sets BIOIMS_FAULT."""
     env = dict(os.environ)
-    env.update({"BIOIMS_HOME": str(home), "BIOIMS_BACKEND": "local", "BIOIMS_WORKERS": str(workers), "PYTHONPATH": str(ROOT)})
+    env.update(
+        {"BIOIMS_HOME": str(home), "BIOIMS_BACKEND": "local", "BIOIMS_WORKERS": str(workers), "PYTHONPATH": str(ROOT)}
+    )
     env.pop("BIOIMS_FAULT", None)
     if fault:
         env["BIOIMS_FAULT"] = fault
     code = "import sys; from bioims.cli.main import main; sys.argv = ['bioims', *sys.argv[1:]]; main()"
     return subprocess.run(
-        [sys.executable, "-c", code, *args], env=env, cwd=ROOT, capture_output=True, text=True, timeout=timeout, start_new_session=True
+        [sys.executable, "-c", code, *args],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        start_new_session=True,
     )
 
 
@@ -45,7 +65,7 @@ def _id_names(ctx) -> dict[str, str]:
     """random or plate-derived id -> a name made of lab ids."""
     names: dict[str, str] = {}
     rows = list(ctx.stores.table(tables.IMAGE_MANAGEMENT).scan_all())
-    plates = {r["imageId"][len("plate#"):]: r["plateSourceId"] for r in rows if r["imageId"].startswith("plate#")}
+    plates = {r["imageId"][len("plate#") :]: r["plateSourceId"] for r in rows if r["imageId"].startswith("plate#")}
     for plate_id, source in plates.items():
         names[plate_id] = f"<plate {source}>"
     for row in rows:
@@ -104,7 +124,9 @@ def temporaries(home: Path) -> list[str]:
     return sorted(str(p.relative_to(home)) for p in Path(home).rglob(".*.tmp"))
 
 
-def service_call(home: Path, service: str, method: str, *, fault: str | None = None, timeout: float = 120, **params) -> subprocess.CompletedProcess:
+def service_call(
+    home: Path, service: str, method: str, *, fault: str | None = None, timeout: float = 120, **params
+) -> subprocess.CompletedProcess:
     """One service call in a fresh process (own session) on a local home, as a CLI or Lambda
     would make it; prints the JSON response."""
     env = dict(os.environ)
@@ -119,5 +141,11 @@ def service_call(home: Path, service: str, method: str, *, fault: str | None = N
     )
     event = json.dumps({"service": service, "method": method, **params})
     return subprocess.run(
-        [sys.executable, "-c", code, event], env=env, cwd=ROOT, capture_output=True, text=True, timeout=timeout, start_new_session=True
+        [sys.executable, "-c", code, event],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        start_new_session=True,
     )

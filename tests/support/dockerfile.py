@@ -73,8 +73,10 @@ def read(path: Path) -> Recipe:
             recipe.workdir = str(PurePosixPath(recipe.workdir) / rest)
         elif keyword == "COPY":
             *sources, target = shlex.split(rest)
-            target = target if target.startswith("/") else str(PurePosixPath(recipe.workdir) / target) + (
-                "/" if target.endswith("/") else ""
+            target = (
+                target
+                if target.startswith("/")
+                else str(PurePosixPath(recipe.workdir) / target) + ("/" if target.endswith("/") else "")
             )
             for source in sources:
                 recipe.copies.append((source.rstrip("/"), target))
@@ -93,7 +95,9 @@ def _read_run(recipe: Recipe, command: str) -> None:
         if words[:2] == ["pip", "install"] or words[:4] == ["python", "-m", "pip", "install"]:
             _read_pip_install(recipe, words[words.index("install") + 1 :])
         elif any("pip" in word for word in words):
-            raise UnsupportedDockerfile(f"{recipe.path}: pip used in a way the reader does not follow: {part.strip()!r}")
+            raise UnsupportedDockerfile(
+                f"{recipe.path}: pip used in a way the reader does not follow: {part.strip()!r}"
+            )
 
 
 def _read_pip_install(recipe: Recipe, words: list[str]) -> None:

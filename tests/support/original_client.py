@@ -105,10 +105,14 @@ class LabelClient(_Client):
     service = "label"
 
     def createCategory(self, category, description):
-        return self._async(f'{{ "method": "createCategory", "category": "{category}", "description": "{description}" }}')
+        return self._async(
+            f'{{ "method": "createCategory", "category": "{category}", "description": "{description}" }}'
+        )
 
     def updateCategoryDescription(self, category, description):
-        return self._async(f'{{ "method": "updateCategoryDescription", "category": "{category}", "description": "{description}" }}')
+        return self._async(
+            f'{{ "method": "updateCategoryDescription", "category": "{category}", "description": "{description}" }}'
+        )
 
     def deleteCategory(self, category):
         return self._async(f'{{ "method": "deleteCategory", "category": "{category}" }}')
@@ -118,16 +122,20 @@ class LabelClient(_Client):
 
     def updateLabel(self, category, label):
         # the original sends `label`, not oldlabel/newlabel (docs/original.md §8.6 #46)
-        return self._async('{{ "method": "updateLabel", "category": "{}", "label": "{}" }}'.format(category, label))
+        return self._async(f'{{ "method": "updateLabel", "category": "{category}", "label": "{label}" }}')
 
     def getIndex(self, category, label):
-        return json.loads(self._sync(f'{{ "method": "getIndex", "category": "{category}", "label": "{label}" }}'))["index"]
+        return json.loads(self._sync(f'{{ "method": "getIndex", "category": "{category}", "label": "{label}" }}'))[
+            "index"
+        ]
 
     def listCategories(self):
         return [r["category"] for r in json.loads(self._sync('{ "method": "listCategories" }'))]
 
     def listLabels(self, category):
-        return [(r["label"], r["index1"]) for r in self._sync(f'{{ "method": "listLabels", "category": "{category}" }}')]
+        return [
+            (r["label"], r["index1"]) for r in self._sync(f'{{ "method": "listLabels", "category": "{category}" }}')
+        ]
 
 
 class MessageClient(_Client):
@@ -163,11 +171,14 @@ class ArtifactClient(_Client):
 
     def addAnnotation(self, contextId, trainId, artifact, annotation):
         return self._sync(
-            f'{{ "method": "addAnnotation", "contextId": "{contextId}", "trainId": "{trainId}", "artifact": ' f'"{artifact}", "annotation": "{annotation}" }}'
+            f'{{ "method": "addAnnotation", "contextId": "{contextId}", "trainId": "{trainId}", "artifact": '
+            f'"{artifact}", "annotation": "{annotation}" }}'
         )
 
     def createDescribeStacksArtifact(self, contextId, trainId):
-        return self._sync(f'{{ "method": "createDescribeStacksArtifact", "contextId": "{contextId}", "trainId": "{trainId}" }}')
+        return self._sync(
+            f'{{ "method": "createDescribeStacksArtifact", "contextId": "{contextId}", "trainId": "{trainId}" }}'
+        )
 
 
 class TagClient(_Client):
@@ -193,7 +204,9 @@ class TrainingConfigurationClient(_Client):
         return self._sync(f'{{ "method": "createTraining", "training": {json.dumps(training)} }}')
 
     def updateTraining(self, trainId, attribute, value):
-        return self._sync(f'{{ "method": "updateTraining", "trainId": "{trainId}", "attribute": "{attribute}", "value": "{value}" }}')
+        return self._sync(
+            f'{{ "method": "updateTraining", "trainId": "{trainId}", "attribute": "{attribute}", "value": "{value}" }}'
+        )
 
     def getTraining(self, trainId):
         return self._sync(f'{{ "method": "getTraining", "trainId": "{trainId}" }}')
@@ -221,7 +234,9 @@ class ImageManagementClient(_Client):
     service = "image-management"
 
     def populateSourcePlate(self, inputBucket, inputKey):
-        body = self._sync(f'{{ "method": "populateSourcePlate", "inputBucket": "{inputBucket}", "inputKey": "{inputKey}" }}')
+        body = self._sync(
+            f'{{ "method": "populateSourcePlate", "inputBucket": "{inputBucket}", "inputKey": "{inputKey}" }}'
+        )
         return json.loads(body)  # the original's double decode
 
     def getImageInfo(self, imageId, trainId):
@@ -231,7 +246,9 @@ class ImageManagementClient(_Client):
         return self._sync(f'{{ "method": "getImagesByPlateId", "plateId": "{plateId}" }}')
 
     def getImagesByPlateIdAndTrainId(self, plateId, trainId):
-        return self._sync(f'{{ "method": "getImagesByPlateIdAndTrainId", "plateId": "{plateId}", "trainId": "{trainId}" }}')
+        return self._sync(
+            f'{{ "method": "getImagesByPlateIdAndTrainId", "plateId": "{plateId}", "trainId": "{trainId}" }}'
+        )
 
     def getImageIdsByPlateId(self, plateId):
         return self._sync(f'{{ "method": "getImageIdsByPlateId", "plateId": "{plateId}" }}')
@@ -256,19 +273,23 @@ class ImageManagementClient(_Client):
 
     def createImageTrainResult(self, imageId, trainId, embeddingVector, roiEmbeddingKey):
         return self._sync(
-            f'{{ "method": "createImageTrainResult", "imageId": "{imageId}", "trainId": "{trainId}", ' f'"embeddingVector": "{embeddingVector}", "roiEmbeddingKey": "{roiEmbeddingKey}" }}'
+            f'{{ "method": "createImageTrainResult", "imageId": "{imageId}", "trainId": "{trainId}", '
+            f'"embeddingVector": "{embeddingVector}", "roiEmbeddingKey": "{roiEmbeddingKey}" }}'
         )
 
     def listCompatiblePlates(self, width, height, depth, channels):
         return self._sync(
-            f'{{ "method": "listCompatiblePlates", "width": {width}, "height": {height}, "depth": {depth}, ' f'"channels": {channels} }}'
+            f'{{ "method": "listCompatiblePlates", "width": {width}, "height": {height}, "depth": {depth}, '
+            f'"channels": {channels} }}'
         )
 
     def getImageTags(self, imageId):
         return self._sync(f'{{ "method": "getImageTags", "imageId": "{imageId}" }}')
 
     def updateImageTags(self, imageId, tagList):
-        return self._sync(f'{{ "method": "updateImageTags", "imageId": "{imageId}", "tagList": {json.dumps(tagList)} }}')
+        return self._sync(
+            f'{{ "method": "updateImageTags", "imageId": "{imageId}", "tagList": {json.dumps(tagList)} }}'
+        )
 
 
 class ProcessPlateClient(_Client):
@@ -276,10 +297,12 @@ class ProcessPlateClient(_Client):
 
     def processPlate(self, plateId):
         # the original sends no embeddingName (docs/original.md §8.6 #46)
-        return self._sync('{{ "method": "processPlate", "plateId": "{}" }}'.format(plateId))
+        return self._sync(f'{{ "method": "processPlate", "plateId": "{plateId}" }}')
 
     def uploadSourcePlate(self, inputBucket, inputKey):
-        return self._sync(f'{{ "method": "uploadSourcePlate", "inputBucket": "{inputBucket}", "inputKey": "{inputKey}" }}')
+        return self._sync(
+            f'{{ "method": "uploadSourcePlate", "inputBucket": "{inputBucket}", "inputKey": "{inputKey}" }}'
+        )
 
     def describeExecution(self, executionArn):
         return self._sync(f'{{ "method": "describeExecution", "executionArn": "{executionArn}" }}')
@@ -294,7 +317,9 @@ class TrainClient(_Client):
 
     def train(self, embeddingName, filterBucket="", filterKey="", executeProcessPlate="true", useSpot="true"):
         return self._sync(
-            f'{{ "method": "train", "embeddingName": "{embeddingName}", "filterBucket": "{filterBucket}", ' f'"filterKey": "{filterKey}", "executeProcessPlate": "{executeProcessPlate}", "useSpot": "{useSpot}" ' '}'
+            f'{{ "method": "train", "embeddingName": "{embeddingName}", "filterBucket": "{filterBucket}", '
+            f'"filterKey": "{filterKey}", "executeProcessPlate": "{executeProcessPlate}", "useSpot": "{useSpot}" '
+            "}"
         )
 
     def startTrainingBuild(self, trainId):
@@ -302,7 +327,7 @@ class TrainClient(_Client):
 
     def startTrainingCompute(self, trainId):
         # the original sends no useSpot (a KeyError in its Lambda, docs/original.md §8.6 #46)
-        return self._sync('{{ "method": "startTrainingCompute", "trainId": "{}" }}'.format(trainId))
+        return self._sync(f'{{ "method": "startTrainingCompute", "trainId": "{trainId}" }}')
 
 
 class EmbeddingClient(_Client):
@@ -310,7 +335,8 @@ class EmbeddingClient(_Client):
 
     def executeImageEmbeddingCompute(self, trainInfo, embeddingInfo, plateId, imageId):
         return self._sync(
-            f'{{ "method": "executeImageEmbeddingCompute", "trainInfo": {json.dumps(trainInfo)}, ' f'"embeddingInfo": {json.dumps(embeddingInfo)}, "plateId": "{plateId}", "imageId": "{imageId}" }}'
+            f'{{ "method": "executeImageEmbeddingCompute", "trainInfo": {json.dumps(trainInfo)}, '
+            f'"embeddingInfo": {json.dumps(embeddingInfo)}, "plateId": "{plateId}", "imageId": "{imageId}" }}'
         )
 
 

@@ -30,19 +30,43 @@ ALLOWED: dict[tuple[str, str], str] = {
     ("bioims.store", "bioims.store.dynamodb_table"): _AWS,
     ("bioims.store", "bioims.store.s3"): _AWS,
     ("cli.search", "bioims.search.server"): "faiss (the search extra): only `bioims search serve` needs it",
-    **{("bioims.walkthrough.run", m): _DATA for m in (
-        "bioims.bbbc021.annotations", "bioims.bbbc021.design", "bioims.bbbc021.ingest", "bioims.bbbc021.synthetic.generate",
-        "bioims.bbbc021.synthetic.model", "bioims.features.cellprofiler", "bioims.jobs.fieldstats", "bioims.profiling",
-        "bioims.reports.training",
-    )},
-    **{("cli.bbbc021", m): _DATA for m in (
-        "bioims.bbbc021.csvs", "bioims.bbbc021.design", "bioims.bbbc021.download", "bioims.bbbc021.ingest",
-        "bioims.bbbc021.labels", "bioims.bbbc021.synthetic.generate", "bioims.bbbc021.synthetic.model",
-    )},
-    **{("cli.evaluate", m): _DATA for m in (
-        "bioims.bbbc021.annotations", "bioims.evaluation", "bioims.evaluation.methods", "bioims.profiling",
-        "bioims.profiling.annotate", "bioims.reports.training",
-    )},
+    **{
+        ("bioims.walkthrough.run", m): _DATA
+        for m in (
+            "bioims.bbbc021.annotations",
+            "bioims.bbbc021.design",
+            "bioims.bbbc021.ingest",
+            "bioims.bbbc021.synthetic.generate",
+            "bioims.bbbc021.synthetic.model",
+            "bioims.features.cellprofiler",
+            "bioims.jobs.fieldstats",
+            "bioims.profiling",
+            "bioims.reports.training",
+        )
+    },
+    **{
+        ("cli.bbbc021", m): _DATA
+        for m in (
+            "bioims.bbbc021.csvs",
+            "bioims.bbbc021.design",
+            "bioims.bbbc021.download",
+            "bioims.bbbc021.ingest",
+            "bioims.bbbc021.labels",
+            "bioims.bbbc021.synthetic.generate",
+            "bioims.bbbc021.synthetic.model",
+        )
+    },
+    **{
+        ("cli.evaluate", m): _DATA
+        for m in (
+            "bioims.bbbc021.annotations",
+            "bioims.evaluation",
+            "bioims.evaluation.methods",
+            "bioims.profiling",
+            "bioims.profiling.annotate",
+            "bioims.reports.training",
+        )
+    },
 }
 # Imports of error classes inside functions: those lines belong to the error-family change (issue
 # 20 item 2, branch `errors`), which moves them to module level from bioims.errors. Tolerated
@@ -195,5 +219,7 @@ def test_no_function_level_imports_of_our_own_modules():
 
 def test_the_function_level_import_check_finds_one(tmp_path):
     probe = tmp_path / "probe.py"
-    probe.write_text("import os\n\ndef f():\n    from bioims.keys import thumbnail_key\n    import json\n    return os, json\n")
+    probe.write_text(
+        "import os\n\ndef f():\n    from bioims.keys import thumbnail_key\n    import json\n    return os, json\n"
+    )
     assert function_level_imports(probe) == [(4, "bioims.keys")]

@@ -18,8 +18,15 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_defaults_and_overrides(tmp_path):
     settings = load_settings({})
     assert settings.backend == "local" and settings.home == Path(".bioims").resolve()
-    settings = load_settings({"BIOIMS_BACKEND": "AWS", "BIOIMS_HOME": str(tmp_path), "AWS_REGION": "eu-west-1", "BIOIMS_DEPLOYMENT": "lab2"})
-    assert (settings.backend, settings.home, settings.region, settings.deployment) == ("aws", tmp_path, "eu-west-1", "lab2")
+    settings = load_settings(
+        {"BIOIMS_BACKEND": "AWS", "BIOIMS_HOME": str(tmp_path), "AWS_REGION": "eu-west-1", "BIOIMS_DEPLOYMENT": "lab2"}
+    )
+    assert (settings.backend, settings.home, settings.region, settings.deployment) == (
+        "aws",
+        tmp_path,
+        "eu-west-1",
+        "lab2",
+    )
     assert load_settings({}).resource(resources.DATA_BUCKET) == "bioims-data"
 
 
@@ -31,7 +38,11 @@ def test_invalid_settings_are_clear_errors(env):
 
 @pytest.fixture
 def aws_env(monkeypatch):
-    for key, value in {"AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x", "AWS_DEFAULT_REGION": "us-east-1"}.items():
+    for key, value in {
+        "AWS_ACCESS_KEY_ID": "x",
+        "AWS_SECRET_ACCESS_KEY": "x",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
         monkeypatch.setenv(key, value)
     clear_discovery_cache()
     yield
@@ -44,7 +55,9 @@ def test_discovery_from_ssm_parameters(aws_env):
         ssm.put_parameter(Name="/lab/DataBucket", Value="lab-data-123", Type="String")
         ssm.put_parameter(Name="/lab/Function/label", Value="lab-LabelFn", Type="String")
         ssm.put_parameter(Name="/other/DataBucket", Value="not-mine", Type="String")
-        settings = load_settings({"BIOIMS_BACKEND": "aws", "BIOIMS_DEPLOYMENT": "lab", "AWS_DEFAULT_REGION": "us-east-1"})
+        settings = load_settings(
+            {"BIOIMS_BACKEND": "aws", "BIOIMS_DEPLOYMENT": "lab", "AWS_DEFAULT_REGION": "us-east-1"}
+        )
         assert settings.resource(resources.DATA_BUCKET) == "lab-data-123"
         assert settings.resource(resources.function_slot("label")) == "lab-LabelFn"
         with pytest.raises(ConfigError, match="ResourceBucket"):

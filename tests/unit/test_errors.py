@@ -15,6 +15,7 @@ import urllib.request
 
 import click
 import pytest
+from bioims.imaging.labels import LabelSetupError
 from pydantic import StrictStr
 
 import bioims
@@ -44,7 +45,6 @@ from bioims.imaging.errors import (
     ParameterError,
     UnsupportedImageError,
 )
-from bioims.imaging.labels import LabelSetupError
 from bioims.search import SearchEngine
 from bioims.search.httpapi import SearchHttpServer, _PayloadTooLarge
 from bioims.services.api import Request, Service, api, handle, handle_wire
@@ -130,9 +130,14 @@ def test_each_member_maps_to_its_status_and_body(cls):
 
 
 def test_details_travel_in_the_body_and_only_the_store_is_prefixed_with_the_operation():
-    assert errors.answer(BadRequest("bad", details={"methods": ["a"]}), "op") == (400, {"error": "BadRequest", "message": "bad", "methods": ["a"]})
+    assert errors.answer(BadRequest("bad", details={"methods": ["a"]}), "op") == (
+        400,
+        {"error": "BadRequest", "message": "bad", "methods": ["a"]},
+    )
     assert errors.answer(ConditionFailed("BioimsTag: item exists"), "createTag") == (
-        409, {"error": "Conflict", "message": "createTag: BioimsTag: item exists"})
+        409,
+        {"error": "Conflict", "message": "createTag: BioimsTag: item exists"},
+    )
 
 
 def test_the_imaging_and_store_errors_keep_their_older_bases():
@@ -177,7 +182,10 @@ def _no_internals(text: str) -> None:
 
 def test_an_exception_outside_the_family_is_a_500_without_internals():
     answer = handle(_Raiser(None), {"method": "fail", "kind": "internal"})
-    assert answer == {"statusCode": 500, "body": {"error": "InternalError", "message": "fail: RuntimeError: disk on fire"}}
+    assert answer == {
+        "statusCode": 500,
+        "body": {"error": "InternalError", "message": "fail: RuntimeError: disk on fire"},
+    }
     wire = handle_wire(_Raiser(None), {"method": "fail", "kind": "internal"})
     assert wire["statusCode"] == 500 and json.loads(wire["body"])["error"] == "InternalError"
     _no_internals(wire["body"])
@@ -185,7 +193,9 @@ def test_an_exception_outside_the_family_is_a_500_without_internals():
 
 # --- the search HTTP API ------------------------------------------------------------------------
 def _post(url: str, body: dict) -> tuple[int, str]:
-    request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST", headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        url, data=json.dumps(body).encode(), method="POST", headers={"Content-Type": "application/json"}
+    )
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
             return response.status, response.read().decode()
@@ -280,9 +290,13 @@ def test_the_cli_exit_code_follows_the_status(cls, capsys):
     assert err.strip() == "error: what went wrong"
 
 
-@pytest.mark.parametrize("status, code", [(400, EXIT_USAGE), (404, EXIT_FAILED), (409, EXIT_FAILED), (503, EXIT_FAILED)])
+@pytest.mark.parametrize(
+    "status, code", [(400, EXIT_USAGE), (404, EXIT_FAILED), (409, EXIT_FAILED), (503, EXIT_FAILED)]
+)
 def test_the_cli_maps_a_service_answer_by_the_same_rule(status, code, capsys):
-    got, err = _exit_code_of_cli_raising(ClientError("tag", "getTagById", status, {"error": "X", "message": "m"}), capsys)
+    got, err = _exit_code_of_cli_raising(
+        ClientError("tag", "getTagById", status, {"error": "X", "message": "m"}), capsys
+    )
     assert got == code and err.strip() == f"error: tag.getTagById failed ({status}): m"
 
 

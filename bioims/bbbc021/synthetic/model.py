@@ -236,9 +236,7 @@ class SyntheticBbbc021:
             delta = delta + week.shared
         rng = np.random.default_rng([self.config.seed, 23, ph.stable_hash(plate), ph.stable_hash(well)])
         centre = ph.BASELINE + week.shift + rng.normal(0, WELL_SPREAD, len(ph.PARAMS)) * ph.SCALE
-        return WellState(
-            effect, centre, delta, ph.clip_params(centre + effect * delta), float(rng.normal(0, 0.12))
-        )
+        return WellState(effect, centre, delta, ph.clip_params(centre + effect * delta), float(rng.normal(0, 0.12)))
 
     def _first_row(self, plate: str, well: str):
         for (p, w, _), i in self._rows.items():
@@ -389,7 +387,9 @@ def _assemble(rng: np.random.Generator, cells: np.ndarray, y: np.ndarray, x: np.
         a=nuc_a[sel],
         b=nuc_b[sel],
         angle=nuc_angle[sel],
-        harmonics=np.concatenate([nuc_h, rng.normal(0, 1, (int(multinuc.sum()), 4)) * harm_weights * params["nuc_irreg"][multinuc, None]]),
+        harmonics=np.concatenate(
+            [nuc_h, rng.normal(0, 1, (int(multinuc.sum()), 4)) * harm_weights * params["nuc_irreg"][multinuc, None]]
+        ),
         intensity=intensity[sel],
         chromatin=params["chromatin"][sel],
         ring=ring.astype(float)[sel],

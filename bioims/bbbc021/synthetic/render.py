@@ -179,7 +179,9 @@ def render_bodies(canvas: Canvas, bodies: Bodies, size: int, imaging: Imaging) -
     radial = textures.radial_fibres(size)[bodies.texture % n_bank]
     mesh = textures.oriented_fibres(size)[bodies.texture % textures.ORIENTATIONS, (bodies.texture // 7) % n_bank]
     bundles = textures.radial_fibres(size, width=1.8, length=10.0)[(bodies.texture + 7) % n_bank]
-    orientation = np.round(np.mod(bodies.angle, np.pi) / np.pi * textures.ORIENTATIONS).astype(int) % textures.ORIENTATIONS
+    orientation = (
+        np.round(np.mod(bodies.angle, np.pi) / np.pi * textures.ORIENTATIONS).astype(int) % textures.ORIENTATIONS
+    )
     stress = textures.oriented_fibres(size)[orientation, (bodies.texture + 3) % n_bank]
     dots = textures.puncta(size)[(bodies.texture + 11) % n_bank]
     patchy = textures.granular(size, grain=4.0)[(bodies.texture + 5) % n_bank]

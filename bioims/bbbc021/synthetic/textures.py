@@ -70,7 +70,9 @@ def radial_fibres(size: int, width: float = 0.9, length: float = 6.0) -> np.ndar
     n_radii = size
     noise = rng.standard_normal((BANK_SIZE, n_angles, n_radii))
     # Sharp across fibres (angle axis, wrapping), smooth along them (radius axis).
-    polar = ndimage.gaussian_filter(noise, sigma=(0, width * n_angles / (2 * np.pi * size / 4), length), mode=("wrap", "wrap", "nearest"))
+    polar = ndimage.gaussian_filter(
+        noise, sigma=(0, width * n_angles / (2 * np.pi * size / 4), length), mode=("wrap", "wrap", "nearest")
+    )
     grid = np.arange(size) - size // 2
     y, x = np.meshgrid(grid, grid, indexing="ij")
     angle_index = ((np.arctan2(y, x) + np.pi) / (2 * np.pi) * n_angles).astype(int) % n_angles

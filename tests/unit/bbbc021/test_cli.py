@@ -17,8 +17,19 @@ def _run(*args: str):
 def test_synth_describe_ingest(tmp_path):
     out = tmp_path / "syn"
     result = _run(
-        "bbbc021", "synth", "--out", str(out), "--plates", "Week10_40111", "--fields-per-well", "1",
-        "--size", "64x80", "--seed", "3", "--json",
+        "bbbc021",
+        "synth",
+        "--out",
+        str(out),
+        "--plates",
+        "Week10_40111",
+        "--fields-per-well",
+        "1",
+        "--size",
+        "64x80",
+        "--seed",
+        "3",
+        "--json",
     )
     assert result.exit_code == 0, result.output
     summary = json.loads(result.output)
@@ -63,7 +74,9 @@ def test_download_command(http_server, tmp_path):
 
 def test_download_from_a_local_directory(http_server, tmp_path):
     _, state = http_server
-    result = _run("bbbc021", "download", "--out", str(tmp_path / "d"), "--from-dir", str(state.root), "--base-url", "http://x/")
+    result = _run(
+        "bbbc021", "download", "--out", str(tmp_path / "d"), "--from-dir", str(state.root), "--base-url", "http://x/"
+    )
     assert result.exit_code == 1 and "not both" in result.output
     result = _run("bbbc021", "download", "--out", str(tmp_path / "d"), "--from-dir", str(state.root), "--json")
     assert result.exit_code == 1 and f"{state.root / layout.IMAGE_CSV} not found" in result.output

@@ -27,8 +27,13 @@ def _write(tmp_path: Path, lines: list[str], name: str = "image.csv") -> Path:
 
 
 def test_packaged_csvs_are_the_published_bytes():
-    assert hashlib.md5(csvs.packaged_path(layout.MOA_CSV).read_bytes()).hexdigest() == "f200e1afd91a9bab845d6021b44e8298"
-    assert hashlib.md5(csvs.packaged_path(layout.IMAGE_CSV_GZ).read_bytes()).hexdigest() == "11e248dd42e6c1adeda473e28934f18b"
+    assert (
+        hashlib.md5(csvs.packaged_path(layout.MOA_CSV).read_bytes()).hexdigest() == "f200e1afd91a9bab845d6021b44e8298"
+    )
+    assert (
+        hashlib.md5(csvs.packaged_path(layout.IMAGE_CSV_GZ).read_bytes()).hexdigest()
+        == "11e248dd42e6c1adeda473e28934f18b"
+    )
 
 
 @pytest.mark.skipif(not SHARED.is_dir(), reason="shared BBBC021 data not present")
@@ -144,6 +149,10 @@ def test_concentration_matching_and_text():
     # The MOA file's `%f` text and the image file's shortest float agree after rounding.
     moa = read_moa_csv()
     image = read_image_csv()
-    keys = set(zip(image["Image_Metadata_Compound"], csvs.concentration_key(image["Image_Metadata_Concentration"]), strict=True))
+    keys = set(
+        zip(
+            image["Image_Metadata_Compound"], csvs.concentration_key(image["Image_Metadata_Concentration"]), strict=True
+        )
+    )
     assert all(k in keys for k in zip(moa["compound"], csvs.concentration_key(moa["concentration"]), strict=True))
     assert isinstance(image, pd.DataFrame)

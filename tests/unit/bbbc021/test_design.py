@@ -102,7 +102,9 @@ def test_train_filters(design: Design):
     # All concentrations and the control wells: taxol is excluded everywhere it appears.
     assert len(lists["taxol"]) == int((f["compound"] == "taxol").sum()) == 1_416
     assert filters.filter_text(["a", "b"]) == "a\nb\n"
-    assert filters.filter_keys(design, "emb")["mevinolin-lovastatin"] == keys.train_filter_key("emb", "mevinolin-lovastatin")
+    assert filters.filter_keys(design, "emb")["mevinolin-lovastatin"] == keys.train_filter_key(
+        "emb", "mevinolin-lovastatin"
+    )
     with pytest.raises(ValueError, match="twice"):
         filters.train_filters(design, [("x", "ALLN"), ("x", "ALLN")])
 

@@ -6,6 +6,7 @@ import gzip
 import hashlib
 import io
 import zipfile
+
 import pytest
 import tifffile
 
@@ -187,14 +188,18 @@ def test_unknown_plates_and_missing_files(served, tmp_path):
     with pytest.raises(DownloadError, match="HTTP 404"):
         download(out, [PLATES[1]], base_url=base_url, fetcher=FAST)
     with pytest.raises(DownloadError, match="connection failed"):
-        download(tmp_path / "nowhere", base_url="http://127.0.0.1:9/", fetcher=Fetcher(timeout=1, retries=1, backoff=0.01))
+        download(
+            tmp_path / "nowhere", base_url="http://127.0.0.1:9/", fetcher=Fetcher(timeout=1, retries=1, backoff=0.01)
+        )
 
 
 def test_bad_csv_from_server(served, tmp_path):
     base_url, state, _ = served
     (state.root / layout.IMAGE_CSV).write_text("TableNumber,ImageNumber\n1,2\n")
     out = tmp_path / "out"
-    with pytest.raises(DownloadError, match="downloaded BBBC021_v1_image.csv is unusable and was removed.*lacks column"):
+    with pytest.raises(
+        DownloadError, match="downloaded BBBC021_v1_image.csv is unusable and was removed.*lacks column"
+    ):
         download(out, base_url=base_url, fetcher=FAST)
     assert not _zip_requests(state)
     assert not (out / layout.IMAGE_CSV).exists()  # fetched by this run and bad: removed
@@ -217,7 +222,9 @@ def test_from_dir_copies_local_zips_with_the_same_checks(served, tmp_path):
     (out / layout.WORK_DIR / f"{name}.part").write_bytes(whole[: len(whole) // 3])
     first = download(out, [PLATES[0]], from_dir=source, checksums={name: hashlib.md5(whole).hexdigest()})
     csv_bytes = sum((source / n).stat().st_size for n in (layout.IMAGE_CSV, layout.MOA_CSV))
-    assert first.plates_fetched == [PLATES[0]] and sorted(first.csvs_fetched) == sorted([layout.IMAGE_CSV, layout.MOA_CSV])
+    assert first.plates_fetched == [PLATES[0]] and sorted(first.csvs_fetched) == sorted(
+        [layout.IMAGE_CSV, layout.MOA_CSV]
+    )
     assert first.bytes_fetched == csv_bytes + len(whole) - len(whole) // 3
     assert not (out / layout.COMPOUND_CSV).exists()
     with pytest.raises(DownloadError, match="checksum mismatch"):
@@ -237,7 +244,9 @@ def test_from_dir_copies_local_zips_with_the_same_checks(served, tmp_path):
     (source / name).write_bytes(whole[: len(whole) // 2])
     with pytest.raises(DownloadError) as caught:
         download(other, from_dir=source)
-    assert "not a valid zip" in str(caught.value) and f"{layout.plate_zip_name(PLATES[1])} not found" in str(caught.value)
+    assert "not a valid zip" in str(caught.value) and f"{layout.plate_zip_name(PLATES[1])} not found" in str(
+        caught.value
+    )
     assert not (other / PLATES[0]).exists() and not (other / PLATES[1]).exists()
     with pytest.raises(DownloadError, match="is not a directory"):
         download(other, from_dir=tmp_path / "absent")

@@ -19,9 +19,26 @@ PLATES = ("Week1_22123", "Week2_24121")
 # DMSO, taxol control, taxol 0.3 treatment (annotated), nocodazole 3 (annotated), nocodazole 0.001 (not)
 WELLS = {"Week1_22123": ("B02", "B11", "D05", "E03", "E10"), "Week2_24121": ("B02", "C02", "E11")}
 ORIGIN_ATTRIBUTES = {
-    "plateId", "wellId", "plateSourceId", "wellSourceId", "imageSourceId", "createTimestamp", "messageId",
-    "bucket", "key", "channelKeys", "trainCategory", "trainSubclassType", "trainSubclass", "experiment",
-    "searchReady", "width", "height", "depth", "channels", "tagArr",
+    "plateId",
+    "wellId",
+    "plateSourceId",
+    "wellSourceId",
+    "imageSourceId",
+    "createTimestamp",
+    "messageId",
+    "bucket",
+    "key",
+    "channelKeys",
+    "trainCategory",
+    "trainSubclassType",
+    "trainSubclass",
+    "experiment",
+    "searchReady",
+    "width",
+    "height",
+    "depth",
+    "channels",
+    "tagArr",
 }
 
 
@@ -31,7 +48,9 @@ def source(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("bbbc021") / "data"
     generate(root, SynthConfig(seed=5, height=64, width=80, fields_per_well=1), PLATES)
     lines = (root / layout.IMAGE_CSV).read_text().splitlines(keepends=True)
-    keep = [line for line in lines[1:] if any(f",{p}," in line and f",{w}," in line for p, ws in WELLS.items() for w in ws)]
+    keep = [
+        line for line in lines[1:] if any(f",{p}," in line and f",{w}," in line for p, ws in WELLS.items() for w in ws)
+    ]
     (root / layout.IMAGE_CSV).write_text(lines[0] + "".join(keep))
     return root
 
@@ -73,7 +92,14 @@ def test_ingest_creates_the_rows_of_a_real_ingest(copy, local_ctx):
     assert rows["E03"]["trainLabel"] == "Microtubule destabilizers"
     assert "trainLabel" not in rows["B11"] and "trainLabel" not in rows["E10"]
     assert rows["E10"]["trainSubclass"] == "nocodazole"
-    assert rows["E10"]["metadata"] == {"compound": "nocodazole", "concentration": 0.001, "batch": "Week1", "site": 1, "replicate": 1, "control": 0}
+    assert rows["E10"]["metadata"] == {
+        "compound": "nocodazole",
+        "concentration": 0.001,
+        "batch": "Week1",
+        "site": 1,
+        "replicate": 1,
+        "control": 0,
+    }
     # Labels: dense indices in creation order, DMSO distinct from ALLN.
     labels = client("label", local_ctx)
     assert labels.getIndex("moa", "Actin disruptors") == 0 and labels.getIndex("moa", "DMSO") == 3
@@ -81,7 +107,11 @@ def test_ingest_creates_the_rows_of_a_real_ingest(copy, local_ctx):
     # Tags applied per image.
     tag_of = {t["id"]: t["tagValue"] for t in client("tag", local_ctx).getAllTags()}
     assert {tag_of[i] for i in rows["E03"]["tagArr"]} == {
-        "moa:Microtubuledestabilizers", "compound:nocodazole", "batch:Week1", "plate:Week1_22123", "concentration:3",
+        "moa:Microtubuledestabilizers",
+        "compound:nocodazole",
+        "batch:Week1",
+        "plate:Week1_22123",
+        "concentration:3",
     }
     assert not any(tag_of[i].startswith("moa:") for i in rows["B11"]["tagArr"])
     # Filter lists: one per annotated compound, all images of that compound.
@@ -101,7 +131,10 @@ def test_ingest_creates_the_rows_of_a_real_ingest(copy, local_ctx):
 
 def test_original_labelling_rule(copy, local_ctx):
     ingest(copy, ["Week1_22123"], mode="compound", embedding="orig", context=local_ctx)
-    rows = {r["wellSourceId"]: r for r in client("image-management", local_ctx).getImagesByPlateId(_plates(local_ctx)["Week1_22123"])}
+    rows = {
+        r["wellSourceId"]: r
+        for r in client("image-management", local_ctx).getImagesByPlateId(_plates(local_ctx)["Week1_22123"])
+    }
     # Taxol control wells and every concentration of an annotated compound carry its MOA.
     assert rows["B11"]["trainLabel"] == rows["D05"]["trainLabel"] == "Microtubule stabilizers"
     assert rows["E10"]["trainLabel"] == "Microtubule destabilizers"
@@ -138,7 +171,9 @@ def test_bad_csvs_ingest_nothing(copy, local_ctx):
     image_csv = copy / layout.IMAGE_CSV
     original = image_csv.read_text()
     header, *rows = original.splitlines(keepends=True)
-    image_csv.write_text(header.replace(",Image_Metadata_Concentration", "") + "".join(r.rsplit(",", 1)[0] + "\n" for r in rows))
+    image_csv.write_text(
+        header.replace(",Image_Metadata_Concentration", "") + "".join(r.rsplit(",", 1)[0] + "\n" for r in rows)
+    )
     with pytest.raises(IngestError, match="lacks column.*Image_Metadata_Concentration"):
         ingest(copy, context=local_ctx)
     image_csv.write_text(original.replace(",nocodazole,", ",Nocodazole,"))
@@ -150,7 +185,9 @@ def test_bad_csvs_ingest_nothing(copy, local_ctx):
         ingest(copy, context=local_ctx)
     assert _plates(local_ctx) == {}
     assert client("label", local_ctx).listCategories() == []
-    assert local_ctx.stores.table(tables.IMAGE_MANAGEMENT).count() == 0 and local_ctx.stores.table(tables.TAG).count() == 0
+    assert (
+        local_ctx.stores.table(tables.IMAGE_MANAGEMENT).count() == 0 and local_ctx.stores.table(tables.TAG).count() == 0
+    )
     shutil.copy(packaged_path(layout.MOA_CSV), copy / layout.MOA_CSV)
     with pytest.raises(IngestError, match="not in .*Week5_99999"):
         ingest(copy, ["Week5_99999"], context=local_ctx)

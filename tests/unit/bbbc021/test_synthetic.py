@@ -101,12 +101,18 @@ def test_morphology_follows_moa(design: Design):
 
 def test_batch_effects_and_illumination(design: Design):
     world = SyntheticBbbc021(SynthConfig(seed=5, height=128, width=160), design)
-    plates = {"Week1": ("Week1_22123", "Week1_22141"), "Week4": ("Week4_27481", "Week4_27521"), "Week8": ("Week8_38203", "Week8_38221")}
+    plates = {
+        "Week1": ("Week1_22123", "Week1_22141"),
+        "Week4": ("Week4_27481", "Week4_27521"),
+        "Week8": ("Week8_38203", "Week8_38221"),
+    }
     level = {p: np.median(world.render(p, "B02", 1)[1]) for ps in plates.values() for p in ps}
     within = np.mean([abs(level[a] - level[b]) for a, b in plates.values()])
     weeks = [np.mean([level[p] for p in ps]) for ps in plates.values()]
     assert np.ptp(weeks) > 2 * within  # weeks differ more than plates of one week
-    mean = np.mean([world.render("Week1_22123", w, s)[2].astype(float) for w in ("B02", "C02", "D02") for s in (1, 2)], axis=0)
+    mean = np.mean(
+        [world.render("Week1_22123", w, s)[2].astype(float) for w in ("B02", "C02", "D02") for s in (1, 2)], axis=0
+    )
     centre = mean[48:80, 64:96].mean()
     corners = np.mean([mean[:16, :16].mean(), mean[:16, -16:].mean(), mean[-16:, :16].mean(), mean[-16:, -16:].mean()])
     assert corners < 0.97 * centre  # uneven illumination, brighter in the middle

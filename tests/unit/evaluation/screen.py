@@ -37,10 +37,14 @@ def upload(ctx, images: pd.DataFrame, *, with_concentration: bool) -> dict[str, 
                 image["metadata"] = {"concentration": float(row.Metadata_Concentration)}
             manifest_images.append(image)
         key = f"manifests/{plate}.json"
-        ctx.stores.resource_bucket.put_bytes(key, json.dumps({"plateSourceId": plate, "images": manifest_images}).encode())
+        ctx.stores.resource_bucket.put_bytes(
+            key, json.dumps({"plateSourceId": plate, "images": manifest_images}).encode()
+        )
         plate_id = management.populateSourcePlate(ctx.stores.resource_bucket.bucket, key)
         for image_id in management.getImageIdsByPlateId(plate_id):
-            management.applyInspectionResult({"imageId": image_id, "valid": True, "width": 64, "height": 48, "depth": 1, "channels": 1})
+            management.applyInspectionResult(
+                {"imageId": image_id, "valid": True, "width": 64, "height": 48, "depth": 1, "channels": 1}
+            )
         assert management.validatePlate(plate_id) == "VALIDATED"
         ids[plate] = plate_id
     return ids
@@ -52,7 +56,11 @@ def embed(images: pd.DataFrame, plate_ids: dict[str, str], train_id: str, values
         by_source = {r["imageSourceId"]: r["imageId"] for r in management.getImagesByPlateId(plate_id)}
         rows = np.flatnonzero((images["Metadata_Plate"] == plate).to_numpy())
         results = [
-            {"imageId": by_source[images["Metadata_ImageId"].iloc[i]], "embeddingVector": values[i].tolist(), "roiCount": 2}
+            {
+                "imageId": by_source[images["Metadata_ImageId"].iloc[i]],
+                "embeddingVector": values[i].tolist(),
+                "roiCount": 2,
+            }
             for i in rows
         ]
         management.createImageTrainResults(train_id, plate_id, results)
@@ -72,7 +80,9 @@ def add_thumbnails(ctx, plate_id: str, count: int, seed: int = 0) -> int:
             field = np.zeros((48, 64))
             for cy, cx in rng.uniform((5, 5), (43, 59), size=(6, 2)):
                 field += np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / 18.0)
-            channels.append((200 + 3000 * field + rng.normal(0, 20, field.shape)).clip(0, 65535).astype(np.uint16)[None])
+            channels.append(
+                (200 + 3000 * field + rng.normal(0, 20, field.shape)).clip(0, 65535).astype(np.uint16)[None]
+            )
         for name, data in render_thumbnails(channels).items():
             key = keys.thumbnail_key(plate_id, image["imageId"], name)
             ctx.stores.data.put_bytes(key, data, content_type="image/png")

@@ -39,13 +39,20 @@ def synthetic_wells(seed: int = 0, n_features: int = 10, signal: float = 1.0, no
             plate = f"{week}_{100 + p}"
             well_no = 0
             for _ in range(3):
-                rows.append((plate, f"A{well_no:02d}", "DMSO", 0.0, "DMSO", drift[week] + rng.normal(0, noise, n_features)))
+                rows.append(
+                    (plate, f"A{well_no:02d}", "DMSO", 0.0, "DMSO", drift[week] + rng.normal(0, noise, n_features))
+                )
                 well_no += 1
             for compound, (moa, ws) in COMPOUNDS.items():
                 if week not in ws:
                     continue
                 for conc in CONCENTRATIONS:
-                    value = signal * conc ** 0.3 * centroids[moa] + offsets[compound] + drift[week] + rng.normal(0, noise, n_features)
+                    value = (
+                        signal * conc**0.3 * centroids[moa]
+                        + offsets[compound]
+                        + drift[week]
+                        + rng.normal(0, noise, n_features)
+                    )
                     rows.append((plate, f"A{well_no:02d}", compound, conc, moa, value))
                     well_no += 1
     meta = pd.DataFrame(

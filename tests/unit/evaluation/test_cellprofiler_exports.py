@@ -34,7 +34,18 @@ def test_published_ljosa_well_means_evaluate_with_the_installed_command(bbbc021_
     bare = _bioims("evaluate", str(published), cwd=tmp_path)
     assert bare.returncode == 1 and "Traceback" not in bare.stderr
     assert "non-numeric" not in bare.stderr and "--annotations bbbc021" in bare.stderr
-    done = _bioims("evaluate", str(published), "--annotations", "bbbc021", "--recipe", "default", "--bootstrap", "20", "--json", cwd=tmp_path)
+    done = _bioims(
+        "evaluate",
+        str(published),
+        "--annotations",
+        "bbbc021",
+        "--recipe",
+        "default",
+        "--bootstrap",
+        "20",
+        "--json",
+        cwd=tmp_path,
+    )
     assert done.returncode == 0, done.stderr
     out = json.loads(done.stdout)
     # the same numbers as the reference join (image index + MOA table) through the library
@@ -46,7 +57,7 @@ def test_published_ljosa_well_means_evaluate_with_the_installed_command(bbbc021_
 
 def _renamed(prefix: str) -> pd.DataFrame:
     wells = synthetic_wells(0)
-    return wells.rename(columns={c: prefix + c[len("Metadata_"):] for c in wells.columns if c.startswith("Metadata_")})
+    return wells.rename(columns={c: prefix + c[len("Metadata_") :] for c in wells.columns if c.startswith("Metadata_")})
 
 
 def test_image_metadata_columns_read_as_metadata(tmp_path):
@@ -64,7 +75,9 @@ def test_metadata_prefix_option(tmp_path):
     _renamed("Meta_").to_csv(path, index=False)
     refused = CliRunner().invoke(evaluate_command, [str(path)])
     assert refused.exit_code == 1 and "non-numeric feature column(s)" in refused.output
-    accepted = CliRunner().invoke(evaluate_command, [str(path), "--metadata-prefix", "Meta_", "--json", "--bootstrap", "10"])
+    accepted = CliRunner().invoke(
+        evaluate_command, [str(path), "--metadata-prefix", "Meta_", "--json", "--bootstrap", "10"]
+    )
     assert accepted.exit_code == 0, accepted.output
     wells = synthetic_wells(0)
     assert json.loads(accepted.output)["nsc"]["correct"] == nsc(wells).correct
@@ -81,11 +94,18 @@ def test_colliding_metadata_names_are_refused(tmp_path):
 
 def test_annotate_fills_only_gaps_and_refuses_ambiguous_annotations():
     wells = synthetic_wells(0)
-    bare = wells.drop(columns=["Metadata_moa"]).assign(Metadata_Compound=wells["Metadata_Compound"].where(wells.index > 0))
-    design = wells[["Metadata_Plate", "Metadata_Well", "Metadata_Compound", "Metadata_moa"]].assign(Metadata_Compound="x")
+    bare = wells.drop(columns=["Metadata_moa"]).assign(
+        Metadata_Compound=wells["Metadata_Compound"].where(wells.index > 0)
+    )
+    design = wells[["Metadata_Plate", "Metadata_Well", "Metadata_Compound", "Metadata_moa"]].assign(
+        Metadata_Compound="x"
+    )
     filled = annotate(bare, design)
     assert filled["Metadata_moa"].tolist() == wells["Metadata_moa"].tolist()
-    assert filled["Metadata_Compound"].iloc[0] == "x" and filled["Metadata_Compound"].iloc[1:].tolist() == wells["Metadata_Compound"].iloc[1:].tolist()
+    assert (
+        filled["Metadata_Compound"].iloc[0] == "x"
+        and filled["Metadata_Compound"].iloc[1:].tolist() == wells["Metadata_Compound"].iloc[1:].tolist()
+    )
     clash = pd.concat([design, design.head(1).assign(Metadata_moa="other")])
     with pytest.raises(ProfileError, match="different values"):
         annotate(bare, clash)

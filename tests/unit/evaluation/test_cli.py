@@ -40,7 +40,9 @@ def test_json_output_of_image_profiles_has_every_metric(tmp_path):
 
 def test_report_and_well_level(tmp_path):
     path = write_profiles(synthetic_wells(0), tmp_path / "wells.csv.gz")
-    result = CliRunner().invoke(evaluate_command, [str(path), "--level", "well", "--json", "--report", str(tmp_path / "r"), "--bootstrap", "20"])
+    result = CliRunner().invoke(
+        evaluate_command, [str(path), "--level", "well", "--json", "--report", str(tmp_path / "r"), "--bootstrap", "20"]
+    )
     assert result.exit_code == 0, result.output
     out = json.loads(result.output)
     assert out["level"] == "well" and out["nsc"]["total"] == 44

@@ -65,7 +65,10 @@ def test_evaluate_reports_left_out_nsc_when_given_per_compound_tables():
     metrics = evaluate(wells, n_boot=20, per_compound=tables)
     direct, direct_b = nsc_left_out(tables), nsc_left_out(tables, batch=True)
     assert (metrics["nsc_left_out"]["correct"], metrics["nsc_left_out"]["total"]) == (direct.correct, direct.total)
-    assert (metrics["nscb_left_out"]["correct"], metrics["nscb_left_out"]["total"]) == (direct_b.correct, direct_b.total)
+    assert (metrics["nscb_left_out"]["correct"], metrics["nscb_left_out"]["total"]) == (
+        direct_b.correct,
+        direct_b.total,
+    )
     assert "nsc_left_out" not in evaluate(wells, n_boot=20)
 
 
@@ -80,7 +83,10 @@ def test_unlabelled_rows_inside_an_annotated_treatment_are_left_out():
     mixed = __import__("pandas").concat([wells, extra], ignore_index=True)
     with_controls = evaluate(mixed, n_boot=20)
     plain = evaluate(wells, n_boot=20)
-    assert with_controls["nsc"]["correct"] == plain["nsc"]["correct"] and with_controls["nsc"]["total"] == plain["nsc"]["total"]
+    assert (
+        with_controls["nsc"]["correct"] == plain["nsc"]["correct"]
+        and with_controls["nsc"]["total"] == plain["nsc"]["total"]
+    )
     assert any("inside annotated treatments left out" in n for n in with_controls["notes"])
 
 

@@ -20,7 +20,11 @@ def test_same_queries_same_numbers_and_no_method_dropped():
     random[features] = rng.normal(size=(len(good), len(features)))
     # one method lacks a few images (e.g. fields without ROIs): every method is cut to the shared images
     partial = good.iloc[5:].reset_index(drop=True)
-    methods = {"trained": Method(partial, "none"), "noisy": Method(noisy, "none", "untrained"), "random": Method(random, "none", "field-statistics")}
+    methods = {
+        "trained": Method(partial, "none"),
+        "noisy": Method(noisy, "none", "untrained"),
+        "random": Method(random, "none", "field-statistics"),
+    }
     comparison = compare_methods(methods, "treatment", n_boot=30, seed=1)
     assert list(comparison["methods"]) == ["trained", "noisy", "random"]
     assert comparison["images"] == len(partial)
@@ -29,7 +33,9 @@ def test_same_queries_same_numbers_and_no_method_dropped():
     assert len(totals) == 1
     shared = set(partial["Metadata_ImageId"])
     for name, table in (("trained", partial), ("noisy", noisy), ("random", random)):
-        expected = evaluate(table[table["Metadata_ImageId"].isin(shared)], "treatment", n_boot=30, seed=1, details=False)
+        expected = evaluate(
+            table[table["Metadata_ImageId"].isin(shared)], "treatment", n_boot=30, seed=1, details=False
+        )
         got = comparison["methods"][name]
         assert got["nsc"] == {k: expected["nsc"][k] for k in got["nsc"]}
         assert got["map"] == expected["map"]

@@ -56,7 +56,10 @@ def test_never_matches_own_compound_or_dmso_and_nscb_other_weeks():
     neighbour_batch = q["neighbour"].map(dict(zip(q["query"], q["Metadata_Batch"], strict=True)))
     # neighbours that are themselves queries carry their batch; none may share a week
     both = neighbour_batch.notna()
-    shared = [set(a.split("|")) & set(b.split("|")) for a, b in zip(q.loc[both, "Metadata_Batch"], neighbour_batch[both], strict=True)]
+    shared = [
+        set(a.split("|")) & set(b.split("|"))
+        for a, b in zip(q.loc[both, "Metadata_Batch"], neighbour_batch[both], strict=True)
+    ]
     assert not any(shared)
 
 
@@ -141,7 +144,11 @@ def test_nscb_without_any_batch_information_is_a_clear_error():
 def test_single_well_treatment_is_evaluated_and_noted():
     wells = synthetic_wells(0)
     first = wells.index[(wells["Metadata_Compound"] == "c3") & (wells["Metadata_Concentration"] == 1.0)][0]
-    wells = wells.drop(index=wells.index[(wells["Metadata_Compound"] == "c3") & (wells["Metadata_Concentration"] == 1.0) & (wells.index != first)])
+    wells = wells.drop(
+        index=wells.index[
+            (wells["Metadata_Compound"] == "c3") & (wells["Metadata_Concentration"] == 1.0) & (wells.index != first)
+        ]
+    )
     result = nsc(wells)
     assert "c3@1" in set(result.queries["query"])
     assert any("single profile" in n and "c3@1" in n for n in result.notes)
@@ -150,7 +157,16 @@ def test_single_well_treatment_is_evaluated_and_noted():
 def test_queries_table_is_consistent():
     result = nsc(synthetic_wells(4, noise=1.2))
     q = result.queries
-    assert list(q.columns[:8]) == ["query", "compound", "true_moa", "predicted_moa", "neighbour", "neighbour_compound", "similarity", "correct"]
+    assert list(q.columns[:8]) == [
+        "query",
+        "compound",
+        "true_moa",
+        "predicted_moa",
+        "neighbour",
+        "neighbour_compound",
+        "similarity",
+        "correct",
+    ]
     assert (q["correct"] == (q["true_moa"] == q["predicted_moa"])).all()
     assert q["similarity"].between(-1, 1).all()
 

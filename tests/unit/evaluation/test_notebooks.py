@@ -42,11 +42,17 @@ def screen_home(tmp_path):
         for compound in sorted(COMPOUNDS):
             train_id = f"L-{compound}"
             tc.createTraining(
-                {"embeddingName": "emb", "trainId": train_id, "filterKey": keys.train_filter_key("emb", keys.normalize_label(compound))}
+                {
+                    "embeddingName": "emb",
+                    "trainId": train_id,
+                    "filterKey": keys.train_filter_key("emb", keys.normalize_label(compound)),
+                }
             )
             # another model: a random rotation of the space plus noise
             rotation, _ = np.linalg.qr(rng.normal(size=(len(FEATURES), len(FEATURES))))
-            embed(images, plate_ids, train_id, (values @ rotation + rng.normal(0, 0.8, values.shape)).astype(np.float32))
+            embed(
+                images, plate_ids, train_id, (values @ rotation + rng.normal(0, 0.8, values.shape)).astype(np.float32)
+            )
         bioims.client("configuration").setDefaultTrainId("BASE")
         yield ctx
 
@@ -56,7 +62,9 @@ def execute(name: str, parameters: str, workdir: Path) -> nbformat.NotebookNode:
     # like papermill: the overrides go in a cell right after the one tagged "parameters"
     position = next(i for i, c in enumerate(notebook.cells) if "parameters" in c.metadata.get("tags", []))
     notebook.cells.insert(position + 1, nbformat.v4.new_code_cell(parameters))
-    NotebookClient(notebook, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(workdir)}}).execute()
+    NotebookClient(
+        notebook, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(workdir)}}
+    ).execute()
     return notebook
 
 
@@ -69,7 +77,11 @@ def text(notebook) -> str:
 
 
 def test_baseline_notebook(screen_home, tmp_path):
-    notebook = execute("bbbc021-baseline-analysis.ipynb", "ANNOTATIONS = None\nPERPLEXITIES = (5, 15)\nGALLERY_SIZE = 12\nNEIGHBOURS = 5", tmp_path)
+    notebook = execute(
+        "bbbc021-baseline-analysis.ipynb",
+        "ANNOTATIONS = None\nPERPLEXITIES = (5, 15)\nGALLERY_SIZE = 12\nNEIGHBOURS = 5",
+        tmp_path,
+    )
     printed = text(notebook)
     assert "training BASE of embedding 'emb'" in printed
     assert "124 images with an embedding of length 10" in printed  # 62 wells x 2 sites
@@ -82,14 +94,20 @@ def test_baseline_notebook(screen_home, tmp_path):
 
 
 def test_moa_notebook(screen_home, tmp_path):
-    notebook = execute("bbbc021-moa-analysis.ipynb", "EMBEDDING_NAME = None\nBASELINE_TRAIN_ID = None\nANNOTATIONS = None\nK = 5", tmp_path)
+    notebook = execute(
+        "bbbc021-moa-analysis.ipynb",
+        "EMBEDDING_NAME = None\nBASELINE_TRAIN_ID = None\nANNOTATIONS = None\nK = 5",
+        tmp_path,
+    )
     printed = text(notebook)
     assert "10 of 10 MOA-labelled compounds have a leave-one-out training" in printed
     # the printed accuracy is the one computed here from the same trainings
     baseline = training_profiles("BASE")
     per_compound = {c: training_profiles(f"L-{c}") for c in COMPOUNDS}
     vote = compound_vote(baseline, per_compound, k=5)
-    assert f"Percentage of compounds with correct predicted MOA: {vote.correct}/{vote.total} = {vote.accuracy}" in printed
+    assert (
+        f"Percentage of compounds with correct predicted MOA: {vote.correct}/{vote.total} = {vote.accuracy}" in printed
+    )
     assert len(outputs(notebook, "image/png")) >= 2  # confusion matrix and the per-compound table
     tables = [o["data"]["text/html"] for o in outputs(notebook, "text/html")]
     assert any("NSCB" in t and "compound vote" in t for t in tables)

@@ -52,8 +52,12 @@ def test_no_embeddings_is_a_clear_error(screen):
 
 
 def test_annotations_fill_missing_concentrations():
-    profiles = pd.DataFrame({"Metadata_ImageSourceId": ["a", "b"], "Metadata_Concentration": [1.0, None], "e0": [0.1, 0.2]})
-    extra = pd.DataFrame({"Metadata_ImageSourceId": ["a", "b"], "Metadata_Concentration": [9.0, 3.0], "Metadata_Control": [False, True]})
+    profiles = pd.DataFrame(
+        {"Metadata_ImageSourceId": ["a", "b"], "Metadata_Concentration": [1.0, None], "e0": [0.1, 0.2]}
+    )
+    extra = pd.DataFrame(
+        {"Metadata_ImageSourceId": ["a", "b"], "Metadata_Concentration": [9.0, 3.0], "Metadata_Control": [False, True]}
+    )
     out = annotate(profiles, extra)
     assert out["Metadata_Concentration"].tolist() == [1.0, 3.0]
     assert out["Metadata_Control"].tolist() == [False, True]
@@ -68,12 +72,16 @@ def test_left_out_trainings_from_filter_keys(screen):
 
 
 def test_report_command(screen, tmp_path):
-    result = CliRunner().invoke(report_command, ["T1", "--recipe", "none", "--json", "--out", str(tmp_path / "r"), "--bootstrap", "20"])
+    result = CliRunner().invoke(
+        report_command, ["T1", "--recipe", "none", "--json", "--out", str(tmp_path / "r"), "--bootstrap", "20"]
+    )
     assert result.exit_code == 0, result.output
     out = json.loads(result.output)
     assert out["train_id"] == "T1" and out["nsc"]["total"] == 20 and out["compound_vote"]["total"] == 10
     assert (tmp_path / "r" / "report.md").is_file() and (tmp_path / "r" / "profiles.parquet").is_file()
-    published = {o.key.rsplit("/", 1)[1] for o in context.get().stores.data.list("artifact/train/T1/report/")}  # for the web UI
+    published = {
+        o.key.rsplit("/", 1)[1] for o in context.get().stores.data.list("artifact/train/T1/report/")
+    }  # for the web UI
     assert {"metrics.json", "report.md", "tsne.png"} <= published and "profiles.parquet" not in published
     missing = CliRunner().invoke(report_command, ["nope", "--out", str(tmp_path / "x")])
     assert missing.exit_code == 1 and "nope" in missing.output and "Traceback" not in missing.output
@@ -83,9 +91,13 @@ def test_report_uses_leave_one_out_trainings_for_the_vote(screen, tmp_path):
     images, plate_ids = screen
     tc = bioims.client("training-configuration")
     for train_id, compound in (("L1", "c1"), ("L3", "c3")):
-        tc.createTraining({"embeddingName": "emb", "trainId": train_id, "filterKey": f"train-filter/emb/{compound}-filter.txt"})
+        tc.createTraining(
+            {"embeddingName": "emb", "trainId": train_id, "filterKey": f"train-filter/emb/{compound}-filter.txt"}
+        )
         embed(images, plate_ids, train_id, images[FEATURES].to_numpy(dtype=np.float32) * 2.0)
-    result = CliRunner().invoke(report_command, ["T1", "--recipe", "none", "--json", "--out", str(tmp_path / "r"), "--bootstrap", "20"])
+    result = CliRunner().invoke(
+        report_command, ["T1", "--recipe", "none", "--json", "--out", str(tmp_path / "r"), "--bootstrap", "20"]
+    )
     assert result.exit_code == 0, result.output
     out = json.loads(result.output)
     assert out["left_out_trainings"] == 2
@@ -103,6 +115,8 @@ def test_profiles_read_the_same_on_the_aws_backend(aws_ctx):
     tc.createTraining({"embeddingName": "emb", "trainId": "T1"})
     embed(images, plate_ids, "T1", images[FEATURES].to_numpy(dtype=np.float32))
     loaded = training_profiles("T1").set_index("Metadata_ImageSourceId").loc[images["Metadata_ImageId"]]
-    np.testing.assert_array_equal(loaded[[f"e{i}" for i in range(10)]].to_numpy(), images[FEATURES].to_numpy(dtype=np.float32))
+    np.testing.assert_array_equal(
+        loaded[[f"e{i}" for i in range(10)]].to_numpy(), images[FEATURES].to_numpy(dtype=np.float32)
+    )
     assert loaded["Metadata_Compound"].tolist() == images["Metadata_Compound"].tolist()
     assert loaded["Metadata_Concentration"].tolist() == images["Metadata_Concentration"].tolist()

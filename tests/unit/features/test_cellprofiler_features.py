@@ -107,7 +107,10 @@ def test_packed_measurement_equals_cp_measure_on_each_roi(groups):
         else:
             np.testing.assert_allclose(matrix[i], expected, rtol=1e-5, atol=1e-7, equal_nan=True)
     # IntegratedIntensity / MeanIntensity of a channel is the object's area in pixels
-    area = matrix[:, names.index("Cells_Intensity_IntegratedIntensity_actin")] / matrix[:, names.index("Cells_Intensity_MeanIntensity_actin")]
+    area = (
+        matrix[:, names.index("Cells_Intensity_IntegratedIntensity_actin")]
+        / matrix[:, names.index("Cells_Intensity_MeanIntensity_actin")]
+    )
     np.testing.assert_allclose(area, cell.sum(axis=(1, 2)), rtol=1e-4)
 
 

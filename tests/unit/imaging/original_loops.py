@@ -198,7 +198,7 @@ def preprocess_image(
         if dropped:
             continue
         window = [_window(p[d], shape[d], roi_size) for d in range(3)]
-        crops.append(x[:, window[0][0]:window[0][1], window[1][0]:window[1][1], window[2][0]:window[2][1]])
+        crops.append(x[:, window[0][0] : window[0][1], window[1][0] : window[1][1], window[2][0] : window[2][1]])
         starts.append(tuple(w[0] for w in window))
         kept_centres.append(p)
     extent = tuple(min(n, roi_size) for n in shape)

@@ -23,7 +23,9 @@ def call(ctx, service: str, method: str, **params) -> dict:
     return response["body"]
 
 
-def write_fields(root: Path, n_fields: int, *, corrupt: int | None = None, seed: int = 0, dtype: type = np.uint16) -> list[dict]:
+def write_fields(
+    root: Path, n_fields: int, *, corrupt: int | None = None, seed: int = 0, dtype: type = np.uint16
+) -> list[dict]:
     """TIFFs of n fields (field `corrupt` gets a truncated actin file); manifest image entries."""
     images = []
     for i in range(n_fields):
@@ -55,7 +57,13 @@ def write_fields(root: Path, n_fields: int, *, corrupt: int | None = None, seed:
 
 
 def setup_plate(
-    ctx, root: Path, n_fields: int = 6, *, corrupt: int | None = None, roi_size: int = 16, min_voxels: int = 20,
+    ctx,
+    root: Path,
+    n_fields: int = 6,
+    *,
+    corrupt: int | None = None,
+    roi_size: int = 16,
+    min_voxels: int = 20,
     dtype: type = np.uint16,
 ) -> dict:
     """Upload a synthetic plate and prepare labels, configuration and an embedding."""
@@ -82,7 +90,13 @@ def setup_plate(
             "minVoxels": min_voxels,
         },
     )
-    upload = call(ctx, "process-plate", "uploadSourcePlate", inputBucket=ctx.stores.resource_bucket.bucket, inputKey="source-plate/synthetic.json")
+    upload = call(
+        ctx,
+        "process-plate",
+        "uploadSourcePlate",
+        inputBucket=ctx.stores.resource_bucket.bucket,
+        inputKey="source-plate/synthetic.json",
+    )
     rows = ctx.service("image-management").plate_images(upload["plateId"])
     by_source = {r["imageSourceId"]: r["imageId"] for r in rows}
     return {"plateId": upload["plateId"], "upload": upload, "images": by_source, "root": root}

@@ -8,7 +8,9 @@ import numpy as np
 from scipy import ndimage as ndi
 
 
-def _paint_ellipses(canvas: np.ndarray, centres: np.ndarray, radii: np.ndarray, angles: np.ndarray, values: np.ndarray) -> None:
+def _paint_ellipses(
+    canvas: np.ndarray, centres: np.ndarray, radii: np.ndarray, angles: np.ndarray, values: np.ndarray
+) -> None:
     """Add `value` inside each ellipse, touching only the ellipse's bounding box."""
     height, width = canvas.shape
     for (cy, cx), (ry, rx), angle, value in zip(centres, radii, angles, values, strict=True):

@@ -20,7 +20,9 @@ def test_cutoff_rule_equals_the_bin_walk(quantile):
         centers = np.sort(rng.random(100))
         if counts.sum() == 0:
             counts[rng.integers(100)] = 1
-        assert cutoff_from_histogram(counts, centers, quantile) == original.find_hist_cutoff((counts, centers), quantile)
+        assert cutoff_from_histogram(counts, centers, quantile) == original.find_hist_cutoff(
+            (counts, centers), quantile
+        )
 
 
 def test_cutoff_of_an_empty_histogram_is_the_first_centre():

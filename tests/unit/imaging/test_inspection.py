@@ -20,7 +20,15 @@ def _setup(tmp_path, shapes, dtype=np.uint16):
 def test_valid_image_reports_geometry_and_type(tmp_path):
     stores, row = _setup(tmp_path, [(16, 20)] * 3)
     result = inspect_image(stores, row)
-    assert result.as_dict() == {"imageId": "img", "valid": True, "width": 20, "height": 16, "depth": 1, "channels": 3, "dtype": "uint16"}
+    assert result.as_dict() == {
+        "imageId": "img",
+        "valid": True,
+        "width": 20,
+        "height": 16,
+        "depth": 1,
+        "channels": 3,
+        "dtype": "uint16",
+    }
 
 
 def test_every_dimension_is_compared(tmp_path):
@@ -41,6 +49,12 @@ def test_unreadable_channels_and_single_files(tmp_path):
     stack = {"imageId": "z", "bucket": row["bucket"], "key": "z.tif"}
     stores.bucket(row["bucket"]).put_bytes("z.tif", write_tiff_bytes(np.ones((4, 6, 7), dtype=np.uint8)))
     assert inspect_image(stores, stack).as_dict() == {
-        "imageId": "z", "valid": True, "width": 7, "height": 6, "depth": 4, "channels": 1, "dtype": "uint8"
+        "imageId": "z",
+        "valid": True,
+        "width": 7,
+        "height": 6,
+        "depth": 4,
+        "channels": 1,
+        "dtype": "uint8",
     }
     assert not inspect_image(stores, {"imageId": "nobucket", "key": "x"}).valid

@@ -72,13 +72,22 @@ def test_channel_sources_follow_the_origin_row():
         "key": "",
         "channelKeys": [{"name": "dapi", "keysuffix": "W1/a.tif"}, {"name": "actin", "keysuffix": "W1/b.tif"}],
     }
-    assert channel_sources(row) == [ChannelSource("dapi", "/data/bbbc021", "W1/a.tif"), ChannelSource("actin", "/data/bbbc021", "W1/b.tif")]
-    assert channel_sources({"imageId": "i2", "bucket": "b", "key": "one.tif"}) == [ChannelSource(SINGLE_CHANNEL_NAME, "b", "one.tif")]
+    assert channel_sources(row) == [
+        ChannelSource("dapi", "/data/bbbc021", "W1/a.tif"),
+        ChannelSource("actin", "/data/bbbc021", "W1/b.tif"),
+    ]
+    assert channel_sources({"imageId": "i2", "bucket": "b", "key": "one.tif"}) == [
+        ChannelSource(SINGLE_CHANNEL_NAME, "b", "one.tif")
+    ]
     for bad in (
         {"imageId": "x", "key": "k"},
         {"imageId": "x", "bucket": "b"},
         {"imageId": "x", "bucket": "b", "channelKeys": [{"name": "dapi"}]},
-        {"imageId": "x", "bucket": "b", "channelKeys": [{"name": "a", "keysuffix": "1"}, {"name": "a", "keysuffix": "2"}]},
+        {
+            "imageId": "x",
+            "bucket": "b",
+            "channelKeys": [{"name": "a", "keysuffix": "1"}, {"name": "a", "keysuffix": "2"}],
+        },
     ):
         with pytest.raises(ImageReadError):
             channel_sources(bad)

@@ -43,7 +43,9 @@ def test_normalize_channel_equals_the_original_loops_8bit():
     rng = np.random.default_rng(7)
     raw = rng.integers(2, 250, (1, 30, 40)).astype(np.uint8)
     flat = (_background(raw.shape) * 65535 / 255 * 4).astype(np.float32)  # 8-bit scale background
-    np.testing.assert_allclose(normalize_channel(raw, log_background(flat)), _original_normalized(raw, flat), atol=1e-12)
+    np.testing.assert_allclose(
+        normalize_channel(raw, log_background(flat)), _original_normalized(raw, flat), atol=1e-12
+    )
 
 
 def test_top_cutoff_is_the_99_percent_bin_rule():

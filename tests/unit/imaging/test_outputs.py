@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from bioims import keys
+from bioims.imaging.errors import ImageShapeError, MissingFlatField
 from bioims.imaging.flatfield import FlatField
 from bioims.imaging.outputs import (
     NO_LABEL_TEXT,
@@ -15,7 +16,6 @@ from bioims.imaging.outputs import (
     write_flat_field,
     write_image_outputs,
 )
-from bioims.imaging.errors import ImageShapeError, MissingFlatField
 from bioims.imaging.params import RoiParameters
 from bioims.imaging.pipeline import preprocess_image
 from bioims.store.localfs import LocalObjectStore

@@ -21,14 +21,24 @@ def test_defaults_are_the_originals():
 
 
 def test_configuration_strings_are_parsed():
-    parsed = RoiParameters.from_config({KEY_ROI_SIZE: " 64 ", KEY_MIN_VOXELS: "50", KEY_SEGMENTATION_CHANNEL: "hoechst"})
+    parsed = RoiParameters.from_config(
+        {KEY_ROI_SIZE: " 64 ", KEY_MIN_VOXELS: "50", KEY_SEGMENTATION_CHANNEL: "hoechst"}
+    )
     assert parsed == RoiParameters(64, 50, "hoechst")
-    assert ArtifactParameters.from_config({KEY_ARTIFACT_KEYS: "a.png", KEY_ARTIFACT_SIZES: "300"}).pairs() == [("a.png", 300)]
+    assert ArtifactParameters.from_config({KEY_ARTIFACT_KEYS: "a.png", KEY_ARTIFACT_SIZES: "300"}).pairs() == [
+        ("a.png", 300)
+    ]
 
 
 @pytest.mark.parametrize(
     "values",
-    [{KEY_ROI_SIZE: "big"}, {KEY_ROI_SIZE: "1"}, {KEY_MIN_VOXELS: "0"}, {KEY_MIN_VOXELS: True}, {KEY_SEGMENTATION_CHANNEL: "  "}],
+    [
+        {KEY_ROI_SIZE: "big"},
+        {KEY_ROI_SIZE: "1"},
+        {KEY_MIN_VOXELS: "0"},
+        {KEY_MIN_VOXELS: True},
+        {KEY_SEGMENTATION_CHANNEL: "  "},
+    ],
 )
 def test_bad_roi_parameters_are_rejected(values):
     with pytest.raises(ParameterError):

@@ -27,7 +27,9 @@ def test_vectorised_image_equals_the_original_loops(plate_fields, flat_field_obj
         result = preprocess_image(CHANNELS, field, flat_field_objects, parameters)
         assert result.tensor.shape[1:] == (3, 1, min(roi_size, 96), min(roi_size, 128))
         try:
-            expected = original.preprocess_image(list(CHANNELS), field, [f.array for f in flat_field_objects], roi_size, min_voxels)
+            expected = original.preprocess_image(
+                list(CHANNELS), field, [f.array for f in flat_field_objects], roi_size, min_voxels
+            )
         except original.RoiDimensionInvalid:
             continue  # the original aborts this image (float rounding at the far edge, see test_rois)
         _compare(result, expected)
@@ -38,7 +40,9 @@ def test_vectorised_image_equals_the_original_loops(plate_fields, flat_field_obj
 def test_whole_pipeline_equals_the_original_with_its_own_flat_field(plate_fields):
     """Flat field (/65536 in the original) and image together: same ROIs, values within one step."""
     flats_orig = [original.flat_field([f[c] for f in plate_fields]) for c in range(3)]
-    flats_ours = [FlatField.from_array(n, compute_flat_field([f[c] for f in plate_fields])) for c, n in enumerate(CHANNELS)]
+    flats_ours = [
+        FlatField.from_array(n, compute_flat_field([f[c] for f in plate_fields])) for c, n in enumerate(CHANNELS)
+    ]
     parameters = RoiParameters(roi_size=16, min_voxels=20)
     for field in plate_fields:
         expected = original.preprocess_image(list(CHANNELS), field, flats_orig, 16, 20)
@@ -67,7 +71,9 @@ def test_segmentation_channel_comes_from_the_parameters(plate_fields, flat_field
     field = plate_fields[0]
     on_dapi = preprocess_image(CHANNELS, field, flat_field_objects, RoiParameters(16, 20, "dapi"))
     on_actin = preprocess_image(CHANNELS, field, flat_field_objects, RoiParameters(16, 20, "actin"))
-    expected = original.preprocess_image(["actin", "tubulin", "dapi"], field[::-1], [f.array for f in flat_field_objects[::-1]], 16, 20, "actin")
+    expected = original.preprocess_image(
+        ["actin", "tubulin", "dapi"], field[::-1], [f.array for f in flat_field_objects[::-1]], 16, 20, "actin"
+    )
     _compare(on_actin, (expected[0][:, ::-1], expected[1], expected[2]))
     assert not np.array_equal(on_dapi.centres, on_actin.centres)
     with pytest.raises(ParameterError, match="segmentation channel 'hoechst'"):

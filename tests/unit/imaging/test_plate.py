@@ -146,7 +146,9 @@ def test_setup_errors_stop_the_workflow_with_their_cause(plate):
     assert result["status"] == "FAILED"
     result = call(ctx, "process-plate", "describeExecution", executionArn=result["executionArn"])
     assert "moa" in result["cause"]
-    labelled = [r["imageId"] for r in ctx.service("image-management").plate_images(info["plateId"]) if r.get("trainLabel")]
+    labelled = [
+        r["imageId"] for r in ctx.service("image-management").plate_images(info["plateId"]) if r.get("trainLabel")
+    ]
     written = {k for k in data_files(ctx) if k.endswith("-roi.json")}
     assert labelled and not any(image_id in key for key in written for image_id in labelled)
 
@@ -158,7 +160,11 @@ def test_missing_file_after_upload_fails_only_that_image(plate):
     assert result["status"] == "SUCCEEDED"
     status = image_status(ctx.service("image-management").image(info["images"]["field-01"]), EMBEDDING)
     assert status["status"] == "FAILED" and "missing" in status["error"]
-    done = [s for s, i in info["images"].items() if image_status(ctx.service("image-management").image(i), EMBEDDING)["status"] == "DONE"]
+    done = [
+        s
+        for s, i in info["images"].items()
+        if image_status(ctx.service("image-management").image(i), EMBEDDING)["status"] == "DONE"
+    ]
     assert sorted(done) == ["field-00", "field-02", "field-03", "field-05"]
 
 

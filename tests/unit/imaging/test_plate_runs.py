@@ -24,7 +24,9 @@ NOT_IN_JOB_IMAGE = ("torch", "pandas", "sklearn", "faiss", "matplotlib", "copair
 
 def _env(home: Path, workers: int) -> dict[str, str]:
     env = dict(os.environ)
-    env.update({"BIOIMS_HOME": str(home), "BIOIMS_BACKEND": "local", "BIOIMS_WORKERS": str(workers), "PYTHONPATH": str(ROOT)})
+    env.update(
+        {"BIOIMS_HOME": str(home), "BIOIMS_BACKEND": "local", "BIOIMS_WORKERS": str(workers), "PYTHONPATH": str(ROOT)}
+    )
     return env
 
 
@@ -61,18 +63,46 @@ def test_batch_entry_points_run_with_the_job_images_packages(tmp_path, monkeypat
 
     def run(module: str, *args: str) -> subprocess.CompletedProcess:
         code = blocker + f"sys.argv = ['{module}', *{list(args)!r}]; runpy.run_module('{module}', run_name='__main__')"
-        return subprocess.run([sys.executable, "-c", code], env=_env(home, 1), capture_output=True, text=True, timeout=120, cwd=ROOT)
+        return subprocess.run(
+            [sys.executable, "-c", code], env=_env(home, 1), capture_output=True, text=True, timeout=120, cwd=ROOT
+        )
 
-    plate = run("batch_jobs.plate_preprocessing", "--plateId", info["plateId"], "--region", "us-east-1", "--bucket", "ignored")
+    plate = run(
+        "batch_jobs.plate_preprocessing", "--plateId", info["plateId"], "--region", "us-east-1", "--bucket", "ignored"
+    )
     assert plate.returncode == 0, plate.stderr
     assert json.loads(plate.stdout)["computed"] == ["dapi", "tubulin", "actin"]
     image_id = info["images"]["field-00"]
-    image = run("batch_jobs.image_preprocessing", "--imageId", image_id, "--embeddingName", EMBEDDING, "--plateId", info["plateId"])
+    image = run(
+        "batch_jobs.image_preprocessing",
+        "--imageId",
+        image_id,
+        "--embeddingName",
+        EMBEDDING,
+        "--plateId",
+        info["plateId"],
+    )
     assert image.returncode == 0, image.stderr
     assert json.loads(image.stdout)["status"] == "done"
-    again = run("batch_jobs.image_preprocessing", "--imageId", image_id, "--embeddingName", EMBEDDING, "--plateId", info["plateId"])
+    again = run(
+        "batch_jobs.image_preprocessing",
+        "--imageId",
+        image_id,
+        "--embeddingName",
+        EMBEDDING,
+        "--plateId",
+        info["plateId"],
+    )
     assert json.loads(again.stdout)["status"] == "skipped"
-    bad = run("batch_jobs.image_preprocessing", "--imageId", "nope", "--embeddingName", EMBEDDING, "--plateId", info["plateId"])
+    bad = run(
+        "batch_jobs.image_preprocessing",
+        "--imageId",
+        "nope",
+        "--embeddingName",
+        EMBEDDING,
+        "--plateId",
+        info["plateId"],
+    )
     assert bad.returncode == 1 and json.loads(bad.stderr)["error"] == "NotFound"
     missing = run("batch_jobs.image_preprocessing", "--imageId", image_id)
     assert missing.returncode == 2 and "--embeddingName" in missing.stderr
@@ -93,9 +123,17 @@ def test_killed_run_completes_on_rerun_with_byte_identical_outputs(tmp_path, mon
     plate_id = infos[killed_home]["plateId"]
     code = (
         "from bioims import context; from bioims.services.api import handle_json; "
-        "handle_json(context.get().service('process-plate'), {'method': 'processPlate', 'plateId': " f"'{plate_id}', 'embeddingName': '{EMBEDDING}'}})"
+        "handle_json(context.get().service('process-plate'), {'method': 'processPlate', 'plateId': "
+        f"'{plate_id}', 'embeddingName': '{EMBEDDING}'}})"
     )
-    process = subprocess.Popen([sys.executable, "-c", code], env=_env(killed_home, 2), cwd=ROOT, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [sys.executable, "-c", code],
+        env=_env(killed_home, 2),
+        cwd=ROOT,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     data_root = killed_home / "objects" / "bioims-data"
     deadline = time.monotonic() + 120
     try:

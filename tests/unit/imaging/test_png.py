@@ -23,7 +23,15 @@ def test_non_contiguous_input_is_encoded_as_its_values():
     np.testing.assert_array_equal(np.asarray(Image.open(io.BytesIO(encode_png(pixels)))), pixels)
 
 
-@pytest.mark.parametrize("bad", [np.zeros((4, 4, 3), np.uint16), np.zeros((4, 4, 4), np.uint8), np.zeros((0, 4, 3), np.uint8), np.zeros(4, np.uint8)])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        np.zeros((4, 4, 3), np.uint16),
+        np.zeros((4, 4, 4), np.uint8),
+        np.zeros((0, 4, 3), np.uint8),
+        np.zeros(4, np.uint8),
+    ],
+)
 def test_unsupported_pixels_are_refused(bad):
     with pytest.raises(ValueError, match="PNG|empty"):
         encode_png(bad)

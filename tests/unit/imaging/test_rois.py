@@ -23,7 +23,8 @@ def _original_geometry(centres, shape, roi_size):
 
 
 @pytest.mark.parametrize(
-    "shape, roi_size", [((1, 1024, 1280), 128), ((1, 96, 128), 16), ((1, 96, 128), 64), ((1, 40, 50), 64), ((3, 60, 70), 32)]
+    "shape, roi_size",
+    [((1, 1024, 1280), 128), ((1, 96, 128), 16), ((1, 96, 128), 64), ((1, 40, 50), 64), ((3, 60, 70), 32)],
 )
 def test_edge_rule_and_windows_equal_the_original(shape, roi_size):
     rng = np.random.default_rng(roi_size)

@@ -60,8 +60,9 @@ def cell_rois(rng: np.random.Generator, label: int, compound: int, spec: RoiSetS
     return (np.clip(image, 0, 1) * 65535).astype(np.uint16)[:, :, None]
 
 
-def write_image(store, embedding_name: str, plate: str, image_id: str, rois: np.ndarray,
-                label: int | None, subclass: int) -> str:
+def write_image(
+    store, embedding_name: str, plate: str, image_id: str, rois: np.ndarray, label: int | None, subclass: int
+) -> str:
     prefix = keys.train_prefix(embedding_name, plate, image_id)
     n = rois.shape[0]
     store.put_bytes(prefix + keys.SUFFIX_TRAIN, npy_bytes(rois))
@@ -91,11 +92,18 @@ def write_roi_set(store: LocalObjectStore, embedding_name: str, spec: RoiSetSpec
                     serial += 1
                     rois = cell_rois(rng, label, c, spec, spec.rois_per_image)
                     write_image(store, embedding_name, plate, image_id, rois, label, compound)
-                    rows.append({
-                        "imageId": image_id, "trainId": "origin", "plateId": plate, "wellId": well,
-                        "trainCategory": "moa", "trainLabel": f"moa-{label}",
-                        "trainSubclassType": "compound", "trainSubclass": f"compound-{compound}",
-                    })
+                    rows.append(
+                        {
+                            "imageId": image_id,
+                            "trainId": "origin",
+                            "plateId": plate,
+                            "wellId": well,
+                            "trainCategory": "moa",
+                            "trainLabel": f"moa-{label}",
+                            "trainSubclassType": "compound",
+                            "trainSubclass": f"compound-{compound}",
+                        }
+                    )
     for u in range(spec.unlabelled_images):
         image_id = f"unl{u:04d}"
         rois = cell_rois(rng, 0, 0, spec, spec.rois_per_image)
@@ -104,8 +112,15 @@ def write_roi_set(store: LocalObjectStore, embedding_name: str, spec: RoiSetSpec
     return rows
 
 
-def make_training_set(root, spec: RoiSetSpec = RoiSetSpec(), *, embedding_name: str = "emb",
-                      train_id: str = "train1", validation_fraction: float = 0.5, seed: int = 0):
+def make_training_set(
+    root,
+    spec: RoiSetSpec = RoiSetSpec(),
+    *,
+    embedding_name: str = "emb",
+    train_id: str = "train1",
+    validation_fraction: float = 0.5,
+    seed: int = 0,
+):
     """(store, rows, manifest): a written ROI set and its built, written training manifest."""
     from bioims.learning.manifest import prepare_training_set
 

@@ -16,8 +16,15 @@ from tests.unit.learning.learning_roiset import RoiSetSpec, cell_rois, write_ima
 EMBEDDING = "emb"
 WIDTH, HEIGHT, CHANNELS = 64, 48, 2
 SPEC = RoiSetSpec(classes=2, compounds_per_class=2, rois_per_image=4, channels=CHANNELS, size=24)
-HYPER = {"network": "bioims-resnet", "width": 8, "epochs": 1, "minibatches_per_epoch": 3, "threads": 1,
-         "log_every": 1, "validation_fraction": 0.5}
+HYPER = {
+    "network": "bioims-resnet",
+    "width": 8,
+    "epochs": 1,
+    "minibatches_per_epoch": 3,
+    "threads": 1,
+    "log_every": 1,
+    "validation_fraction": 0.5,
+}
 MOAS = ("moa-a", "moa-b")
 COMPOUNDS = ("cpd-a1", "cpd-a2", "cpd-b1", "cpd-b2")
 
@@ -40,18 +47,38 @@ def upload_plate(ctx, name: str, seed: int) -> tuple[str, list[dict]]:
     for c, compound in enumerate(COMPOUNDS):
         for well in range(2):
             for site in range(2):
-                image = {"wellSourceId": f"W{c}{well}", "imageSourceId": f"{name}-{compound}-{well}-{site}",
-                         "sourceBucket": "/data", "sourceKey": "", "category": "moa", "label": MOAS[c // 2],
-                         "subclassType": "compound", "subclass": compound}
+                image = {
+                    "wellSourceId": f"W{c}{well}",
+                    "imageSourceId": f"{name}-{compound}-{well}-{site}",
+                    "sourceBucket": "/data",
+                    "sourceKey": "",
+                    "category": "moa",
+                    "label": MOAS[c // 2],
+                    "subclassType": "compound",
+                    "subclass": compound,
+                }
                 images.append(image)
     images.append({"wellSourceId": "W99", "imageSourceId": f"{name}-dmso", "sourceBucket": "/data", "sourceKey": ""})
     key = f"manifests/{name}.json"
     ctx.stores.resource_bucket.put_bytes(key, json.dumps({"plateSourceId": name, "images": images}).encode())
-    plate_id = call(ctx, "image-management", "populateSourcePlate", inputBucket=ctx.stores.resource_bucket.bucket, inputKey=key)["plateId"]
+    plate_id = call(
+        ctx, "image-management", "populateSourcePlate", inputBucket=ctx.stores.resource_bucket.bucket, inputKey=key
+    )["plateId"]
     rows = ctx.service("image-management").plate_images(plate_id)
     for row in rows:
-        call(ctx, "image-management", "applyInspectionResult", inspectionResult={
-            "imageId": row["imageId"], "valid": True, "width": WIDTH, "height": HEIGHT, "depth": 1, "channels": CHANNELS})
+        call(
+            ctx,
+            "image-management",
+            "applyInspectionResult",
+            inspectionResult={
+                "imageId": row["imageId"],
+                "valid": True,
+                "width": WIDTH,
+                "height": HEIGHT,
+                "depth": 1,
+                "channels": CHANNELS,
+            },
+        )
     assert call(ctx, "image-management", "validatePlate", plateId=plate_id)["status"] == "VALIDATED"
     rng = np.random.default_rng(seed)
     for row in rows:
@@ -65,10 +92,22 @@ def upload_plate(ctx, name: str, seed: int) -> tuple[str, list[dict]]:
 
 def setup_screen(local_ctx):
     """The embedding, two plates and the exclusion lists; returns {plateId: image rows}."""
-    call(local_ctx, "training-configuration", "createEmbedding", embedding={
-        "embeddingName": EMBEDDING, "inputWidth": WIDTH, "inputHeight": HEIGHT, "inputChannels": CHANNELS,
-        "roiWidth": SPEC.size, "roiHeight": SPEC.size, "network": "bioims-resnet", "trainingHyperparameters": HYPER,
-        "embeddingVectorLength": 32})
+    call(
+        local_ctx,
+        "training-configuration",
+        "createEmbedding",
+        embedding={
+            "embeddingName": EMBEDDING,
+            "inputWidth": WIDTH,
+            "inputHeight": HEIGHT,
+            "inputChannels": CHANNELS,
+            "roiWidth": SPEC.size,
+            "roiHeight": SPEC.size,
+            "network": "bioims-resnet",
+            "trainingHyperparameters": HYPER,
+            "embeddingVectorLength": 32,
+        },
+    )
     plates = dict(upload_plate(local_ctx, name, seed) for seed, name in enumerate(("P1", "P2")))
     resources = local_ctx.stores.resource_bucket
     for compound in COMPOUNDS:

@@ -63,8 +63,13 @@ def render_screen(
     and carry MOA labels only for the standard protocol's labelled fields. `fields_out`, when
     given, receives {imageId: (3, H, W) uint16 field} (for baselines computed on whole fields)."""
     design = load_design()
-    config = SynthConfig(seed=spec.seed, height=spec.height, width=spec.width,
-                         fields_per_well=spec.fields_per_well, cell_scale=spec.cell_scale)
+    config = SynthConfig(
+        seed=spec.seed,
+        height=spec.height,
+        width=spec.width,
+        fields_per_well=spec.fields_per_well,
+        cell_scale=spec.cell_scale,
+    )
     world = SyntheticBbbc021(config, design)
     bank_warmup(config)
     parameters = RoiParameters(roi_size=spec.roi_size, min_voxels=spec.min_voxels, segmentation_channel="dapi")
@@ -75,8 +80,12 @@ def render_screen(
     store = LocalObjectStore(Path(root))
     rows: list[dict] = []
     for plate, wells in sorted(spec.wells.items()):
-        chosen = fields[(fields["plate"] == plate) & fields["well"].isin(wells) & (fields["site"] <= spec.fields_per_well)]
-        images = {(r.well, int(r.site)): world.render(plate, r.well, int(r.site)) for r in chosen.itertuples(index=False)}
+        chosen = fields[
+            (fields["plate"] == plate) & fields["well"].isin(wells) & (fields["site"] <= spec.fields_per_well)
+        ]
+        images = {
+            (r.well, int(r.site)): world.render(plate, r.well, int(r.site)) for r in chosen.itertuples(index=False)
+        }
         flats = [
             FlatField.from_array(name, compute_flat_field([image[c][None] for image in images.values()]))
             for c, name in enumerate(CHANNELS)
@@ -98,9 +107,15 @@ def render_screen(
             store.put_bytes(prefix + keys.SUFFIX_SUBCLASS, _npy(np.full(n, compound_index[r.compound], dtype=np.int32)))
             store.put_bytes(prefix + keys.SUFFIX_ROI, json.dumps(result.roi_document(parameters)).encode())
             row = {
-                "imageId": image_id, "trainId": "origin", "plateId": plate, "wellId": f"{plate}-{r.well}",
-                "plateSourceId": plate, "wellSourceId": r.well, "trainSubclassType": "compound",
-                "trainSubclass": r.compound, "metadata": {"concentration": float(r.concentration)},
+                "imageId": image_id,
+                "trainId": "origin",
+                "plateId": plate,
+                "wellId": f"{plate}-{r.well}",
+                "plateSourceId": plate,
+                "wellSourceId": r.well,
+                "trainSubclassType": "compound",
+                "trainSubclass": r.compound,
+                "metadata": {"concentration": float(r.concentration)},
             }
             if moa is not None:
                 row.update(trainCategory="moa", trainLabel=moa)
@@ -115,9 +130,15 @@ def profile_table(rows: list[dict], embeddings: dict[str, np.ndarray]) -> pd.Dat
         vector = embeddings.get(row["imageId"])
         if vector is None or not row.get("trainLabel"):
             continue
-        records.append({
-            PLATE: row["plateSourceId"], WELL: row["wellSourceId"], IMAGE_ID: row["imageId"],
-            COMPOUND: row["trainSubclass"], CONCENTRATION: row["metadata"]["concentration"], MOA: row["trainLabel"],
-            **{f"e{i}": float(v) for i, v in enumerate(vector)},
-        })
+        records.append(
+            {
+                PLATE: row["plateSourceId"],
+                WELL: row["wellSourceId"],
+                IMAGE_ID: row["imageId"],
+                COMPOUND: row["trainSubclass"],
+                CONCENTRATION: row["metadata"]["concentration"],
+                MOA: row["trainLabel"],
+                **{f"e{i}": float(v) for i, v in enumerate(vector)},
+            }
+        )
     return pd.DataFrame.from_records(records)

@@ -32,7 +32,9 @@ def test_train_start_status_list_and_embed(screen):
     assert embedded.exit_code == 0, embedded.output
     result = json.loads(embedded.output.strip().splitlines()[-1])
     assert result["status"] == "SUCCEEDED" and result["complete"]
-    assert result["images"] == sum(1 for rows in plates.values() for r in rows if not r["imageSourceId"].endswith("-0-1"))
+    assert result["images"] == sum(
+        1 for rows in plates.values() for r in rows if not r["imageSourceId"].endswith("-0-1")
+    )
     raw = run("train", "getTrainingStatus", "--trainId", train_id, "--json")  # the service method, as is
     assert json.loads(raw.output)["state"] == "embedded"
 
@@ -48,9 +50,29 @@ def test_errors_are_messages_and_failed_trainings_exit_1(screen):
 
 
 def test_progress_lines_read_as_a_bar():
-    text, done, total = describe_progress({"event": "minibatch", "epoch": 2, "epochs": 3, "minibatch": 50,
-                                           "minibatches": 200, "loss": 1.25, "metrics": {}, "eta_s": 125.0})
+    text, done, total = describe_progress(
+        {
+            "event": "minibatch",
+            "epoch": 2,
+            "epochs": 3,
+            "minibatch": 50,
+            "minibatches": 200,
+            "loss": 1.25,
+            "metrics": {},
+            "eta_s": 125.0,
+        }
+    )
     assert (done, total) == (250, 600) and text == "epoch 2/3, loss 1.2500, ETA 2:05"
-    text, done, total = describe_progress({"event": "done", "epoch": 3, "epochs": 3, "minibatch": 200, "minibatches": 200,
-                                           "loss": 0.5, "metrics": {"val_knn_accuracy": 0.75}, "best_epoch": 2})
+    text, done, total = describe_progress(
+        {
+            "event": "done",
+            "epoch": 3,
+            "epochs": 3,
+            "minibatch": 200,
+            "minibatches": 200,
+            "loss": 0.5,
+            "metrics": {"val_knn_accuracy": 0.75},
+            "best_epoch": 2,
+        }
+    )
     assert (done, total) == (600, 600) and text == "epoch 3/3, loss 0.5000, val_knn_accuracy 0.7500, best epoch 2"

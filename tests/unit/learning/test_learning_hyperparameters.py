@@ -21,8 +21,17 @@ def test_bbbc021_defaults_are_the_originals():
 
 
 def test_strings_from_sagemaker_are_coerced():
-    config = resolve_config({"network": "bioims-resnet", "lr": "0.01", "epochs": "3", "blocks": "2,1,1",
-                             "momentum": "0.5", "batch-size": "4", "backend": "gloo"})
+    config = resolve_config(
+        {
+            "network": "bioims-resnet",
+            "lr": "0.01",
+            "epochs": "3",
+            "blocks": "2,1,1",
+            "momentum": "0.5",
+            "batch-size": "4",
+            "backend": "gloo",
+        }
+    )
     assert config.lr == 0.01 and config.epochs == 3 and config.blocks == (2, 1, 1)
     assert config.batch_size == 4 and config.optimizer == "adamw"  # network default kept
 

@@ -109,6 +109,8 @@ def test_models_are_published_and_fetched(trained, tmp_path):
     net, card = load_model(cached)
     original, _ = load_model(model_dir)
     assert card["data"]["roiSize"] == 24 and net.roi_size == 24
-    assert all(torch.equal(a, b) for a, b in zip(net.state_dict().values(), original.state_dict().values(), strict=True))
+    assert all(
+        torch.equal(a, b) for a, b in zip(net.state_dict().values(), original.state_dict().values(), strict=True)
+    )
     with pytest.raises(ModelError, match="no model card"):
         load_model(tmp_path / "nothing")

@@ -36,7 +36,15 @@ def _build(store, rows, exclude=(), **kw):
 def test_inspect_reads_headers_and_labels(dataset):
     store, rows = dataset
     info = inspect_roi_files(store, keys.train_prefix("emb", rows[0]["plateId"], rows[0]["imageId"]))
-    assert (info.rois, info.channels, info.depth, info.size, info.labelled, info.label, info.subclass) == (2, 2, 1, 16, True, 0, 0)
+    assert (info.rois, info.channels, info.depth, info.size, info.labelled, info.label, info.subclass) == (
+        2,
+        2,
+        1,
+        16,
+        True,
+        0,
+        0,
+    )
     assert info.problems == ()
     unlabelled = next(r for r in rows if not r.get("trainLabel"))
     info = inspect_roi_files(store, keys.train_prefix("emb", unlabelled["plateId"], unlabelled["imageId"]))
@@ -81,8 +89,9 @@ def test_validation_holds_out_whole_wells_and_keeps_every_compound(dataset):
     assert manifest.validation["wells"] == 6 and manifest.validation["rois"] == 12
     # deterministic and independent of row order
     shuffled = list(reversed(rows))
-    assert [i.validation for i in _build(store, shuffled, validation_fraction=0.34, seed=5).images] == \
-        [i.validation for i in manifest.images]
+    assert [i.validation for i in _build(store, shuffled, validation_fraction=0.34, seed=5).images] == [
+        i.validation for i in manifest.images
+    ]
     other = _build(store, rows, validation_fraction=0.34, seed=6)
     assert [i.validation for i in other.images] != [i.validation for i in manifest.images]
 
@@ -108,8 +117,15 @@ def test_inconsistent_training_sets_fail_and_write_nothing(dataset):
     store, rows = dataset
     row = rows[0]
     # another ROI size on one image, a missing subclass file on another
-    write_image(store, "emb", row["plateId"], row["imageId"],
-                cell_rois(np.random.default_rng(0), 0, 0, RoiSetSpec(size=20, channels=2), 2), 0, 0)
+    write_image(
+        store,
+        "emb",
+        row["plateId"],
+        row["imageId"],
+        cell_rois(np.random.default_rng(0), 0, 0, RoiSetSpec(size=20, channels=2), 2),
+        0,
+        0,
+    )
     store.delete(keys.subclass_key("emb", rows[1]["plateId"], rows[1]["imageId"]))
     with pytest.raises(TrainingSetError) as err:
         prepare_training_set(store, "bad", "emb", rows)

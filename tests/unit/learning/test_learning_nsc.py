@@ -27,8 +27,14 @@ from bioims.learning.trainer import train_network, write_untrained_model
 from tests.unit.learning.synthetic_screen import profile_table, render_screen
 
 RECIPES = {
-    "bbbc021-1": {"optimizer": "adamw", "lr": 0.0003, "batch_size": 2, "input_norm": "dataset",
-                  "epochs": 5, "minibatches_per_epoch": 50},
+    "bbbc021-1": {
+        "optimizer": "adamw",
+        "lr": 0.0003,
+        "batch_size": 2,
+        "input_norm": "dataset",
+        "epochs": 5,
+        "minibatches_per_epoch": 50,
+    },
     "bioims-resnet": {"epochs": 5, "minibatches_per_epoch": 50},
 }
 

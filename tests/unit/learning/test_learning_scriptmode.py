@@ -6,6 +6,7 @@ import pytest
 from bioims import keys
 from bioims.learning import scriptmode
 from bioims.learning.modelcard import load_model
+from bioims.learning.progress import parse_progress_line
 from bioims.learning.scriptmode import (
     ScriptError,
     container_invocation,
@@ -15,13 +16,19 @@ from bioims.learning.scriptmode import (
     parse_arguments,
     read_environment,
 )
-from bioims.learning.progress import parse_progress_line
 from tests.unit.learning.learning_roiset import RoiSetSpec, make_training_set
 
 
 def sm_env(data: Path, model: Path, checkpoints: Path, **extra: str) -> dict[str, str]:
-    return {"SM_CHANNEL_TRAINING": str(data), "SM_MODEL_DIR": str(model), "SM_CHECKPOINT_DIR": str(checkpoints),
-            "SM_HOSTS": '["algo-1"]', "SM_CURRENT_HOST": "algo-1", "SM_NUM_GPUS": "0", **extra}
+    return {
+        "SM_CHANNEL_TRAINING": str(data),
+        "SM_MODEL_DIR": str(model),
+        "SM_CHECKPOINT_DIR": str(checkpoints),
+        "SM_HOSTS": '["algo-1"]',
+        "SM_CURRENT_HOST": "algo-1",
+        "SM_NUM_GPUS": "0",
+        **extra,
+    }
 
 
 SPEC = RoiSetSpec(classes=2, compounds_per_class=1, wells_per_compound=2, images_per_well=1, rois_per_image=4, size=16)
@@ -36,7 +43,10 @@ def data(tmp_path):
 
 def test_arguments_and_manifest_key():
     assert parse_arguments(["--lr", "0.1", "--batch-size=4", "--train_list_file", "x"]) == {
-        "lr": "0.1", "batch_size": "4", "train_list_file": "x"}
+        "lr": "0.1",
+        "batch_size": "4",
+        "train_list_file": "x",
+    }
     with pytest.raises(ScriptError, match="has no value"):
         parse_arguments(["--lr"])
     with pytest.raises(ScriptError, match="unexpected argument"):
@@ -46,7 +56,13 @@ def test_arguments_and_manifest_key():
     with pytest.raises(ScriptError, match="no training set given"):
         manifest_key_from({})
     assert hyperparameter_arguments({"blocks": (1, 2), "flag": True, "skip": None, "lr": 0.1}) == [
-        "--blocks", "1,2", "--flag", "true", "--lr", "0.1"]
+        "--blocks",
+        "1,2",
+        "--flag",
+        "true",
+        "--lr",
+        "0.1",
+    ]
 
 
 def test_environment_is_checked(tmp_path):
@@ -62,8 +78,7 @@ def test_environment_is_checked(tmp_path):
 
 def test_main_trains_writes_model_and_reports_progress(data, tmp_path, capsys):
     env = sm_env(data, tmp_path / "model", tmp_path / "ckpt")
-    argv = ["--train_list_file", keys.image_list_key("T1"), "--backend", "gloo",
-            *hyperparameter_arguments(HYPER)]
+    argv = ["--train_list_file", keys.image_list_key("T1"), "--backend", "gloo", *hyperparameter_arguments(HYPER)]
     assert main(argv, env) == 0
     reports = [parse_progress_line(line) for line in capsys.readouterr().out.splitlines()]
     assert [r["event"] for r in reports if r] == ["start", "minibatch", "minibatch", "epoch", "done"]
@@ -91,7 +106,9 @@ def test_a_container_started_as_train_reads_sagemakers_files(data, tmp_path, mon
     hyper = {"train_manifest": keys.training_manifest_key("T1"), **{k: str(v) for k, v in HYPER.items()}}
     hyper["network"] = json.dumps(hyper["network"])  # the SageMaker SDK's JSON-encoded form
     (root / "input" / "config" / "hyperparameters.json").write_text(json.dumps(hyper))
-    (root / "input" / "config" / "resourceconfig.json").write_text(json.dumps({"current_host": "algo-1", "hosts": ["algo-1"]}))
+    (root / "input" / "config" / "resourceconfig.json").write_text(
+        json.dumps({"current_host": "algo-1", "hosts": ["algo-1"]})
+    )
     argv, env = container_invocation(root)
     assert env["SM_MODEL_DIR"] == str(root / "model") and "--network" in argv
     assert argv[argv.index("--network") + 1] == "bioims-resnet"

@@ -34,8 +34,15 @@ def test_train_then_embed_through_the_workflows(screen):
     assert card["hyperparameters"]["embedding_dim"] == 32 and card["data"]["manifestDigest"]
     manifest = json.loads(ctx.stores.data.get_bytes(training["manifestKey"]))
     assert manifest["counts"]["unlabeledCount"] == 2 and manifest["counts"]["emptyCount"] == 8
-    artifacts = {a["key"] for a in call(ctx, "artifact", "getArtifacts", contextId=train_id, trainId=train_id)["artifacts"]}
-    assert {training["manifestKey"], training["imageListKey"], training["modelKey"], training["modelCardKey"]} <= artifacts
+    artifacts = {
+        a["key"] for a in call(ctx, "artifact", "getArtifacts", contextId=train_id, trainId=train_id)["artifacts"]
+    }
+    assert {
+        training["manifestKey"],
+        training["imageListKey"],
+        training["modelKey"],
+        training["modelCardKey"],
+    } <= artifacts
 
     embedded = call(ctx, "embedding", "startComputeEmbedding", trainId=train_id)
     assert embedded["status"] == "SUCCEEDED", embedded
@@ -73,8 +80,9 @@ def test_leave_one_compound_out_fan_out_and_statuses(screen):
     assert again["trainings"] == [{"compound": "cpd-a1", "trainId": train_id, "existing": True}]
     listed = call(ctx, "train", "listTrainings", embeddingName=EMBEDDING)["trainings"]
     assert [(t["compound"], t["state"]) for t in listed] == [("cpd-a1", "trained")]
-    assert error(ctx, "train", "trainLeaveOneCompoundOut", embeddingName=EMBEDDING, compounds=["aspirin"])[1].startswith(
-        "no exclusion list for ['aspirin']")
+    assert error(ctx, "train", "trainLeaveOneCompoundOut", embeddingName=EMBEDDING, compounds=["aspirin"])[
+        1
+    ].startswith("no exclusion list for ['aspirin']")
 
 
 def test_bad_trainings_fail_early_and_clearly(screen):
@@ -91,6 +99,9 @@ def test_bad_trainings_fail_early_and_clearly(screen):
     assert "is empty: of 34 images none is labelled in category 'moa' (34 excluded" in failed["cause"]
     status = call(ctx, "train", "getTrainingStatus", trainId=failed["trainId"])
     assert status["state"] == "failed" and "is empty" in status["statusMessage"] and "job" not in status
-    assert error(ctx, "train", "trainingJobRequest", trainId=failed["trainId"])[1].endswith("run buildTrainingSet first")
+    assert error(ctx, "train", "trainingJobRequest", trainId=failed["trainId"])[1].endswith(
+        "run buildTrainingSet first"
+    )
     assert error(ctx, "embedding", "startComputeEmbedding", trainId=failed["trainId"])[1].startswith(
-        f"training {failed['trainId']} has no model yet")
+        f"training {failed['trainId']} has no model yet"
+    )

@@ -38,10 +38,14 @@ def _same(a, b):
     return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
-@pytest.mark.parametrize("hyper", [
-    {**RESNET, "epochs": 2, "minibatches_per_epoch": 20},
-    {**FAST, "network": "bbbc021-1", "optimizer": "adamw", "lr": 0.0003, "epochs": 2, "minibatches_per_epoch": 30},
-], ids=["bioims-resnet", "bbbc021-1"])
+@pytest.mark.parametrize(
+    "hyper",
+    [
+        {**RESNET, "epochs": 2, "minibatches_per_epoch": 20},
+        {**FAST, "network": "bbbc021-1", "optimizer": "adamw", "lr": 0.0003, "epochs": 2, "minibatches_per_epoch": 30},
+    ],
+    ids=["bioims-resnet", "bbbc021-1"],
+)
 def test_short_training_beats_untrained_on_held_out_wells(training_set, tmp_path, hyper):
     root, manifest = training_set
     config = resolve_config({**hyper, "patience": 5})
@@ -58,10 +62,19 @@ def test_short_training_beats_untrained_on_held_out_wells(training_set, tmp_path
     assert (tmp_path / "model" / "model.pth").is_file() and (tmp_path / "model" / "model-card.json").is_file()
 
 
-@pytest.mark.parametrize("hyper,stop_at,checkpoint_minutes,resumed_at", [
-    ({**FAST, "network": "bbbc021-1", "epochs": 2, "minibatches_per_epoch": 3}, (2, 2), 60.0, "epoch 2, minibatch 0"),
-    ({**RESNET, "dropout": 0.2, "epochs": 2, "minibatches_per_epoch": 4}, (1, 3), 1e-9, "epoch 1, minibatch 2"),
-], ids=["bbbc021-1-epoch-checkpoint", "resnet-mid-epoch-checkpoint"])
+@pytest.mark.parametrize(
+    "hyper,stop_at,checkpoint_minutes,resumed_at",
+    [
+        (
+            {**FAST, "network": "bbbc021-1", "epochs": 2, "minibatches_per_epoch": 3},
+            (2, 2),
+            60.0,
+            "epoch 2, minibatch 0",
+        ),
+        ({**RESNET, "dropout": 0.2, "epochs": 2, "minibatches_per_epoch": 4}, (1, 3), 1e-9, "epoch 1, minibatch 2"),
+    ],
+    ids=["bbbc021-1-epoch-checkpoint", "resnet-mid-epoch-checkpoint"],
+)
 def test_resume_gives_the_same_weights_as_an_uninterrupted_run(
     training_set, tmp_path, hyper, stop_at, checkpoint_minutes, resumed_at
 ):
@@ -90,15 +103,30 @@ def test_changed_config_does_not_resume_and_finished_runs_complete_at_once(train
     assert [e.event for e in events] == ["start", "done"]  # nothing re-trained
     assert _same(_weights(tmp_path / "m1"), _weights(tmp_path / "m2"))
     with pytest.raises(CheckpointMismatch, match="different configuration"):
-        train_network(manifest, root, resolve_config({**RESNET, "epochs": 1, "minibatches_per_epoch": 2, "lr": 0.01}),
-                      tmp_path / "m3", checkpoint_dir=tmp_path / "ck")
+        train_network(
+            manifest,
+            root,
+            resolve_config({**RESNET, "epochs": 1, "minibatches_per_epoch": 2, "lr": 0.01}),
+            tmp_path / "m3",
+            checkpoint_dir=tmp_path / "ck",
+        )
 
 
 def test_early_stopping_watches_the_validation_metric(training_set, tmp_path):
     root, manifest = training_set
     # weights cannot move at this learning rate, so the validation metric never improves after epoch 1
-    config = resolve_config({**RESNET, "early_stopping_metric": "val_loss", "lr": 1e-12, "weight_decay": 0, "epochs": 5,
-                             "minibatches_per_epoch": 2, "patience": 2, "log_every": 1})
+    config = resolve_config(
+        {
+            **RESNET,
+            "early_stopping_metric": "val_loss",
+            "lr": 1e-12,
+            "weight_decay": 0,
+            "epochs": 5,
+            "minibatches_per_epoch": 2,
+            "patience": 2,
+            "log_every": 1,
+        }
+    )
     events = []
     card = train_network(manifest, root, config, tmp_path / "m", progress=events.append).card
     assert card["epochs"] == {"configured": 5, "completed": 3, "best": 1, "stoppedEarly": True}

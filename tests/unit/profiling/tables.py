@@ -6,7 +6,9 @@ import numpy as np
 import pandas as pd
 
 
-def plate_wells(seed: int = 0, plates: int = 3, controls: int = 4, treated: int = 6, n_features: int = 5) -> pd.DataFrame:
+def plate_wells(
+    seed: int = 0, plates: int = 3, controls: int = 4, treated: int = 6, n_features: int = 5
+) -> pd.DataFrame:
     """Wells of `plates` plates: DMSO controls and treated wells, each plate with its own offset and scale."""
     rng = np.random.default_rng(seed)
     rows = []

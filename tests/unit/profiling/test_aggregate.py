@@ -13,7 +13,12 @@ def rois(seed: int = 0) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     rows = []
     for plate in ("Week1_1", "Week2_1"):
-        for well, compound, conc in (("A01", "DMSO", 0.0), ("A02", "cmpA", 1.0), ("A03", "cmpA", 1.0), ("A04", "cmpB", 3.0)):
+        for well, compound, conc in (
+            ("A01", "DMSO", 0.0),
+            ("A02", "cmpA", 1.0),
+            ("A03", "cmpA", 1.0),
+            ("A04", "cmpB", 3.0),
+        ):
             if plate == "Week2_1" and compound == "cmpB":
                 continue
             for site in (1, 2):
@@ -73,13 +78,18 @@ def test_default_chain_mean_then_medians():
     df = rois(3)
     result = roll_up(df, "treatment")
     images = loop_reduce(df, ["Metadata_ImageId"], "mean")
-    image_rows = pd.DataFrame(
-        [{"Metadata_ImageId": k[0], "f1": v[0], "f2": v[1]} for k, v in images.items()]
-    ).merge(df.drop(columns=["f1", "f2", "Metadata_RoiIndex"]).drop_duplicates("Metadata_ImageId"), on="Metadata_ImageId")
+    image_rows = pd.DataFrame([{"Metadata_ImageId": k[0], "f1": v[0], "f2": v[1]} for k, v in images.items()]).merge(
+        df.drop(columns=["f1", "f2", "Metadata_RoiIndex"]).drop_duplicates("Metadata_ImageId"), on="Metadata_ImageId"
+    )
     wells = loop_reduce(image_rows, ["Metadata_Plate", "Metadata_Well"], "median")
     well_rows = pd.DataFrame(
         [{"Metadata_Plate": k[0], "Metadata_Well": k[1], "f1": v[0], "f2": v[1]} for k, v in wells.items()]
-    ).merge(image_rows[["Metadata_Plate", "Metadata_Well", "Metadata_Compound", "Metadata_Concentration"]].drop_duplicates(), on=["Metadata_Plate", "Metadata_Well"])
+    ).merge(
+        image_rows[
+            ["Metadata_Plate", "Metadata_Well", "Metadata_Compound", "Metadata_Concentration"]
+        ].drop_duplicates(),
+        on=["Metadata_Plate", "Metadata_Well"],
+    )
     expected = loop_reduce(well_rows, ["Metadata_Compound", "Metadata_Concentration"], "median")
     for row in result.itertuples(index=False):
         assert [row.f1, row.f2] == pytest.approx(expected[(row.Metadata_Compound, row.Metadata_Concentration)])

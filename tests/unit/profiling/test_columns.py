@@ -35,7 +35,9 @@ def test_levels_are_detected_from_keys():
     images = pd.concat([wells.assign(Metadata_Site=s) for s in (1, 2)], ignore_index=True)
     assert profile_level(images) == "image"
     assert profile_level(images.assign(Metadata_RoiIndex=0)) == "roi"
-    treatments = wells.drop(columns=["Metadata_Plate", "Metadata_Well"]).drop_duplicates(["Metadata_Compound", "Metadata_Concentration"])
+    treatments = wells.drop(columns=["Metadata_Plate", "Metadata_Well"]).drop_duplicates(
+        ["Metadata_Compound", "Metadata_Concentration"]
+    )
     assert profile_level(treatments) == "treatment"
     with pytest.raises(ProfileError, match="cannot tell the level"):
         profile_level(wells[["f0"]])
@@ -46,7 +48,9 @@ def test_control_definitions():
     dmso = control_mask(df)
     assert dmso.sum() == 12 and (df.loc[dmso, "Metadata_Compound"] == "DMSO").all()
     assert control_mask(df, "all").all()
-    assert control_mask(df, {"Metadata_Compound": ["cmp0", "cmp1"]}).sum() == int(df["Metadata_Compound"].isin(["cmp0", "cmp1"]).sum())
+    assert control_mask(df, {"Metadata_Compound": ["cmp0", "cmp1"]}).sum() == int(
+        df["Metadata_Compound"].isin(["cmp0", "cmp1"]).sum()
+    )
     with pytest.raises(ProfileError, match="Metadata_Nope"):
         control_mask(df, {"Metadata_Nope": 1})
     with pytest.raises(ProfileError, match="boolean"):

@@ -40,7 +40,7 @@ def test_zca_is_the_symmetric_inverse_square_root():
     controls = df.loc[df["Metadata_Compound"] == "DMSO", [f"f{i}" for i in range(6)]].to_numpy()
     cov = np.cov(controls, rowvar=False)
     values, vectors = np.linalg.eigh(cov)
-    np.testing.assert_allclose(w.matrix, vectors @ np.diag(values ** -0.5) @ vectors.T, rtol=1e-6)
+    np.testing.assert_allclose(w.matrix, vectors @ np.diag(values**-0.5) @ vectors.T, rtol=1e-6)
 
 
 def test_regulariser_keeps_singular_covariances_finite():
@@ -63,7 +63,9 @@ def test_pca_components_and_errors():
 
 
 def test_per_group_whitening_keeps_row_order():
-    df = pd.concat([correlated(4).assign(Metadata_Plate="A"), correlated(5).assign(Metadata_Plate="B")], ignore_index=True)
+    df = pd.concat(
+        [correlated(4).assign(Metadata_Plate="A"), correlated(5).assign(Metadata_Plate="B")], ignore_index=True
+    )
     out = whiten(df, "zca", by="Metadata_Plate")
     assert out.index.equals(df.index)
     assert out["Metadata_Plate"].tolist() == df["Metadata_Plate"].tolist()

@@ -20,7 +20,9 @@ def bbbc021_copy(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("bbbc021") / "data"
     generate(root, SynthConfig(seed=5, height=64, width=80, fields_per_well=1), PLATES)
     lines = (root / layout.IMAGE_CSV).read_text().splitlines(keepends=True)
-    keep = [line for line in lines[1:] if any(f",{p}," in line and f",{w}," in line for p, ws in WELLS.items() for w in ws)]
+    keep = [
+        line for line in lines[1:] if any(f",{p}," in line and f",{w}," in line for p, ws in WELLS.items() for w in ws)
+    ]
     (root / layout.IMAGE_CSV).write_text(lines[0] + "".join(keep))
     return root
 

@@ -57,6 +57,7 @@ def test_every_command_documents_its_exit_codes():
 
 def test_a_returned_exit_code_is_the_process_exit_code(monkeypatch, capsys):
     """standalone_mode=False returns a click Exit's code instead of raising it: main passes it on."""
+
     @click.command("fails-softly")
     def fails_softly() -> None:
         raise click.exceptions.Exit(3)
@@ -69,16 +70,19 @@ def test_a_returned_exit_code_is_the_process_exit_code(monkeypatch, capsys):
     assert code == 3
 
 
-@pytest.mark.parametrize("key, value, rule", [
-    ("image-preprocessing-roi-size", "abc", "integer"),
-    ("image-preprocessing-roi-size", "-5", ">= 2"),
-    ("image-preprocessing-roi-size", "1.5", "integer"),
-    ("image-preprocessing-min-voxels", "0", ">= 1"),
-    ("image-preprocessing-segmentation-channel", "a b", "channel name"),
-    ("default-image-artifact-sizes", "100,x", "integers"),
-    ("default-image-artifact-keys", "thumb.gif,medium.png", "file name"),
-    ("DefaultTrainId", "../x", "trainId"),
-])
+@pytest.mark.parametrize(
+    "key, value, rule",
+    [
+        ("image-preprocessing-roi-size", "abc", "integer"),
+        ("image-preprocessing-roi-size", "-5", ">= 2"),
+        ("image-preprocessing-roi-size", "1.5", "integer"),
+        ("image-preprocessing-min-voxels", "0", ">= 1"),
+        ("image-preprocessing-segmentation-channel", "a b", "channel name"),
+        ("default-image-artifact-sizes", "100,x", "integers"),
+        ("default-image-artifact-keys", "thumb.gif,medium.png", "file name"),
+        ("DefaultTrainId", "../x", "trainId"),
+    ],
+)
 def test_known_configuration_keys_are_validated_when_set(monkeypatch, capsys, key, value, rule):
     before = _status(monkeypatch, capsys)["tables"]
     code, _, err = _bioims(["configuration", "setParameter", "--key", key, "--value", value], monkeypatch, capsys)
@@ -88,10 +92,17 @@ def test_known_configuration_keys_are_validated_when_set(monkeypatch, capsys, ke
 
 
 def test_valid_configuration_values_are_still_accepted(monkeypatch, capsys):
-    for key, value in (("image-preprocessing-roi-size", "96"), ("image-preprocessing-min-voxels", "50"),
-                       ("default-image-artifact-sizes", "50,500,900"), ("default-image-artifact-keys", "a.png,b.jpg,c.tif"),
-                       ("image-preprocessing-segmentation-channel", "tubulin"), ("free-form-key", "anything at all")):
-        code, out, err = _bioims(["configuration", "setParameter", "--key", key, "--value", value, "--json"], monkeypatch, capsys)
+    for key, value in (
+        ("image-preprocessing-roi-size", "96"),
+        ("image-preprocessing-min-voxels", "50"),
+        ("default-image-artifact-sizes", "50,500,900"),
+        ("default-image-artifact-keys", "a.png,b.jpg,c.tif"),
+        ("image-preprocessing-segmentation-channel", "tubulin"),
+        ("free-form-key", "anything at all"),
+    ):
+        code, out, err = _bioims(
+            ["configuration", "setParameter", "--key", key, "--value", value, "--json"], monkeypatch, capsys
+        )
         assert code == 0 and json.loads(out)["value"] == value, err
 
 
@@ -101,13 +112,18 @@ def test_an_embedding_with_its_own_roi_size_does_not_read_the_global_value(monke
     from bioims import context, tables
 
     context.get().stores.table(tables.CONFIGURATION).put(
-        {"key1": "image-preprocessing-roi-size", "timestamp1": tables.LATEST, "value": "-5", "createTimestamp": "1"})
+        {"key1": "image-preprocessing-roi-size", "timestamp1": tables.LATEST, "value": "-5", "createTimestamp": "1"}
+    )
     spec = {"embeddingName": "own", "inputWidth": 64, "inputHeight": 64, "inputChannels": 3, "roiWidth": 48}
-    code, out, err = _bioims(["training-configuration", "createEmbedding", "--embedding", json.dumps(spec), "--json"], monkeypatch, capsys)
+    code, out, err = _bioims(
+        ["training-configuration", "createEmbedding", "--embedding", json.dumps(spec), "--json"], monkeypatch, capsys
+    )
     assert code == 0, err
     assert json.loads(out)["embedding"]["roiWidth"] == 48 == json.loads(out)["embedding"]["roiHeight"]
     spec = {"embeddingName": "inherits", "inputWidth": 64, "inputHeight": 64, "inputChannels": 3}
-    code, _, err = _bioims(["training-configuration", "createEmbedding", "--embedding", json.dumps(spec)], monkeypatch, capsys)
+    code, _, err = _bioims(
+        ["training-configuration", "createEmbedding", "--embedding", json.dumps(spec)], monkeypatch, capsys
+    )
     assert code == 2 and "roiWidth" in _one_line_error(err)
     code, out, _ = _bioims(["training-configuration", "listEmbeddings", "--json"], monkeypatch, capsys)
     assert [e["embeddingName"] for e in json.loads(out)["embeddings"]] == ["own"]

@@ -29,8 +29,16 @@ def _bioims(env: dict, *args: str, timeout: int = 600) -> subprocess.CompletedPr
 
 
 def _embedding(env: dict, name: str) -> None:
-    spec = {"embeddingName": name, "inputWidth": 32, "inputHeight": 32, "inputChannels": 3, "roiWidth": 32, "roiHeight": 32,
-            "minVoxels": 20, "segmentationChannel": "dapi"}
+    spec = {
+        "embeddingName": name,
+        "inputWidth": 32,
+        "inputHeight": 32,
+        "inputChannels": 3,
+        "roiWidth": 32,
+        "roiHeight": 32,
+        "minVoxels": 20,
+        "segmentationChannel": "dapi",
+    }
     done = _bioims(env, "training-configuration", "createEmbedding", "--embedding", json.dumps(spec), "--json")
     assert done.returncode == 0, done.stderr
 
@@ -42,8 +50,22 @@ def plate(tmp_path_factory):
     env = {k: v for k, v in os.environ.items() if not k.startswith("BIOIMS_")}
     env.update(BIOIMS_HOME=str(root / "home"), BIOIMS_BACKEND="local", BIOIMS_WORKERS="1")
     source = root / "syn"
-    made = _bioims(env, "bbbc021", "synth", "--out", str(source), "--plates", "Week10_40111", "--fields-per-well", "1",
-                   "--size", "64x80", "--seed", "3", "--json")
+    made = _bioims(
+        env,
+        "bbbc021",
+        "synth",
+        "--out",
+        str(source),
+        "--plates",
+        "Week10_40111",
+        "--fields-per-well",
+        "1",
+        "--size",
+        "64x80",
+        "--seed",
+        "3",
+        "--json",
+    )
     assert made.returncode == 0, made.stderr
     csv = source / "BBBC021_v1_image.csv"
     csv.write_text("".join(csv.read_text().splitlines(keepends=True)[:4]))  # three fields keep it fast
@@ -57,7 +79,9 @@ def _set_raw_configuration(env: dict, key: str, value: str) -> None:
     from tests.support.backends import local_context
 
     ctx = local_context(Path(env["BIOIMS_HOME"]))
-    ctx.stores.table(tables.CONFIGURATION).put({"key1": key, "timestamp1": tables.LATEST, "value": value, "createTimestamp": "1"})
+    ctx.stores.table(tables.CONFIGURATION).put(
+        {"key1": key, "timestamp1": tables.LATEST, "value": value, "createTimestamp": "1"}
+    )
 
 
 def test_partly_failed_plate_exits_3_and_own_roi_size_ignores_a_bad_global(plate):

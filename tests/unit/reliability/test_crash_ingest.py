@@ -43,8 +43,14 @@ def test_killed_ingest_is_completed_by_the_rerun(fault, bbbc021_copy, clean_stat
 
 
 EMBEDDING = {
-    "embeddingName": "tiny", "inputWidth": 80, "inputHeight": 64, "inputChannels": 3, "roiWidth": 32, "roiHeight": 32,
-    "network": "bioims-resnet", "embeddingVectorLength": 32,
+    "embeddingName": "tiny",
+    "inputWidth": 80,
+    "inputHeight": 64,
+    "inputChannels": 3,
+    "roiWidth": 32,
+    "roiHeight": 32,
+    "network": "bioims-resnet",
+    "embeddingVectorLength": 32,
 }
 
 
@@ -58,7 +64,7 @@ def _ingested_home(root, bbbc021_copy) -> dict[str, str]:
     ctx = local_context(root)
     response = handle_json(ctx.service("training-configuration"), {"method": "createEmbedding", "embedding": EMBEDDING})
     assert response["statusCode"] < 300, response
-    return {r["plateSourceId"]: r["imageId"][len("plate#"):] for r in ctx.service("image-management").plates()}
+    return {r["plateSourceId"]: r["imageId"][len("plate#") :] for r in ctx.service("image-management").plates()}
 
 
 @pytest.mark.slow
@@ -91,5 +97,7 @@ def _assert_running_executions_are_failed(home) -> None:
     running = [r["executionArn"] for r in ctx.stores.table(tables.EXECUTION).scan_all() if r.get("status") == "RUNNING"]
     assert running
     for arn in running:
-        described = handle_json(ctx.service("process-plate"), {"method": "describeExecution", "executionArn": arn})["body"]
+        described = handle_json(ctx.service("process-plate"), {"method": "describeExecution", "executionArn": arn})[
+            "body"
+        ]
         assert (described["status"], described["error"]) == ("FAILED", "OwnerDied"), described

@@ -15,7 +15,6 @@ from tests.support.backends import installed, local_context
 from tests.support.crash import KILLED, service_call, temporaries
 from tests.unit.learning.service_screen import EMBEDDING, call, setup_screen
 
-
 # Times, and the digest of a manifest that names its trainId.
 TIMES = {"createTimestamp", "trainingSeconds", "manifestDigest"}
 
@@ -52,7 +51,13 @@ def _timeless(value):
 
 def _train_rows(ctx, train_id: str) -> list[dict]:
     rows = [r for r in ctx.stores.table(tables.IMAGE_MANAGEMENT).scan_all() if r.get("trainId") == train_id]
-    return sorted(({k: v for k, v in r.items() if k not in ("createTimestamp", "trainId", "trainPlateId", "roiEmbeddingKey")} for r in rows), key=repr)
+    return sorted(
+        (
+            {k: v for k, v in r.items() if k not in ("createTimestamp", "trainId", "trainPlateId", "roiEmbeddingKey")}
+            for r in rows
+        ),
+        key=repr,
+    )
 
 
 @pytest.mark.slow
@@ -73,13 +78,20 @@ def test_killed_training_is_failed_then_resumed_to_the_uninterrupted_result(home
 
         resumed = call(ctx, "train", "resumeTraining", trainId=train_id)
         assert resumed["status"] == "SUCCEEDED", (resumed.get("error"), resumed.get("cause"))
-        assert "resumed at epoch" in (ctx.settings.objects_root / "bioims-data" / keys.training_prefix(train_id) / "output" / "training.log").read_text()
+        assert (
+            "resumed at epoch"
+            in (
+                ctx.settings.objects_root / "bioims-data" / keys.training_prefix(train_id) / "output" / "training.log"
+            ).read_text()
+        )
         clean = call(ctx, "train", "train", embeddingName=EMBEDDING)
         assert clean["status"] == "SUCCEEDED"
         assert _training_objects(ctx, train_id) == _training_objects(ctx, clean["trainId"])
 
         # Embedding, killed after the first plate's arrays were written and before its rows.
-        killed = service_call(home, "embedding", "startComputeEmbedding", trainId=train_id, fault="plate-embeddings-written", timeout=300)
+        killed = service_call(
+            home, "embedding", "startComputeEmbedding", trainId=train_id, fault="plate-embeddings-written", timeout=300
+        )
         assert killed.returncode == KILLED, killed.stdout + killed.stderr
         assert call(ctx, "embedding", "getEmbeddingStatus", trainId=train_id)["complete"] is False
         assert call(ctx, "embedding", "startComputeEmbedding", trainId=train_id)["status"] == "SUCCEEDED"

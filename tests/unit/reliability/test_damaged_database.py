@@ -60,7 +60,12 @@ def test_a_damaged_database_is_one_clear_error_and_never_written(damage, tmp_pat
     listing = bioims(home, "tag", "getAllTags")
     assert listing.returncode == 1, listing.stdout + listing.stderr
     told = " ".join(listing.stderr.split())
-    assert told.startswith("error:") and told.count("error:") == 1 and told.count("is damaged") == 1 and "Traceback" not in listing.stderr, told
+    assert (
+        told.startswith("error:")
+        and told.count("error:") == 1
+        and told.count("is damaged") == 1
+        and "Traceback" not in listing.stderr
+    ), told
 
     # A write through the service: refused with the same error, the file untouched.
     ctx = local_context(home)
@@ -71,7 +76,10 @@ def test_a_damaged_database_is_one_clear_error_and_never_written(damage, tmp_pat
     assert response["statusCode"] == 503 and response["body"]["error"] == "StoreDamaged"
     assert str(database) in response["body"]["message"]
     assert hashlib.sha256(database.read_bytes()).hexdigest() == before
-    assert not (database.parent / (database.name + "-wal")).exists() or (database.parent / (database.name + "-wal")).stat().st_size == 0
+    assert (
+        not (database.parent / (database.name + "-wal")).exists()
+        or (database.parent / (database.name + "-wal")).stat().st_size == 0
+    )
 
 
 def test_a_healthy_database_opens_and_counts(tmp_path):

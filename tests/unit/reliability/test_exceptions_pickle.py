@@ -36,7 +36,8 @@ def _instance(cls: type[BaseException]) -> BaseException:
     """Build an instance from the constructor's own signature: strings for text, ints for
     statuses, a dict for bodies, so every attribute carries a recognisable value."""
     parameters = [
-        p for p in inspect.signature(cls.__init__).parameters.values()
+        p
+        for p in inspect.signature(cls.__init__).parameters.values()
         if p.name != "self" and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty
     ]
     args = []
@@ -58,7 +59,15 @@ def _raise(exc: BaseException) -> None:
 
 def test_the_walk_finds_the_classes_that_cross_pools():
     names = {c.__name__ for c in CLASSES}
-    assert {"StepFailed", "BioimsError", "BadRequest", "ClientError", "ParameterError", "InvalidRequest", "StoreDamaged"} <= names
+    assert {
+        "StepFailed",
+        "BioimsError",
+        "BadRequest",
+        "ClientError",
+        "ParameterError",
+        "InvalidRequest",
+        "StoreDamaged",
+    } <= names
 
 
 @pytest.mark.parametrize("cls", CLASSES, ids=lambda c: f"{c.__module__}.{c.__name__}")
@@ -75,8 +84,10 @@ def test_a_worker_failure_arrives_in_the_parent_with_its_message():
     from bioims.errors import BadRequest
     from bioims.workflows.runner import StepFailed
 
-    failures = [StepFailed("Process Image", "ParameterError", "image-preprocessing-roi-size must be an integer >= 2"),
-                BadRequest("plateId 'x' is bad", details={"field": "plateId"})]
+    failures = [
+        StepFailed("Process Image", "ParameterError", "image-preprocessing-roi-size must be an integer >= 2"),
+        BadRequest("plateId 'x' is bad", details={"field": "plateId"}),
+    ]
     with ProcessPoolExecutor(max_workers=1) as pool:
         for failure in failures:
             with pytest.raises(type(failure)) as caught:

@@ -20,8 +20,14 @@ BAD_IDS = ["../../../../usr/", "x#t", "a b", "a/b", "..", ".hidden"]
 
 
 def _snapshot(ctx) -> str:
-    rows = {spec.name: sorted(json.dumps(r, sort_keys=True) for r in ctx.stores.table(spec).scan_all()) for spec in ALL_TABLES}
-    objects = [sorted(i.key for i in ctx.stores.data.list("")), sorted(i.key for i in ctx.stores.resource_bucket.list(""))]
+    rows = {
+        spec.name: sorted(json.dumps(r, sort_keys=True) for r in ctx.stores.table(spec).scan_all())
+        for spec in ALL_TABLES
+    }
+    objects = [
+        sorted(i.key for i in ctx.stores.data.list("")),
+        sorted(i.key for i in ctx.stores.resource_bucket.list("")),
+    ]
     return json.dumps([rows, objects])
 
 
@@ -53,8 +59,12 @@ def _bad(ctx, service: str, event: dict, names: str) -> dict:
 
 def test_the_id_fields_cover_the_services():
     methods = {(s, m) for s, m, _ in ID_FIELDS}
-    assert {("search", "deleteTraining"), ("artifact", "deleteArtifacts"), ("train", "getTrainingStatus"),
-            ("image-management", "getImageInfo")} <= methods
+    assert {
+        ("search", "deleteTraining"),
+        ("artifact", "deleteArtifacts"),
+        ("train", "getTrainingStatus"),
+        ("image-management", "getImageInfo"),
+    } <= methods
     assert len(ID_FIELDS) >= 30
 
 
@@ -74,7 +84,12 @@ def test_composite_key_components_cannot_hold_the_separator(backend_ctx):
     "plateA#x" (trainId "t"): both spellings are refused, the rows stay."""
     artifact = backend_ctx.service("artifact")
     artifact.register("plateA", "x", "s3key#kept/one.png")
-    _bad(backend_ctx, "artifact", {"method": "createArtifact", "artifact": {"contextId": "plateA#x", "trainId": "t", "artifact": "a"}}, "contextId")
+    _bad(
+        backend_ctx,
+        "artifact",
+        {"method": "createArtifact", "artifact": {"contextId": "plateA#x", "trainId": "t", "artifact": "a"}},
+        "contextId",
+    )
     before = _snapshot(backend_ctx)
     _bad(backend_ctx, "artifact", {"method": "deleteArtifacts", "contextId": "plateA", "trainId": "x#t"}, "'trainId'")
     _bad(backend_ctx, "artifact", {"method": "deleteArtifacts", "contextId": "plateA#x", "trainId": "t"}, "'contextId'")
@@ -86,22 +101,57 @@ def test_composite_key_components_cannot_hold_the_separator(backend_ctx):
         with pytest.raises(BadRequest, match="cannot contain"):
             artifact.list(context_id, train_id)
     assert _snapshot(backend_ctx) == before
-    listed = _ok(backend_ctx, "artifact", {"method": "getArtifacts", "contextId": "plateA", "trainId": "x"})["artifacts"]
+    listed = _ok(backend_ctx, "artifact", {"method": "getArtifacts", "contextId": "plateA", "trainId": "x"})[
+        "artifacts"
+    ]
     assert [a["artifact"] for a in listed] == ["s3key#kept/one.png"]
 
 
 def test_bad_input_of_the_issue_is_400_on_both_backends(backend_ctx):
-    _ok(backend_ctx, "training-configuration", {"method": "createEmbedding", "embedding": {
-        "embeddingName": "e1", "inputWidth": 64, "inputHeight": 64, "inputChannels": 3, "roiWidth": 32}})
-    _ok(backend_ctx, "training-configuration", {"method": "createTraining", "training": {"embeddingName": "e1", "trainId": "t1"}})
+    _ok(
+        backend_ctx,
+        "training-configuration",
+        {
+            "method": "createEmbedding",
+            "embedding": {
+                "embeddingName": "e1",
+                "inputWidth": 64,
+                "inputHeight": 64,
+                "inputChannels": 3,
+                "roiWidth": 32,
+            },
+        },
+    )
+    _ok(
+        backend_ctx,
+        "training-configuration",
+        {"method": "createTraining", "training": {"embeddingName": "e1", "trainId": "t1"}},
+    )
     before = _snapshot(backend_ctx)
     # trainIds accepted by training-configuration are ids the rest accepts: '../x' is refused here too
-    _bad(backend_ctx, "training-configuration", {"method": "createTraining", "training": {"embeddingName": "e1", "trainId": "../x"}}, "trainId")
-    _bad(backend_ctx, "train", {"method": "train", "embeddingName": "e1", "filterKey": "../../etc/passwd"}, "'filterKey'")
+    _bad(
+        backend_ctx,
+        "training-configuration",
+        {"method": "createTraining", "training": {"embeddingName": "e1", "trainId": "../x"}},
+        "trainId",
+    )
+    _bad(
+        backend_ctx, "train", {"method": "train", "embeddingName": "e1", "filterKey": "../../etc/passwd"}, "'filterKey'"
+    )
     _bad(backend_ctx, "train", {"method": "train", "embeddingName": "e1", "filterBucket": "../b"}, "'filterBucket'")
-    _bad(backend_ctx, "artifact", {"method": "createDescribeStacksArtifact", "contextId": "../../x", "trainId": "origin"}, "'contextId'")
+    _bad(
+        backend_ctx,
+        "artifact",
+        {"method": "createDescribeStacksArtifact", "contextId": "../../x", "trainId": "origin"},
+        "'contextId'",
+    )
     for value in (float("nan"), float("inf"), {"a": [float("-inf")]}):
-        body = _bad(backend_ctx, "training-configuration", {"method": "updateTraining", "trainId": "t1", "attribute": "description", "value": value}, "'value'")
+        body = _bad(
+            backend_ctx,
+            "training-configuration",
+            {"method": "updateTraining", "trainId": "t1", "attribute": "description", "value": value},
+            "'value'",
+        )
         assert "NaN" in body["message"]
     deep: object = "x"
     for _ in range(200):

@@ -40,7 +40,10 @@ def test_label_index_survives_a_kill_at_each_write(step, tmp_path):
     assert time.monotonic() - started < 5  # the old lease made the killed name wait ~30 s
     assert sorted([0, second, third]) == [0, 1, 2]
     listed = _call(ctx, "label", "listLabels", category="moa")["labels"]
-    assert listed == sorted([{"label": "first", "index": 0}, {"label": "second", "index": second}, {"label": "third", "index": third}], key=lambda r: r["index"])
+    assert listed == sorted(
+        [{"label": "first", "index": 0}, {"label": "second", "index": second}, {"label": "third", "index": third}],
+        key=lambda r: r["index"],
+    )
     for row in listed:
         assert _call(ctx, "label", "getLabel", category="moa", index=row["index"])["label"] == row["label"]
         assert _call(ctx, "label", "getIndex", category="moa", label=row["label"])["index"] == row["index"]
@@ -78,8 +81,10 @@ def test_concurrent_creators_of_one_name_agree(tmp_path):
     ctx = local_context(home)
     _call(ctx, "label", "createCategory", category="c", description="")
     code = (
-        "import sys; from bioims import context; from bioims.services.api import handle_json; s = " "context.get().service('label'); "
-        "[handle_json(s, {'method': 'createLabel', 'category': 'c', 'label': f'l{i % 6}'}) for i in " "range(int(sys.argv[1]), int(sys.argv[1]) + 12)]"
+        "import sys; from bioims import context; from bioims.services.api import handle_json; s = "
+        "context.get().service('label'); "
+        "[handle_json(s, {'method': 'createLabel', 'category': 'c', 'label': f'l{i % 6}'}) for i in "
+        "range(int(sys.argv[1]), int(sys.argv[1]) + 12)]"
     )
     env = dict(os.environ, BIOIMS_HOME=str(home), BIOIMS_BACKEND="local", PYTHONPATH=str(ROOT))
     procs = [subprocess.Popen([sys.executable, "-c", code, str(k)], env=env, cwd=ROOT) for k in range(3)]

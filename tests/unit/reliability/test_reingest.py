@@ -43,10 +43,21 @@ def test_the_service_answers_409_for_a_changed_manifest(local_ctx, tmp_path):
     def upload(checksum: str) -> dict:
         manifest = {
             "plateSourceId": "P1",
-            "images": [{"wellSourceId": "A01", "imageSourceId": "f1", "sourceBucket": str(tmp_path), "sourceKey": "f1.tif", "metadata": {"sha256": checksum}}],
+            "images": [
+                {
+                    "wellSourceId": "A01",
+                    "imageSourceId": "f1",
+                    "sourceBucket": str(tmp_path),
+                    "sourceKey": "f1.tif",
+                    "metadata": {"sha256": checksum},
+                }
+            ],
         }
         bucket.put_bytes("m.json", json.dumps(manifest).encode())
-        return handle_json(local_ctx.service("image-management"), {"method": "populateSourcePlate", "inputBucket": bucket.bucket, "inputKey": "m.json"})
+        return handle_json(
+            local_ctx.service("image-management"),
+            {"method": "populateSourcePlate", "inputBucket": bucket.bucket, "inputKey": "m.json"},
+        )
 
     created = upload("aa")
     assert created["statusCode"] == 201

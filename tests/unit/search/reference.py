@@ -106,5 +106,9 @@ def load(engine, data: Dataset, train_id: str = "train1", embedding: str = "emb1
     for plate in sorted(set(data.plates)):
         rows = data.plate_rows(plate)
         engine.add_plate(train_id, embedding, plate, [data.image_ids[r] for r in rows], data.vectors[rows])
-        engine.set_plate_tags(embedding, plate, {data.image_ids[r]: data.tags[data.image_ids[r]] for r in rows if data.image_ids[r] in data.tags})
+        engine.set_plate_tags(
+            embedding,
+            plate,
+            {data.image_ids[r]: data.tags[data.image_ids[r]] for r in rows if data.image_ids[r] in data.tags},
+        )
     engine.set_tag_labels(labels)

@@ -36,7 +36,13 @@ def _data():
 def _filtered(data, row: int) -> dict:
     """The MOA evaluation's query: by image, requireMoa, the image's own compound excluded."""
     compound = [t for t in data.tags.get(data.image_ids[row], []) if 10 <= t < 20] or [10]
-    return {"trainId": "train1", "queryImageId": data.image_ids[row], "maxHits": 10, "requireMoa": True, "exclusionTags": compound}
+    return {
+        "trainId": "train1",
+        "queryImageId": data.image_ids[row],
+        "maxHits": 10,
+        "requireMoa": True,
+        "exclusionTags": compound,
+    }
 
 
 def _answers(engine, data, rows) -> list:
@@ -74,8 +80,12 @@ def test_approximate_index_recall_filters_and_reload(tmp_path, monkeypatch, kind
     index = engine.training("train1")
     rows = list(range(0, N, 30))
     selection = index.filters.selection(
-        parse_query(_filtered(data, rows[0])).tag_filter, rows_version=index.version, size=index.size,
-        image_ids=lambda: index.image_ids, tags=engine._tags["emb1"], labels=engine.labels,
+        parse_query(_filtered(data, rows[0])).tag_filter,
+        rows_version=index.version,
+        size=index.size,
+        image_ids=lambda: index.image_ids,
+        tags=engine._tags["emb1"],
+        labels=engine.labels,
     )
     assert index.uses_ann(Metric.COSINE, selection) and not index.uses_ann(Metric.EUCLIDEAN, selection)
 
@@ -86,7 +96,9 @@ def test_approximate_index_recall_filters_and_reload(tmp_path, monkeypatch, kind
         result = engine.search(query)
         ok = {data.image_ids[r] for r in allowed(data, exclusion=query["exclusionTags"], require_moa=True)}
         assert set(result.image_ids) <= ok and data.image_ids[row] not in result.image_ids
-        expected, _ = brute_force(data, query_id=data.image_ids[row], k=10, exclusion=query["exclusionTags"], require_moa=True)
+        expected, _ = brute_force(
+            data, query_id=data.image_ids[row], k=10, exclusion=query["exclusionTags"], require_moa=True
+        )
         found.append(np.array([data.image_ids.index(i) for i in result.image_ids]))
         truth.append(np.array([data.image_ids.index(i) for i in expected]))
     assert recall_at_k(found, truth) >= 0.97
@@ -164,8 +176,12 @@ def test_selective_filters_widen_the_search(tmp_path, kind):
     for row in range(0, N, 40):
         query = {"trainId": "train1", "queryImageId": data.image_ids[row], "maxHits": 10, "inclusionTags": [13]}
         selection = index.filters.selection(
-            parse_query(query).tag_filter, rows_version=index.version, size=index.size,
-            image_ids=lambda: index.image_ids, tags=engine._tags["emb1"], labels=engine.labels,
+            parse_query(query).tag_filter,
+            rows_version=index.version,
+            size=index.size,
+            image_ids=lambda: index.image_ids,
+            tags=engine._tags["emb1"],
+            labels=engine.labels,
         )
         assert selection.count < 0.2 * N
         fraction = selection.count / N
@@ -189,8 +205,12 @@ def test_narrow_filters_go_to_exact_search(tmp_path):
     index = engine.training("train1")
     query = {"trainId": "train1", "queryImageId": data.image_ids[7], "maxHits": 10, "inclusionTags": [12]}
     selection = index.filters.selection(
-        parse_query(query).tag_filter, rows_version=index.version, size=index.size,
-        image_ids=lambda: index.image_ids, tags=engine._tags["emb1"], labels=engine.labels,
+        parse_query(query).tag_filter,
+        rows_version=index.version,
+        size=index.size,
+        image_ids=lambda: index.image_ids,
+        tags=engine._tags["emb1"],
+        labels=engine.labels,
     )
     assert 0 < selection.count < 0.5 * N and not index.uses_ann(Metric.COSINE, selection)
     expected, _ = brute_force(data, query_id=data.image_ids[7], k=10, inclusion=[12])
@@ -206,7 +226,10 @@ def test_cli_reports_size_recall_and_latency(local_ctx, monkeypatch):
     monkeypatch.setenv("BIOIMS_SEARCH_ANN_REQUIRE_FASTER", "0")
     data, _, _ = _world(local_ctx)
     runner = CliRunner()
-    assert runner.invoke(main_group, ["search", "load-training", "--train-id", "T1"], catch_exceptions=False).exit_code == 0
+    assert (
+        runner.invoke(main_group, ["search", "load-training", "--train-id", "T1"], catch_exceptions=False).exit_code
+        == 0
+    )
     result = runner.invoke(main_group, ["search", "trainings", "--json"], catch_exceptions=False)
     assert result.exit_code == 0, result.output
     (entry,) = json.loads(result.output)["trainings"]
@@ -221,7 +244,9 @@ def test_cli_reports_size_recall_and_latency(local_ctx, monkeypatch):
     engine.load()
     server = SearchHttpServer(engine).start()
     try:
-        remote = runner.invoke(main_group, ["search", "trainings", "--url", server.url, "--json"], catch_exceptions=False)
+        remote = runner.invoke(
+            main_group, ["search", "trainings", "--url", server.url, "--json"], catch_exceptions=False
+        )
     finally:
         server.stop()
     assert json.loads(remote.output)["trainings"][0]["index"] == entry["index"]

@@ -61,7 +61,11 @@ def test_errors_reach_only_their_caller():
     engine = SearchEngine()
     engine.add_plate("t1", "e1", "p0", ["a", "b", "c"], np.eye(3, 4, dtype=np.float32) + 0.1)
     outcomes = engine.search_many(
-        [{"trainId": "t1", "queryImageId": "a"}, {"trainId": "t1", "queryImageId": "zzz"}, {"trainId": "t1", "maxHits": -1}]
+        [
+            {"trainId": "t1", "queryImageId": "a"},
+            {"trainId": "t1", "queryImageId": "zzz"},
+            {"trainId": "t1", "maxHits": -1},
+        ]
     )
     assert outcomes[0].image_ids and outcomes[1].status == 404 and outcomes[2].status == 400
 

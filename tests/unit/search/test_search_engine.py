@@ -27,7 +27,9 @@ def test_equal_distances_are_ordered_by_image_id_even_across_the_cut(metric):
     engine = SearchEngine()
     load(engine, data)
     twins = sorted(data.image_ids[200:])
-    by_vector = engine.search({"trainId": "train1", "vector": data.vectors[200].tolist(), "maxHits": 10, "metric": metric})
+    by_vector = engine.search(
+        {"trainId": "train1", "vector": data.vectors[200].tolist(), "maxHits": 10, "metric": metric}
+    )
     assert by_vector.image_ids == twins[:10]
     assert np.all(by_vector.distances < 1e-6)
     query = data.image_ids[215]
@@ -36,7 +38,15 @@ def test_equal_distances_are_ordered_by_image_id_even_across_the_cut(metric):
     assert by_image.image_ids[:29] == [t for t in twins if t != query]
     assert by_image.image_ids == expected
     np.testing.assert_allclose(by_image.distances, distances, atol=1e-5)
-    filtered = engine.search({"trainId": "train1", "vector": data.vectors[200].tolist(), "maxHits": 4, "metric": metric, "inclusionTags": [10]})
+    filtered = engine.search(
+        {
+            "trainId": "train1",
+            "vector": data.vectors[200].tolist(),
+            "maxHits": 4,
+            "metric": metric,
+            "inclusionTags": [10],
+        }
+    )
     tagged_twins = sorted(t for t in twins if t in data.tags)
     assert filtered.image_ids == tagged_twins[:4]
 
@@ -187,7 +197,11 @@ def test_one_faiss_call_per_query_without_ties_and_more_only_for_ties(metric):
         return real(x, k, **kwargs)
 
     faiss_index.search = counting
-    for spec in ({"queryImageId": data.image_ids[0]}, {"vector": data.vectors[1].tolist()}, {"queryImageId": data.image_ids[2], "inclusionTags": [10]}):
+    for spec in (
+        {"queryImageId": data.image_ids[0]},
+        {"vector": data.vectors[1].tolist()},
+        {"queryImageId": data.image_ids[2], "inclusionTags": [10]},
+    ):
         calls.clear()
         engine.search({"trainId": "train1", "maxHits": 10, "metric": metric, **spec})
         assert len(calls) == 1, spec

@@ -37,7 +37,20 @@ def test_cli_query_loads_and_searches(local_ctx):
     assert _cli("search", "load-tags", "--embedding-name", "emb", "--json").exit_code == 0
     assert _cli("search", "load-tag-labels", "--json").exit_code == 0
     query = data.image_ids[2]
-    result = _cli("search", "query", "--train-id", "T1", "--image-id", query, "--k", "4", "--exclude-tag", "compound:taxol", "--require-moa", "--json")
+    result = _cli(
+        "search",
+        "query",
+        "--train-id",
+        "T1",
+        "--image-id",
+        query,
+        "--k",
+        "4",
+        "--exclude-tag",
+        "compound:taxol",
+        "--require-moa",
+        "--json",
+    )
     assert result.exit_code == 0, result.output
     answer = json.loads(result.output)
     expected = bioims.client("search").searchByImageId(
@@ -45,7 +58,10 @@ def test_cli_query_loads_and_searches(local_ctx):
     )
     assert answer["status"] == "completed" and answer["hits"] == expected["hits"] and len(answer["hits"]) == 4
     table = _cli("search", "query", "--train-id", "T1", "--image-id", query, "--k", "3")
-    assert table.exit_code == 0 and all(h["imageId"] in table.output for h in bioims.client("search").searchByImageId(trainId="T1", queryImageId=query, maxHits=3)["hits"])
+    assert table.exit_code == 0 and all(
+        h["imageId"] in table.output
+        for h in bioims.client("search").searchByImageId(trainId="T1", queryImageId=query, maxHits=3)["hits"]
+    )
     again = _cli("search", "results", "--search-id", answer["searchId"], "--json")
     assert json.loads(again.output)["hits"] == answer["hits"]
 
@@ -73,7 +89,9 @@ def test_server_owns_the_local_queues_while_it_runs(local_ctx):
         ready.set()
 
     options = ServiceOptions(http_port=0, wait_seconds=0.1)
-    thread = threading.Thread(target=serve, args=(local_ctx.stores,), kwargs={"options": options, "on_ready": on_ready, "stop": stop})
+    thread = threading.Thread(
+        target=serve, args=(local_ctx.stores,), kwargs={"options": options, "on_ready": on_ready, "stop": stop}
+    )
     thread.start()
     try:
         assert ready.wait(30)
@@ -106,9 +124,14 @@ def test_embedded_copies_reload_when_another_process_changed_the_index(local_ctx
 
 
 def test_service_options_from_environment():
-    options = ServiceOptions.from_env({"BIOIMS_SEARCH_HOST": "0.0.0.0", "BIOIMS_SEARCH_PORT": "9000", "BIOIMS_SEARCH_MAX_RECEIVES": "4"})
+    options = ServiceOptions.from_env(
+        {"BIOIMS_SEARCH_HOST": "0.0.0.0", "BIOIMS_SEARCH_PORT": "9000", "BIOIMS_SEARCH_MAX_RECEIVES": "4"}
+    )
     assert (options.http_host, options.http_port, options.max_receives) == ("0.0.0.0", 9000, 4)
-    assert ServiceOptions.from_env({}).http_host == "127.0.0.1" and ServiceOptions.from_env({"BIOIMS_SEARCH_PORT": "none"}).http_port is None
+    assert (
+        ServiceOptions.from_env({}).http_host == "127.0.0.1"
+        and ServiceOptions.from_env({"BIOIMS_SEARCH_PORT": "none"}).http_port is None
+    )
     for bad in ({"BIOIMS_SEARCH_PORT": "eighty"}, {"BIOIMS_SEARCH_PORT": "70000"}, {"BIOIMS_SEARCH_MAX_RECEIVES": "0"}):
         with pytest.raises(ValueError):
             ServiceOptions.from_env(bad)
@@ -118,7 +141,8 @@ def test_container_entry_needs_only_the_slim_dependencies():
     code = (
         "import sys, search_service.main, bioims.context, bioims.search.server, bioims.clients.data, "
         "bioims.store.dynamodb_table, bioims.store.s3, bioims.store.queues;"
-        "print([m for m in ('torch', 'pandas', 'scipy', 'skimage', 'sklearn', 'matplotlib', 'click') if m in " "sys.modules])"
+        "print([m for m in ('torch', 'pandas', 'scipy', 'skimage', 'sklearn', 'matplotlib', 'click') if m in "
+        "sys.modules])"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
     assert out.stdout.strip() == "[]"

@@ -28,7 +28,9 @@ def served():
 
 def _call(server, method, path, body=None, raw: bytes | None = None):
     data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
-    request = urllib.request.Request(server.url + path, data=data, method=method, headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        server.url + path, data=data, method=method, headers={"Content-Type": "application/json"}
+    )
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
             return response.status, json.loads(response.read())
@@ -54,7 +56,13 @@ def test_health_and_trainings(served):
 
 def test_search_by_image_and_by_vector_equal_the_engine(served):
     data, engine, server = served
-    query = {"trainId": "train1", "queryImageId": data.image_ids[4], "maxHits": 7, "exclusionTags": [10], "metric": "Euclidean"}
+    query = {
+        "trainId": "train1",
+        "queryImageId": data.image_ids[4],
+        "maxHits": 7,
+        "exclusionTags": [10],
+        "metric": "Euclidean",
+    }
     status, body = _call(server, "POST", "/search", query)
     assert status == 200
     assert body["hits"] == engine.search(query).hits() and body["candidateCount"] == engine.search(query).candidates

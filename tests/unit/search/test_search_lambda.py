@@ -52,11 +52,18 @@ def _world(ctx) -> tuple[Dataset, dict[str, int], list[str]]:
         plate_ids.append(plate_id)
         ids = management.getImageIdsByPlateId(plate_id)
         for image_id in ids:
-            management.applyInspectionResult({"imageId": image_id, "valid": True, "width": 64, "height": 48, "depth": 1, "channels": 1})
+            management.applyInspectionResult(
+                {"imageId": image_id, "valid": True, "width": 64, "height": 48, "depth": 1, "channels": 1}
+            )
         assert management.validatePlate(plate_id) == "VALIDATED"
         plate_vectors = rng.standard_normal((len(ids), 16)).astype(np.float32)
         management.createImageTrainResults(
-            "T1", plate_id, [{"imageId": i, "embeddingVector": v.tolist(), "roiCount": 2} for i, v in zip(ids, plate_vectors, strict=True)]
+            "T1",
+            plate_id,
+            [
+                {"imageId": i, "embeddingVector": v.tolist(), "roiCount": 2}
+                for i, v in zip(ids, plate_vectors, strict=True)
+            ],
         )
         batch = []
         for j, image_id in enumerate(ids):
@@ -81,7 +88,9 @@ def _search_service(ctx):
     server = SearchServer(
         ctx.stores,
         tag_source=ctx.service("tag").all_tags,
-        options=ServiceOptions(http_port=None, wait_seconds=0.1, search_visibility_timeout=5, management_visibility_timeout=5),
+        options=ServiceOptions(
+            http_port=None, wait_seconds=0.1, search_visibility_timeout=5, management_visibility_timeout=5
+        ),
     ).start()
     try:
         yield
@@ -101,7 +110,9 @@ def test_load_search_and_read_results(backend_ctx):
         assert search.loadTagLabelMap()["tags"] == len(labels)
         taxol = tag_ids["compound:taxol"]
         query = data.image_ids[4]
-        answer = search.searchByImageId(trainId="T1", queryImageId=query, maxHits=5, requireMoa="true", exclusionTags=[taxol], waitSeconds=30)
+        answer = search.searchByImageId(
+            trainId="T1", queryImageId=query, maxHits=5, requireMoa="true", exclusionTags=[taxol], waitSeconds=30
+        )
     assert answer["status"] == "completed", answer
     reference_labels = {i: v for v, i in tag_ids.items()}
     expected, distances = _reference(data, query, 5, [taxol], reference_labels)
@@ -133,7 +144,9 @@ def test_errors_end_as_error_status_or_clear_answers(backend_ctx):
         # An image of the other plate has no embedding in the index: error with a reason, no hang.
         missing = search.searchByImageId(trainId="T1", queryImageId=data.image_ids[-1], waitSeconds=30)
         # requireMoa before the tag labels were loaded.
-        not_ready = search.searchByImageId(trainId="T1", queryImageId=data.image_ids[0], requireMoa=True, waitSeconds=30)
+        not_ready = search.searchByImageId(
+            trainId="T1", queryImageId=data.image_ids[0], requireMoa=True, waitSeconds=30
+        )
     assert missing["status"] == "error" and data.image_ids[-1] in missing["errorReason"]
     assert not_ready["status"] == "error" and "loadTagLabelMap" in not_ready["errorReason"]
     for call, status in [
@@ -146,7 +159,12 @@ def test_errors_end_as_error_status_or_clear_answers(backend_ctx):
         (lambda: search.processPlate(plateId=plate_ids[0]), 400),
         (lambda: search.processPlate(plateId="nope", trainId="T1"), 404),
         (lambda: search.processPlate(plateId=plate_ids[0], embeddingName="nope"), 404),
-        (lambda: search.createSearchResults(searchId=missing["searchId"], hits=[{"imageId": "a", "rank": 1, "distance": 0.1}]), 400),
+        (
+            lambda: search.createSearchResults(
+                searchId=missing["searchId"], hits=[{"imageId": "a", "rank": 1, "distance": 0.1}]
+            ),
+            400,
+        ),
     ]:
         with pytest.raises(ClientError) as caught:
             call()
@@ -171,9 +189,13 @@ def test_loader_workflows_and_delete_training(local_ctx):
     assert search.startTrainingLoad(trainId="T1")["status"] == "SUCCEEDED"
     assert search.startTagLoad(embeddingName="emb")["status"] == "SUCCEEDED"
     search.loadTagLabelMap()
-    answer = search.searchByImageId(trainId="T1", queryImageId=data.image_ids[0], maxHits=100, inclusionTags=[tag_ids["compound:DMSO"]])
+    answer = search.searchByImageId(
+        trainId="T1", queryImageId=data.image_ids[0], maxHits=100, inclusionTags=[tag_ids["compound:DMSO"]]
+    )
     assert answer["status"] == "completed"
-    assert {h["imageId"] for h in answer["hits"]} == {i for i, t in data.tags.items() if tag_ids["compound:DMSO"] in t} - {data.image_ids[0]}
+    assert {h["imageId"] for h in answer["hits"]} == {
+        i for i, t in data.tags.items() if tag_ids["compound:DMSO"] in t
+    } - {data.image_ids[0]}
     assert list(local_ctx.stores.data.list(keys.search_staging_key("T1-")))
     search.deleteTraining(trainId="T1")
     assert not list(local_ctx.stores.data.list(keys.search_snapshot_prefix("T1")))
@@ -193,7 +215,9 @@ def test_a_search_received_first_still_waits_for_the_load_sent_before_it(aws_ctx
     server = SearchServer(
         aws_ctx.stores,
         tag_source=aws_ctx.service("tag").all_tags,
-        options=ServiceOptions(http_port=None, wait_seconds=0.1, search_visibility_timeout=5, management_visibility_timeout=5),
+        options=ServiceOptions(
+            http_port=None, wait_seconds=0.1, search_visibility_timeout=5, management_visibility_timeout=5
+        ),
     )
     # the search queue first, as when the load arrived while the server was long-polling it
     assert server.searches.poll_once(wait_seconds=0) == 1

@@ -84,7 +84,9 @@ def test_damaged_segment_is_reported_and_the_rest_loads(tmp_path):
     restarted = SearchEngine(store)
     summary = restarted.load()
     assert len(summary["errors"]) == 1 and "plate1" in summary["errors"][0]
-    assert restarted.training("train1").plates() == {p: n for p, n in engine.training("train1").plates().items() if p != "plate1"}
+    assert restarted.training("train1").plates() == {
+        p: n for p, n in engine.training("train1").plates().items() if p != "plate1"
+    }
 
 
 class _FailingStore(LocalObjectStore):

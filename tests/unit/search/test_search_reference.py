@@ -57,7 +57,9 @@ def test_query_by_vector_matches_reference(loaded, metric):
     for _ in range(3):
         vector = rng.standard_normal(data.vectors.shape[1]).astype(np.float32)
         for spec in FILTERS.values():
-            result = engine.search({"trainId": "train1", "vector": vector.tolist(), "maxHits": 40, "metric": metric, **spec})
+            result = engine.search(
+                {"trainId": "train1", "vector": vector.tolist(), "maxHits": 40, "metric": metric, **spec}
+            )
             ids, distances = brute_force(data, vector=vector, k=40, metric=metric, **_reference_args(spec))
             assert result.image_ids == ids
             np.testing.assert_allclose(result.distances, distances, atol=1e-5, rtol=0)
@@ -90,7 +92,15 @@ def test_the_filter_is_handed_to_faiss_as_a_selector(loaded):
 
     faiss_index.search = recording
     try:
-        result = engine.search({"trainId": "train1", "queryImageId": data.image_ids[0], "maxHits": 30, "inclusionTags": [17], "requireMoa": True})
+        result = engine.search(
+            {
+                "trainId": "train1",
+                "queryImageId": data.image_ids[0],
+                "maxHits": 30,
+                "inclusionTags": [17],
+                "requireMoa": True,
+            }
+        )
     finally:
         del faiss_index.search
     assert len(result.image_ids) == 30
@@ -99,7 +109,10 @@ def test_the_filter_is_handed_to_faiss_as_a_selector(loaded):
     assert k <= 32 < len(data.image_ids)
     assert params is not None and params.sel is not None
     allowed = [params.sel.is_member(r) for r in range(len(data.image_ids))]
-    expected = [17 in data.tags.get(i, ()) and bool(set(data.tags.get(i, ())) & set(MOA_LABELS)) for i in engine.training("train1").image_ids]
+    expected = [
+        17 in data.tags.get(i, ()) and bool(set(data.tags.get(i, ())) & set(MOA_LABELS))
+        for i in engine.training("train1").image_ids
+    ]
     assert allowed == expected
 
 
@@ -116,7 +129,9 @@ def test_k_larger_than_candidates_returns_all_candidates(loaded):
 
 def test_maximum_k_over_whole_index(loaded):
     data, engine = loaded
-    result = engine.search({"trainId": "train1", "queryImageId": data.image_ids[9], "maxHits": 1000, "metric": "Euclidean"})
+    result = engine.search(
+        {"trainId": "train1", "queryImageId": data.image_ids[9], "maxHits": 1000, "metric": "Euclidean"}
+    )
     ids, distances = brute_force(data, query_id=data.image_ids[9], k=1000, metric="Euclidean")
     assert len(result.image_ids) == len(data.image_ids) - 1 == len(ids)
     assert result.image_ids == ids

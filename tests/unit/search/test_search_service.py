@@ -19,7 +19,9 @@ from bioims.search.server import SearchServer, ServiceOptions
 
 from .reference import LABELS, brute_force, random_data
 
-FAST = ServiceOptions(http_port=None, max_receives=3, search_visibility_timeout=0, management_visibility_timeout=0, wait_seconds=0)
+FAST = ServiceOptions(
+    http_port=None, max_receives=3, search_visibility_timeout=0, management_visibility_timeout=0, wait_seconds=0
+)
 
 
 def _send(ctx, slot, message):
@@ -53,11 +55,19 @@ def test_searches_through_the_queues(backend_ctx):
     data = random_data(120, 8, seed=31)
     service = SearchServer(ctx.stores, options=FAST)
     _publish(ctx, data)
-    query = {"trainId": "train1", "queryImageId": data.image_ids[5], "maxHits": 12, "requireMoa": True, "exclusionTags": [11]}
+    query = {
+        "trainId": "train1",
+        "queryImageId": data.image_ids[5],
+        "maxHits": 12,
+        "requireMoa": True,
+        "exclusionTags": [11],
+    }
     good = _submit(ctx, query)
     unknown_image = _submit(ctx, {"trainId": "train1", "queryImageId": "noSuchImage"})
     unknown_training = _submit(ctx, {"trainId": "noSuchTraining", "queryImageId": data.image_ids[5]})
-    euclid = _submit(ctx, {"trainId": "train1", "queryImageId": data.image_ids[7], "metric": "Euclidean", "maxHits": 500})
+    euclid = _submit(
+        ctx, {"trainId": "train1", "queryImageId": data.image_ids[7], "metric": "Euclidean", "maxHits": 500}
+    )
     service.drain()
 
     results = TableResults(ctx.stores.table(tables.SEARCH))
@@ -95,7 +105,10 @@ def test_searches_through_the_queues(backend_ctx):
         ('["a list"]', "JSON object"),
         ('{"type": "reticulate"}', "unknown message type"),
         ('{"type": "plateEmbedding", "trainId": "t"}', "embeddingName"),
-        ('{"type": "plateTags", "embeddingName": "e", "plateId": "p", "images": [{"imageId": "a", "tags": ["x"]}]}', "tag ids"),
+        (
+            '{"type": "plateTags", "embeddingName": "e", "plateId": "p", "images": [{"imageId": "a", "tags": ["x"]}]}',
+            "tag ids",
+        ),
         ('{"type": "loadTagLabelMap", "tags": {"one": "moa:x"}}', "integers"),
         ('{"type": "deleteTraining", "trainId": "../etc"}', "trainId"),
     ],
@@ -112,7 +125,9 @@ def test_poison_messages_are_dead_lettered_and_the_service_goes_on(local_ctx):
     data = random_data(30, 4, seed=32, plates=1)
     queue = ctx.stores.queue(resources.SEARCH_QUEUE)
     queue.send("{broken", group_id="g", dedup_id="d1")
-    queue.send(json.dumps({"type": "searchByImageId", "searchId": "s1", "trainId": "train1"}), group_id="g", dedup_id="d2")
+    queue.send(
+        json.dumps({"type": "searchByImageId", "searchId": "s1", "trainId": "train1"}), group_id="g", dedup_id="d2"
+    )
     ctx.stores.queue(resources.MANAGEMENT_QUEUE).send('{"type": "nonsense"}', group_id="g", dedup_id="d3")
     # A plate whose embedding file never appears: retried max_receives times, then given up.
     _send(ctx, resources.MANAGEMENT_QUEUE, m.plate_embedding("train9", "emb1", "ghost"))
@@ -123,7 +138,9 @@ def test_poison_messages_are_dead_lettered_and_the_service_goes_on(local_ctx):
     results = TableResults(ctx.stores.table(tables.SEARCH))
     assert results.header(after)["status"] == COMPLETED and len(results.hits(after)) == 3
     assert results.header("s1")["status"] == ERROR and "queryImageId" in results.header("s1")["errorReason"]
-    failed = [json.loads(ctx.stores.data.get_bytes(i.key)) for i in ctx.stores.data.list(keys.search_root() + "failed/")]
+    failed = [
+        json.loads(ctx.stores.data.get_bytes(i.key)) for i in ctx.stores.data.list(keys.search_root() + "failed/")
+    ]
     reasons = sorted(f["reason"] for f in failed)
     assert len(failed) == 3, reasons
     assert any("not JSON" in r for r in reasons) and any("unknown message type" in r for r in reasons)
@@ -140,7 +157,9 @@ def test_a_redelivered_search_replaces_its_earlier_hits(local_ctx):
     results.mark_running("s1")
     results.write_results("s1", [{"imageId": f"a{i}", "rank": i, "distance": 0.1 * i} for i in range(5)], 9)
     results.mark_running("s1")  # the message came back (e.g. the delete was lost)
-    results.write_results("s1", [{"imageId": "a3", "rank": 0, "distance": 0.0}, {"imageId": "b", "rank": 1, "distance": 0.5}], 9)
+    results.write_results(
+        "s1", [{"imageId": "a3", "rank": 0, "distance": 0.0}, {"imageId": "b", "rank": 1, "distance": 0.5}], 9
+    )
     assert [(h["imageId"], h["rank"]) for h in results.hits("s1")] == [("a3", 0), ("b", 1)]
     rows = list(local_ctx.stores.table(tables.SEARCH).query_all("s1"))
     assert sorted(r["imageId"] for r in rows) == ["a3", "b", "origin"]

@@ -21,7 +21,9 @@ def _store_with_plates(root, plates: int) -> LocalObjectStore:
     rng = np.random.default_rng(plates)
     for p in range(plates):
         ids = [f"p{p:03d}i{i:04d}" for i in range(PLATE_IMAGES)]
-        writer.add_plate("train1", "emb1", f"plate{p:03d}", ids, rng.standard_normal((PLATE_IMAGES, DIM)).astype(np.float32))
+        writer.add_plate(
+            "train1", "emb1", f"plate{p:03d}", ids, rng.standard_normal((PLATE_IMAGES, DIM)).astype(np.float32)
+        )
     return store
 
 

@@ -15,12 +15,26 @@ from bioims.services.api import handle_json
 from bioims.services.registry import available_services, service_class
 from bioims.tables import ALL_TABLES
 
-DATA_SERVICES = ["configuration", "label", "message", "artifact", "tag", "training-configuration", "image-management", "process-plate"]
-SERVICES = [s for s in available_services() if s in DATA_SERVICES or s in ("image-artifact", "train", "embedding", "search")]
+DATA_SERVICES = [
+    "configuration",
+    "label",
+    "message",
+    "artifact",
+    "tag",
+    "training-configuration",
+    "image-management",
+    "process-plate",
+]
+SERVICES = [
+    s for s in available_services() if s in DATA_SERVICES or s in ("image-artifact", "train", "embedding", "search")
+]
 
 
 def _snapshot(ctx) -> str:
-    tables = {spec.name: sorted(json.dumps(r, sort_keys=True) for r in ctx.stores.table(spec).scan_all()) for spec in ALL_TABLES}
+    tables = {
+        spec.name: sorted(json.dumps(r, sort_keys=True) for r in ctx.stores.table(spec).scan_all())
+        for spec in ALL_TABLES
+    }
     objects = sorted(i.key for i in ctx.stores.data.list(""))
     return json.dumps([tables, objects])
 
@@ -79,7 +93,11 @@ def test_malformed_events(local_ctx, event):
 
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers(-10, 10**6) | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=20),
+    st.none()
+    | st.booleans()
+    | st.integers(-10, 10**6)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=20),
     lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4),
     max_leaves=10,
 )
@@ -160,7 +178,9 @@ def _payload(service: str):
 
 
 @pytest.mark.parametrize("service", SERVICES)
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
 @given(data=st.data())
 def test_random_payloads_never_cause_internal_errors(local_ctx, service, data):
     """Random JSON events through every Lambda handler module: an answer, never a 500."""

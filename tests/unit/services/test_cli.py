@@ -47,10 +47,18 @@ def test_status_of_a_fresh_home_then_after_writes(tmp_path):
     home = Path(os.environ["BIOIMS_HOME"])
     assert not home.exists()
     fresh = _json("status")
-    assert fresh["backend"] == "local" and fresh["home"] == str(home) and fresh["database"] == str(home / "bioims.sqlite")
+    assert (
+        fresh["backend"] == "local" and fresh["home"] == str(home) and fresh["database"] == str(home / "bioims.sqlite")
+    )
     assert set(fresh["tables"]) == {
-        "BioimsConfiguration", "BioimsLabel", "BioimsMessage", "BioimsArtifact", "BioimsTag",
-        "BioimsTrainingConfiguration", "BioimsImageManagement", "BioimsSearch",
+        "BioimsConfiguration",
+        "BioimsLabel",
+        "BioimsMessage",
+        "BioimsArtifact",
+        "BioimsTag",
+        "BioimsTrainingConfiguration",
+        "BioimsImageManagement",
+        "BioimsSearch",
     }
     assert set(fresh["tables"].values()) == {0}
     assert fresh["objects"] == {"bioims-data": {"count": 0, "bytes": 0}, "bioims-resource": {"count": 0, "bytes": 0}}
@@ -71,14 +79,27 @@ def test_parameter_values_are_json_except_for_string_parameters(tmp_path):
     # A string-only parameter keeps "123" a string; JSON-typed ones parse numbers, lists, objects.
     _json("configuration", "setParameter", "--key", "image-preprocessing-roi-size", "--value", "96")
     assert _json("configuration", "getParameter", "--key", "image-preprocessing-roi-size")["value"] == "96"
-    assert _json("image-management", "listCompatiblePlates", "--width", "1280", "--height", "1024", "--depth", "1", "--channels", "3") == {"plates": []}
+    assert _json(
+        "image-management",
+        "listCompatiblePlates",
+        "--width",
+        "1280",
+        "--height",
+        "1024",
+        "--depth",
+        "1",
+        "--channels",
+        "3",
+    ) == {"plates": []}
     created = _json("tag", "createTags", "--tagValues", '["moa:DMSO", "batch:Week1"]')
     assert [t["id"] for t in created["tags"]] == [1, 2]
     assert _json("tag", "getTagById", "--tagId", "2")["tagValue"] == "batch:Week1"
     artifact = tmp_path / "artifact.json"
     artifact.write_text(json.dumps({"contextId": "P1", "trainId": "origin", "artifact": "s3key#a/b.png"}))
     _json("artifact", "createArtifact", "--artifact", f"@{artifact}")
-    assert [a["key"] for a in _json("artifact", "getArtifacts", "--contextId", "P1", "--trainId", "origin")["artifacts"]] == ["a/b.png"]
+    assert [
+        a["key"] for a in _json("artifact", "getArtifacts", "--contextId", "P1", "--trainId", "origin")["artifacts"]
+    ] == ["a/b.png"]
 
 
 def test_errors_are_messages_and_change_nothing(monkeypatch, capsys):
@@ -106,7 +127,9 @@ def test_console_script_status_after_install(tmp_path):
     script = Path(sys.executable).with_name("bioims")
     assert script.is_file(), f"{script} missing: install the package (pip install -e .)"
     env = {k: v for k, v in os.environ.items() if not k.startswith("BIOIMS_")}
-    result = subprocess.run([str(script), "status", "--json"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [str(script), "status", "--json"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
+    )
     assert result.returncode == 0, result.stderr
     status = json.loads(result.stdout)
     assert status["backend"] == "local" and status["home"] == str(tmp_path / ".bioims")

@@ -45,7 +45,10 @@ def test_concurrent_tag_creation_gives_one_id_per_value(tmp_path):
     spawn = multiprocessing.get_context("spawn")
     values = [f"compound:c{i}" for i in range(40)]
     out = spawn.Queue()
-    workers = [spawn.Process(target=_tagger, args=(str(tmp_path), values[::1] if w % 2 == 0 else values[::-1], out)) for w in range(4)]
+    workers = [
+        spawn.Process(target=_tagger, args=(str(tmp_path), values[::1] if w % 2 == 0 else values[::-1], out))
+        for w in range(4)
+    ]
     for p in workers:
         p.start()
     results = [out.get(timeout=600) for _ in workers]

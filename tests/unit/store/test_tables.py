@@ -18,7 +18,15 @@ def _rows(n, plate="P1"):
 
 
 def test_put_get_roundtrip_keeps_types(table):
-    item = {"imageId": "a", "trainId": "origin", "i": 3, "f": 2.5, "b": True, "l": [1, "x", {"k": [2]}], "m": {"z": None}}
+    item = {
+        "imageId": "a",
+        "trainId": "origin",
+        "i": 3,
+        "f": 2.5,
+        "b": True,
+        "l": [1, "x", {"k": [2]}],
+        "m": {"z": None},
+    }
     table.put(item)
     assert table.get({"imageId": "a", "trainId": "origin"}) == item
     assert table.get({"imageId": "a", "trainId": "other"}) is None
@@ -38,9 +46,13 @@ def test_update_is_atomic_set_add_append_remove(table):
     key = {"imageId": "u", "trainId": "origin"}
     with pytest.raises(ConditionFailed):
         table.update(key, Update(set={"a": 1}), condition=Condition.must_exist())
-    first = table.update(key, Update(set={"a": 1, "gone": "x"}, add={"n": 2}, append={"l": [1]}, set_if_missing={"c": "first"}))
+    first = table.update(
+        key, Update(set={"a": 1, "gone": "x"}, add={"n": 2}, append={"l": [1]}, set_if_missing={"c": "first"})
+    )
     assert first == {**key, "a": 1, "gone": "x", "n": 2, "l": [1], "c": "first"}
-    second = table.update(key, Update(remove=("gone",), add={"n": 3}, append={"l": [2, 3]}, set_if_missing={"c": "second"}))
+    second = table.update(
+        key, Update(remove=("gone",), add={"n": 3}, append={"l": [2, 3]}, set_if_missing={"c": "second"})
+    )
     assert second == {**key, "a": 1, "n": 5, "l": [1, 2, 3], "c": "first"}
     assert table.get(key) == second
 
@@ -116,7 +128,9 @@ def test_scan_pages(table):
     assert sorted(r["imageId"] for r in seen) == [f"img{i:03d}" for i in range(25)]
 
 
-@pytest.mark.parametrize("key", [{"imageId": "", "trainId": "origin"}, {"imageId": 5, "trainId": "origin"}, {"imageId": "a"}])
+@pytest.mark.parametrize(
+    "key", [{"imageId": "", "trainId": "origin"}, {"imageId": 5, "trainId": "origin"}, {"imageId": "a"}]
+)
 def test_invalid_keys_are_rejected(table, key):
     with pytest.raises(ValueError):
         table.put(key)

@@ -15,18 +15,35 @@ from bioims.ui.views import _compounds
 
 
 def _query(compound, moa, predicted):
-    return {"query": f"{compound}@1", "compound": compound, "true_moa": moa, "predicted_moa": predicted, "correct": moa == predicted}
+    return {
+        "query": f"{compound}@1",
+        "compound": compound,
+        "true_moa": moa,
+        "predicted_moa": predicted,
+        "correct": moa == predicted,
+    }
 
 
 METRICS = {
     "queries": {
-        "nsc": [_query("taxol", "Microtubule stabilizers", "Microtubule stabilizers"), _query("taxol", "Microtubule stabilizers", "Eg5 inhibitors"),
-                _query("AZ-C", "Eg5 inhibitors", "Eg5 inhibitors"), _query("emetine", "Protein synthesis", "DNA damage"),
-                _query("emetine", "Protein synthesis", "Actin disruptors")],
-        "nscb": [_query("taxol", "Microtubule stabilizers", "Eg5 inhibitors"), _query("AZ-C", "Eg5 inhibitors", "Eg5 inhibitors")],
+        "nsc": [
+            _query("taxol", "Microtubule stabilizers", "Microtubule stabilizers"),
+            _query("taxol", "Microtubule stabilizers", "Eg5 inhibitors"),
+            _query("AZ-C", "Eg5 inhibitors", "Eg5 inhibitors"),
+            _query("emetine", "Protein synthesis", "DNA damage"),
+            _query("emetine", "Protein synthesis", "Actin disruptors"),
+        ],
+        "nscb": [
+            _query("taxol", "Microtubule stabilizers", "Eg5 inhibitors"),
+            _query("AZ-C", "Eg5 inhibitors", "Eg5 inhibitors"),
+        ],
     },
-    "compound_vote": {"per_compound": [{"compound": "taxol", "true_moa": "Microtubule stabilizers", "predicted_moa": "Eg5 inhibitors"},
-                                       {"compound": "mevinolin", "true_moa": "Cholesterol-lowering", "predicted_moa": "DMSO"}]},
+    "compound_vote": {
+        "per_compound": [
+            {"compound": "taxol", "true_moa": "Microtubule stabilizers", "predicted_moa": "Eg5 inhibitors"},
+            {"compound": "mevinolin", "true_moa": "Cholesterol-lowering", "predicted_moa": "DMSO"},
+        ]
+    },
 }
 
 
@@ -40,8 +57,10 @@ def test_per_compound_table_equals_the_reports():
 
 
 def test_the_ui_imports_only_what_the_search_image_has():
-    code = ("import sys; import bioims.ui.server, bioims.ui.views, bioims.ui.data, search_service.main; "
-            "bad = [m for m in ('pandas', 'matplotlib', 'torch', 'click', 'rich', 'PIL', 'scipy', 'skimage', 'sklearn', 'tifffile') if m in sys.modules]; print(bad); sys.exit(1 if bad else 0)")
+    code = (
+        "import sys; import bioims.ui.server, bioims.ui.views, bioims.ui.data, search_service.main; "
+        "bad = [m for m in ('pandas', 'matplotlib', 'torch', 'click', 'rich', 'PIL', 'scipy', 'skimage', 'sklearn', 'tifffile') if m in sys.modules]; print(bad); sys.exit(1 if bad else 0)"
+    )
     # from the checkout's root: search_service/ is a deployment folder there, not an installed package
     root = Path(__file__).resolve().parents[3]
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=root)

@@ -32,9 +32,14 @@ def test_empty_system_shows_empty_states(backend_ctx):
 
 def test_unknown_ids_and_paths_answer_the_404_page(backend_ctx):
     data = UiData(backend_ctx)
-    for path, message in [("/plates/nope", "no plate 'nope'"), ("/images/nope", "no image 'nope'"), ("/trainings/nope", "no training 'nope'"),
-                          ("/trainings/nope/report", "no training 'nope'"), ("/nowhere", "There is no page '/nowhere'"),
-                          ("/plates/a/b/c", "There is no page")]:
+    for path, message in [
+        ("/plates/nope", "no plate 'nope'"),
+        ("/images/nope", "no image 'nope'"),
+        ("/trainings/nope", "no training 'nope'"),
+        ("/trainings/nope/report", "no training 'nope'"),
+        ("/nowhere", "There is no page '/nowhere'"),
+        ("/plates/a/b/c", "There is no page"),
+    ]:
         status, content_type, body = route(data, path, "")
         assert status == 404 and content_type.startswith("text/html"), path
         assert "Not found" in body.decode() and message in html.unescape(_text(body)), path
@@ -49,7 +54,9 @@ def test_objects_outside_the_artifacts_or_missing_are_404(backend_ctx):
 
 def test_an_artifact_object_is_served_with_its_type(backend_ctx):
     backend_ctx.stores.data.put_bytes("artifact/plate/p/default/image/i/thumbnail-2d.png", b"\x89PNG...")
-    status, content_type, body = route(UiData(backend_ctx), "/object/artifact/plate/p/default/image/i/thumbnail-2d.png", "")
+    status, content_type, body = route(
+        UiData(backend_ctx), "/object/artifact/plate/p/default/image/i/thumbnail-2d.png", ""
+    )
     assert (status, content_type, body) == (200, "image/png", b"\x89PNG...")
 
 
@@ -60,7 +67,12 @@ def test_root_redirects_to_the_plates():
 def test_pagination_past_200_items():
     items = list(range(250))
     first, pager = paginate(items, 1, "/plates", per_page=100, by="compound")
-    assert first == list(range(100)) and "page 1 of 3 (1-100 of 250)" in pager and "page=2" in pager and "by=compound" in pager
+    assert (
+        first == list(range(100))
+        and "page 1 of 3 (1-100 of 250)" in pager
+        and "page=2" in pager
+        and "by=compound" in pager
+    )
     third, pager = paginate(items, 3, "/plates", per_page=100)
     assert third == list(range(200, 250)) and "201-250 of 250" in pager and "page=2" in pager and "next" not in pager
     beyond, _ = paginate(items, 99, "/plates", per_page=100)

@@ -23,7 +23,13 @@ def _tag_workflow(workers: str) -> Workflow:
                 Ref("$.values"),
                 (
                     Invoke("Create Tag", "tag", "createTag", {"tagValue": Item("$")}, result="tag"),
-                    Invoke("Create Label", "label", "createLabel", {"category": Ref("$.category"), "label": Item("$")}, result="label"),
+                    Invoke(
+                        "Create Label",
+                        "label",
+                        "createLabel",
+                        {"category": Ref("$.category"), "label": Item("$")},
+                        result="label",
+                    ),
                 ),
                 local_workers=workers,
                 result="made",
@@ -97,7 +103,8 @@ def test_executions_are_recorded_and_described(tmp_path):
     ctx = local_context(tmp_path)
     with installed(ctx):
         outcome = ctx.runtime.run_workflow(
-            Workflow("test-rec", "", (Invoke("Tag", "tag", "createTag", {"tagValue": Ref("$.v")}, result="t"),)), {"v": "a"}
+            Workflow("test-rec", "", (Invoke("Tag", "tag", "createTag", {"tagValue": Ref("$.v")}, result="t"),)),
+            {"v": "a"},
         )
         assert outcome["status"] == "SUCCEEDED"
         assert ctx.runtime.describe_execution(outcome["executionArn"])["steps"] == ["Tag"]
@@ -143,9 +150,22 @@ def test_maps_share_worker_processes_and_survive_a_dead_worker(tmp_path, monkeyp
         WorkflowRunner(ctx).run(_tag_workflow("processes"), {"values": ["b0", "b1", "b2"], "category": "d"})
         assert set(runner_module.shared_process_pool(2)._processes) == first and len(first) == 2
         os.kill(sorted(first)[0], signal.SIGKILL)
-        state = WorkflowRunner(ctx).run(_tag_workflow("processes"), {"values": ["c0", "c1", "c2", "c3"], "category": "e"})
+        state = WorkflowRunner(ctx).run(
+            _tag_workflow("processes"), {"values": ["c0", "c1", "c2", "c3"], "category": "e"}
+        )
         assert [r["label"] for r in state["made"]] == ["c0", "c1", "c2", "c3"]
-        assert sorted(t["tagValue"] for t in state["all"]["tags"]) == ["a0", "a1", "a2", "b0", "b1", "b2", "c0", "c1", "c2", "c3"]
+        assert sorted(t["tagValue"] for t in state["all"]["tags"]) == [
+            "a0",
+            "a1",
+            "a2",
+            "b0",
+            "b1",
+            "b2",
+            "c0",
+            "c1",
+            "c2",
+            "c3",
+        ]
         assert not set(runner_module.shared_process_pool(2)._processes) & {sorted(first)[0]}
     monkeypatch.setenv("BIOIMS_SOME_SETTING", "changed")  # another environment: other workers
     assert runner_module.shared_process_pool(2) is not runner_module.shared_process_pool(1)

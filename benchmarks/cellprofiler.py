@@ -100,7 +100,8 @@ def report(rows: dict[str, list[float]], rois_per_field: list[int], args) -> Non
         print(f"{name:<44}{seconds * 1000:>10.1f}{seconds * 1000 / rois_mean:>9.2f}{seconds / imaging:>11.1f}{adds}")
     features = len(feature_names(CHANNELS))
     print(
-        f"\nROIs per field: {rois_mean:.0f}; the default groups ({', '.join(DEFAULT_GROUPS)}) give {features} features per ROI"
+        f"\nROIs per field: {rois_mean:.0f}; the default groups ({', '.join(DEFAULT_GROUPS)}) "
+        f"give {features} features per ROI"
     )
     if args.skip_slow:
         print(f"({', '.join(SLOW)}: timed on 8 ROIs per field, once, and scaled to the field's ROI count)")

@@ -254,7 +254,8 @@ def nsc_comparison(args) -> None:
             f"(raw), {baseline_recipe:.3f} (default recipe, as the CellProfiler features and `bioims report`)"
         )
         print(
-            f"{'network':<16}{'seed':>5}{'untrained':>11}{'trained':>9}{'baseline':>10}{'cellprofiler':>13}{'trained-untrained':>19}{'train s':>9}"
+            f"{'network':<16}{'seed':>5}{'untrained':>11}{'trained':>9}{'baseline':>10}"
+            f"{'cellprofiler':>13}{'trained-untrained':>19}{'train s':>9}"
         )
         for network, recipe in NSC_RECIPES.items():
             gains = []

@@ -258,7 +258,10 @@ def step_parts(stores, rows: list[dict], plate_id: str, roi_parameters) -> dict[
         channels = timed("process: flat fields: read the channels", lambda: read_image(stores, sources, row["imageId"]))
         if not accumulators:
             accumulators = [FlatFieldAccumulator(channels[0].shape) for _ in channels]
-        timed("process: flat fields: add to the sums", lambda: [a.add(raw) for a, raw in zip(accumulators, channels)])
+        timed(
+            "process: flat fields: add to the sums",
+            lambda: [a.add(raw) for a, raw in zip(accumulators, channels, strict=True)],
+        )
         channels = timed("process: ROIs: read the channels", lambda: read_image(stores, sources, row["imageId"]))
         flats = [flat_field_cache.get(stores.data, plate_id, s.name, channels[0].shape) for s in sources]
         result = timed(
@@ -355,7 +358,8 @@ def main() -> None:
             marker.write_text(json.dumps([plate_name, n_fields]))
             how = f"rendered in {time.perf_counter() - t0:.1f} s with {args.workers} workers"
         print(
-            f"synthetic BBBC021 plate {plate_name}: {args.wells} wells x {config.fields_per_well} fields = {n_fields} fields "
+            f"synthetic BBBC021 plate {plate_name}: {args.wells} wells x {config.fields_per_well} fields = "
+            f"{n_fields} fields "
             f"of {config.height}x{config.width}x3 uint16 ({how})"
         )
 
@@ -440,7 +444,8 @@ def main() -> None:
     print(
         f"peak RSS per worker process: {', '.join(f'{p:.0f}' for p in worker_peaks) or 'no workers'} MiB "
         f"({len(worker_peaks)} worker processes over both workflows); main process (flat-field job, services): "
-        f"{main_peak_mib:.0f} MiB{'' if reset else ' (peak not resettable: includes rendering set-up)'}; main CPU {main_cpu_s:.1f} s "
+        f"{main_peak_mib:.0f} MiB{'' if reset else ' (peak not resettable: includes rendering set-up)'}; "
+        f"main CPU {main_cpu_s:.1f} s "
         f"(the memory sampler's {memory.cpu_s:.1f} s left out)"
     )
     print(
@@ -450,7 +455,8 @@ def main() -> None:
     for name, seconds in parts.items():
         print(f"  {name:<60} {seconds * 1000:>7.1f}")
     print(
-        f"  {'sum (without the of-which lines)':<60} {sum(v for k, v in parts.items() if 'of which' not in k) * 1000:>7.1f}"
+        f"  {'sum (without the of-which lines)':<60} "
+        f"{sum(v for k, v in parts.items() if 'of which' not in k) * 1000:>7.1f}"
     )
     print(
         f"  flat field from the plate mean (cut-off + Gaussian sigma 50): {finalise_s:.2f} s CPU per channel, "
@@ -502,7 +508,8 @@ def main() -> None:
             f"{loop_field_s / cpu_field_s:.0f}x (per field: loop {loop_field_s:.1f} s, ours {cpu_field_s:.2f} s)"
         )
     print(
-        f"bbbc021_minutes={cpu_minutes:.1f} ms_per_field={cpu_field_s * 1000:.1f} peak_mib_per_worker={peak_worker:.0f} "
+        f"bbbc021_minutes={cpu_minutes:.1f} ms_per_field={cpu_field_s * 1000:.1f} "
+        f"peak_mib_per_worker={peak_worker:.0f} "
         f"wall_minutes={minutes:.1f}"
     )
 

@@ -33,7 +33,10 @@ def feature_card(embedding: dict, groups: Sequence[str] = DEFAULT_GROUPS) -> dic
         "objects": ["Nuclei", "Cells"],
         "segmentationChannel": embedding.get("segmentationChannel"),
         "cpMeasure": cp_measure_version(),
-        "imageProfile": "mean of the ROI features (NaN ignored), robust z-scored per plate against the plate's DMSO images (search); evaluation applies the profiling recipe to the mean",
+        "imageProfile": (
+            "mean of the ROI features (NaN ignored), robust z-scored per plate against the plate's DMSO images "
+            "(search); evaluation applies the profiling recipe to the mean"
+        ),
         "notes": ["no training: CellProfiler measurements of each ROI's nucleus and cell regions (cp-measure)"],
     }
 

@@ -127,7 +127,7 @@ def pack(rois: np.ndarray, objects: np.ndarray, box: np.ndarray | None = None, g
     background beyond it). objects, box: (n, R, R) boolean masks, each box mask holding its object."""
     box = objects if box is None else box
     n, channels = rois.shape[:2]
-    rows_any, cols_any = box.any(axis=2), box.any(axis=1)
+    rows_any, cols_any = np.asarray(box.any(axis=2)), np.asarray(box.any(axis=1))
     y0, y1 = rows_any.argmax(axis=1), rows_any.shape[1] - rows_any[:, ::-1].argmax(axis=1)
     x0, x1 = cols_any.argmax(axis=1), cols_any.shape[1] - cols_any[:, ::-1].argmax(axis=1)
     heights, widths = y1 - y0 + gap, x1 - x0 + gap

@@ -22,7 +22,7 @@ def field_features(image: np.ndarray, names=CHANNELS) -> dict[str, float]:
     out: dict[str, float] = {}
     floats = image.astype(np.float32)
     centred = []
-    for name, x in zip(names, floats):
+    for name, x in zip(names, floats, strict=True):
         low, p50, p90, p99 = np.percentile(x, [1, 50, 90, 99])
         x = x - np.float32(low)
         centred.append(x)
@@ -45,7 +45,7 @@ def field_features(image: np.ndarray, names=CHANNELS) -> dict[str, float]:
             f"{name}_fine_texture": float(np.abs(x - fine)[fg].mean() / mean) if fg.any() else 0.0,
             f"{name}_mid_texture": float(np.abs(fine - coarse)[fg].mean() / mean) if fg.any() else 0.0,
         }
-    for i, j in [(i, j) for i in range(len(names)) for j in range(i + 1, len(names))]:
+    for i, j in [(a, b) for a in range(len(names)) for b in range(a + 1, len(names))]:
         a, b = names[i], names[j]
         out[f"corr_{a}_{b}"] = float(np.corrcoef(centred[i].ravel(), centred[j].ravel())[0, 1])
     return out

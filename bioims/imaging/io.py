@@ -152,7 +152,8 @@ def npy_bytes(array: np.ndarray) -> bytes:
         raise TypeError("object arrays are not stored")
     header = io.BytesIO()
     np.lib.format.write_array_header_1_0(header, np.lib.format.header_data_from_array_1_0(array))
-    return b"".join((header.getvalue(), array.reshape(-1).view(np.uint8)))  # one copy of the data, not two
+    # one copy of the data, not two; arrays are buffers (numpy's stubs declare it only from Python 3.12)
+    return b"".join((header.getvalue(), array.reshape(-1).view(np.uint8)))  # type: ignore[arg-type]
 
 
 def load_npy(data: bytes, label: str) -> np.ndarray:

@@ -53,6 +53,7 @@ def encode_png(pixels: np.ndarray, level: int = 1) -> bytes:
         raise ValueError(f"cannot encode an empty image of shape {pixels.shape}")
     colour_type = COLOUR_TYPES[1 if pixels.ndim == 2 else pixels.shape[2]]
     compressor = zlib.compressobj(level, zlib.DEFLATED, 15, 9, zlib.Z_RLE)
-    data = compressor.compress(sub_filtered(pixels)) + compressor.flush()
+    # arrays are buffers; numpy's stubs declare it only from Python 3.12
+    data = compressor.compress(sub_filtered(pixels)) + compressor.flush()  # type: ignore[arg-type]
     header = struct.pack(">IIBBBBB", width, height, 8, colour_type, 0, 0, 0)
     return SIGNATURE + _chunk(b"IHDR", header) + _chunk(b"IDAT", data) + _chunk(b"IEND", b"")

@@ -72,6 +72,7 @@ def colour_mip_raw(channels: Sequence[np.ndarray], colors: np.ndarray | None = N
         projected = raw if raw.ndim == 2 else raw[0] if raw.shape[0] == 1 else raw.max(axis=0)
         gathered = key[projected]
         best = gathered if best is None else np.maximum(best, gathered, out=best)
+    assert best is not None, "a colour MIP needs at least one channel"
     return np.take(palette, best, axis=0)
 
 

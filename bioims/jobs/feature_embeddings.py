@@ -83,7 +83,7 @@ def feature_plate(ctx: Context, train_id: str, plate_id: str, card: dict) -> dic
         profiles = np.stack([image_profile(m) for _, m in kept])
         control = np.array([row.get("trainSubclass") == CONTROL for row, _ in kept])
         vectors = plate_normalize(profiles, control)
-        for (row, m), vector in zip(kept, vectors):
+        for (row, m), vector in zip(kept, vectors, strict=True):
             results.append(
                 ImageEmbedding(
                     row["imageId"],

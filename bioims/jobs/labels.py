@@ -17,7 +17,6 @@ from typing import Any
 from bioims.errors import NotFound
 from bioims.imaging.errors import ImagingError
 from bioims.keys import normalize_label
-from bioims.services.api import NotFound
 from bioims.services.label import LabelService
 
 NO_INDEX = -1

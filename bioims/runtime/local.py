@@ -132,7 +132,8 @@ class LocalRuntime:
             {
                 "status": "FAILED",
                 "error": OWNER_DIED,
-                "cause": f"process {row.get('pid')} running this execution ended before it finished (killed or crashed); "
+                "cause": f"process {row.get('pid')} running this execution ended before it finished "
+                "(killed or crashed); "
                 "run the same command again: finished steps are skipped",
             },
         )
@@ -228,7 +229,8 @@ class LocalRuntime:
             {
                 "status": "Failed",
                 "seconds": 0,
-                "failureReason": f"process {row.get('pid')} running this training job ended before it finished (killed or crashed)",
+                "failureReason": f"process {row.get('pid')} running this training job ended before it finished "
+                "(killed or crashed)",
             },
         )
         request = row.get("request", {})

@@ -67,9 +67,8 @@ def api(model: type[Request] = NoParams, *, name: str | None = None, status: int
     how its answer travels to a Lambda caller (the original's shape, bioims.services.wire)."""
 
     def mark(function: Callable[..., Any]) -> Callable[..., Any]:
-        function.__bioims_api__ = ApiMethod(
-            name or function.__name__, model, function, status, (function.__doc__ or "").strip(), wire
-        )  # type: ignore[attr-defined]
+        method = ApiMethod(name or function.__name__, model, function, status, (function.__doc__ or "").strip(), wire)
+        function.__bioims_api__ = method  # type: ignore[attr-defined]
         return function
 
     return mark
@@ -203,11 +202,8 @@ def to_wire(service: Service, event: Any, response: dict) -> dict:
     """A native answer in the original's wire shape: the method's `Wire` encodes a success, a
     GetItem miss is 200 `{}`, an error body is the string of its JSON document."""
     status, body = response["statusCode"], response["body"]
-    method = (
-        service.api_methods().get(event.get("method"))
-        if isinstance(event, dict) and isinstance(event.get("method"), str)
-        else None
-    )
+    name = event.get("method") if isinstance(event, dict) else None
+    method = service.api_methods().get(name) if isinstance(name, str) else None
     if status == 404 and method is not None and method.wire.empty_when_missing:
         return respond(200, {})
     if status >= 300:

@@ -25,7 +25,7 @@ failed work for done (docs/original.md §8.2 #11).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal, Union
+from typing import Any, Literal
 
 # The reserved event field a workflow adds to service calls: the handler then returns the body
 # itself and raises on an error status, so Step Functions' Catch sees the failure.
@@ -57,7 +57,7 @@ def _check_path(path: str) -> None:
         raise ValueError(f"invalid reference path {path!r}: use '$' or '$.field.field'")
 
 
-Value = Union[Ref, Item, str, int, float, bool, None]
+Value = Ref | Item | str | int | float | bool | None
 
 
 @dataclass(frozen=True)
@@ -122,7 +122,7 @@ class Map:
     local_workers: Literal["processes", "threads"] = "threads"
 
 
-Step = Union[Invoke, BatchJob, TrainingJob, StartWorkflow, Choice, Fail, Map]
+Step = Invoke | BatchJob | TrainingJob | StartWorkflow | Choice | Fail | Map
 
 
 @dataclass(frozen=True)

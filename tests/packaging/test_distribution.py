@@ -167,7 +167,8 @@ def test_the_installed_copy_imports_only_bioims_from_itself(installed, tmp_path)
     code = (
         "import importlib.util, json, bioims, bioims.cli.main\n"
         "print(json.dumps({'bioims': bioims.__file__, 'absent': [n for n in "
-        "('cli', 'lambdas', 'batch_jobs', 'training', 'search_service', 'stacks') if importlib.util.find_spec(n) is None]}))"
+        "('cli', 'lambdas', 'batch_jobs', 'training', 'search_service', 'stacks') "
+        "if importlib.util.find_spec(n) is None]}))"
     )
     done = _run(installed, [str(installed / "python"), "-c", code], tmp_path)
     assert done.returncode == 0, done.stderr

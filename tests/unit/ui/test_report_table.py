@@ -59,7 +59,8 @@ def test_per_compound_table_equals_the_reports():
 def test_the_ui_imports_only_what_the_search_image_has():
     code = (
         "import sys; import bioims.ui.server, bioims.ui.views, bioims.ui.data, search_service.main; "
-        "bad = [m for m in ('pandas', 'matplotlib', 'torch', 'click', 'rich', 'PIL', 'scipy', 'skimage', 'sklearn', 'tifffile') if m in sys.modules]; print(bad); sys.exit(1 if bad else 0)"
+        "bad = [m for m in ('pandas', 'matplotlib', 'torch', 'click', 'rich', 'PIL', 'scipy', 'skimage', "
+        "'sklearn', 'tifffile') if m in sys.modules]; print(bad); sys.exit(1 if bad else 0)"
     )
     # from the checkout's root: search_service/ is a deployment folder there, not an installed package
     root = Path(__file__).resolve().parents[3]

@@ -14,6 +14,8 @@ import click
 from rich.console import Console
 from rich.markup import escape
 
+from bioims.clients.base import ClientError
+from bioims.errors import BioimsError, status_of
 from bioims.services import models
 
 console = Console()
@@ -115,9 +117,6 @@ def _fail(message: str, code: int) -> None:
 
 def run_cli(group: click.Group) -> None:
     """Run the command line; every outcome becomes an exit code (see EXIT_CODES_HELP)."""
-    from bioims.clients.base import ClientError
-    from bioims.errors import BioimsError, status_of
-
     try:
         # standalone_mode=False returns (instead of raising) a click Exit's code: pass it on.
         code = group.main(standalone_mode=False)

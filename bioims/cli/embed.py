@@ -20,6 +20,7 @@ from rich.table import Table
 from bioims import client, context
 from bioims.cli.common import EMBEDDING_NAME, ID, CliError, console, emit
 from bioims.cli.train import TERMINAL, TrainingObserver, _progress
+from bioims.clients import ClientError
 
 POLL_SECONDS = 10.0
 
@@ -60,8 +61,6 @@ def embed(
     train_id: str, plate_id: str | None, feature_embedding: str | None, groups: str | None, as_json: bool
 ) -> None:
     """Embed every image of TRAIN_ID's compatible plates (or of --plate) with its model."""
-    from bioims.clients import ClientError
-
     if groups and not feature_embedding:
         raise CliError("--groups needs --cellprofiler EMBEDDING")
     ctx = context.get()

@@ -15,6 +15,7 @@ import click
 from rich.table import Table
 
 from bioims.cli.common import CliError, console, emit
+from bioims.clients import ClientError
 
 LEVELS = ("treatment", "well", "image")
 
@@ -216,7 +217,6 @@ def report(
     baseline_file: Path | None,
 ) -> None:
     """Evaluate the embeddings of training TRAIN_ID and write a report (figures, metrics.json)."""
-    from bioims.clients import ClientError
     from bioims.profiling import ProfileError, read_profiles
     from bioims.reports.training import load_annotations, report_training
 

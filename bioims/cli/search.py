@@ -17,6 +17,7 @@ from rich.table import Table
 import bioims
 from bioims import context
 from bioims.cli.common import EMBEDDING_NAME, ID, CliError, console, emit
+from bioims.clients import ClientError
 
 
 def _client(name: str = "search"):
@@ -25,8 +26,6 @@ def _client(name: str = "search"):
 
 def _tag_ids(values: tuple[str, ...]) -> list[int]:
     """Tag ids from ids or tag values (looked up in the tag service)."""
-    from bioims.clients import ClientError
-
     out = []
     for value in values:
         if value.strip().isdigit():

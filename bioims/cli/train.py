@@ -22,6 +22,7 @@ from rich.table import Table
 
 from bioims import client, context
 from bioims.cli.common import EMBEDDING_NAME, EXIT_FAILED, EXIT_PARTIAL, ID, CliError, console, emit
+from bioims.clients import ClientError
 from bioims.learning.progress import describe_progress, parse_progress
 from bioims.runtime.ports import Observer
 
@@ -93,8 +94,6 @@ def _follow(train_id: str, observer: TrainingObserver) -> dict:
 
 def _run(start, train_ids_of, quiet: bool, label: str) -> list[dict]:
     """Start trainings with `start()` (waiting locally, following on AWS); their final statuses."""
-    from bioims.clients import ClientError
-
     ctx = context.get()
     progress = _progress(quiet)
     with progress:
@@ -232,8 +231,6 @@ def resume_command(train_id: str, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True)
 def status_command(train_id: str, as_json: bool) -> None:
     """State of one training: workflow, job, latest progress, summary."""
-    from bioims.clients import ClientError
-
     try:
         status = client("train").call("getTrainingStatus", trainId=train_id)
     except ClientError as exc:
@@ -251,8 +248,6 @@ def status_command(train_id: str, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True)
 def list_command(embedding: str, as_json: bool) -> None:
     """Every training of EMBEDDING with its state."""
-    from bioims.clients import ClientError
-
     try:
         statuses = client("train").call("listTrainings", embeddingName=embedding)["trainings"]
     except ClientError as exc:

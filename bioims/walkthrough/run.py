@@ -19,6 +19,7 @@ from pathlib import Path
 
 from bioims import client, keys
 from bioims import context as context_module
+from bioims.clients import ClientError
 from bioims.learning.progress import describe_progress, parse_progress
 from bioims.runtime.ports import Observer
 from bioims.walkthrough.options import WalkthroughError, WalkthroughOptions
@@ -237,8 +238,6 @@ class Walkthrough:
         }
 
         def work() -> dict:
-            from bioims.clients import ClientError
-
             configuration = client("training-configuration", self.ctx)
             try:
                 configuration.createEmbedding(wanted)

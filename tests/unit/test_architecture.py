@@ -68,24 +68,6 @@ ALLOWED: dict[tuple[str, str], str] = {
         )
     },
 }
-# Imports of error classes inside functions: those lines belong to the error-family change (issue
-# 20 item 2, branch `errors`), which moves them to module level from bioims.errors. Tolerated
-# until it is merged; then this table must be emptied (entries that no longer occur are allowed
-# to be stale here, unlike ALLOWED).
-PENDING_ERROR_IMPORTS: set[tuple[str, str]] = {
-    ("bioims.runtime.aws", "bioims.services.api"),
-    ("bioims.runtime.local", "bioims.services.api"),
-    ("bioims.walkthrough.run", "bioims.clients"),
-    ("cli.common", "bioims.clients.base"),
-    ("cli.common", "bioims.config"),
-    ("cli.common", "bioims.services.api"),
-    ("cli.common", "bioims.store.ports"),
-    ("cli.embed", "bioims.clients"),
-    ("cli.evaluate", "bioims.clients"),
-    ("cli.process_plate", "bioims.services.api"),
-    ("cli.search", "bioims.clients"),
-    ("cli.train", "bioims.clients"),
-}
 
 
 def _lint_imports() -> str | None:
@@ -209,8 +191,6 @@ def test_no_function_level_imports_of_our_own_modules():
             for line, imported in function_level_imports(path):
                 if (module, imported) in ALLOWED:
                     seen.add((module, imported))
-                    continue
-                if (module, imported) in PENDING_ERROR_IMPORTS:
                     continue
                 offenders.append(f"{path.relative_to(ROOT)}:{line}: import of {imported} inside a function")
     assert not offenders, "import at module level instead (or justify in ALLOWED):\n" + "\n".join(offenders)

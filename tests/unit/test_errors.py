@@ -15,7 +15,6 @@ import urllib.request
 
 import click
 import pytest
-from bioims.imaging.labels import LabelSetupError
 from pydantic import StrictStr
 
 import bioims
@@ -45,6 +44,7 @@ from bioims.imaging.errors import (
     ParameterError,
     UnsupportedImageError,
 )
+from bioims.jobs.labels import LabelSetupError
 from bioims.search import SearchEngine
 from bioims.search.httpapi import SearchHttpServer, _PayloadTooLarge
 from bioims.services.api import Request, Service, api, handle, handle_wire

@@ -121,6 +121,20 @@ def patch_moto(monkeypatch, functions: dict[str, str]) -> list[dict]:
 
     monkeypatch.setattr(batch_task.StateTaskServiceBatch, "_eval_service_task", batch_eval)
 
+    original_batch_resolver = batch_task.StateTaskServiceBatch._build_sync_resolver
+
+    def batch_sync_resolver(self, *args, **kwargs):
+        # the .sync poll (describe_jobs) reads the same backend that other Map iterations write
+        resolve = original_batch_resolver(self, *args, **kwargs)
+
+        def resolve_alone():
+            with one_submission_at_a_time:
+                return resolve()
+
+        return resolve_alone
+
+    monkeypatch.setattr(batch_task.StateTaskServiceBatch, "_build_sync_resolver", batch_sync_resolver)
+
     original_sfn = sfn_task.StateTaskServiceSfn._eval_service_task
 
     def sfn_eval(self, env, resource_runtime_part, normalised_parameters, state_credentials):

@@ -8,7 +8,8 @@ import logging
 import os
 import sys
 import traceback
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import click
 from rich.console import Console
@@ -39,6 +40,31 @@ class UsageError(CliError):
     """A bad value caught before any work was done: exit code 2."""
 
     exit_code = EXIT_USAGE
+
+
+_Command = TypeVar("_Command", bound=Callable[..., Any])
+
+
+def listen_options(default_port: int, host_help: str, port_help: str) -> Callable[[_Command], _Command]:
+    """--host (loopback by default: what we serve has no login) and --port (0: any free port) of a
+    command that serves HTTP until interrupted (`bioims ui`, `bioims search serve`)."""
+
+    def decorate(command: _Command) -> _Command:
+        command = click.option(
+            "--port",
+            type=click.IntRange(0, 65535),
+            default=default_port,
+            show_default=True,
+            help=f"{port_help} (0: any free port).",
+        )(command)
+        return click.option("--host", default="127.0.0.1", show_default=True, help=host_help)(command)
+
+    return decorate
+
+
+def cannot_serve(host: str, port: int, exc: OSError) -> CliError:
+    """The error of a server that could not bind (port taken, address not ours)."""
+    return CliError(f"cannot serve on {host}:{port}: {exc}")
 
 
 def emit(value: Any, as_json: bool) -> None:

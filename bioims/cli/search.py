@@ -16,7 +16,7 @@ from rich.table import Table
 
 import bioims
 from bioims import context
-from bioims.cli.common import EMBEDDING_NAME, ID, CliError, console, emit
+from bioims.cli.common import EMBEDDING_NAME, ID, CliError, cannot_serve, console, emit, listen_options
 from bioims.clients import ClientError
 
 
@@ -207,19 +207,7 @@ def trainings(url: str | None, as_json: bool) -> None:
 
 
 @search_group.command("serve")
-@click.option(
-    "--host",
-    default="127.0.0.1",
-    show_default=True,
-    help="Address of the HTTP API (0.0.0.0 exposes it to the network).",
-)
-@click.option(
-    "--port",
-    type=click.IntRange(0, 65535),
-    default=8080,
-    show_default=True,
-    help="Port of the HTTP API (0: any free port).",
-)
+@listen_options(8080, "Address of the HTTP API (0.0.0.0 exposes it to the network).", "Port of the HTTP API")
 @click.option("--no-http", is_flag=True, help="Only consume the queues.")
 @click.option(
     "--max-receives",
@@ -251,4 +239,4 @@ def serve(host: str, port: int, no_http: bool, max_receives: int) -> None:
     except ServerBusy as exc:
         raise CliError(str(exc)) from None
     except OSError as exc:
-        raise CliError(f"cannot serve on {host}:{port}: {exc}") from None
+        raise cannot_serve(host, port, exc) from None

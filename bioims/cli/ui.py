@@ -6,22 +6,14 @@ from __future__ import annotations
 
 import click
 
-from bioims.cli.common import CliError, console
+from bioims.cli.common import CliError, cannot_serve, console, listen_options
 from bioims.ui import DEFAULT_PORT
 from bioims.ui.data import UiData
 from bioims.ui.server import UiServer
 
 
 @click.command("ui")
-@click.option(
-    "--host",
-    default="127.0.0.1",
-    show_default=True,
-    help="Address to listen on (0.0.0.0 exposes the UI, which has no login).",
-)
-@click.option(
-    "--port", type=click.IntRange(0, 65535), default=DEFAULT_PORT, show_default=True, help="Port (0: any free port)."
-)
+@listen_options(DEFAULT_PORT, "Address to listen on (0.0.0.0 exposes the UI, which has no login).", "Port")
 @click.option(
     "--search-url",
     default=None,
@@ -41,7 +33,7 @@ def ui(host: str, port: int, search_url: str | None, search_timeout: float) -> N
     try:
         server = UiServer(UiData(search_url=search_url, search_timeout=search_timeout), host, port)
     except OSError as exc:
-        raise CliError(f"cannot serve on {host}:{port}: {exc}") from None
+        raise cannot_serve(host, port, exc) from None
     console.print(f"bioimage-search UI on {server.url}/ (Ctrl-C stops it)", highlight=False)
     if host not in ("127.0.0.1", "localhost", "::1"):
         console.print(

@@ -110,6 +110,20 @@ def test_server_owns_the_local_queues_while_it_runs(local_ctx):
     assert EmbeddedSearch(local_ctx.stores).drain() is True  # the lock is free again
 
 
+def test_cli_serve_on_a_taken_port_is_one_error_line_and_frees_the_lock(local_ctx):
+    import socket
+
+    from bioims.cli.main import main_group
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = CliRunner().invoke(main_group, ["search", "serve", "--port", str(port)])
+    assert result.exit_code == 1 and f"cannot serve on 127.0.0.1:{port}" in result.output
+    assert EmbeddedSearch(local_ctx.stores).drain() is True  # the failed start left the queues free
+
+
 def test_embedded_copies_reload_when_another_process_changed_the_index(local_ctx):
     _, _, plate_ids = _world(local_ctx)
     first, second = EmbeddedSearch(local_ctx.stores), EmbeddedSearch(local_ctx.stores)

@@ -2,7 +2,7 @@
 data, against the 300 ms target of issue 15 (there is no earlier UI to compare with: the target
 is the baseline, and each page's median is printed as a fraction of it).
 
-The data: `bioims walkthrough` with the tiny options of tests/e2e/test_ui_browser.py (1 synthetic
+The data: `bioims walkthrough` with the tiny options of tests/support/ui_walkthrough.py (1 synthetic
 plate of 60 images, 64 x 80 px, a one-epoch training, its embeddings, search index and
 evaluation report), run through the CLI into a temporary directory, or an earlier run's
 directory (--walkthrough DIR holding home/ and out/). The UI (bioims.ui.server.UiServer) serves
@@ -21,7 +21,6 @@ import http.client
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -31,35 +30,14 @@ from urllib.parse import quote
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from tests.support.ui_walkthrough import build_tiny_walkthrough
+
 TARGET_MS = 300.0
-TINY_WALKTHROUGH = [
-    "--n-plates",
-    "1",
-    "--size",
-    "64x80",
-    "--cell-scale",
-    "0.25",
-    "--nsc",
-    "none",
-    "--hyperparameter",
-    "epochs=1",
-    "--hyperparameter",
-    "minibatches_per_epoch=4",
-    "--hyperparameter",
-    "validation_max_rois=100",
-]
 
 
 def build_walkthrough(base: Path) -> None:
-    env = {**os.environ, "BIOIMS_HOME": str(base / "home"), "BIOIMS_BACKEND": "local"}
     started = time.perf_counter()
-    subprocess.run(
-        [sys.executable, "-m", "bioims.cli.main", "walkthrough", *TINY_WALKTHROUGH, "--out", str(base / "out")],
-        cwd=ROOT,
-        env=env,
-        check=True,
-        stdout=subprocess.DEVNULL,
-    )
+    build_tiny_walkthrough(base)
     print(f"tiny walkthrough built in {time.perf_counter() - started:.0f} s")
 
 

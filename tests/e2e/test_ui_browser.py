@@ -21,6 +21,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.ui_walkthrough import bioims_env, build_tiny_walkthrough
+
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -33,24 +35,6 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-# the smallest walkthrough that still trains, embeds, indexes and evaluates (about 90 s here)
-TINY_WALKTHROUGH = [
-    "--n-plates",
-    "1",
-    "--size",
-    "64x80",
-    "--cell-scale",
-    "0.25",
-    "--nsc",
-    "none",
-    "--hyperparameter",
-    "epochs=1",
-    "--hyperparameter",
-    "minibatches_per_epoch=4",
-    "--hyperparameter",
-    "validation_max_rois=100",
-]
-
 pytestmark = pytest.mark.slow
 
 
@@ -69,8 +53,7 @@ def _require_browser() -> None:
 
 
 def _bioims(*args: str, home: Path, **kwargs) -> subprocess.Popen:
-    env = {**os.environ, "BIOIMS_HOME": str(home), "BIOIMS_BACKEND": "local", "COLUMNS": "200"}
-    return subprocess.Popen([sys.executable, "-m", "bioims.cli.main", *args], cwd=ROOT, env=env, **kwargs)
+    return subprocess.Popen([sys.executable, "-m", "bioims.cli.main", *args], cwd=ROOT, env=bioims_env(home), **kwargs)
 
 
 class Ui:
@@ -105,18 +88,7 @@ def _build_once(tmp_path_factory) -> Path:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not (base / "out" / "walkthrough-summary.json").is_file():
             shutil.rmtree(base, ignore_errors=True)
-            run = _bioims(
-                "walkthrough",
-                *TINY_WALKTHROUGH,
-                "--out",
-                str(base / "out"),
-                home=base / "home",
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.PIPE,
-                text=True,
-            )
-            _, err = run.communicate(timeout=900)
-            assert run.returncode == 0, err[-3000:]
+            build_tiny_walkthrough(base)
     return base
 
 

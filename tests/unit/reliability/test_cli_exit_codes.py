@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from bioims import tables
+from tests.support.tiny_plate import keep_fields, synth_args
 
 SCRIPT = Path(sys.executable).with_name("bioims")
 
@@ -50,25 +51,9 @@ def plate(tmp_path_factory):
     env = {k: v for k, v in os.environ.items() if not k.startswith("BIOIMS_")}
     env.update(BIOIMS_HOME=str(root / "home"), BIOIMS_BACKEND="local", BIOIMS_WORKERS="1")
     source = root / "syn"
-    made = _bioims(
-        env,
-        "bbbc021",
-        "synth",
-        "--out",
-        str(source),
-        "--plates",
-        "Week10_40111",
-        "--fields-per-well",
-        "1",
-        "--size",
-        "64x80",
-        "--seed",
-        "3",
-        "--json",
-    )
+    made = _bioims(env, *synth_args(source))
     assert made.returncode == 0, made.stderr
-    csv = source / "BBBC021_v1_image.csv"
-    csv.write_text("".join(csv.read_text().splitlines(keepends=True)[:4]))  # three fields keep it fast
+    keep_fields(source, 3)  # three fields keep it fast
     ingested = _bioims(env, "bbbc021", "ingest", str(source), "--json")
     assert ingested.returncode == 0, ingested.stderr
     return env, source, json.loads(ingested.stdout)["plates"][0]["plate_id"]

@@ -30,7 +30,9 @@ from bioims import client, keys
 from bioims import context as context_module
 from bioims.bbbc021 import csvs, filters, labels, layout, manifest, tags
 from bioims.bbbc021.design import Design, load_design_from_dir
-from bioims.clients.base import ClientError
+from bioims.clients.base import ClientError, ServiceClient
+from bioims.clients.data import ImageManagementClient
+from bioims.store.ports import ObjectStore
 
 DEFAULT_EMBEDDING = "bbbc021"
 
@@ -244,25 +246,20 @@ def ingest(
         report.tags = len(tag_ids)
 
         # 3. plates
-        resources = ctx.stores.resource_bucket
-        images_client, process_client = client("image-management", ctx), client("process-plate", ctx)
+        upload = _PlateUpload(
+            design,
+            mode,
+            source_bucket,
+            source_key,
+            tag_ids,
+            ctx.stores.resource_bucket,
+            client("image-management", ctx),
+            client("process-plate", ctx),
+            wait,
+        )
         progress.stage("upload plates", len(good))
         for plate in good:
-            report.plates.append(
-                _ingest_plate(
-                    plate,
-                    design,
-                    mode,
-                    source_bucket,
-                    source_key,
-                    tag_ids,
-                    resources,
-                    images_client,
-                    process_client,
-                    ClientError,
-                    wait,
-                )
-            )
+            report.plates.append(upload.plate(plate))
             progress.advance("upload plates")
 
     # 4. filter lists over every BBBC021 plate in the system
@@ -277,57 +274,64 @@ def ingest(
     return report
 
 
-def _ingest_plate(
-    plate,
-    design,
-    mode,
-    source_bucket,
-    source_key,
-    tag_ids,
-    resources,
-    images_client,
-    process_client,
-    ClientError,  # noqa: N803 - the client's error class, passed in
-    wait,
-) -> PlateOutcome:
-    """Manifest -> uploadSourcePlate -> tags, for one checked plate."""
-    document = manifest.plate_manifest(design, plate, source_bucket, source_key=source_key, mode=mode)
-    _add_metadata(document, design, plate)
-    text = manifest.manifest_json(document).encode()
-    key = keys.source_plate_manifest_key(plate, hashlib.sha256(text).hexdigest()[:16])
-    resources.put_bytes(key, text, content_type="application/json")
-    try:
-        try:
-            result = process_client.call("uploadSourcePlate", inputBucket=resources.bucket, inputKey=key, wait=wait)
-            status = "resumed" if result.get("resumed") else "uploaded"
-            plate_id = result["plateId"]
-        except ClientError as exc:
-            if (
-                exc.status != 409
-                or not isinstance(exc.body, dict)
-                or not exc.body.get("plateId")
-                or exc.body.get("differentContent")
-            ):
-                return PlateOutcome(plate, "failed", error=str(exc))
-            result, status, plate_id = {}, "already uploaded", exc.body["plateId"]
-        rows = images_client.getImagesByPlateId(plate_id)
-        by_source = dict(
-            zip(
-                design.plate_fields(plate)["image_source_id"],
-                tags.field_tags(design.plate_fields(plate), mode),
-                strict=True,
-            )
+@dataclass(frozen=True)
+class _PlateUpload:
+    """What every plate of one ingest run is uploaded with: the design, where the services read
+    the TIFFs, the tag ids, the resource bucket for the manifests and the two clients."""
+
+    design: Design
+    mode: labels.LabelMode
+    source_bucket: str
+    source_key: str
+    tag_ids: dict[str, int]
+    resources: ObjectStore
+    images_client: ImageManagementClient
+    process_client: ServiceClient
+    wait: bool
+
+    def plate(self, plate: str) -> PlateOutcome:
+        """Manifest -> uploadSourcePlate -> tags, for one checked plate."""
+        document = manifest.plate_manifest(
+            self.design, plate, self.source_bucket, source_key=self.source_key, mode=self.mode
         )
-        items = [
-            {"imageId": row["imageId"], "tagList": sorted(tag_ids[t] for t in by_source[row["imageSourceId"]])}
-            for row in rows
-            if row.get("imageSourceId") in by_source
-        ]
-        if items:
-            images_client.call("updateImageTagsBatch", items=items)
-        return PlateOutcome(plate, status, plate_id, len(rows), result.get("status", ""))
-    finally:
-        resources.delete(key)  # the manifest is transient, as in the original
+        _add_metadata(document, self.design, plate)
+        text = manifest.manifest_json(document).encode()
+        key = keys.source_plate_manifest_key(plate, hashlib.sha256(text).hexdigest()[:16])
+        self.resources.put_bytes(key, text, content_type="application/json")
+        try:
+            try:
+                result = self.process_client.call(
+                    "uploadSourcePlate", inputBucket=self.resources.bucket, inputKey=key, wait=self.wait
+                )
+                status = "resumed" if result.get("resumed") else "uploaded"
+                plate_id = result["plateId"]
+            except ClientError as exc:
+                if (
+                    exc.status != 409
+                    or not isinstance(exc.body, dict)
+                    or not exc.body.get("plateId")
+                    or exc.body.get("differentContent")
+                ):
+                    return PlateOutcome(plate, "failed", error=str(exc))
+                result, status, plate_id = {}, "already uploaded", exc.body["plateId"]
+            rows = self.images_client.getImagesByPlateId(plate_id)
+            by_source = dict(
+                zip(
+                    self.design.plate_fields(plate)["image_source_id"],
+                    tags.field_tags(self.design.plate_fields(plate), self.mode),
+                    strict=True,
+                )
+            )
+            items = [
+                {"imageId": row["imageId"], "tagList": sorted(self.tag_ids[t] for t in by_source[row["imageSourceId"]])}
+                for row in rows
+                if row.get("imageSourceId") in by_source
+            ]
+            if items:
+                self.images_client.call("updateImageTagsBatch", items=items)
+            return PlateOutcome(plate, status, plate_id, len(rows), result.get("status", ""))
+        finally:
+            self.resources.delete(key)  # the manifest is transient, as in the original
 
 
 def _add_metadata(document: dict, design: Design, plate: str) -> None:

@@ -136,9 +136,9 @@ class WorkflowRunner:
     def _invoke(self, step: Invoke, state: dict) -> Any:
         event = {"method": step.method, **resolve(step.params, state)}
         response = handle_json(self.ctx.service(step.service), event)
-        if response["statusCode"] >= 300:
-            body = response.get("body") or {}
-            raise StepFailed(step.name, body.get("error", "ServiceError"), body.get("message", str(body)))
+        if response["statusCode"] >= 300:  # every error body names the error and says why (errors.answer)
+            body = response["body"]
+            raise StepFailed(step.name, body["error"], body["message"])
         return response["body"]
 
     def _map(self, workflow: str, step: Map, state: dict) -> list:

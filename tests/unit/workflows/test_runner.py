@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from bioims import errors
+from bioims.services.api import handle_json
 from bioims.workflows import definitions
 from bioims.workflows.dsl import Choice, Fail, Invoke, Item, Map, Ref, StartWorkflow, Workflow, referenced_fields
 from bioims.workflows.runner import StepFailed, WorkflowRunner
@@ -65,6 +67,26 @@ def test_failed_service_call_fails_the_workflow_with_its_cause(tmp_path):
     assert failure.value.step == "Orphan Label"
     assert failure.value.error == "NotFound"
     assert "missing" in failure.value.cause
+
+
+@pytest.mark.parametrize(
+    ("method", "params"),
+    [
+        ("noSuchMethod", {}),  # 400 before the method runs
+        ("createLabel", {"category": 7, "label": ["x"]}),  # 400 from the request's validation
+        ("createLabel", {"category": "missing", "label": "x"}),  # 404 from the method itself
+    ],
+)
+def test_a_failed_step_carries_the_error_and_message_of_the_services_answer(tmp_path, method, params):
+    ctx = local_context(tmp_path)
+    with installed(ctx):
+        answer = handle_json(ctx.service("label"), {"method": method, **params})
+        with pytest.raises(StepFailed) as failure:
+            WorkflowRunner(ctx).run(Workflow("test-answer", "", (Invoke("Call", "label", method, params),)), {})
+    assert answer["statusCode"] >= 400
+    assert (failure.value.error, failure.value.cause) == (answer["body"]["error"], answer["body"]["message"])
+    # an exception outside the error family is answered with a name and a message too
+    assert set(errors.answer(ZeroDivisionError("x"), method)[1]) == {"error", "message"}
 
 
 def test_choice_branches_and_fail_step(tmp_path):

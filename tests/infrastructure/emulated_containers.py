@@ -19,14 +19,15 @@ from __future__ import annotations
 
 import json
 import os
-import re
-import shlex
 import shutil
 import subprocess
 import sys
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from tests.support.dockerfile import Recipe, UnsupportedDockerfile
+from tests.support.dockerfile import read as dockerfile_recipe
 
 WORKER = Path(__file__).with_name("container_worker.py")
 HOST_VARIABLES = ("PATH", "LANG", "LC_ALL", "HOME", "TMPDIR")
@@ -38,71 +39,10 @@ class ContainerError(RuntimeError):
 
 
 @dataclass(frozen=True)
-class Dockerfile:
-    workdir: str
-    env: dict[str, str]
-    entrypoint: list[str]
-    cmd: list[str]
-    copies: tuple[tuple[tuple[str, ...], str], ...] = ()  # (sources in the context, absolute destination)
-
-
-def parse_dockerfile(text: str) -> Dockerfile:
-    """WORKDIR, ENV, ENTRYPOINT and CMD of the final stage (exec-form ENTRYPOINT/CMD only), and the
-    files its COPY lines put in the image; a file copied only to be read by `pip install -c` at build
-    time (the image constraints) is a build input, not part of what runs, and is left out."""
-    lines, current = [], ""
-    for raw in text.splitlines():
-        stripped = raw.strip()
-        if not stripped or stripped.startswith("#"):
-            continue
-        current += stripped[:-1] + " " if stripped.endswith("\\") else stripped
-        if not stripped.endswith("\\"):
-            lines.append(current)
-            current = ""
-    workdir, env, entrypoint, cmd, copies, build_inputs = "/", {}, [], [], [], set()
-    for line in lines:
-        instruction, _, rest = line.partition(" ")
-        instruction = instruction.upper()
-        if instruction == "FROM":
-            workdir, env, entrypoint, cmd, copies, build_inputs = "/", {}, [], [], [], set()
-        elif instruction == "RUN":
-            build_inputs.update(re.findall(r"(?:-c|--constraint)[ =](\S+)", rest))
-        elif instruction == "WORKDIR":
-            workdir = rest.strip()
-        elif instruction == "COPY":
-            parts = shlex.split(rest)
-            if any(p.startswith("--") for p in parts) or len(parts) < 2:
-                raise ContainerError(f"COPY form not emulated: {line!r}")
-            *sources, destination = parts
-            if not destination.startswith("/"):
-                destination = (
-                    workdir.rstrip("/") + "/" + (destination[2:] if destination.startswith("./") else destination)
-                )
-            copies.append((tuple(sources), destination))
-        elif instruction == "ENV":
-            for item in shlex.split(rest):
-                if "=" not in item:
-                    raise ContainerError(f"ENV without '=' is not supported: {line!r}")
-                name, value = item.split("=", 1)
-                env[name] = value
-        elif instruction in ("ENTRYPOINT", "CMD"):
-            try:
-                value = json.loads(rest)
-            except json.JSONDecodeError:
-                raise ContainerError(f"{instruction} must be in exec form: {line!r}") from None
-            if instruction == "ENTRYPOINT":
-                entrypoint, cmd = value, []  # a new ENTRYPOINT resets the inherited CMD
-            else:
-                cmd = value
-    runtime_copies = tuple(copy for copy in copies if copy[1] not in build_inputs)
-    return Dockerfile(workdir, env, entrypoint, cmd, runtime_copies)
-
-
-@dataclass(frozen=True)
 class Image:
     tag: str
     directory: Path  # the staged build context: what the image's COPY lines take from
-    dockerfile: Dockerfile
+    dockerfile: Recipe  # its final stage, read by tests/support/dockerfile.py
 
 
 class Images:
@@ -119,7 +59,10 @@ class Images:
         source = self.sources[tag]
         directory = self.assembly_dir / source["directory"]
         dockerfile = directory / source.get("dockerFile", "Dockerfile")
-        return Image(tag, directory, parse_dockerfile(dockerfile.read_text()))
+        try:
+            return Image(tag, directory, dockerfile_recipe(dockerfile))
+        except UnsupportedDockerfile as exc:
+            raise ContainerError(f"image {uri!r}: {exc}") from None
 
 
 def python_module(argv: list[str], what: str) -> str:
@@ -180,23 +123,22 @@ class Platform:
             building = root.with_name(image.tag + ".building")
             shutil.rmtree(building, ignore_errors=True)
             building.mkdir(parents=True)
-            for sources, destination in image.dockerfile.copies:
-                if destination != workdir and not destination.startswith(workdir + "/"):
+            for source, destination in image.dockerfile.runtime_copies:
+                if destination.rstrip("/") != workdir and not destination.startswith(workdir + "/"):
                     raise ContainerError(
                         f"image {image.tag}: COPY to {destination} (outside WORKDIR {workdir}) is not emulated"
                     )
                 target = building / destination[len(workdir) :].strip("/")
-                for source in sources:
-                    path = image.directory / source
-                    if not path.exists():
-                        raise ContainerError(f"image {image.tag}: COPY {source}: not in the build context")
-                    if path.is_dir():
-                        shutil.copytree(path, target if len(sources) == 1 else target / path.name, dirs_exist_ok=True)
-                    else:
-                        into_dir = destination.endswith("/") or len(sources) > 1 or target == building
-                        file_target = target / path.name if into_dir else target
-                        file_target.parent.mkdir(parents=True, exist_ok=True)
-                        shutil.copy2(path, file_target)
+                path = image.directory / source
+                if not path.exists():
+                    raise ContainerError(f"image {image.tag}: COPY {source}: not in the build context")
+                if path.is_dir():  # as Docker does: the directory's contents
+                    shutil.copytree(path, target, dirs_exist_ok=True)
+                else:
+                    into_dir = destination.endswith("/") or target == building
+                    file_target = target / path.name if into_dir else target
+                    file_target.parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copy2(path, file_target)
             building.rename(root)
         return root
 

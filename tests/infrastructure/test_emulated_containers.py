@@ -8,9 +8,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from emulated_containers import WORKER, ContainerError, Image, Platform, parse_dockerfile, python_module, substitute
+from emulated_containers import WORKER, ContainerError, Image, Platform, python_module, substitute
 
 from stacks.images import REPO_ROOT
+from tests.support.dockerfile import UnsupportedDockerfile, read
+from tests.support.dockerfile import parse as parse_dockerfile
 
 DOCKERFILES = (
     sorted(p.relative_to(REPO_ROOT) for p in (REPO_ROOT / "lambdas").glob("Dockerfile*"))
@@ -21,7 +23,7 @@ DOCKERFILES = (
 
 @pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=str)
 def test_each_image_runs_its_entry_from_what_it_copies(dockerfile, tmp_path):
-    parsed = parse_dockerfile((REPO_ROOT / dockerfile).read_text())
+    parsed = read(REPO_ROOT / dockerfile)
     module = python_module(parsed.entrypoint + parsed.cmd, str(dockerfile))
     platform = Platform("http://127.0.0.1:1", "us-east-1", tmp_path, {})
     root = platform.workdir(Image("t", REPO_ROOT, parsed))
@@ -71,9 +73,41 @@ def test_a_constraints_file_copied_for_pip_is_a_build_input_and_other_copies_out
         "FROM python:3.11-slim\nWORKDIR /app\nCOPY image-constraints.txt /tmp/c.txt\n"
         'RUN pip install -c /tmp/c.txt numpy\nCOPY bioims ./bioims\nENTRYPOINT ["python", "-m", "bioims"]\n'
     )
-    assert built.copies == ((("bioims",), "/app/bioims"),)
+    assert built.runtime_copies == [("bioims", "/app/bioims")] and built.constraints == ["/tmp/c.txt"]
     stray = parse_dockerfile(
         'FROM python:3.11-slim\nWORKDIR /app\nCOPY bioims /opt/bioims\nENTRYPOINT ["python", "-m", "x"]\n'
     )
     with pytest.raises(ContainerError, match="outside WORKDIR"):
         Platform("http://127.0.0.1:1", "us-east-1", tmp_path, {}).workdir(Image("t", REPO_ROOT, stray))
+
+
+def test_the_final_stage_and_docker_s_entry_rules_are_read():
+    parsed = parse_dockerfile(
+        'FROM python:3.10 AS build\nENV X=1\nCMD ["old"]\n'
+        'FROM python:3.11-slim\nWORKDIR /app\nWORKDIR sub\nCMD ["kept"]\nENTRYPOINT ["python", "-m", "m"]\n'
+        "RUN pip install --no-cache-dir --constraint=/tmp/c.txt numpy\n"
+    )
+    assert parsed.python == "3.11" and parsed.env == {} and parsed.workdir == "/app/sub"
+    assert parsed.command == ["python", "-m", "m", "kept"]  # a CMD of this stage outlives a later ENTRYPOINT
+    assert parsed.constraints == ["/tmp/c.txt"] and parsed.packages == ["numpy"]
+    dropped = parse_dockerfile('FROM python:3.11\nCMD ["x"]\nFROM python:3.11\nENTRYPOINT ["python", "-m", "m"]\n')
+    assert dropped.cmd == []
+    with pytest.raises(UnsupportedDockerfile, match="not an official python image"):
+        _ = parse_dockerfile("FROM alpine\n").python
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "ENV A 1",
+        "COPY --from=build /x /app/x",
+        "COPY a b /app/sub",
+        "CMD python -m m",
+        "ADD x /app/x",
+        "RUN pip install --pre numpy",
+        "RUN pip install -c",
+    ],
+)
+def test_what_the_reader_does_not_understand_is_an_error(line):
+    with pytest.raises(UnsupportedDockerfile):
+        parse_dockerfile(f"FROM python:3.11-slim\nWORKDIR /app\n{line}\n")

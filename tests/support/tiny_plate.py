@@ -7,6 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from bioims.bbbc021 import layout
+from bioims.bbbc021.synthetic.generate import generate
+from bioims.bbbc021.synthetic.model import SynthConfig
 
 PLATE = "Week10_40111"  # 60 wells in the design, 12 MOAs
 
@@ -38,3 +40,19 @@ def keep_fields(source: Path, fields: int) -> Path:
     lines = csv.read_text().splitlines(keepends=True)
     csv.write_text("".join(lines[: fields + 1]))
     return csv
+
+
+TWO_PLATES = ("Week1_22123", "Week2_24121")
+TWO_PLATE_WELLS = {"Week1_22123": ("B02", "B11", "D05", "E03", "E10"), "Week2_24121": ("B02", "C02", "E11")}
+
+
+def two_plate_copy(root: Path, *, seed: int = 5) -> Path:
+    """A synthetic copy of two plates (64 x 80 px, one field a well) in `root`, its image CSV cut to
+    the wells of TWO_PLATE_WELLS: the ingest tests and the crash tests share it."""
+    generate(root, SynthConfig(seed=seed, height=64, width=80, fields_per_well=1), TWO_PLATES)
+    csv = root / layout.IMAGE_CSV
+    lines = csv.read_text().splitlines(keepends=True)
+    wanted = [(plate, well) for plate, wells in TWO_PLATE_WELLS.items() for well in wells]
+    keep = [line for line in lines[1:] if any(f",{p}," in line and f",{w}," in line for p, w in wanted)]
+    csv.write_text(lines[0] + "".join(keep))
+    return root

@@ -12,12 +12,11 @@ from bioims import client, tables
 from bioims.bbbc021 import layout
 from bioims.bbbc021.csvs import Bbbc021DataError, packaged_path
 from bioims.bbbc021.ingest import IngestError, check_tiff, ingest
-from bioims.bbbc021.synthetic.generate import generate
-from bioims.bbbc021.synthetic.model import SynthConfig
+from tests.support.tiny_plate import TWO_PLATE_WELLS, TWO_PLATES, two_plate_copy
 
-PLATES = ("Week1_22123", "Week2_24121")
+PLATES = TWO_PLATES
 # DMSO, taxol control, taxol 0.3 treatment (annotated), nocodazole 3 (annotated), nocodazole 0.001 (not)
-WELLS = {"Week1_22123": ("B02", "B11", "D05", "E03", "E10"), "Week2_24121": ("B02", "C02", "E11")}
+WELLS = TWO_PLATE_WELLS
 ORIGIN_ATTRIBUTES = {
     "plateId",
     "wellId",
@@ -45,14 +44,7 @@ ORIGIN_ATTRIBUTES = {
 @pytest.fixture(scope="module")
 def source(tmp_path_factory) -> Path:
     """A synthetic copy of two plates, its image CSV cut down to a few wells (fields_per_well 1)."""
-    root = tmp_path_factory.mktemp("bbbc021") / "data"
-    generate(root, SynthConfig(seed=5, height=64, width=80, fields_per_well=1), PLATES)
-    lines = (root / layout.IMAGE_CSV).read_text().splitlines(keepends=True)
-    keep = [
-        line for line in lines[1:] if any(f",{p}," in line and f",{w}," in line for p, ws in WELLS.items() for w in ws)
-    ]
-    (root / layout.IMAGE_CSV).write_text(lines[0] + "".join(keep))
-    return root
+    return two_plate_copy(tmp_path_factory.mktemp("bbbc021") / "data")
 
 
 @pytest.fixture

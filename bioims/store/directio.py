@@ -52,9 +52,9 @@ def direct_flags(directory: str, size: int) -> int:
     if allowed is None:
         try:
             allowed = os.stat(directory).st_dev not in _refused_devices
-        except OSError:  # not created yet: try it
-            return O_DIRECT
-        _allowed[directory] = allowed
+            _allowed[directory] = allowed
+        except FileNotFoundError:  # to be created, on the device of its nearest existing ancestor
+            allowed = _device(directory) not in _refused_devices
     return O_DIRECT if allowed else 0
 
 
@@ -66,10 +66,23 @@ def is_refusal(exc: OSError) -> bool:
 def note_refusal(directory: str) -> None:
     """Remember that the filesystem of `directory` refused direct I/O."""
     _allowed[directory] = False
-    try:
-        _refused_devices.add(os.stat(directory).st_dev)
-    except OSError:
-        pass
+    device = _device(directory)
+    if device is not None:
+        _refused_devices.add(device)
+
+
+def _device(directory: str) -> int | None:
+    """st_dev of `directory`, or of its nearest existing ancestor; None if none can be read."""
+    while True:
+        try:
+            return os.stat(directory).st_dev
+        except FileNotFoundError:
+            parent = os.path.dirname(directory)
+            if parent == directory:
+                return None
+            directory = parent
+        except OSError:
+            return None
 
 
 def write_chunks(fd: int, fill: Fill, *, direct: bool, directory: str) -> int:

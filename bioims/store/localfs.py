@@ -161,6 +161,8 @@ def _byte_views(key: str, data: Payload) -> list[memoryview]:
     for part in data if isinstance(data, tuple) else (data,):
         try:
             view = memoryview(part)
+            if not view.c_contiguous:
+                raise TypeError("not C-contiguous")
             views.append(view if view.ndim == 1 and view.format == "B" else view.cast("B"))
         except TypeError:
             raise TypeError(

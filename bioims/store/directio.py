@@ -2,18 +2,19 @@
 
 Why: a buffered write first copies the data into freshly allocated page-cache pages. On the
 virtual machines this project runs on, allocating those pages is what costs: a persistent 8 MB
-file (a field's ROI tensor) took 8-28 ms of CPU (mostly kernel) buffered, 2-3 ms with O_DIRECT
-from an aligned buffer, and less wall time too (benchmarks/store_writes.py; the buffered cost
-varies with the machine's memory state). Direct I/O needs the memory address, the file offset
+file (a field's ROI tensor) took 8-32 ms of CPU (mostly kernel) buffered, 2-3.3 ms with O_DIRECT
+from an aligned buffer, and less wall time too (benchmarks/store_writes.py, several runs; the
+buffered cost varies with the machine's memory state). Direct I/O needs the memory address, the file offset
 and the length aligned to the device's block size: the data is copied once into a page-aligned
 scratch buffer (one per thread, reused, so its pages are allocated once), the last block is
 zero-padded to a multiple of ALIGN, and the file is then truncated to the exact length.
 
 When: objects of at least DIRECT_MIN_BYTES (1 MiB). Measured on this project's VM
-(`benchmarks/store_writes.py --threshold`, CPU per write buffered/direct): 64-512 KiB the same
-(1.5/1.5 .. 1.8/1.7 ms, fsync included), 1 MiB 2.2/2.0, 2 MiB 5.2/2.2, 4 MiB 10.7/2.6, 8 MiB
-20.7/3.2. Below 1 MiB nothing is gained, and small objects (JSON markers, thumbnails) are often
-read back soon, which the page cache then serves.
+(`benchmarks/store_writes.py --threshold`, CPU ms per write buffered/direct, one run): 64-512
+KiB the same (0.8-0.9, fsync included), 1 MiB 1.04/0.92, 2 MiB 7.5/1.4, 4 MiB 16.9/1.9, 8 MiB
+32.2/2.8; at 1 MiB direct was a little cheaper in each of three runs, never dearer. Below 1 MiB
+nothing is gained, and small objects (JSON markers, thumbnails) are often read back soon, which
+the page cache then serves.
 
 Where it is refused: a filesystem without direct I/O answers EINVAL (or EOPNOTSUPP) at open or at
 the first write (tmpfs before Linux 6.6, some network and FUSE filesystems; macOS has no O_DIRECT

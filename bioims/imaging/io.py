@@ -166,3 +166,17 @@ def load_npy(data: bytes, label: str) -> np.ndarray:
 def json_bytes(value: Any) -> bytes:
     """Canonical JSON (sorted keys, compact) so equal outputs are byte-identical."""
     return json.dumps(value, sort_keys=True, separators=(",", ":")).encode("utf-8")
+
+
+def npy_parts(array: np.ndarray) -> tuple[bytes, memoryview]:
+    """The `.npy` file of an array (the bytes `npy_bytes` returns) as (header, view of the array's
+    data): `ObjectStore.put_bytes` stores the parts one after the other, so a large array (a
+    field's ~8 MB ROI tensor) is copied once, into the store's write buffer, instead of first into
+    a joined bytes object. The view shares the array's memory: do not change the array until the
+    write returns."""
+    array = np.ascontiguousarray(array)
+    if array.dtype.hasobject:
+        raise TypeError("object arrays are not stored")
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, np.lib.format.header_data_from_array_1_0(array))
+    return header.getvalue(), memoryview(array.reshape(-1).view(np.uint8))  # type: ignore[arg-type]

@@ -23,10 +23,10 @@ import numpy as np
 from bioims import keys
 from bioims.imaging.errors import ImageReadError, MissingFlatField
 from bioims.imaging.flatfield import FlatField
-from bioims.imaging.io import json_bytes, load_npy, npy_bytes
+from bioims.imaging.io import json_bytes, load_npy, npy_bytes, npy_parts
 from bioims.imaging.params import RoiParameters
 from bioims.imaging.pipeline import RoiResult
-from bioims.store.ports import ObjectNotFound, ObjectStore
+from bioims.store.ports import ObjectNotFound, ObjectStore, Payload
 
 NO_LABEL_TEXT = b"No label data"
 NO_SUBCLASS = -1
@@ -88,7 +88,7 @@ def write_image_outputs(
 ) -> list[str]:
     """Write one image's ROI set; returns the keys written. label_index None = unlabelled image."""
     count = result.count
-    payloads: list[tuple[str, bytes]] = [(output.tensor, npy_bytes(result.tensor))]
+    payloads: list[tuple[str, Payload]] = [(output.tensor, npy_parts(result.tensor))]
     if label_index is None:
         payloads.append((output.no_label, NO_LABEL_TEXT))
         stale = output.label

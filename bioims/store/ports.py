@@ -177,6 +177,19 @@ class Table(Protocol):
     def count(self) -> int: ...
 
 
+Buffer = bytes | bytearray | memoryview
+# An object's content: one bytes-like buffer, or a tuple of them stored one after the other (a
+# header and a view of a large array need not be joined into a new bytes object first).
+Payload = Buffer | tuple[Buffer, ...]
+
+
+def payload_bytes(data: Payload) -> bytes | bytearray:
+    """The payload as one bytes object (for stores whose client wants one)."""
+    if isinstance(data, tuple):
+        return b"".join(data)
+    return data if isinstance(data, bytes | bytearray) else bytes(data)
+
+
 @dataclass(frozen=True)
 class ObjectInfo:
     key: str
@@ -187,7 +200,9 @@ class ObjectInfo:
 class ObjectStore(Protocol):
     bucket: str
 
-    def put_bytes(self, key: str, data: bytes, *, content_type: str | None = None) -> None: ...
+    def put_bytes(self, key: str, data: Payload, *, content_type: str | None = None) -> None:
+        """Store `data` (bytes-like, or a tuple of bytes-like parts stored one after the other)."""
+        ...
 
     def put_file(self, key: str, path: str, *, content_type: str | None = None) -> None:
         """Upload a (possibly large) file, streamed."""

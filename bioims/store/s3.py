@@ -10,7 +10,7 @@ from typing import IO
 
 from botocore.exceptions import ClientError
 
-from bioims.store.ports import ObjectInfo, ObjectNotFound
+from bioims.store.ports import ObjectInfo, ObjectNotFound, Payload, payload_bytes
 
 
 def _missing(exc: ClientError) -> bool:
@@ -22,9 +22,9 @@ class S3ObjectStore:
         self.bucket = bucket
         self._s3 = client
 
-    def put_bytes(self, key: str, data: bytes, *, content_type: str | None = None) -> None:
+    def put_bytes(self, key: str, data: Payload, *, content_type: str | None = None) -> None:
         kwargs = {"ContentType": content_type} if content_type else {}
-        self._s3.put_object(Bucket=self.bucket, Key=key, Body=data, **kwargs)
+        self._s3.put_object(Bucket=self.bucket, Key=key, Body=payload_bytes(data), **kwargs)
 
     def put_file(self, key: str, path: str, *, content_type: str | None = None) -> None:
         extra = {"ContentType": content_type} if content_type else None

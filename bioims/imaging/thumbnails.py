@@ -32,6 +32,7 @@ from bioims.imaging.params import ArtifactParameters, artifact_format
 from bioims.imaging.png import encode_png
 
 MIP_SCALE = 255.99
+BLOCK = 1 << 16  # pixels per block of the colour MIP's gathers (module docstring)
 
 
 def colour_mip(normalized: Sequence[np.ndarray], colors: np.ndarray | None = None) -> np.ndarray:
@@ -51,10 +52,12 @@ def thumbnail_size(height: int, width: int, size: int) -> tuple[int, int]:
     return size, max(int(height / width * size), 1)
 
 
-def colour_mip_raw(channels: Sequence[np.ndarray], colors: np.ndarray | None = None) -> np.ndarray:
-    """(Y, X, 3) uint8 from C raw (Z, Y, X) integer channels: equal to
-    `colour_mip([normalize_for_thumbnail(raw) for raw in channels])`, computed on level tables."""
+def colour_mip_rgbx(channels: Sequence[np.ndarray], colors: np.ndarray | None = None) -> np.ndarray:
+    """(Y, X, 4) uint8 RGBX (X = 0) from C raw (Z, Y, X) integer channels: the colour MIP of the
+    channels' thumbnail normalisations, computed on level tables (module docstring)."""
     n = len(channels)
+    if n == 0:
+        raise ValueError("a colour MIP needs at least one channel")
     colors = channel_colors(n) if colors is None else np.asarray(colors, dtype=np.float64)
     tables = [thumbnail_table(raw) for raw in channels]
     values, inverse = np.unique(np.concatenate([t[p] for t, p in tables]), return_inverse=True)
@@ -65,21 +68,75 @@ def colour_mip_raw(channels: Sequence[np.ndarray], colors: np.ndarray | None = N
         key[present] = inverse[start : start + count].astype(np.uint32) * n + (n - 1 - c)
         keys.append(key)
         start += count
-    # key r * n + (n - 1 - c) -> colour of channel c at value r (the original's product order)
-    palette = (values[:, None, None] * colors[::-1][None] * MIP_SCALE).astype(np.uint8).reshape(-1, 3)
-    best = None
-    for key, raw in zip(keys, channels, strict=True):
-        projected = raw if raw.ndim == 2 else raw[0] if raw.shape[0] == 1 else raw.max(axis=0)
-        gathered = key[projected]
-        best = gathered if best is None else np.maximum(best, gathered, out=best)
-    assert best is not None, "a colour MIP needs at least one channel"
-    return np.take(palette, best, axis=0)
+    # key r * n + (n - 1 - c) -> colour of channel c at value r (the original's product order),
+    # as one little-endian uint32 per entry whose bytes are R, G, B, 0
+    rgb = (values[:, None, None] * colors[::-1][None] * MIP_SCALE).astype(np.uint8).reshape(-1, 3)
+    rgbx = np.zeros((rgb.shape[0], 4), dtype=np.uint8)
+    rgbx[:, :3] = rgb
+    palette = rgbx.view("<u4")[:, 0]
+    projected = [(raw if raw.ndim == 2 else raw[0] if raw.shape[0] == 1 else raw.max(axis=0)).ravel() for raw in channels]
+    height, width = channels[0].shape[-2:]
+    return _gather_max(keys, projected, palette).view(np.uint8).reshape(height, width, 4)
+
+
+def _gather_max(keys: list[np.ndarray], levels: list[np.ndarray], palette: np.ndarray) -> np.ndarray:
+    """palette[max over c of keys[c][levels[c]]] per pixel, BLOCK pixels at a time: the
+    temporaries stay in cache and are reused, where whole-image gathers allocate fresh megabytes
+    (index casts, gathered keys) on every call."""
+    size = levels[0].size
+    out = np.empty(size, dtype=palette.dtype)
+    best = np.empty(min(BLOCK, size), dtype=np.uint32)
+    other = np.empty_like(best)
+    for start in range(0, size, BLOCK):
+        stop = min(start + BLOCK, size)
+        b, o = best[: stop - start], other[: stop - start]
+        # mode="clip": every index is in range by construction, and with out= "raise" would copy
+        np.take(keys[0], levels[0][start:stop], out=b, mode="clip")
+        for key, level in zip(keys[1:], levels[1:], strict=True):
+            np.take(key, level[start:stop], out=o, mode="clip")
+            np.maximum(b, o, out=b)
+        np.take(palette, b, out=out[start:stop], mode="clip")
+    return out
+
+
+def colour_mip_raw(channels: Sequence[np.ndarray], colors: np.ndarray | None = None) -> np.ndarray:
+    """(Y, X, 3) uint8 from C raw (Z, Y, X) integer channels: equal to
+    `colour_mip([normalize_for_thumbnail(raw) for raw in channels])`. A view of the RGBX image
+    (`colour_mip_rgbx`); `rgb_image` maps it to PIL without repacking."""
+    return colour_mip_rgbx(channels, colors)[..., :3]
+
+
+def rgb_image(pixels: np.ndarray) -> Image.Image:
+    """A PIL RGB image of (Y, X, 3) RGB or (Y, X, 4) RGBX uint8 pixels. PIL keeps RGB as 4 bytes a
+    pixel, so RGBX pixels (or an RGB view of them, as `colour_mip_raw` returns) are copied in as
+    they are rather than repacked."""
+    if pixels.dtype == np.uint8 and pixels.ndim == 3 and pixels.shape[2] == 3:
+        padded = _rgbx_under(pixels)
+        if padded is not None:
+            pixels = padded
+    if pixels.dtype == np.uint8 and pixels.ndim == 3 and pixels.shape[2] == 4 and pixels.flags.c_contiguous:
+        height, width = pixels.shape[:2]
+        return Image.frombytes("RGB", (width, height), pixels, "raw", "RGBX")
+    return Image.fromarray(pixels)
+
+
+def _rgbx_under(rgb: np.ndarray) -> np.ndarray | None:
+    """The (Y, X, 4) array an (Y, X, 3) view like `rgbx[..., :3]` was cut from, if its memory
+    provably holds it (4-byte pixels, contiguous rows, inside its base's buffer), else None."""
+    height, width = rgb.shape[:2]
+    base = rgb.base
+    if rgb.strides != (4 * width, 4, 1) or not isinstance(base, np.ndarray) or not base.flags.c_contiguous:
+        return None
+    offset = rgb.__array_interface__["data"][0] - base.__array_interface__["data"][0]
+    if offset < 0 or offset + 4 * height * width > base.nbytes:
+        return None
+    return np.lib.stride_tricks.as_strided(rgb, (height, width, 4), (4 * width, 4, 1), writeable=False)
 
 
 def encode(rgb: np.ndarray | Image.Image, size: int, name: str) -> bytes:
     """One artifact: the RGB image (array, or a PIL image made once for all artifacts) resized so
     that its long side is `size`, encoded in the format of the name's extension."""
-    source = rgb if isinstance(rgb, Image.Image) else Image.fromarray(rgb)
+    source = rgb if isinstance(rgb, Image.Image) else rgb_image(rgb)
     width, height = thumbnail_size(source.height, source.width, size)
     image = source.resize((width, height), Image.Resampling.BICUBIC)
     image_format = artifact_format(name)
@@ -94,5 +151,5 @@ def render_thumbnails(
     channels: Sequence[np.ndarray], parameters: ArtifactParameters = ArtifactParameters()
 ) -> dict[str, bytes]:
     """Encoded thumbnails of one image by artifact name. channels: raw (Z, Y, X) arrays."""
-    mip = Image.fromarray(colour_mip_raw(channels))
+    mip = rgb_image(colour_mip_rgbx(channels))
     return {name: encode(mip, size, name) for name, size in parameters.pairs()}

@@ -74,9 +74,13 @@ def colour_mip_rgbx(channels: Sequence[np.ndarray], colors: np.ndarray | None = 
     rgbx = np.zeros((rgb.shape[0], 4), dtype=np.uint8)
     rgbx[:, :3] = rgb
     palette = rgbx.view("<u4")[:, 0]
-    projected = [(raw if raw.ndim == 2 else raw[0] if raw.shape[0] == 1 else raw.max(axis=0)).ravel() for raw in channels]
     height, width = channels[0].shape[-2:]
-    return _gather_max(keys, projected, palette).view(np.uint8).reshape(height, width, 4)
+    return _gather_max(keys, [_projected(raw) for raw in channels], palette).view(np.uint8).reshape(height, width, 4)
+
+
+def _projected(raw: np.ndarray) -> np.ndarray:
+    """The maximum over z of a (Z, Y, X) or (Y, X) channel, flattened (a view where Z is 1)."""
+    return (raw if raw.ndim == 2 else raw[0] if raw.shape[0] == 1 else raw.max(axis=0)).ravel()
 
 
 def _gather_max(keys: list[np.ndarray], levels: list[np.ndarray], palette: np.ndarray) -> np.ndarray:

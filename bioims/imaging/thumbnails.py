@@ -122,14 +122,15 @@ def rgb_image(pixels: np.ndarray) -> Image.Image:
     """A PIL RGB image of (Y, X, 3) RGB or (Y, X, 4) RGBX uint8 pixels. PIL keeps RGB as 4 bytes a
     pixel, so RGBX pixels (or an RGB view of them, as `colour_mip_raw` returns) are copied in as
     they are rather than repacked."""
-    if pixels.dtype == np.uint8 and pixels.ndim == 3 and pixels.shape[2] == 3:
+    if pixels.dtype != np.uint8 or pixels.ndim != 3 or pixels.shape[2] not in (3, 4):
+        raise ValueError(f"an RGB image needs (Y, X, 3) or (Y, X, 4) uint8 pixels, not {pixels.shape} {pixels.dtype}")
+    if pixels.shape[2] == 3:
         padded = _rgbx_under(pixels)
-        if padded is not None:
-            pixels = padded
-    if pixels.dtype == np.uint8 and pixels.ndim == 3 and pixels.shape[2] == 4 and pixels.flags.c_contiguous:
-        height, width = pixels.shape[:2]
-        return Image.frombytes("RGB", (width, height), pixels, "raw", "RGBX")
-    return Image.fromarray(pixels)
+        if padded is None:
+            return Image.fromarray(pixels)
+        pixels = padded
+    height, width = pixels.shape[:2]
+    return Image.frombytes("RGB", (width, height), np.ascontiguousarray(pixels), "raw", "RGBX")
 
 
 def _rgbx_under(rgb: np.ndarray) -> np.ndarray | None:

@@ -11,6 +11,7 @@ from bioims.imaging.thumbnails import (
     colour_mip,
     colour_mip_raw,
     colour_mip_rgbx,
+    encode,
     render_thumbnails,
     rgb_image,
     thumbnail_size,
@@ -132,6 +133,8 @@ def test_thumbnails_decode_to_the_previous_implementations_pixels_on_real_size_f
     np.testing.assert_array_equal(colour_mip_raw(channels), previous.previous_colour_mip_raw(channels))
     today, before = render_thumbnails(channels), previous.previous_render_thumbnails(channels)
     assert set(today) == set(before) == {"thumbnail-2d.png", "medium-2d.png"}
+    mip = colour_mip_raw(channels)  # the array route (benchmarks/scale.py times it part by part)
+    assert {name: encode(mip, size, name) for name, size in ArtifactParameters().pairs()} == today
     for name, data in today.items():
         image = Image.open(io.BytesIO(data))
         assert image.mode == "RGB" and image.size == ((100, 80) if name == "thumbnail-2d.png" else (1000, 800))
@@ -151,6 +154,10 @@ def test_rgb_image_maps_rgbx_pixels_and_rgb_views_of_them():
     np.testing.assert_array_equal(np.asarray(rgb_image(shifted)), shifted)
     stepped = rgbx[::2, ::2, :3]
     np.testing.assert_array_equal(np.asarray(rgb_image(stepped)), stepped)
+    np.testing.assert_array_equal(np.asarray(rgb_image(rgbx[::2, ::2])), stepped)  # RGBX, not contiguous
+    for bad in (rgbx[..., :2], rgbx.astype(np.uint16), rgbx[0]):
+        with pytest.raises(ValueError, match="RGB image needs"):
+            rgb_image(bad)
 
 
 def test_a_colour_mip_of_no_channels_is_refused():

@@ -8,14 +8,14 @@ subtraction (~0.3 ms).
 
 Why ISA-L (the `isal` package) and not zlib: after filtering, deflate is nearly all of the cost.
 On the filtered rows of the 1000 x 800 thumbnail of a BBBC021-size synthetic field (one core, CPU
-time, benchmarks/thumbnails.py, 3 fields, two runs): zlib level 1 with its run-length strategy
-(Z_RLE, the previous encoder) 31-33 ms for 1.18 MB; ISA-L level 2 ~9 ms for 1.27 MB (+8.3 %);
-level 1 ~0.5 ms slower and 0.2 % larger than level 2, level 3 ~12 ms for 0.4 % less, level 0
-~8.6 ms but +31 %. So ISA-L level 2 (zlib-ng, measured for issue 17: ~24 ms at zlib's size). ISA-L
-writes standard zlib streams (32 KiB window, no preset dictionary) that zlib, libpng and browsers
-inflate (tested with zlib, PIL and Chromium). Its CRC-32 is also several times faster than zlib's.
-Without `isal` (a base dependency; this keeps a checkout without it working) zlib level 1 Z_RLE is
-used: same pixels, ~8 % smaller, ~3.5x slower.
+time, benchmarks/thumbnails.py, 3 fields, three runs): zlib level 1 with its run-length strategy
+(Z_RLE, the previous encoder) 30-33 ms for 1.18 MB; ISA-L level 2 9-11 ms for 1.27 MB (+8.3 %);
+level 1 0.5-0.9 ms slower and 0.2 % larger than level 2, level 3 ~1.4x level 2's time for 0.4 %
+less, level 0 about as fast as level 2 but +31 %. So ISA-L level 2. (zlib-ng, measured for issue
+17: ~24 ms at zlib's size.) ISA-L writes standard zlib streams (32 KiB window, no preset
+dictionary) that zlib, libpng and browsers inflate (tested with zlib, PIL and Chromium). Its
+CRC-32 is also several times faster than zlib's. Without `isal` (a base dependency; this keeps a
+checkout without it working) zlib level 1 Z_RLE is used: same pixels, ~8 % smaller, ~3x slower.
 
 PNG is lossless, so any decoder gives back exactly the pixels that were encoded (tested).
 """

@@ -20,10 +20,10 @@ index array to 8-byte integers), which costs page faults and cache misses on eve
 PNGs are written by `bioims.imaging.png` (Sub filter, ISA-L deflate) instead of PIL's encoder.
 
 Measured (benchmarks/thumbnails.py: one core, CPU ms per 1024 x 1280 x 3 field, median of 3
-synthetic fields, best of 5, side by side with the previous implementation; two runs on the shared
-machine): colour MIP 23-31 -> 15-16, 1000-px PNG encoding 33 -> 11, the resizes unchanged (PIL
-bicubic from the full-size image: ~21 to 1000 px, ~8 to 100 px); render_thumbnails 84-85 -> 56-60
-(1.5x). The 1000-px PNG is 8.3-8.5 % larger (1.18 -> 1.27 MB), the 100-px one 2.2 %.
+synthetic fields, best of 5, side by side with the previous implementation; three runs on the
+shared machine): colour MIP 23-31 -> 15-16, 1000-px PNG encoding 33 -> 10-11, the resizes unchanged
+(PIL bicubic from the full-size image: ~21 to 1000 px, ~8 to 100 px); render_thumbnails 84-85 ->
+55-60 (1.5-1.6x). The 1000-px PNG is 8.3 % larger (1.18 -> 1.27 MB), the 100-px one 2.2 %.
 """
 
 from __future__ import annotations

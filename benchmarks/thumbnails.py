@@ -1,16 +1,28 @@
-"""Benchmark of thumbnail rendering (the default image artifacts of ingest, docs/original.md §4.3):
-today's path (bioims.imaging.thumbnails) against the previous one, kept below verbatim as the
-baseline (commit e0f4132: float64 normalised channels, stacked colour MIP, PNG at PIL's default
-zlib level 6), side by side in one run, on one core.
+"""Benchmark of thumbnail rendering (the default image artifacts of ingest, docs/original.md §4.3),
+on one core, CPU time (time.process_time), side by side in one run:
 
-Data: synthetic BBBC021 fields (bioims.bbbc021.synthetic), 3 uint16 channels, at 256 x 320
-(cells scaled by 1/4) and at the real 1024 x 1280. Per field: both artifacts (thumbnail-2d.png at
-100 px, medium-2d.png at 1000 px) from the raw channels, encoded. Both paths' decoded PNGs are
-compared pixel by pixel (they must be identical) and their byte sizes reported.
+1. today's path (bioims.imaging.thumbnails) against the previous one (commit a519cbc, kept verbatim
+   in tests/unit/imaging/previous_thumbnails.py, which the tests also compare against: whole-image
+   bincount and gathers, a (K, 3) colour table, PIL `fromarray`, PNG deflate with zlib level 1
+   Z_RLE), per part of a field (colour MIP, the two resizes, the two PNG encodings) and in total,
+   on real-size fields (1024 x 1280); with the PNG sizes. Each path's parts are timed in the
+   previous path's own calls, so the parts add up to its total.
+2. the deflate of the 1000-px thumbnail's filtered rows: zlib level 1 Z_RLE against ISA-L levels
+   0-3 (time and size): the measurement behind bioims.imaging.png's choice of level.
+3. today's path against the older one of commit e0f4132 (kept below verbatim: float64 normalised
+   channels, stacked colour MIP, PNG at PIL's default zlib level 6), at 256 x 320 and 1024 x 1280.
+
+Data: synthetic BBBC021 fields (bioims.bbbc021.synthetic), 3 uint16 channels. Per field: both
+artifacts (thumbnail-2d.png at 100 px, medium-2d.png at 1000 px) from the raw channels. Every
+path's decoded PNGs are compared pixel by pixel with today's (they must be identical).
 
 Run:  .venv/bin/python benchmarks/thumbnails.py [--fields 3] [--repeats 5] [--seed 0]
-Last line:  speedup_256x320=<x> speedup_1024x1280=<y>: best-of-repeats time per field of the
-baseline over today's, median over fields (timeit's convention against noise from other processes).
+Last line:  speedup_256x320=<x> speedup_1024x1280=<y> thumbnail_ms_per_field=<ms>
+thumbnail_speedup_vs_previous=<r> png_bytes_vs_previous=<b>: speedups are the older baseline's
+time per field over today's, best of repeats, median over fields (timeit's convention against noise
+from other processes); thumbnail_ms_per_field is today's render_thumbnails CPU time per real-size
+field, thumbnail_speedup_vs_previous the previous path's over it, png_bytes_vs_previous today's
+PNG bytes over the previous path's.
 """
 
 from __future__ import annotations
@@ -25,6 +37,7 @@ import io
 import statistics
 import sys
 import time
+import zlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -38,7 +51,13 @@ from bioims.imaging.io import full_scale
 from bioims.imaging.normalize import _background_from_levels, log_background, log_levels
 from bioims.imaging.palette import channel_colors
 from bioims.imaging.params import LOG_RATIO_MAX, THUMBNAIL_BACKGROUND_QUANTILE, ArtifactParameters, artifact_format
-from bioims.imaging.thumbnails import render_thumbnails, thumbnail_size
+from bioims.imaging.png import encode_png, sub_filtered, zlib_deflate
+from bioims.imaging.thumbnails import colour_mip_rgbx, render_thumbnails, rgb_image, thumbnail_size
+from tests.unit.imaging.previous_thumbnails import (
+    previous_colour_mip_raw,
+    previous_encode_png,
+    previous_render_thumbnails,
+)
 
 SIZES = ((256, 320), (1024, 1280))
 
@@ -101,14 +120,141 @@ def make_fields(height: int, width: int, n_fields: int, seed: int) -> list[list[
 def best_time(render: Callable, channels: list[np.ndarray], repeats: int) -> tuple[float, dict[str, bytes]]:
     best, out = float("inf"), {}
     for _ in range(repeats):
-        start = time.perf_counter()
+        start = time.process_time()
         out = render(channels)
-        best = min(best, time.perf_counter() - start)
+        best = min(best, time.process_time() - start)
     return best, out
 
 
 def decoded(data: bytes) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(data)))
+
+
+PARTS = ("colour MIP", "resize 1000 px", "resize 100 px", "encode 1000 px", "encode 100 px")
+
+
+def previous_parts(channels: list[np.ndarray], times: dict[str, float]) -> dict[str, bytes]:
+    """The previous path's render_thumbnails, step by step, adding each step's CPU time to times."""
+    clock = time.process_time()
+
+    def lap(part: str) -> None:
+        nonlocal clock
+        now = time.process_time()
+        times[part] = times.get(part, 0.0) + now - clock
+        clock = now
+
+    mip = Image.fromarray(previous_colour_mip_raw(channels))
+    lap("colour MIP")
+    out = {}
+    for name, size in ArtifactParameters().pairs():
+        width, height = thumbnail_size(mip.height, mip.width, size)
+        image = mip.resize((width, height), Image.Resampling.BICUBIC)
+        lap(f"resize {size} px")
+        out[name] = previous_encode_png(np.asarray(image))
+        lap(f"encode {size} px")
+    return out
+
+
+def today_parts(channels: list[np.ndarray], times: dict[str, float]) -> dict[str, bytes]:
+    """Today's render_thumbnails, step by step (the same calls), adding each step's CPU time."""
+    clock = time.process_time()
+
+    def lap(part: str) -> None:
+        nonlocal clock
+        now = time.process_time()
+        times[part] = times.get(part, 0.0) + now - clock
+        clock = now
+
+    mip = rgb_image(colour_mip_rgbx(channels))
+    lap("colour MIP")
+    out = {}
+    for name, size in ArtifactParameters().pairs():
+        width, height = thumbnail_size(mip.height, mip.width, size)
+        image = mip.resize((width, height), Image.Resampling.BICUBIC)
+        lap(f"resize {size} px")
+        out[name] = encode_png(np.asarray(image))
+        lap(f"encode {size} px")
+    return out
+
+
+def compare_previous(fields: list[list[np.ndarray]], repeats: int) -> tuple[float, float, float]:
+    """Part 1: previous against today, per part and in total (ms per field), and the PNG sizes.
+    Returns (today's ms per field, speedup, today's bytes / previous bytes)."""
+    paths = {"previous": (previous_parts, previous_render_thumbnails), "today": (today_parts, render_thumbnails)}
+    parts: dict[str, dict[str, list[float]]] = {path: {} for path in paths}
+    totals: dict[str, list[float]] = {path: [] for path in paths}
+    sizes: dict[str, dict[str, int]] = {path: {} for path in paths}
+    for channels in fields:
+        best: dict[str, dict[str, float]] = {path: {} for path in paths}
+        rendered: dict[str, dict[str, bytes]] = {}
+        for _ in range(repeats):  # interleaved, so that both paths see the same machine
+            for path, (stepwise, render) in paths.items():
+                times: dict[str, float] = {}
+                stepped = stepwise(channels, times)
+                start = time.process_time()
+                rendered[path] = render(channels)
+                times["total"] = time.process_time() - start
+                if stepped != rendered[path]:
+                    raise SystemExit(f"{path}: the step-by-step calls do not give render_thumbnails' bytes")
+                for part, seconds in times.items():
+                    best[path][part] = min(best[path].get(part, float("inf")), seconds)
+        for name, data in rendered["today"].items():
+            if not np.array_equal(decoded(data), decoded(rendered["previous"][name])):
+                raise SystemExit(f"{name}: today's decoded pixels differ from the previous path's")
+        for path in paths:
+            totals[path].append(best[path].pop("total"))
+            for part, seconds in best[path].items():
+                parts[path].setdefault(part, []).append(seconds)
+            for name, data in rendered[path].items():
+                sizes[path][name] = sizes[path].get(name, 0) + len(data)
+    print(
+        f"\n1. previous (a519cbc) vs today, {len(fields)} fields of 1024 x 1280, "
+        f"CPU ms per field (best of {repeats}, median over fields):"
+    )
+    print(f"   {'part':<28}{'previous':>10}{'today':>10}{'ratio':>8}")
+    for part in PARTS:
+        p, t = statistics.median(parts["previous"][part]), statistics.median(parts["today"][part])
+        print(f"   {part:<28}{1000 * p:>10.1f}{1000 * t:>10.1f}{p / t:>8.2f}")
+    p, t = statistics.median(totals["previous"]), statistics.median(totals["today"])
+    speedup = statistics.median(a / b for a, b in zip(totals["previous"], totals["today"], strict=True))
+    print(f"   {'render_thumbnails (total)':<28}{1000 * p:>10.1f}{1000 * t:>10.1f}{speedup:>8.2f}")
+    print("   decoded pixels identical: True (every artifact of every field)")
+    for name in sizes["today"]:
+        a, b = sizes["previous"][name] / len(fields), sizes["today"][name] / len(fields)
+        print(f"   PNG {name}: {a / 1e3:.1f} kB previous, {b / 1e3:.1f} kB today ({100 * (b / a - 1):+.1f} %)")
+    ratio = sum(sizes["today"].values()) / sum(sizes["previous"].values())
+    return 1000 * t, speedup, ratio
+
+
+def compare_deflate(fields: list[list[np.ndarray]], repeats: int) -> None:
+    """Part 2: zlib level 1 Z_RLE against ISA-L levels 0-3 on the 1000-px thumbnail's filtered rows."""
+    from isal import isal_zlib
+
+    rows = []
+    for channels in fields:
+        mip = rgb_image(colour_mip_rgbx(channels))
+        width, height = thumbnail_size(mip.height, mip.width, 1000)
+        rows.append(sub_filtered(np.asarray(mip.resize((width, height), Image.Resampling.BICUBIC))).tobytes())
+    coders: dict[str, Callable[[bytes], bytes]] = {"zlib 1 Z_RLE (previous)": zlib_deflate}
+    for level in range(4):
+        coders[f"isal level {level}"] = lambda data, level=level: isal_zlib.compress(data, level)
+    print(f"\n2. deflate of the 1000-px thumbnail's Sub-filtered rows ({len(rows)} fields; CPU ms, best of {repeats}):")
+    reference = None
+    for label, coder in coders.items():
+        times, size = [], 0
+        for data in rows:
+            best = float("inf")
+            for _ in range(repeats):
+                start = time.process_time()
+                compressed = coder(data)
+                best = min(best, time.process_time() - start)
+            if zlib.decompress(compressed) != data:
+                raise SystemExit(f"{label}: the stream does not inflate to its input")
+            times.append(best)
+            size += len(compressed)
+        reference = reference or size
+        ms, change = 1000 * statistics.median(times), 100 * (size / reference - 1)
+        print(f"   {label:<26}{ms:>7.1f} ms  {size / len(rows) / 1e6:.3f} MB ({change:+.1f} %)")
 
 
 def main() -> None:
@@ -120,12 +266,16 @@ def main() -> None:
     cpu = sorted(os.sched_getaffinity(0))[0]
     os.sched_setaffinity(0, {cpu})
     print(
-        f"one core (cpu {cpu}); {args.fields} synthetic BBBC021 fields per size, 3 x uint16 channels; best of "
-        f"{args.repeats}"
+        f"one core (cpu {cpu}); {args.fields} synthetic BBBC021 fields per size, 3 x uint16 channels; CPU time, "
+        f"best of {args.repeats}"
     )
+    real = make_fields(1024, 1280, args.fields, args.seed)
+    today_ms, vs_previous, bytes_ratio = compare_previous(real, args.repeats)
+    compare_deflate(real, args.repeats)
+    print("\n3. the older baseline (e0f4132) vs today:")
     ratios = {}
     for height, width in SIZES:
-        fields = make_fields(height, width, args.fields, args.seed)
+        fields = real if (height, width) == (1024, 1280) else make_fields(height, width, args.fields, args.seed)
         base_times, new_times, identical, base_bytes, new_bytes = [], [], True, 0, 0
         for channels in fields:
             tb, out_b = best_time(baseline_render_thumbnails, channels, args.repeats)
@@ -139,13 +289,17 @@ def main() -> None:
         ratio = statistics.median(b / n for b, n in zip(base_times, new_times, strict=True))
         ratios[f"{height}x{width}"] = ratio
         print(
-            f"{height}x{width}: baseline {1000 * statistics.median(base_times):.1f} ms/field, "
+            f"   {height}x{width}: baseline {1000 * statistics.median(base_times):.1f} ms/field, "
             f"today {1000 * statistics.median(new_times):.1f} ms/field, speedup {ratio:.2f}x; "
             f"decoded pixels identical: {identical}; PNG bytes today/baseline {new_bytes / base_bytes:.3f}"
         )
         if not identical:
             raise SystemExit("decoded thumbnails differ from the baseline's")
-    print(" ".join(f"speedup_{size}={ratio:.2f}" for size, ratio in ratios.items()))
+    print(
+        " ".join(f"speedup_{size}={ratio:.2f}" for size, ratio in ratios.items())
+        + f" thumbnail_ms_per_field={today_ms:.1f} thumbnail_speedup_vs_previous={vs_previous:.2f}"
+        + f" png_bytes_vs_previous={bytes_ratio:.3f}"
+    )
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ import numpy as np
 
 from bioims.imaging.histogram import cutoff_from_histogram, integer_histogram, level_histogram
 from bioims.imaging.io import full_scale
+from bioims.imaging.levels import level_counts as count_levels
 from bioims.imaging.params import HIST_BINS, LOG_RATIO_MAX, ROI_SCALE, THUMBNAIL_BACKGROUND_QUANTILE, TOP_CLIP_QUANTILE
 
 _TINY = np.finfo(np.float64).tiny
@@ -109,7 +110,7 @@ def thumbnail_table(raw: np.ndarray, quantile: float = THUMBNAIL_BACKGROUND_QUAN
     bool of length max(raw) + 1. `values[raw]` is `normalize_for_thumbnail(raw)`; the table is
     non-decreasing in the level, so it commutes with a maximum over z."""
     scale = full_scale(raw.dtype)
-    level_counts = np.bincount(raw.ravel())
+    level_counts = count_levels(raw)
     present = level_counts > 0
     background = _background_from_levels(level_counts, scale, quantile)
     table = log_levels(raw.dtype)[: level_counts.size] - log_background(background)

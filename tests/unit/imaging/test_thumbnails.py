@@ -1,13 +1,23 @@
 import io
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from bioims.imaging.normalize import normalize_for_thumbnail
 from bioims.imaging.palette import channel_colors, husl_palette
 from bioims.imaging.params import ArtifactParameters
-from bioims.imaging.thumbnails import colour_mip, colour_mip_raw, render_thumbnails, thumbnail_size
+from bioims.imaging.thumbnails import (
+    colour_mip,
+    colour_mip_raw,
+    colour_mip_rgbx,
+    encode,
+    render_thumbnails,
+    rgb_image,
+    thumbnail_size,
+)
 from tests.unit.imaging import original_loops as original
+from tests.unit.imaging import previous_thumbnails as previous
 from tests.unit.imaging.synthetic import synthetic_field
 
 
@@ -88,3 +98,68 @@ def test_fast_png_encoding_decodes_to_the_default_levels_pixels():
         buffer = io.BytesIO()
         Image.fromarray(mip).resize((width, height), Image.Resampling.BICUBIC).save(buffer, format="PNG")
         np.testing.assert_array_equal(np.asarray(Image.open(io.BytesIO(data))), np.asarray(Image.open(buffer)))
+
+
+@pytest.fixture(scope="module")
+def real_size_fields() -> dict[str, list[np.ndarray]]:
+    """BBBC021-size (1024 x 1280) synthetic fields: two uint16, one uint8."""
+    shape = (1024, 1280)
+    return {
+        "a": synthetic_field(0, shape, nuclei=120, nucleus_radius=20),
+        "b": synthetic_field(1, shape, nuclei=150, nucleus_radius=16),
+        "u8": synthetic_field(2, shape, nuclei=120, nucleus_radius=20, dtype=np.uint8),
+    }
+
+
+REAL_SIZE_CASES = {
+    "3 x uint16": lambda f: f["a"],
+    "3 x uint8": lambda f: f["u8"],
+    "1 channel": lambda f: f["a"][:1],
+    "2 channels": lambda f: f["b"][:2],
+    "4 channels": lambda f: [*f["a"], f["b"][0]],
+    "uint16 z-stacks of 3": lambda f: [np.concatenate([a, b, a[:, ::-1]]) for a, b in zip(f["a"], f["b"], strict=True)],
+    "uint8 z-stacks of 2, 2 channels": lambda f: [np.concatenate([u, u[:, :, ::-1]]) for u in f["u8"][:2]],
+    "an all-zero channel": lambda f: [f["a"][0], np.zeros_like(f["a"][1]), f["a"][2]],
+    "a constant channel": lambda f: [f["a"][0], np.full_like(f["a"][1], 777), f["a"][2]],
+    "every channel all zero": lambda f: [np.zeros_like(c) for c in f["a"]],
+    "every channel constant (uint8)": lambda f: [np.full_like(c, 9) for c in f["u8"]],
+    "two equal channels (ties)": lambda f: [f["b"][1], f["b"][1], f["b"][0]],
+}
+
+
+@pytest.mark.parametrize("case", REAL_SIZE_CASES)
+def test_thumbnails_decode_to_the_previous_implementations_pixels_on_real_size_fields(real_size_fields, case):
+    channels = REAL_SIZE_CASES[case](real_size_fields)
+    np.testing.assert_array_equal(colour_mip_raw(channels), previous.previous_colour_mip_raw(channels))
+    today, before = render_thumbnails(channels), previous.previous_render_thumbnails(channels)
+    assert set(today) == set(before) == {"thumbnail-2d.png", "medium-2d.png"}
+    mip = colour_mip_raw(channels)  # the array route (benchmarks/scale.py times it part by part)
+    assert {name: encode(mip, size, name) for name, size in ArtifactParameters().pairs()} == today
+    for name, data in today.items():
+        image = Image.open(io.BytesIO(data))
+        assert image.mode == "RGB" and image.size == ((100, 80) if name == "thumbnail-2d.png" else (1000, 800))
+        np.testing.assert_array_equal(np.asarray(image), np.asarray(Image.open(io.BytesIO(before[name]))))
+
+
+def test_rgb_image_maps_rgbx_pixels_and_rgb_views_of_them():
+    rng = np.random.default_rng(5)
+    rgbx = rng.integers(0, 256, (30, 40, 4), dtype=np.uint8)
+    rgb = rgbx[..., :3]
+    for pixels in (rgbx, rgb, np.ascontiguousarray(rgb)):
+        image = rgb_image(pixels)
+        assert image.mode == "RGB" and image.size == (40, 30)
+        np.testing.assert_array_equal(np.asarray(image), rgb)
+    # views whose 4th byte is not inside their buffer, or not 4-byte pixels, are copied as they are
+    shifted = rgbx[..., 1:]  # 4-byte pixels, but the last one's 4th byte lies past the buffer
+    np.testing.assert_array_equal(np.asarray(rgb_image(shifted)), shifted)
+    stepped = rgbx[::2, ::2, :3]
+    np.testing.assert_array_equal(np.asarray(rgb_image(stepped)), stepped)
+    np.testing.assert_array_equal(np.asarray(rgb_image(rgbx[::2, ::2])), stepped)  # RGBX, not contiguous
+    for bad in (rgbx[..., :2], rgbx.astype(np.uint16), rgbx[0]):
+        with pytest.raises(ValueError, match="RGB image needs"):
+            rgb_image(bad)
+
+
+def test_a_colour_mip_of_no_channels_is_refused():
+    with pytest.raises(ValueError, match="at least one channel"):
+        colour_mip_rgbx([])

@@ -5,15 +5,21 @@ S_k, take the first k with S_k >= p * total and return the centre of bin k+1 (cl
 bin); an empty histogram gives the first centre. Bins are those of scikit-image's `histogram` for
 float input: `nbins` equal bins over [min, max], centres at the bin midpoints.
 
-Two exact fast paths avoid a full `np.histogram` pass over a megapixel channel:
+Exact fast paths avoid a full `np.histogram` pass over a megapixel channel:
 * integer images: count each raw grey level once (`np.bincount`), then histogram the distinct
   levels weighted by their counts. A pixel's bin depends only on its value, so the counts equal
   those of `np.histogram` over `raw / scale`.
+* the cut-off of an integer image needs less than its histogram (`integer_cutoff`): bins are runs of
+  consecutive grey levels, so "first bin whose inclusive cumulative count reaches p * total" is
+  decided by counting the pixels at or below a bin's highest level, a few comparison passes (bins
+  guessed from a subsample, then bisected) instead of counting all 65536 levels.
 * arrays min-max normalised to exactly [0, 1] with a power-of-two bin count: `floor(x * nbins)` is
   computed exactly in floating point and equals numpy's bin index, so one `bincount` suffices.
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
@@ -49,6 +55,65 @@ def integer_histogram(raw: np.ndarray, scale: float, nbins: int = HIST_BINS) -> 
     return level_histogram(np.bincount(raw.ravel()), scale, nbins)
 
 
+def integer_cutoff(raw: np.ndarray, scale: float, quantile: float, nbins: int = HIST_BINS) -> float:
+    """`cutoff_from_histogram(*integer_histogram(raw, scale, nbins), quantile)`, computed without
+    counting every grey level.
+
+    The bins are those of `np.histogram` over the levels from raw.min() to raw.max() divided by
+    `scale` (half-open value intervals, so each bin holds a run of consecutive levels). The
+    inclusive cumulative count of bin k is the number of pixels at or below the bin's highest level,
+    one comparison pass; the first bin reaching `quantile * total` is searched from the bin of the
+    same quantile of a subsample (two passes when that guess is right, a few more otherwise). Same
+    float operations for the bin edges and the target as the histogram route: the same float."""
+    if raw.dtype.kind != "u":
+        raise TypeError(f"integer_cutoff needs an unsigned integer image, not {raw.dtype}")
+    if not 0.0 <= quantile <= 1.0:
+        raise ValueError(f"quantile must lie in [0, 1], not {quantile}")
+    if raw.size == 0:
+        raise ValueError("histogram of an empty image")
+    first, last = int(raw.min()), int(raw.max())
+    values = np.arange(first, last + 1, dtype=np.intp) / scale
+    # Every level between the extremes, present or not: np.histogram's bin of a value depends only
+    # on the value and the range, and the range is that of the levels present (first and last).
+    levels_per_bin, edges = np.histogram(values, bins=nbins, range=(float(values[0]), float(values[-1])))
+    centers = (edges[:-1] + edges[1:]) / 2
+    target = quantile * raw.size
+    if target <= 0:
+        return float(centers[0])
+    needed = math.ceil(target)  # integer counts reach the float target exactly when they reach its ceiling
+    top_level = first + np.cumsum(levels_per_bin) - 1  # highest level of bins 0..k
+
+    def reaches(k: int) -> bool:  # inclusive cumulative count of bin k >= target
+        return int(np.count_nonzero(raw <= int(top_level[k]))) >= needed  # a Python int compares in raw's type
+
+    flat = raw.reshape(-1)
+    sample = flat[:: max(1, flat.size // 16384)]
+    rank = min(int(quantile * sample.size), sample.size - 1)
+    k = min(int(np.searchsorted(top_level, np.partition(sample, rank)[rank])), nbins - 1)
+    # The answer lies in [low, high] (the last bin holds every pixel). Gallop away from the guessed
+    # bin until the answer is bracketed, then bisect: two probes when the guess is right.
+    low, high = 0, nbins - 1
+    down = k == high or reaches(k)
+    if down:
+        high = k
+    else:
+        low = k + 1
+    galloping, step = True, 1
+    while low < high:
+        j = (high - step if down else low - 1 + step) if galloping else (low + high) // 2
+        if not low <= j < high:
+            galloping = False
+            continue
+        if reaches(j):
+            high = j
+            galloping = galloping and down
+        else:
+            low = j + 1
+            galloping = galloping and not down
+        step *= 2
+    return float(centers[min(low + 1, nbins - 1)])
+
+
 def level_histogram(level_counts: np.ndarray, scale: float, nbins: int = HIST_BINS) -> Histogram:
     """Histogram of `level / scale` from per-grey-level pixel counts (`np.bincount(raw)`)."""
     levels = np.flatnonzero(level_counts)
@@ -61,17 +126,35 @@ def level_histogram(level_counts: np.ndarray, scale: float, nbins: int = HIST_BI
     return counts.astype(np.int64), (edges[:-1] + edges[1:]) / 2
 
 
-def unit_histogram(x: np.ndarray, nbins: int) -> Histogram:
+def unit_histogram(x: np.ndarray, nbins: int, bounds: tuple[float, float] | None = None) -> Histogram:
     """`histogram(x, nbins)` for an array whose minimum is exactly 0 and maximum exactly 1 (a
-    min-max normalised channel); exact and one pass when `nbins` is a power of two."""
-    if nbins & (nbins - 1) or float(x.min()) != 0.0 or float(x.max()) != 1.0:
+    min-max normalised channel); exact and one pass when `nbins` is a power of two. bounds: x's
+    (min, max) when the caller already has them."""
+    lo, hi = bounds if bounds is not None else (float(x.min()), float(x.max()))
+    if nbins & (nbins - 1) or lo != 0.0 or hi != 1.0:
         return histogram(x, nbins)
-    index_type = np.uint16 if nbins < 65535 else np.intp  # a narrow cast is several times faster
-    index = (x * nbins).astype(index_type).ravel()
-    counts = np.bincount(index, minlength=nbins + 1)
-    counts[nbins - 1] += counts[nbins]  # x == 1.0 belongs to the last bin
     edges = np.linspace(0.0, 1.0, nbins + 1)
-    return counts[:nbins], (edges[:-1] + edges[1:]) / 2
+    return unit_counts(x, nbins), (edges[:-1] + edges[1:]) / 2
+
+
+def unit_counts(x: np.ndarray, nbins: int) -> np.ndarray:
+    """Bin counts of values in [0, 1] over `nbins` (a power of two) equal bins, the last one closed:
+    bin = min(floor(x * nbins), nbins - 1), exact because x * nbins is.
+
+    Up to 256 bins the bin numbers fit a byte; two neighbouring bytes read as one uint16 are
+    counted together (`np.bincount` over half as many values, 65536 counters) and the pair counts
+    are folded back per byte, about twice as fast as counting every value."""
+    scaled = np.multiply(x, nbins).reshape(-1)
+    np.minimum(scaled, nbins - 1, out=scaled)  # x == 1.0 belongs to the last bin
+    if nbins > 256:
+        return np.bincount(scaled.astype(np.intp), minlength=nbins)
+    index = scaled.astype(np.uint8)
+    odd = index.size % 2
+    pairs = np.bincount(index[odd:].view(np.uint16), minlength=65536).reshape(256, 256)
+    counts = pairs.sum(axis=0) + pairs.sum(axis=1)
+    if odd:
+        counts[index[0]] += 1
+    return counts[:nbins].astype(np.intp)
 
 
 def quantile_cutoff(x: np.ndarray, quantile: float, nbins: int = HIST_BINS) -> float:

@@ -87,15 +87,16 @@ def preprocess_image(
     seg = segmentation_index(channel_names, parameters.segmentation_channel)
 
     stack = np.empty((len(channels), *shape), dtype=np.uint16)
+    scratch = np.empty(shape, dtype=np.float64)  # one float buffer for every channel
     found = None
     for c, (raw, flat) in enumerate(zip(channels, flat_fields, strict=True)):
-        normalized = normalize_channel(raw, flat.log)
+        normalized = normalize_channel(raw, flat.log, out=scratch)
         if c == seg:
             # A constant raw channel carries no signal: its ratio image would only trace the flat
             # field, so it has no nuclei (the original segmented that shape).
             mask = nucleus_mask(normalized) if raw.min() != raw.max() else np.zeros(shape, dtype=bool)
             found = components(mask, parameters.min_voxels)
-        stack[c] = to_uint16(normalized, in_place=True)
+        to_uint16(normalized, in_place=True, out=stack[c])
     assert found is not None
 
     extent = roi_extent(shape, parameters.roi_size)

@@ -23,6 +23,7 @@ import math
 
 import numpy as np
 
+from bioims.imaging.blocks import BLOCK_ELEMENTS, blocks
 from bioims.imaging.params import HIST_BINS
 
 Histogram = tuple[np.ndarray, np.ndarray]  # (counts, bin centres)
@@ -144,11 +145,16 @@ def unit_counts(x: np.ndarray, nbins: int) -> np.ndarray:
     Up to 256 bins the bin numbers fit a byte; two neighbouring bytes read as one uint16 are
     counted together (`np.bincount` over half as many values, 65536 counters) and the pair counts
     are folded back per byte, about twice as fast as counting every value."""
-    scaled = np.multiply(x, nbins).reshape(-1)
-    np.minimum(scaled, nbins - 1, out=scaled)  # x == 1.0 belongs to the last bin
+    values = x.reshape(-1)
+    index = np.empty(values.size, dtype=np.uint8 if nbins <= 256 else np.intp)
+    scaled = np.empty(min(BLOCK_ELEMENTS, values.size), dtype=np.float64)
+    for part in blocks(values.size):
+        block = scaled[: part.stop - part.start]
+        np.multiply(values[part], nbins, out=block)
+        np.minimum(block, nbins - 1, out=block)  # x == 1.0 belongs to the last bin
+        np.copyto(index[part], block, casting="unsafe")  # truncation = floor for x >= 0
     if nbins > 256:
-        return np.bincount(scaled.astype(np.intp), minlength=nbins)
-    index = scaled.astype(np.uint8)
+        return np.bincount(index, minlength=nbins)
     odd = index.size % 2
     pairs = np.bincount(index[odd:].view(np.uint16), minlength=65536).reshape(256, 256)
     counts = pairs.sum(axis=0) + pairs.sum(axis=1)

@@ -15,7 +15,7 @@ import numpy as np
 from bioims.imaging.errors import ImageShapeError, ParameterError
 from bioims.imaging.flatfield import FlatField
 from bioims.imaging.io import check_same_shape
-from bioims.imaging.normalize import normalize_channel, to_uint16
+from bioims.imaging.normalize import normalize_to_uint16
 from bioims.imaging.params import RoiParameters
 from bioims.imaging.rois import crop, inside_edges, roi_extent, roi_starts
 from bioims.imaging.segment import components, nucleus_mask
@@ -90,13 +90,12 @@ def preprocess_image(
     scratch = np.empty(shape, dtype=np.float64)  # one float buffer for every channel
     found = None
     for c, (raw, flat) in enumerate(zip(channels, flat_fields, strict=True)):
-        normalized = normalize_channel(raw, flat.log, out=scratch)
+        normalized = normalize_to_uint16(raw, flat.log, stack[c], scratch)
         if c == seg:
             # A constant raw channel carries no signal: its ratio image would only trace the flat
             # field, so it has no nuclei (the original segmented that shape).
             mask = nucleus_mask(normalized) if raw.min() != raw.max() else np.zeros(shape, dtype=bool)
             found = components(mask, parameters.min_voxels)
-        to_uint16(normalized, in_place=True, out=stack[c])
     assert found is not None
 
     extent = roi_extent(shape, parameters.roi_size)

@@ -1,8 +1,8 @@
-"""A verbatim copy of the ROI pipeline as it was before the single-pass rewrite (commit a519cbc:
-bioims/imaging/histogram.py, the ROI part of normalize.py, segment.py, rois.py and pipeline.py),
-kept as the reference the current pipeline must reproduce byte for byte
-(tests/unit/imaging/test_previous_pipeline.py) and as the baseline of benchmarks/roi_pipeline.py.
-Do not edit: it is the "before" of a bit-identical optimisation."""
+"""A verbatim copy of the ROI pipeline and the TIFF decoder as they were before their speed-ups
+(commit a519cbc: bioims/imaging/histogram.py, the ROI part of normalize.py, segment.py, rois.py,
+pipeline.py and io.py's decode_tiff), kept as the reference the current code must reproduce byte
+for byte (tests/unit/imaging/test_previous_pipeline.py, test_tiff.py) and as the baseline of
+benchmarks/roi_pipeline.py. Do not edit: it is the "before" of bit-identical optimisations."""
 
 # ruff: noqa
 
@@ -13,13 +13,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import cast
 
+import io
+
 import numpy as np
+import tifffile
 from scipy import ndimage as ndi
 from skimage.filters import threshold_otsu
 
-from bioims.imaging.errors import ImageShapeError, ParameterError
+from bioims.imaging.errors import ImageReadError, ImageShapeError, ParameterError, UnsupportedImageError
 from bioims.imaging.flatfield import FlatField
-from bioims.imaging.io import check_same_shape, full_scale
+from bioims.imaging.io import as_zyx, check_same_shape, full_scale
 from bioims.imaging.params import (
     HIST_BINS,
     LOG_RATIO_MAX,
@@ -375,3 +378,24 @@ def preprocess_image(
         channels=tuple(channel_names),
         components=len(found.centres),
     )
+
+
+# --- bioims/imaging/io.py (decode_tiff) --------------------------------------------------------------
+
+
+def decode_tiff(source: bytes | str, label: str) -> np.ndarray:
+    """Decode one channel TIFF (bytes or a file path) into a (Z, Y, X) array of uint8/uint16."""
+    try:
+        with tifffile.TiffFile(io.BytesIO(source) if isinstance(source, bytes) else source) as tif:
+            series = tif.series[0]
+            samples = series.keyframe.samplesperpixel
+            if samples > 1:
+                raise UnsupportedImageError(f"{label}: {samples} samples per pixel; one grey channel per file expected")
+            array = series.asarray()
+    except (UnsupportedImageError, ImageReadError):
+        raise
+    except FileNotFoundError:
+        raise ImageReadError(f"{label}: file not found") from None
+    except Exception as exc:  # tifffile raises many types for corrupt or truncated data
+        raise ImageReadError(f"{label}: not a readable TIFF ({type(exc).__name__}: {exc})") from None
+    return as_zyx(array, label)

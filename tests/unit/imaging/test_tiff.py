@@ -12,9 +12,10 @@ import numpy as np
 import pytest
 import tifffile
 
-from bioims.imaging.errors import ImageReadError, UnsupportedImageError
+from bioims.imaging.errors import ImageReadError
 from bioims.imaging.io import as_zyx, decode_tiff
 from bioims.imaging.tiff import read_baseline_tiff
+from tests.unit.imaging import previous_pipeline as previous
 
 
 def tiff_bytes(array: np.ndarray, **options) -> bytes:
@@ -35,28 +36,10 @@ def tifffile_zyx(source) -> np.ndarray | Exception:
         return exc
 
 
-def previous_decode_tiff(source: bytes | str, label: str) -> np.ndarray:
-    """decode_tiff before the fast path (verbatim)."""
-    try:
-        with tifffile.TiffFile(io.BytesIO(source) if isinstance(source, bytes) else source) as tif:
-            series = tif.series[0]
-            samples = series.keyframe.samplesperpixel
-            if samples > 1:
-                raise UnsupportedImageError(f"{label}: {samples} samples per pixel; one grey channel per file expected")
-            array = series.asarray()
-    except (UnsupportedImageError, ImageReadError):
-        raise
-    except FileNotFoundError:
-        raise ImageReadError(f"{label}: file not found") from None
-    except Exception as exc:  # tifffile raises many types for corrupt or truncated data
-        raise ImageReadError(f"{label}: not a readable TIFF ({type(exc).__name__}: {exc})") from None
-    return as_zyx(array, label)
-
-
 def same_outcome(source) -> bool:
     """decode_tiff now and before: equal arrays, or the same error and message."""
     outcomes = []
-    for decode in (decode_tiff, previous_decode_tiff):
+    for decode in (decode_tiff, previous.decode_tiff):
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")

@@ -3,6 +3,8 @@
 Channels are single-sample TIFFs of 8 or 16 bits, 2-D (Y, X) or a z-stack (Z, Y, X); every channel
 comes back as a (Z, Y, X) array of its own dtype. A local object is read in place from its path;
 a remote one is fetched as bytes. Failures are `ImageReadError`s that name the channel and key.
+Baseline uncompressed single-image grey TIFFs are decoded by `bioims.imaging.tiff` (struct + one
+read into the array), everything else by tifffile.
 """
 
 from __future__ import annotations

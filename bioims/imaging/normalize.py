@@ -11,6 +11,14 @@ gather instead of a division and a logarithm per pixel), and `ln b` of a flat fi
 per plate channel and reused for every image. Results equal the per-pixel formula up to
 floating-point rounding (~1e-15).
 
+The ROI path (`normalize_to_uint16`) runs gather, subtraction, clip, min/max, rescaling and the
+uint16 conversion block by block (`bioims.imaging.blocks`), so a block stays in cache across the
+steps instead of every step streaming 10 MB; each pixel gets the same float operations in the same
+order as the whole-array steps (`normalize_channel` + `to_uint16`), so the bits are the same
+(tests/unit/imaging/test_previous_pipeline.py compares them with the previous code). The 99% cut-off
+counts pixels at or below a few bin edges instead of counting all 65536 grey levels
+(`histogram.integer_cutoff`).
+
 Degenerate inputs give defined values (docs/original.md §8.4 #27): a constant log image gives zeros;
 a zero background is floored at the smallest normal float, so a bright pixel over it saturates at 5
 and a zero pixel gives 0 (never inf or NaN); an all-zero channel gives zeros.

@@ -84,7 +84,9 @@ class _Source:
             raise _Unsupported
         if self.data is not None:
             return bytes(self.data[offset : offset + count])
-        return os.pread(self.file.fileno(), count, offset)
+        buffer = bytearray(count)
+        self.read_into(memoryview(buffer), offset)
+        return bytes(buffer)
 
     def read_into(self, target: memoryview, offset: int) -> None:
         if self.data is not None:

@@ -73,19 +73,15 @@ def integer_cutoff(raw: np.ndarray, scale: float, quantile: float, nbins: int = 
     if raw.size == 0:
         raise ValueError("histogram of an empty image")
     first, last = int(raw.min()), int(raw.max())
-    values = np.arange(first, last + 1, dtype=np.intp) / scale
-    # Every level between the extremes, present or not: np.histogram's bin of a value depends only
-    # on the value and the range, and the range is that of the levels present (first and last).
-    levels_per_bin, edges = np.histogram(values, bins=nbins, range=(float(values[0]), float(values[-1])))
-    centers = (edges[:-1] + edges[1:]) / 2
+    top_level, centers = _level_bins(first, last, scale, nbins)
     target = quantile * raw.size
     if target <= 0:
         return float(centers[0])
     needed = math.ceil(target)  # integer counts reach the float target exactly when they reach its ceiling
-    top_level = first + np.cumsum(levels_per_bin) - 1  # highest level of bins 0..k
 
     def reaches(k: int) -> bool:  # inclusive cumulative count of bin k >= target
-        return int(np.count_nonzero(raw <= int(top_level[k]))) >= needed  # a Python int compares in raw's type
+        level = int(top_level[k])  # a Python int compares in raw's type
+        return level >= first and int(np.count_nonzero(raw <= level)) >= needed
 
     flat = raw.reshape(-1)
     sample = flat[:: max(1, flat.size // 16384)]
@@ -113,6 +109,26 @@ def integer_cutoff(raw: np.ndarray, scale: float, quantile: float, nbins: int = 
             galloping = galloping and not down
         step *= 2
     return float(centers[min(low + 1, nbins - 1)])
+
+
+def _level_bins(first: int, last: int, scale: float, nbins: int) -> tuple[np.ndarray, np.ndarray]:
+    """(highest grey level of bins 0..k for every k, bin centres) of `np.histogram` over
+    `arange(first, last + 1) / scale` with the range of those values.
+
+    np.histogram's bins are half-open [e_i, e_i+1) (the last one closed), so the levels of bins
+    0..k are those whose value lies below e_k+1: a `searchsorted` of the edges instead of binning up
+    to 65536 levels (1.6 ms). np.histogram of the levels on both sides of every boundary confirms
+    the split; should it ever disagree, all levels are binned by np.histogram itself."""
+    values = np.arange(first, last + 1, dtype=np.intp) / scale
+    value_range = (float(values[0]), float(values[-1]))
+    edges = np.histogram_bin_edges(values[[0, -1]], bins=nbins, range=value_range)
+    below = np.searchsorted(values, edges[1:-1], side="left")  # levels in bins 0..k, k < nbins - 1
+    ends = np.append(below, values.size)
+    sides = np.unique(np.clip(np.concatenate([below - 1, below]), 0, values.size - 1))
+    expected = np.bincount(np.searchsorted(ends, sides, side="right"), minlength=nbins)
+    if not np.array_equal(np.histogram(values[sides], bins=nbins, range=value_range)[0], expected):
+        ends = np.cumsum(np.histogram(values, bins=nbins, range=value_range)[0])
+    return first + ends - 1, (edges[:-1] + edges[1:]) / 2
 
 
 def level_histogram(level_counts: np.ndarray, scale: float, nbins: int = HIST_BINS) -> Histogram:

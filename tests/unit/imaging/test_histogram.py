@@ -153,3 +153,20 @@ def test_unit_counts_equal_numpy_for_odd_sizes_and_many_bins(size, nbins):
     x[: size // 3] = rng.integers(0, nbins + 1, size // 3) / nbins  # on bin edges
     x[0], x[-1] = 0.0, 1.0
     np.testing.assert_array_equal(unit_counts(x, nbins), np.histogram(x, nbins, range=(0.0, 1.0))[0])
+
+
+def test_level_bins_equal_numpy_binning_every_level():
+    from bioims.imaging.histogram import _level_bins
+
+    rng = np.random.default_rng(13)
+    cases = [(0, 65535, 65535, 100), (5, 5, 65535, 100), (0, 0, 255, 100), (3, 250, 255, 256), (0, 1, 255, 100)]
+    cases += [
+        (int(a), int(a + rng.integers(0, 9000)), 65535, int(rng.choice([1, 2, 100, 256])))
+        for a in rng.integers(0, 50000, 40)
+    ]
+    for first, last, scale, nbins in cases:
+        values = np.arange(first, last + 1) / scale
+        counts, edges = np.histogram(values, bins=nbins, range=(values[0], values[-1]))
+        top_level, centers = _level_bins(first, last, scale, nbins)
+        np.testing.assert_array_equal(top_level, first + np.cumsum(counts) - 1)
+        np.testing.assert_array_equal(centers, (edges[:-1] + edges[1:]) / 2)

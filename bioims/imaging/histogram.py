@@ -95,8 +95,9 @@ def integer_cutoff(raw: np.ndarray, scale: float, quantile: float, nbins: int = 
         high = k
     else:
         low = k + 1
-    galloping, step = True, 1
+    galloping, steps = True, 0
     while low < high:
+        step = 1 << max(steps - 1, 0)  # 1, 1, 2, 4, ...: the guess is usually off by one at most
         j = (high - step if down else low - 1 + step) if galloping else (low + high) // 2
         if not low <= j < high:
             galloping = False
@@ -107,7 +108,7 @@ def integer_cutoff(raw: np.ndarray, scale: float, quantile: float, nbins: int = 
         else:
             low = j + 1
             galloping = galloping and not down
-        step *= 2
+        steps += 1
     return float(centers[min(low + 1, nbins - 1)])
 
 

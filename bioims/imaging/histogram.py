@@ -145,39 +145,68 @@ def level_histogram(level_counts: np.ndarray, scale: float, nbins: int = HIST_BI
 
 
 def unit_histogram(x: np.ndarray, nbins: int, bounds: tuple[float, float] | None = None) -> Histogram:
-    """`histogram(x, nbins)` for an array whose minimum is exactly 0 and maximum exactly 1 (a
-    min-max normalised channel); exact and one pass when `nbins` is a power of two. bounds: x's
-    (min, max) when the caller already has them."""
-    lo, hi = bounds if bounds is not None else (float(x.min()), float(x.max()))
-    if nbins & (nbins - 1) or lo != 0.0 or hi != 1.0:
+    """`histogram(x, nbins)`, exact and in one sweep when x's minimum is exactly 0, its maximum
+    exactly 1 (a min-max normalised channel) and `nbins` a power of two. bounds: x's (min, max)
+    when the caller already has them."""
+    if nbins & (nbins - 1):
         return histogram(x, nbins)
+    if bounds is None:
+        counts, lo, hi = unit_counts_and_bounds(x, nbins)
+    else:
+        lo, hi = bounds
+        counts = unit_counts(x, nbins) if (lo, hi) == (0.0, 1.0) else None
+    if counts is None:
+        return histogram(x, nbins)
+    return counts, unit_centers(nbins)
+
+
+def unit_centers(nbins: int) -> np.ndarray:
     edges = np.linspace(0.0, 1.0, nbins + 1)
-    return unit_counts(x, nbins), (edges[:-1] + edges[1:]) / 2
+    return (edges[:-1] + edges[1:]) / 2
 
 
 def unit_counts(x: np.ndarray, nbins: int) -> np.ndarray:
-    """Bin counts of values in [0, 1] over `nbins` (a power of two) equal bins, the last one closed:
-    bin = min(floor(x * nbins), nbins - 1), exact because x * nbins is.
+    """Bin counts of values in [0, 1] over `nbins` (a power of two) equal bins, the last one closed."""
+    counts = unit_counts_and_bounds(x, nbins)[0]
+    if counts is None:
+        raise ValueError("unit_counts needs values spanning exactly [0, 1]")
+    return counts
+
+
+def unit_counts_and_bounds(x: np.ndarray, nbins: int) -> tuple[np.ndarray | None, float, float]:
+    """(counts, min, max) of x in one cache-blocked sweep; counts is None unless x spans exactly
+    [0, 1]. bin = min(floor(x * nbins), nbins - 1), exact because x * nbins is (nbins a power of
+    two).
 
     Up to 256 bins the bin numbers fit a byte; two neighbouring bytes read as one uint16 are
     counted together (`np.bincount` over half as many values, 65536 counters) and the pair counts
     are folded back per byte, about twice as fast as counting every value."""
+    if nbins < 1 or nbins & (nbins - 1):
+        raise ValueError(f"the exact unit bins need a power-of-two bin count, not {nbins}")
     values = x.reshape(-1)
+    if values.size == 0:
+        raise ValueError("histogram of an empty array")
     index = np.empty(values.size, dtype=np.uint8 if nbins <= 256 else np.intp)
     scaled = np.empty(min(BLOCK_ELEMENTS, values.size), dtype=np.float64)
+    lows, highs = [], []
     for part in blocks(values.size):
-        block = scaled[: part.stop - part.start]
-        np.multiply(values[part], nbins, out=block)
-        np.minimum(block, nbins - 1, out=block)  # x == 1.0 belongs to the last bin
+        source, block = values[part], scaled[: part.stop - part.start]
+        lows.append(float(source.min()))
+        highs.append(float(source.max()))
+        np.multiply(source, nbins, out=block)
+        np.clip(block, 0, nbins - 1, out=block)  # x == 1.0 belongs to the last bin
         np.copyto(index[part], block, casting="unsafe")  # truncation = floor for x >= 0
+    lo, hi = min(lows), max(highs)
+    if (lo, hi) != (0.0, 1.0):
+        return None, lo, hi
     if nbins > 256:
-        return np.bincount(index, minlength=nbins)
+        return np.bincount(index, minlength=nbins), lo, hi
     odd = index.size % 2
     pairs = np.bincount(index[odd:].view(np.uint16), minlength=65536).reshape(256, 256)
     counts = pairs.sum(axis=0) + pairs.sum(axis=1)
     if odd:
         counts[index[0]] += 1
-    return counts[:nbins].astype(np.intp)
+    return counts[:nbins].astype(np.intp), lo, hi
 
 
 def quantile_cutoff(x: np.ndarray, quantile: float, nbins: int = HIST_BINS) -> float:

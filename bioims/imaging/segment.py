@@ -27,7 +27,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from skimage.filters import threshold_otsu
 
-from bioims.imaging.histogram import unit_histogram
+from bioims.imaging.histogram import histogram, unit_centers, unit_counts_and_bounds
 from bioims.imaging.params import OTSU_BINS
 
 
@@ -68,10 +68,11 @@ def open_cross(mask: np.ndarray) -> np.ndarray:
 
 def otsu_threshold(normalized: np.ndarray) -> float | None:
     """Otsu threshold of a min-max normalised channel; None when the channel is constant."""
-    bounds = float(normalized.min()), float(normalized.max())
-    if bounds[0] == bounds[1]:
+    counts, lo, hi = unit_counts_and_bounds(normalized, OTSU_BINS)  # one sweep: bounds and bins
+    if lo == hi:
         return None
-    return float(threshold_otsu(hist=unit_histogram(normalized, OTSU_BINS, bounds)))
+    hist = (counts, unit_centers(OTSU_BINS)) if counts is not None else histogram(normalized, OTSU_BINS)
+    return float(threshold_otsu(hist=hist))
 
 
 def nucleus_mask(normalized: np.ndarray) -> np.ndarray:

@@ -9,6 +9,7 @@ from bioims.imaging.histogram import (
     integer_histogram,
     quantile_cutoff,
     unit_counts,
+    unit_counts_and_bounds,
     unit_histogram,
 )
 from tests.unit.imaging import original_loops as original
@@ -144,7 +145,7 @@ def test_integer_cutoff_on_a_full_size_channel_and_its_errors():
         integer_cutoff(raw[:, :0], 65535, 0.5)
 
 
-@pytest.mark.parametrize("size", [1, 2, 999, 2**17 + 3])
+@pytest.mark.parametrize("size", [2, 3, 999, 2**17 + 3])
 @pytest.mark.parametrize("nbins", [2, 256, 512])
 def test_unit_counts_equal_numpy_for_odd_sizes_and_many_bins(size, nbins):
     rng = np.random.default_rng(size + nbins)
@@ -170,3 +171,13 @@ def test_level_bins_equal_numpy_binning_every_level():
         top_level, centers = _level_bins(first, last, scale, nbins)
         np.testing.assert_array_equal(top_level, first + np.cumsum(counts) - 1)
         np.testing.assert_array_equal(centers, (edges[:-1] + edges[1:]) / 2)
+
+
+def test_unit_counts_and_bounds_report_other_ranges_without_counts():
+    x = np.random.default_rng(14).random(1000) * 0.5 + 0.1
+    counts, lo, hi = unit_counts_and_bounds(x, 256)
+    assert counts is None and (lo, hi) == (x.min(), x.max())
+    with pytest.raises(ValueError, match="spanning"):
+        unit_counts(x, 256)
+    with pytest.raises(ValueError, match="power-of-two"):
+        unit_counts_and_bounds(x, 100)

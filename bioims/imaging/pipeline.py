@@ -4,7 +4,7 @@ raw channels + the plate's flat fields -> per-channel normalisation -> nuclei on
 channel -> ROI windows -> uint16 ROI tensor (n, C, Dz, Dy, Dx) and the windows' corners.
 No I/O here: `bioims.imaging.outputs` stores the result.
 
-Cost per 1024 x 1280 x 3 field, one core: 25-32 ms of CPU (benchmarks/roi_pipeline.py), 1.5-1.6x
+Cost per 1024 x 1280 x 3 field, one core: 24-32 ms of CPU (benchmarks/roi_pipeline.py), 1.5-1.6x
 less than before the cache-blocked normalisation, the counting cut-off, the byte-pair Otsu
 histogram and run-based components, with byte-identical outputs. One float64 scratch buffer serves
 every channel; each channel is normalised straight into its plane of the uint16 stack.

@@ -3,6 +3,8 @@
 Channels are single-sample TIFFs of 8 or 16 bits, 2-D (Y, X) or a z-stack (Z, Y, X); every channel
 comes back as a (Z, Y, X) array of its own dtype. A local object is read in place from its path;
 a remote one is fetched as bytes. Failures are `ImageReadError`s that name the channel and key.
+Baseline uncompressed single-image grey TIFFs are decoded by `bioims.imaging.tiff` (struct + one
+read into the array), everything else by tifffile.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import numpy as np
 import tifffile
 
 from bioims.imaging.errors import ImageReadError, ImageShapeError, UnsupportedImageError
+from bioims.imaging.tiff import read_baseline_tiff
 from bioims.npy import read_npy
 from bioims.store.ports import ObjectNotFound, ObjectStore
 
@@ -69,14 +72,14 @@ def channel_sources(row: Mapping[str, Any]) -> list[ChannelSource]:
 
 
 def decode_tiff(source: bytes | str, label: str) -> np.ndarray:
-    """Decode one channel TIFF (bytes or a file path) into a (Z, Y, X) array of uint8/uint16."""
+    """Decode one channel TIFF (bytes or a file path) into a (Z, Y, X) array of uint8/uint16.
+    Baseline uncompressed single-image grey TIFFs (what microscopes and tifffile write) are read by
+    `bioims.imaging.tiff` without tifffile's parsing overhead; every other file, and every damaged
+    one, goes through tifffile (equal arrays either way)."""
     try:
-        with tifffile.TiffFile(io.BytesIO(source) if isinstance(source, bytes) else source) as tif:
-            series = tif.series[0]
-            samples = series.keyframe.samplesperpixel
-            if samples > 1:
-                raise UnsupportedImageError(f"{label}: {samples} samples per pixel; one grey channel per file expected")
-            array = series.asarray()
+        array = read_baseline_tiff(source)
+        if array is None:
+            array = _decode_with_tifffile(source, label)
     except (UnsupportedImageError, ImageReadError):
         raise
     except FileNotFoundError:
@@ -84,6 +87,15 @@ def decode_tiff(source: bytes | str, label: str) -> np.ndarray:
     except Exception as exc:  # tifffile raises many types for corrupt or truncated data
         raise ImageReadError(f"{label}: not a readable TIFF ({type(exc).__name__}: {exc})") from None
     return as_zyx(array, label)
+
+
+def _decode_with_tifffile(source: bytes | str, label: str) -> np.ndarray:
+    with tifffile.TiffFile(io.BytesIO(source) if isinstance(source, bytes) else source) as tif:
+        series = tif.series[0]
+        samples = series.keyframe.samplesperpixel
+        if samples > 1:
+            raise UnsupportedImageError(f"{label}: {samples} samples per pixel; one grey channel per file expected")
+        return series.asarray()
 
 
 def as_zyx(array: np.ndarray, label: str) -> np.ndarray:

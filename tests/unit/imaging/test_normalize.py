@@ -7,6 +7,7 @@ from bioims.imaging.normalize import (
     minmax_inplace,
     normalize_channel,
     normalize_for_thumbnail,
+    normalize_to_uint16,
     thumbnail_background,
     to_uint16,
     top_cutoff,
@@ -107,3 +108,42 @@ def test_thumbnail_normalisation_equals_the_original_loops():
     assert thumbnail_background(raw) == pytest.approx(background, rel=1e-12)
     original.normalize_channel(background, x)
     np.testing.assert_allclose(normalize_for_thumbnail(raw), x, atol=1e-12)
+
+
+def test_blocked_uint16_normalisation_equals_the_whole_array_steps():
+    """normalize_to_uint16 (cache-blocked) gives the bits of the previous whole-array
+    normalize_channel + to_uint16, for sizes that are not a multiple of the block, views and a
+    broadcast background."""
+    from tests.unit.imaging import previous_pipeline as previous
+
+    rng = np.random.default_rng(4)
+    raw = (rng.gamma(2.0, 150.0, (2, 300, 457)) + 200).astype(np.uint16)
+    raw[:, 40:90, 100:180] += 4000
+    background = np.broadcast_to(_background((1, *raw.shape[1:])), raw.shape) * np.float32(1.1)
+    cases = [
+        (raw, log_background(background)),
+        (raw[:, ::2, 3:], log_background(background[:, ::2, 3:])),  # a non-contiguous view
+        (raw, log_background(np.float32(0.004))),  # a scalar background broadcast
+        (raw[:1, :5, :7], log_background(_background((1, 5, 7)))),  # smaller than one block
+    ]
+    for image, background in cases:
+        expected_float = previous.normalize_channel(image, background)
+        expected = previous.to_uint16(expected_float.copy())
+        out = np.empty(image.shape, dtype=np.uint16)
+        scratch = np.empty(image.shape, dtype=np.float64)
+        normalized = normalize_to_uint16(image, background, out, scratch)
+        assert normalized is scratch and out.tobytes() == expected.tobytes()
+        assert scratch.tobytes() == expected_float.tobytes()
+        assert normalize_channel(image, background).tobytes() == expected_float.tobytes()
+
+
+def test_blocked_normalisation_rejects_unusable_buffers():
+    raw = np.ones((1, 6, 8), dtype=np.uint16)
+    background = log_background(_background(raw.shape))
+    good_scratch = np.empty(raw.shape)
+    with pytest.raises(ValueError, match="uint16"):
+        normalize_to_uint16(raw, background, np.empty(raw.shape, dtype=np.float32), good_scratch)
+    with pytest.raises(ValueError, match="uint16"):
+        normalize_to_uint16(raw, background, np.empty((1, 6, 16), dtype=np.uint16)[:, :, ::2], good_scratch)
+    with pytest.raises(ValueError, match="float64"):
+        normalize_to_uint16(raw, background, np.empty(raw.shape, dtype=np.uint16), np.empty(raw.shape, np.float32))

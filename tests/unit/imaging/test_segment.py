@@ -5,7 +5,7 @@ import pytest
 from scipy import ndimage as ndi
 from skimage import filters, morphology
 
-from bioims.imaging.segment import components, nucleus_mask, open_cross, otsu_threshold
+from bioims.imaging.segment import components, mask_runs, nucleus_mask, open_cross, otsu_threshold
 from tests.unit.imaging import original_loops as original
 
 
@@ -66,3 +66,47 @@ def test_four_connectivity_in_the_plane():
     mask = np.zeros((1, 6, 6), dtype=bool)
     mask[0, 1, 1] = mask[0, 2, 2] = True  # diagonal neighbours: two components
     assert components(mask, 1).centres.shape[0] == 2
+
+
+def _label_every_pixel(mask: np.ndarray, min_voxels: int):
+    """The components rule computed pixel by pixel with scipy.ndimage.label (the previous code)."""
+    from tests.unit.imaging.previous_pipeline import components as previous_components
+
+    return previous_components(mask, min_voxels)
+
+
+def test_components_from_runs_equal_labelling_every_pixel():
+    rng = np.random.default_rng(21)
+    for _ in range(300):
+        shape = tuple(int(n) for n in rng.integers(1, 25, rng.integers(1, 5)))
+        mask = rng.random(shape) < rng.random()
+        if rng.random() < 0.5:
+            mask = ndi.binary_opening(mask)
+        min_voxels = int(rng.integers(1, 10))
+        ours, reference = components(mask, min_voxels), _label_every_pixel(mask, min_voxels)
+        assert ours.total == reference.total
+        for name in ("centres", "sizes", "labels"):
+            a, b = getattr(ours, name), getattr(reference, name)
+            assert a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes(), (shape, name)
+
+
+def test_components_follow_scipy_numbering_on_shapes_that_merge_late():
+    # a U open at the top: its two arms start as separate runs and join only at the bottom row;
+    # a component starting further left but lower comes later in raster order
+    mask = np.zeros((1, 8, 12), dtype=bool)
+    mask[0, 1:6, 6] = mask[0, 1:6, 9] = mask[0, 5, 6:10] = True
+    mask[0, 3:7, 1:3] = True
+    labels, count = ndi.label(mask)
+    found = components(mask, 1)
+    assert count == found.total == 2
+    np.testing.assert_array_equal(found.labels, [1, 2])
+    np.testing.assert_allclose(found.centres[0], ndi.center_of_mass(mask, labels, 1), rtol=0, atol=1e-12)
+    np.testing.assert_array_equal(found.sizes, [12, 8])
+
+
+def test_mask_runs_are_rows_starts_and_exclusive_ends():
+    mask = np.array([[0, 1, 1, 0, 1], [1, 1, 1, 1, 1], [0, 0, 0, 0, 0]], dtype=bool)
+    rows, starts, ends = mask_runs(mask)
+    np.testing.assert_array_equal(rows, [0, 0, 1])
+    np.testing.assert_array_equal(starts, [1, 4, 0])
+    np.testing.assert_array_equal(ends, [3, 5, 5])

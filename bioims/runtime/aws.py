@@ -29,6 +29,9 @@ def _jsonable(value):
     return value
 
 
+CGROUP_CPU_MAX = Path("/sys/fs/cgroup/cpu.max")  # cgroup v2: "<quota> <period>" or "max <period>"
+
+
 def container_cpus() -> int:
     """The CPUs this process may use: its affinity set, capped by a cgroup v2 CPU quota (a
     container limited to 2 CPUs on a larger host sees every host CPU in its affinity);
@@ -38,7 +41,7 @@ def container_cpus() -> int:
         return max(1, int(configured))
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     try:
-        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
+        quota, period = CGROUP_CPU_MAX.read_text().split()[:2]
         if quota != "max":
             cpus = min(cpus, max(1, math.floor(int(quota) / int(period))))
     except (OSError, ValueError):

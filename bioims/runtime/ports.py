@@ -93,7 +93,7 @@ def run_parts(
             name = getattr(getattr(function, "func", function), "__qualname__", "a job's part")
             raise WorkerDied(
                 f"a worker process died while running {name} on part {index + 1} of {len(parts)} "
-                f"({type(exc).__name__}); nothing of the job was written: run it again"
+                f"({type(exc).__name__}); the job stopped before using any part's result: run it again"
             ) from None
     return results
 

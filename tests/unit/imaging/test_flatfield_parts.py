@@ -119,7 +119,7 @@ def test_a_killed_worker_fails_the_job_with_nothing_written_and_a_rerun_complete
     assert failed["status"] == "FAILED"
     described = call(ctx, "process-plate", "describeExecution", executionArn=failed["executionArn"])
     assert described["error"] == "WorkerDied" and "Plate Flat Fields" in described["cause"], described
-    assert "nothing of the job was written" in described["cause"]
+    assert "a worker process died while running sum_fields" in described["cause"]
     assert not any(ctx.stores.data.exists(keys.flatfield_key(plate_id, n)) for n in CHANNELS)
     registered = {a["key"] for a in ctx.artifact.list(plate_id, tables.ORIGIN)}
     assert not registered & {keys.flatfield_key(plate_id, n) for n in CHANNELS}

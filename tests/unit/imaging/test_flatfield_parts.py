@@ -10,10 +10,12 @@ import numpy as np
 import pytest
 
 from bioims import keys, tables
-from bioims.imaging.flatfield import compute_flat_field
-from bioims.imaging.io import channel_sources, read_image
+from bioims.imaging.flatfield import FlatField, compute_flat_field
+from bioims.imaging.io import channel_sources, read_image, write_tiff_bytes
+from bioims.imaging.outputs import write_flat_field
 from bioims.jobs.flatfields import plate_preprocessing
 from bioims.runtime.ports import split_parts
+from bioims.store import Update
 from bioims.workflows import runner as runner_module
 from tests.support.backends import installed, local_context
 from tests.unit.imaging.plates import EMBEDDING, call, setup_plate
@@ -130,3 +132,40 @@ def test_a_killed_worker_fails_the_job_with_nothing_written_and_a_rerun_complete
     rerun_flats = _flat_bytes(ctx, plate_id)
     _forget_flat_fields(ctx, plate_id)
     assert _run(ctx, plate_id, 1, monkeypatch)[1] == rerun_flats  # what one serial pass makes
+
+
+def test_a_plate_row_without_geometry_takes_the_first_readable_fields_shape(plate, monkeypatch):
+    """As one pass does: field 0 is unreadable (left out, it sets no shape), field 1 sets the
+    shape, field 3 (in the other part) has another shape and is left out; the flat fields are
+    those of the other five fields."""
+    ctx, info = plate
+    plate_id = info["plateId"]
+    ctx.stores.table(tables.IMAGE_MANAGEMENT).update(
+        {"imageId": f"plate#{plate_id}", "trainId": tables.ORIGIN}, Update(remove=("width", "height", "depth"))
+    )
+    assert "width" not in ctx.image_management.plate(plate_id)
+    rows = {r["imageSourceId"]: r for r in ctx.image_management.plate_images(plate_id)}
+    kept = [
+        read_image(ctx.stores, channel_sources(rows[f"field-0{i}"]), rows[f"field-0{i}"]["imageId"])
+        for i in (1, 2, 4, 5, 6)
+    ]
+    (info["root"] / "plate/f00_dapi.tif").write_bytes(b"not a tiff")
+    for name in CHANNELS:
+        (info["root"] / f"plate/f03_{name}.tif").write_bytes(write_tiff_bytes(np.ones((48, 64), dtype=np.uint16)))
+    serial, serial_flats = _run(ctx, plate_id, 1, monkeypatch)
+    parallel, parallel_flats = _run(ctx, plate_id, 2, monkeypatch)
+    assert parallel == serial and parallel_flats == serial_flats
+    failed = [f["imageId"] for f in parallel["failed"]]
+    assert failed == [rows["field-00"]["imageId"], rows["field-03"]["imageId"]] and parallel["fields"] == 5
+    assert "differs from the plate's (1, 96, 128)" in parallel["failed"][1]["error"]
+    for c, name in enumerate(CHANNELS):
+        expected = compute_flat_field(f[c] for f in kept).astype(np.float32)[0]
+        assert parallel_flats[name] == _npy_bytes(ctx, expected, plate_id, name)
+
+
+def _npy_bytes(ctx, array: np.ndarray, plate_id: str, name: str) -> bytes:
+    """The bytes write_flat_field stores for `array` (written, read back, removed)."""
+    write_flat_field(ctx.stores.data, plate_id, FlatField(name, array[np.newaxis]))
+    stored = ctx.stores.data.get_bytes(keys.flatfield_key(plate_id, name))
+    ctx.stores.data.delete(keys.flatfield_key(plate_id, name))
+    return stored

@@ -135,29 +135,30 @@ def test_a_killed_worker_fails_the_job_with_nothing_written_and_a_rerun_complete
 
 
 def test_a_plate_row_without_geometry_takes_the_first_readable_fields_shape(plate, monkeypatch):
-    """As one pass does: field 0 is unreadable (left out, it sets no shape), field 1 sets the
-    shape, field 3 (in the other part) has another shape and is left out; the flat fields are
-    those of the other five fields."""
+    """As one pass does: the plate's first field (in the rows' order) is unreadable (left out, it
+    sets no shape), the second sets the shape, the fifth (in the other part) has another shape and
+    is left out; the flat fields are those of the other five fields."""
     ctx, info = plate
     plate_id = info["plateId"]
     ctx.stores.table(tables.IMAGE_MANAGEMENT).update(
         {"imageId": f"plate#{plate_id}", "trainId": tables.ORIGIN}, Update(remove=("width", "height", "depth"))
     )
     assert "width" not in ctx.image_management.plate(plate_id)
-    rows = {r["imageSourceId"]: r for r in ctx.image_management.plate_images(plate_id)}
+    rows = ctx.image_management.plate_images(plate_id)  # the order the job reads them in
+    unreadable, other_shape = rows[0], rows[4]
     kept = [
-        read_image(ctx.stores, channel_sources(rows[f"field-0{i}"]), rows[f"field-0{i}"]["imageId"])
-        for i in (1, 2, 4, 5, 6)
+        read_image(ctx.stores, channel_sources(r), r["imageId"]) for r in rows if r not in (unreadable, other_shape)
     ]
-    (info["root"] / "plate/f00_dapi.tif").write_bytes(b"not a tiff")
-    for name in CHANNELS:
-        (info["root"] / f"plate/f03_{name}.tif").write_bytes(write_tiff_bytes(np.ones((48, 64), dtype=np.uint16)))
+    for row, name, data in [(unreadable, "dapi", b"not a tiff")] + [
+        (other_shape, n, write_tiff_bytes(np.ones((48, 64), dtype=np.uint16))) for n in CHANNELS
+    ]:
+        source = next(s for s in channel_sources(row) if s.name == name)
+        ctx.stores.bucket(source.bucket).put_bytes(source.key, data)
     serial, serial_flats = _run(ctx, plate_id, 1, monkeypatch)
     parallel, parallel_flats = _run(ctx, plate_id, 2, monkeypatch)
     assert parallel == serial and parallel_flats == serial_flats
-    failed = [f["imageId"] for f in parallel["failed"]]
-    assert failed == [rows["field-00"]["imageId"], rows["field-03"]["imageId"]] and parallel["fields"] == 5
-    assert "differs from the plate's (1, 96, 128)" in parallel["failed"][1]["error"]
+    assert [f["imageId"] for f in parallel["failed"]] == [unreadable["imageId"], other_shape["imageId"]]
+    assert "differs from the plate's (1, 96, 128)" in parallel["failed"][1]["error"] and parallel["fields"] == 5
     for c, name in enumerate(CHANNELS):
         expected = compute_flat_field(f[c] for f in kept).astype(np.float32)[0]
         assert parallel_flats[name] == _npy_bytes(ctx, expected, plate_id, name)

@@ -9,23 +9,25 @@ process-plate `processPlate` (validation, flat fields, normalisation + nuclei + 
 image), on the local backend in a fresh home, with `--workers` worker processes for the maps (the
 machine's 2 cores by default). Step times come from the workflow runner's observer; worker memory
 is the peak RSS (VmHWM) of every spawned worker process, sampled from /proc while it lives, and
-the peak of the main process (which runs the flat-field job) since the workflows started. CPU time
-(main process + workers) is reported beside the wall time: on a shared, loaded machine the wall
-time mostly measures the wait for a core. The memory sampler's own CPU (a thread of the main
-process that scans /proc) is measured and left out of the main process's CPU.
+the peak of the main process (the workflows, the flat-field job's merge and writes) since the
+workflows started. CPU time (main process + workers) is reported beside the wall time: on a
+shared, loaded machine the wall time mostly measures the wait for a core. The memory sampler's
+own CPU (a thread of the main process that scans /proc) is measured and left out of the main
+process's CPU.
 
 Extrapolation: BBBC021 is 55 plates x 240 fields, uploaded and processed plate after plate (as
 `bioims bbbc021 ingest` and the process-plate workflow do). The headline comes from CPU time, as
 the machine is shared and its wall time mostly measures the wait for a core: the main process's
-CPU (ingest checks, inspection, the flat-field job, orchestration) is counted as serial, the
-workers' CPU (thumbnails, ROIs, their writes and service calls, their start-up) is divided by the
-number of workers, and the sum per field times 13,200 is the time on that many free cores. Waits
-for the disk (every object written is fsync'ed) are not CPU time and are not in it; the wall-time
-extrapolation, 13,200 x (ingest + processing wall time per field), is printed beside it and is
-the one to read on an idle machine. With --wells below 60 the per-plate fixed costs (flat-field
-smoothing, worker start-up, workflow start) are spread over fewer fields, so both extrapolations
-over-estimate; --wells 60 is one whole plate. Where the time goes: each step's array work timed
-one by one in this process on --step-fields fields (CPU ms per field).
+CPU (orchestration, rows, the flat fields' merge and writes) is counted as serial, the workers'
+CPU (file checks, inspection, thumbnails, the flat-field sums, ROIs, their writes and service
+calls, their start-up) is divided by the number of workers, and the sum per field times 13,200
+is the time on that many free cores. Waits for the disk (every object written is fsync'ed) are
+not CPU time and are not in it; the wall-time extrapolation, 13,200 x (ingest + processing wall
+time per field), is printed beside it and is the one to read on an idle machine. With --wells
+below 60 the per-plate fixed costs (flat-field smoothing, worker start-up, workflow start) are
+spread over fewer fields, so both extrapolations over-estimate; --wells 60 is one whole plate.
+Where the time goes: each step's array work timed one by one in this process on --step-fields
+fields (CPU ms per field).
 
 The loop side: the same fields through the original's math written with its per-pixel Python
 loops: thumbnails (`default_artifact`), flat fields (`flat_field`, every field of the plate, per
@@ -443,7 +445,7 @@ def main() -> None:
     peak_worker = max(worker_peaks) if worker_peaks else 0.0
     print(
         f"peak RSS per worker process: {', '.join(f'{p:.0f}' for p in worker_peaks) or 'no workers'} MiB "
-        f"({len(worker_peaks)} worker processes over both workflows); main process (flat-field job, services): "
+        f"({len(worker_peaks)} worker processes over both workflows); main process (workflows, services): "
         f"{main_peak_mib:.0f} MiB{'' if reset else ' (peak not resettable: includes rendering set-up)'}; "
         f"main CPU {main_cpu_s:.1f} s "
         f"(the memory sampler's {memory.cpu_s:.1f} s left out)"
@@ -466,10 +468,10 @@ def main() -> None:
         f"  worker start-up (spawn + imports): {start_s:.2f} s per pool of workers (the maps of a process share "
         f"one pool; counted in the workers' CPU below)"
     )
-    # CPU time -> minutes on free cores. The main process runs the ingest checks, the inspection
-    # (threads), the flat-field job and the orchestration while the workers wait or idle: its CPU
-    # is counted as serial. The workers' CPU (thumbnails, ROIs, their store writes and service
-    # calls, their start-up) is shared by the workers, assuming they are evenly busy. Time spent
+    # CPU time -> minutes on free cores. The main process runs the orchestration, the rows and the
+    # flat fields' merge and writes while the workers wait or idle: its CPU is counted as serial.
+    # The workers' CPU (file checks, inspection, thumbnails, flat-field sums, ROIs, their store
+    # writes and service calls, their start-up) is shared by the workers, assuming they are evenly busy. Time spent
     # waiting for the disk (fsync of every object written) is not CPU time and is not included:
     # the measured wall time (when the machine is idle) shows it.
     cpu_field_s = (main_cpu_s + worker_cpu_s) / n_fields
@@ -482,7 +484,9 @@ def main() -> None:
         f"(goal <= 15 min: {'met' if cpu_minutes <= 15 else 'NOT met'})"
     )
     worker_array = sum(
-        v for k, v in parts.items() if "of which" not in k and not k.startswith(("ingest: inspection", "process: flat"))
+        v
+        for k, v in parts.items()
+        if "of which" not in k  # inspection and flat-field sums run on the workers too
     )
     if worker_cpu_s > 0:  # with one worker the maps run in the main process
         print(

@@ -88,7 +88,8 @@ class ContainerJobDefinition(Construct):
             job_role=self.job_role,
             privileged=False,
             command=job_command(spec.job),
-            environment=runtime_environment(settings),
+            # the job's processes: as many as its vCPUs (bioims.runtime.aws.container_cpus)
+            environment={**runtime_environment(settings), "BIOIMS_WORKERS": str(spec.vcpus)},
             logging=ecs.LogDriver.aws_logs(stream_prefix=spec.job, log_group=logs),
         )
         self.definition = batch.EcsJobDefinition(

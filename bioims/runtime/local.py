@@ -7,7 +7,9 @@ Executions and training jobs are recorded in the local BioimsExecution table so
 
 from __future__ import annotations
 
+import concurrent.futures as futures
 import json
+import multiprocessing
 import os
 import subprocess
 import sys
@@ -21,11 +23,11 @@ from bioims.errors import NotFound
 from bioims.ids import new_id
 from bioims.learning.progress import PROGRESS_PREFIX
 from bioims.processes import current_owner, owner_alive
-from bioims.runtime.ports import Observer, TrainingJobRequest
+from bioims.runtime.ports import Observer, TrainingJobRequest, run_parts, split_parts
 from bioims.store import Condition, ConditionFailed, Update
 from bioims.workflows.definitions import workflow as lookup
 from bioims.workflows.dsl import Workflow
-from bioims.workflows.runner import StepFailed, WorkflowRunner
+from bioims.workflows.runner import StepFailed, WorkflowRunner, local_worker_count, shared_process_pool
 
 OWNER_DIED = "OwnerDied"
 
@@ -252,3 +254,19 @@ class LocalRuntime:
 
     def describe_job(self, job_id: str) -> dict:
         raise NotFound(f"local jobs run inside workflows; there is no job {job_id!r} to describe")
+
+    # --- parts of a job on the worker processes ------------------------------------------------
+    def map_parts(self, function, items):
+        """One part per worker process of the shared pool the maps use (BIOIMS_WORKERS, else the
+        cores). In this process, as one part, with one worker, one item, or when this process
+        is itself a worker (no pool inside a pool)."""
+        workers = local_worker_count()
+        if not items:
+            return []
+        if workers <= 1 or len(items) <= 1 or multiprocessing.parent_process() is not None:
+            return [function(self.ctx, list(items))]
+        parts = split_parts(items, workers)
+        try:
+            return run_parts(shared_process_pool(workers), self.ctx, function, parts)
+        except futures.BrokenExecutor:  # the pool broke before this call (a worker of an earlier map died)
+            return run_parts(shared_process_pool(workers, replace_broken=True), self.ctx, function, parts)

@@ -6,8 +6,9 @@ training in a subprocess) and `aws` (Step Functions, Batch, SageMaker through bo
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Protocol
+import concurrent.futures as futures
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -36,6 +37,65 @@ class TrainingJobRequest(BaseModel):
     instanceType: str = "ml.g4dn.xlarge"
     useSpot: bool = False
     maxRuntimeSeconds: int = 24 * 3600
+
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+class WorkerDied(RuntimeError):
+    """A worker process running a part of a job died (killed, out of memory): the job fails."""
+
+
+def split_parts(items: Sequence[T], parts: int) -> list[list[T]]:
+    """`items` as at most `parts` contiguous runs of near-equal length, in their order (none for
+    no items)."""
+    count = max(1, min(parts, len(items)))
+    bounds = [len(items) * i // count for i in range(count + 1)]
+    return [list(items[bounds[i] : bounds[i + 1]]) for i in range(count) if bounds[i] < bounds[i + 1]]
+
+
+_worker_contexts: dict[str, Any] = {}
+_WORKER_CONTEXTS = 4
+
+
+def worker_context(context_class: Any, settings: Any) -> Any:
+    """The context a worker process uses for `settings`, built once (stores reopened) and reused
+    by every task the worker runs. The parent passes its Context class (pickled by reference), so
+    nothing here imports the composition root above it."""
+    key = repr(settings)
+    context = _worker_contexts.pop(key, None)
+    if context is None:
+        context = context_class.from_settings(settings)
+    _worker_contexts[key] = context  # most recent last; a long-lived worker keeps a few
+    while len(_worker_contexts) > _WORKER_CONTEXTS:
+        _worker_contexts.pop(next(iter(_worker_contexts)))
+    return context
+
+
+def _part_in_worker(context_class: Any, settings: Any, function: Callable[[Any, list[T]], R], part: list[T]) -> R:
+    return function(worker_context(context_class, settings), part)
+
+
+def run_parts(
+    executor: futures.Executor, context: Any, function: Callable[[Any, list[T]], R], parts: list[list[T]]
+) -> list[R]:
+    """`function(worker context, part)` for every part on `executor`'s processes; the results in
+    the parts' order. The first failed part's error is raised once every part has ended (no part
+    is left running behind the caller); a dead worker raises WorkerDied."""
+    submitted = [executor.submit(_part_in_worker, type(context), context.settings, function, p) for p in parts]
+    futures.wait(submitted)
+    results: list[R] = []
+    for index, future in enumerate(submitted):
+        try:
+            results.append(future.result())
+        except futures.BrokenExecutor as exc:
+            name = getattr(getattr(function, "func", function), "__qualname__", "a job's part")
+            raise WorkerDied(
+                f"a worker process died while running {name} on part {index + 1} of {len(parts)} "
+                f"({type(exc).__name__}); the job stopped before using any part's result: run it again"
+            ) from None
+    return results
 
 
 class Observer:
@@ -85,3 +145,11 @@ class Runtime(Protocol):
         ...
 
     def describe_job(self, job_id: str) -> dict: ...
+
+    def map_parts(self, function: Callable[[Any, list[T]], R], items: Sequence[T]) -> list[R]:
+        """`function(context, part)` over `items` split into contiguous parts, one per process
+        this runtime may use (the local worker processes; the Batch container's CPUs), with the
+        results in the parts' order; one part run in this process where only one CPU (or item)
+        is there. `function` must be a module-level function (it is pickled by reference) whose
+        parts are independent; a failed part raises its error, a dead worker WorkerDied."""
+        ...

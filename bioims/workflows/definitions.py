@@ -94,6 +94,10 @@ UPLOAD_SOURCE_PLATE = Workflow(
             Ref("$.images.imageIds"),
             (Invoke("Inspect Image", "image-artifact", "inspectImage", {"imageId": Item("$")}),),
             max_concurrency=20,
+            # Locally on the worker processes, not threads of the main process: on a whole
+            # 1024 x 1280 plate, 0.5 ms main + 4.1 ms workers' CPU per field against 5.9 ms main
+            # (the reads contend for one interpreter), and less wall time (1.55 s vs 2.14 s, median of 3).
+            local_workers="processes",
         ),
         *_validated("Upload"),
         Map(

@@ -20,7 +20,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from bioims.runtime.ports import Observer
+from bioims.runtime.ports import Observer, worker_context
 from bioims.services.api import handle_json
 from bioims.workflows import jobs
 from bioims.workflows.definitions import workflow as lookup
@@ -233,22 +233,11 @@ class WorkflowRunner:
 
 
 def _iteration_in_worker(context_class, settings, workflow: str, iterator, base: dict, item: Any) -> Any:
-    """Run one Map iteration in a worker process with its own context (stores reopened). The
-    parent passes its Context class (pickled by reference), so the runner needs no import of the
-    composition root above it."""
-    key = repr(settings)
-    context = _worker_contexts.pop(key, None)
-    if context is None:
-        context = context_class.from_settings(settings)
-    _worker_contexts[key] = context  # most recent last; a long-lived worker keeps a few
-    while len(_worker_contexts) > _WORKER_CONTEXTS:
-        _worker_contexts.pop(next(iter(_worker_contexts)))
-    runner = WorkflowRunner(context, allow_processes=False)
+    """Run one Map iteration in a worker process with the worker's context for `settings`
+    (bioims.runtime.ports.worker_context: stores reopened once per worker)."""
+    runner = WorkflowRunner(worker_context(context_class, settings), allow_processes=False)
     return runner._run_steps(workflow, iterator, {**base, "item": item})
 
-
-_worker_contexts: dict = {}
-_WORKER_CONTEXTS = 4
 
 # --- worker processes shared by the maps of this process ------------------------------------------
 # Starting a spawned worker (a fresh interpreter importing numpy, scipy, scikit-image, bioims)

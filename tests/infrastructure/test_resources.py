@@ -181,6 +181,9 @@ def test_job_definitions_run_unprivileged_with_their_own_roles(full_assembly):
         roles.add(_ref_id(container["JobRoleArn"]))
         env = {e["Name"]: e["Value"] for e in container["Environment"]}
         assert env["BIOIMS_BACKEND"] == "aws" and env["BIOIMS_DEPLOYMENT"] == "bioims"
+        # a job's parts run on as many processes as the job has vCPUs (bioims.runtime.aws.container_cpus)
+        vcpus = [r["Value"] for r in container["ResourceRequirements"] if r["Type"] == "VCPU"]
+        assert [env["BIOIMS_WORKERS"]] == vcpus
         assert props["RetryStrategy"]["Attempts"] >= 2
         assert props["Timeout"]["AttemptDurationSeconds"] > 0
     assert len(roles) == len(definitions) == 3

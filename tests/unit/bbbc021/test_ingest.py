@@ -11,7 +11,8 @@ import pytest
 from bioims import client, tables
 from bioims.bbbc021 import layout
 from bioims.bbbc021.csvs import Bbbc021DataError, packaged_path
-from bioims.bbbc021.ingest import IngestError, check_tiff, ingest
+from bioims.bbbc021.design import load_design_from_dir
+from bioims.bbbc021.ingest import IngestError, check_files, check_plate_files, check_tiff, ingest, plate_files
 from tests.support.tiny_plate import TWO_PLATE_WELLS, TWO_PLATES, two_plate_copy
 
 PLATES = TWO_PLATES
@@ -157,6 +158,26 @@ def test_truncated_and_missing_files_fail_their_plate_only(copy, local_ctx):
     assert set(_plates(local_ctx)) == {"Week1_22123"}
     assert _rows_of(local_ctx, "Week2_24121") == []
     assert len(_rows_of(local_ctx, "Week1_22123")) == 1 + 1 + 5  # marker, plate row, 5 images
+
+
+def test_file_checks_on_the_worker_processes_find_what_one_pass_finds(copy, local_ctx, monkeypatch):
+    """The ingest checks every plate's file headers in parts on the worker processes: the same
+    results, in the same order, and the same plate error as checking them here one by one."""
+    design = load_design_from_dir(copy)
+    paths = [p for plate in PLATES for p in plate_files(copy, design, plate)]
+    paths[1].write_bytes(paths[1].read_bytes()[:200])  # truncated
+    paths[-2].unlink()  # missing
+    monkeypatch.setenv("BIOIMS_WORKERS", "2")
+    parts = local_ctx.runtime.map_parts(check_files, paths)
+    assert len(parts) == 2 and [r for part in parts for r in part] == check_files(None, paths)
+    checked = dict(zip(paths, [r for part in parts for r in part], strict=True))
+    for plate in PLATES:
+        with pytest.raises(Bbbc021DataError) as serial:
+            check_plate_files(copy, design, plate)
+        with pytest.raises(Bbbc021DataError) as parallel:
+            check_plate_files(copy, design, plate, checked)
+        assert str(parallel.value) == str(serial.value)
+    assert "truncated" in str(serial.value) or "missing file" in str(serial.value)
 
 
 def test_bad_csvs_ingest_nothing(copy, local_ctx):

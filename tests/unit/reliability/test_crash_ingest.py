@@ -68,7 +68,13 @@ def _ingested_home(root, bbbc021_copy) -> dict[str, str]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("fault", ["rois-written@3"])
+@pytest.mark.parametrize(
+    "fault",
+    [
+        "rois-written@3",
+        "flat-field-written@2",  # one channel's flat field written and registered, the others not
+    ],
+)
 def test_killed_process_plate_is_completed_by_the_rerun(fault, bbbc021_copy, tmp_path):
     clean, crashed = tmp_path / "clean", tmp_path / "crashed"
     for home in (clean, crashed):

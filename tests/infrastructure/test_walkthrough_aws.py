@@ -37,6 +37,10 @@ def _run_batch_jobs_in_process(monkeypatch, ctx) -> list[tuple[str, dict]]:
         state_task_service_batch as batch_task,
     )
 
+    # The job definitions give each container BIOIMS_WORKERS = its vCPUs (1 here; test_resources checks
+    # it): as in those containers, the jobs run in this process, where moto's in-process mock lives
+    # (a spawned part process would not see it).
+    monkeypatch.setenv("BIOIMS_WORKERS", "1")
     ran: list[tuple[str, dict]] = []
     one_at_a_time = threading.Lock()
     submit = batch_task.StateTaskServiceBatch._eval_service_task

@@ -33,6 +33,7 @@ from bioims.bbbc021 import csvs, filters, labels, layout, manifest, tags
 from bioims.bbbc021.design import Design, load_design_from_dir
 from bioims.clients.base import ClientError, ServiceClient
 from bioims.clients.data import ImageManagementClient
+from bioims.imaging.tiff import baseline_tiff_layout
 from bioims.store.ports import ObjectStore
 
 DEFAULT_EMBEDDING = "bbbc021"
@@ -105,6 +106,9 @@ def check_tiff(path: Path) -> tuple[tuple[int, ...], str]:
     Bbbc021DataError naming the file otherwise (missing, not a TIFF, truncated)."""
     if not path.is_file():
         raise csvs.Bbbc021DataError(f"missing file {path}")
+    layout = baseline_tiff_layout(path)  # the common case, from the header alone (strips checked)
+    if layout is not None:
+        return (layout.height, layout.width), str(layout.dtype.newbyteorder("="))
     size = path.stat().st_size
     try:
         with tifffile.TiffFile(path) as tif:

@@ -4,6 +4,9 @@ channel count and pixel type?
 Width is the last axis, height the second-to-last, depth the third-to-last (1 for a 2-D file).
 All three dimensions and the pixel type are compared across channels, and every failure yields an
 invalid result with its reason, so plate validation sees every bad image (docs/original.md §8.4 #29).
+Baseline uncompressed TIFFs (what microscopes and tifffile write) are checked from their headers
+alone, strips inside the file included, which is everything reading their pixels could find wrong;
+every other file is decoded (`bioims.imaging.io.channel_geometry`).
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bioims.imaging.errors import ImagingError
-from bioims.imaging.io import channel_sources, read_channel
+from bioims.imaging.io import channel_geometry, channel_sources
 
 INVALID_DIM = -1
 
@@ -55,8 +58,7 @@ def inspect_image(stores: Any, row: Mapping[str, Any]) -> InspectionResult:
         dtypes: list[str] = []
         for source in sources:
             label = f"image {image_id} channel {source.name} ({source.bucket}/{source.key})"
-            array = read_channel(stores.bucket(source.bucket), source.key, label)
-            depth, height, width = array.shape
+            (depth, height, width), channel_dtype = channel_geometry(stores.bucket(source.bucket), source.key, label)
             if first is None:
                 first = (width, height, depth)
             elif (width, height, depth) != first:
@@ -64,7 +66,7 @@ def inspect_image(stores: Any, row: Mapping[str, Any]) -> InspectionResult:
                     f"image {image_id}: channel {source.name!r} is {width}x{height}x{depth} (w x h x d) "
                     f"but channel {sources[0].name!r} is {first[0]}x{first[1]}x{first[2]}"
                 )
-            dtypes.append(str(array.dtype))
+            dtypes.append(str(channel_dtype))
     except (ImagingError, ValueError) as exc:
         return InspectionResult(image_id, False, error=str(exc))
     assert first is not None

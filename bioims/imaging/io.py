@@ -19,7 +19,7 @@ import numpy as np
 import tifffile
 
 from bioims.imaging.errors import ImageReadError, ImageShapeError, UnsupportedImageError
-from bioims.imaging.tiff import read_baseline_tiff
+from bioims.imaging.tiff import baseline_tiff_layout, read_baseline_tiff
 from bioims.npy import read_npy
 from bioims.store.ports import ObjectNotFound, ObjectStore
 
@@ -115,16 +115,37 @@ def as_zyx(array: np.ndarray, label: str) -> np.ndarray:
 def read_channel(store: ObjectStore, key: str, label: str | None = None) -> np.ndarray:
     """Read one channel from a store; local objects are decoded from their path without a copy."""
     label = label or f"{store.bucket}/{key}"
+    return decode_tiff(_stored_source(store, key, label), label)
+
+
+def channel_geometry(store: ObjectStore, key: str, label: str | None = None) -> tuple[tuple[int, ...], np.dtype]:
+    """The (Z, Y, X) shape and dtype (native byte order) that `read_channel` would return, with its
+    errors. A baseline TIFF (`bioims.imaging.tiff`) tells them in its header, and its pixels cannot
+    fail to read once its strips are known to lie inside the file, so only the header is read;
+    every other file is decoded."""
+    label = label or f"{store.bucket}/{key}"
+    source = _stored_source(store, key, label)
+    try:
+        layout = baseline_tiff_layout(source)
+    except FileNotFoundError:
+        raise ImageReadError(f"{label}: file not found") from None
+    if layout is not None:
+        return (1, layout.height, layout.width), layout.dtype.newbyteorder("=")
+    array = decode_tiff(source, label)
+    return array.shape, array.dtype
+
+
+def _stored_source(store: ObjectStore, key: str, label: str) -> bytes | str:
+    """A local object's path (read in place), else the object's bytes."""
     path = store.local_path(key)
     if path is not None:
         if not store.exists(key):
             raise ImageReadError(f"{label}: missing (no object {key!r} in {store.bucket})")
-        return decode_tiff(path, label)
+        return path
     try:
-        data = store.get_bytes(key)
+        return store.get_bytes(key)
     except ObjectNotFound:
         raise ImageReadError(f"{label}: missing (no object {key!r} in {store.bucket})") from None
-    return decode_tiff(data, label)
 
 
 def read_image(stores: Any, sources: Sequence[ChannelSource], image_id: str = "") -> list[np.ndarray]:

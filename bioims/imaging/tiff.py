@@ -20,9 +20,13 @@ from __future__ import annotations
 import json
 import os
 import struct
-from typing import Any
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import numpy as np
+
+_T = TypeVar("_T")
 
 _BYTE, _ASCII, _SHORT, _LONG = 1, 2, 3, 4
 _FORMATS = {_BYTE: "B", _ASCII: "s", _SHORT: "H", _LONG: "I"}
@@ -109,10 +113,35 @@ class _Unsupported(Exception):
     """Not a file for the fast path."""
 
 
+@dataclass(frozen=True)
+class BaselineLayout:
+    """Where the pixels of a baseline TIFF lie: its (Y, X) shape, its dtype (file byte order) and
+    its strips, each holding exactly its rows' bytes and lying wholly inside the file."""
+
+    height: int
+    width: int
+    dtype: np.dtype
+    offsets: tuple[int, ...]
+    counts: tuple[int, ...]
+
+
+def baseline_tiff_layout(source: bytes | str | os.PathLike[str]) -> BaselineLayout | None:
+    """The layout of a baseline uncompressed single-image grey TIFF, from its header alone (no
+    pixel is read); None for any other file. For such a file `read_baseline_tiff` returns a
+    (height, width) array of this dtype (in native byte order), so the header tells what reading
+    the pixels would: inspection reads only this. FileNotFoundError propagates; other OS errors
+    give None."""
+    return _with_reader(source, _layout)
+
+
 def read_baseline_tiff(source: bytes | str | os.PathLike[str]) -> np.ndarray | None:
     """The (Y, X) uint8/uint16 image of a baseline uncompressed single-image grey TIFF, in native
     byte order; None for any other file (use tifffile). FileNotFoundError propagates; other OS
     errors give None, so tifffile reports them as it always did."""
+    return _with_reader(source, lambda reader: _pixels(reader, _layout(reader)))
+
+
+def _with_reader(source: bytes | str | os.PathLike[str], work: Callable[[_Source], _T]) -> _T | None:
     try:
         reader = _Source(source)
     except FileNotFoundError:
@@ -120,14 +149,14 @@ def read_baseline_tiff(source: bytes | str | os.PathLike[str]) -> np.ndarray | N
     except OSError:
         return None
     try:
-        return _read(reader)
+        return work(reader)
     except (_Unsupported, struct.error, OSError, ValueError, UnicodeDecodeError):
         return None
     finally:
         reader.close()
 
 
-def _read(reader: _Source) -> np.ndarray:
+def _layout(reader: _Source) -> BaselineLayout:
     head = reader.read(0, 8)
     order = {b"II": "<", b"MM": ">"}.get(head[:2])
     if order is None:
@@ -167,11 +196,15 @@ def _read(reader: _Source) -> np.ndarray:
     expected = [min(rows, height - k * rows) * row_bytes for k in range(strips)]
     if list(counts) != expected or any(o + n > reader.size for o, n in zip(offsets, counts, strict=True)):
         raise _Unsupported  # short, padded or truncated strips: tifffile decides
-
     dtype = np.dtype(order + ("u1" if itemsize == 1 else "u2"))
-    image = np.empty((height, width), dtype=dtype)
+    return BaselineLayout(height, width, dtype, tuple(offsets), tuple(counts))
+
+
+def _pixels(reader: _Source, layout: BaselineLayout) -> np.ndarray:
+    offsets, counts = layout.offsets, layout.counts
+    image = np.empty((layout.height, layout.width), dtype=layout.dtype)
     target = memoryview(image.reshape(-1).view(np.uint8))  # type: ignore[arg-type]  # a buffer (stubs: Python 3.12+)
-    contiguous = all(offsets[k + 1] == offsets[k] + counts[k] for k in range(strips - 1))
+    contiguous = all(offsets[k + 1] == offsets[k] + counts[k] for k in range(len(offsets) - 1))
     if contiguous:
         reader.read_into(target, offsets[0])
     else:
@@ -179,8 +212,8 @@ def _read(reader: _Source) -> np.ndarray:
         for offset, count in zip(offsets, counts, strict=True):
             reader.read_into(target[position : position + count], offset)
             position += count
-    if not dtype.isnative:
-        image = image.byteswap().view(dtype.newbyteorder("="))
+    if not layout.dtype.isnative:
+        image = image.byteswap().view(layout.dtype.newbyteorder("="))
     return image
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from bioims import client, tables
@@ -204,3 +205,17 @@ def test_bad_csvs_ingest_nothing(copy, local_ctx):
     shutil.copy(packaged_path(layout.MOA_CSV), copy / layout.MOA_CSV)
     with pytest.raises(IngestError, match="not in .*Week5_99999"):
         ingest(copy, ["Week5_99999"], context=local_ctx)
+
+
+@pytest.mark.parametrize("byteorder", ["<", ">"])
+@pytest.mark.parametrize("options", [{}, {"rowsperstrip": 3}, {"compression": "zlib"}])
+def test_file_check_from_the_header_equals_tifffiles_page(tmp_path, byteorder, options):
+    """Baseline files are checked from their header alone (bioims.imaging.tiff); the answer is
+    tifffile's page shape and dtype, as for the files that still go through tifffile."""
+    import tifffile
+
+    path = tmp_path / "f.tif"
+    tifffile.imwrite(path, np.arange(7 * 9, dtype=np.uint16).reshape(7, 9), byteorder=byteorder, **options)
+    with tifffile.TiffFile(path) as tif:
+        expected = (tuple(tif.pages.first.shape), str(tif.pages.first.dtype))
+    assert check_tiff(path) == expected == ((7, 9), "uint16")

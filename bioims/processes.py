@@ -32,9 +32,16 @@ def start_ticks(pid: int) -> int:
 
 
 def current_owner() -> dict:
-    """This process as an owner record: {host, pid, pidStart}."""
+    """This process as an owner record: {host, pid, pidStart} (its start time read once per
+    process: every atomic write names its temporary after it)."""
+    global _owner
     pid = os.getpid()
-    return {"host": _HOST, "pid": pid, "pidStart": max(start_ticks(pid), 0)}
+    if _owner is None or _owner[0] != pid:  # first call, or a forked child
+        _owner = (pid, max(start_ticks(pid), 0))
+    return {"host": _HOST, "pid": pid, "pidStart": _owner[1]}
+
+
+_owner: tuple[int, int] | None = None
 
 
 def owner_alive(owner: dict) -> bool:

@@ -25,9 +25,10 @@ def check_condition(old: Item | None, condition: Condition | None, table: str, k
             raise ConditionFailed(f"{table}: item {key} has {attribute}={actual!r}, expected {expected!r}")
 
 
-def apply_update(old: Item | None, key: Item, update: Update) -> Item:
-    """The item after `update`; `old` is not modified."""
-    item: Item = copy.deepcopy(old) if old is not None else dict(key)
+def apply_update(old: Item | None, key: Item, update: Update, *, old_is_private: bool = False) -> Item:
+    """The item after `update`; `old` is not modified unless `old_is_private` (an item decoded
+    for this update alone, which nobody else holds: updated in place, without a deep copy)."""
+    item: Item = (old if old_is_private else copy.deepcopy(old)) if old is not None else dict(key)
     for attribute, value in update.set_if_missing.items():
         item.setdefault(attribute, copy.deepcopy(value))
     for attribute, value in update.set.items():
@@ -61,7 +62,21 @@ def to_plain(value: Any) -> Any:
 
 
 def encode_item(item: Item) -> str:
-    return json.dumps(to_plain(item), separators=(",", ":"), sort_keys=True, allow_nan=False)
+    """The item as canonical JSON, with adapter-native values converted as `to_plain` does (json
+    itself writes tuples as lists and calls `_plain_default` for Decimals and sets), without first
+    copying the whole item."""
+    try:
+        return json.dumps(item, separators=(",", ":"), sort_keys=True, allow_nan=False, default=_plain_default)
+    except ValueError as exc:
+        if "Out of range float values" in str(exc):
+            raise ValueError("NaN and infinity cannot be stored in a table") from None
+        raise
+
+
+def _plain_default(value: Any) -> Any:
+    if isinstance(value, (Decimal, set)):
+        return to_plain(value)
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
 
 
 def decode_item(text: str) -> Item:

@@ -201,7 +201,7 @@ class SqliteTable:
         with self._transaction() as conn:
             old = self._read(conn, pk, sk)
             check_condition(old, condition, self.spec.name, clean_key)
-            new = apply_update(old, clean_key, update)
+            new = apply_update(old, clean_key, update, old_is_private=True)  # decoded just now
             conn.execute(self._insert_sql(), self._row_values(new))
         return new
 

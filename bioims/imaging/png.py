@@ -63,22 +63,38 @@ def _chunk(kind: bytes, data: bytes) -> list[bytes]:
     return [struct.pack(">I", len(data)), kind, data, struct.pack(">I", _crc32(data, _crc32(kind, 0)))]
 
 
-def sub_filtered(pixels: np.ndarray) -> np.ndarray:
+def sub_filtered(pixels: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """(H, 1 + W * S) uint8 scanlines: the filter-type byte, then each byte minus the byte S to
-    its left (0 left of the first pixel)."""
+    its left (0 left of the first pixel). out: an array of that shape and type to write them into
+    (a buffer kept by the caller: a fresh 2.4 MB array per 1000-px thumbnail costs page faults)."""
     height = pixels.shape[0]
     samples = 1 if pixels.ndim == 2 else pixels.shape[2]
     rows = pixels.reshape(height, -1)
-    out = np.empty((height, rows.shape[1] + 1), dtype=np.uint8)
+    shape = (height, rows.shape[1] + 1)
+    if out is None:
+        out = np.empty(shape, dtype=np.uint8)
+    elif out.shape != shape or out.dtype != np.uint8:
+        raise ValueError(f"the scanline buffer must be {shape} uint8, not {out.shape} {out.dtype}")
     out[:, 0] = SUB_FILTER
     out[:, 1 : 1 + samples] = rows[:, :samples]
     np.subtract(rows[:, samples:], rows[:, :-samples], out=out[:, 1 + samples :])
     return out
 
 
-def encode_png(pixels: np.ndarray, compress: Callable[[np.ndarray | bytes], bytes] | None = None) -> bytes:
+def scanline_shape(pixels: np.ndarray) -> tuple[int, int]:
+    """The shape of `sub_filtered(pixels)`: (H, 1 + W * S)."""
+    return pixels.shape[0], 1 + int(np.prod(pixels.shape[1:]))
+
+
+def encode_png(
+    pixels: np.ndarray,
+    compress: Callable[[np.ndarray | bytes], bytes] | None = None,
+    *,
+    scanlines: np.ndarray | None = None,
+) -> bytes:
     """PNG bytes of a (H, W) grey or (H, W, 3) RGB uint8 image (8 bits, no interlace). compress:
-    the zlib-stream compressor of the filtered rows (default: ISA-L's, or zlib's without isal)."""
+    the zlib-stream compressor of the filtered rows (default: ISA-L's, or zlib's without isal).
+    scanlines: a reusable uint8 buffer of `scanline_shape(pixels)` for the filtered rows."""
     pixels = np.ascontiguousarray(pixels)
     if (
         pixels.dtype != np.uint8
@@ -90,6 +106,6 @@ def encode_png(pixels: np.ndarray, compress: Callable[[np.ndarray | bytes], byte
     if height == 0 or width == 0:
         raise ValueError(f"cannot encode an empty image of shape {pixels.shape}")
     colour_type = COLOUR_TYPES[1 if pixels.ndim == 2 else pixels.shape[2]]
-    data = (compress or deflate)(sub_filtered(pixels))
+    data = (compress or deflate)(sub_filtered(pixels, scanlines))
     header = struct.pack(">IIBBBBB", width, height, 8, colour_type, 0, 0, 0)
     return b"".join([SIGNATURE, *_chunk(b"IHDR", header), *_chunk(b"IDAT", data), *_chunk(b"IEND", b"")])

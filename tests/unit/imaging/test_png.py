@@ -117,3 +117,18 @@ def test_without_isal_the_encoder_falls_back_to_zlib():
     run = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr
     assert "isal package is not installed" in run.stdout
+
+
+def test_scanlines_go_into_the_callers_buffer_with_the_same_bytes():
+    pixels = np.random.default_rng(4).integers(0, 256, (21, 13, 3), dtype=np.uint8)
+    buffer = np.full(png.scanline_shape(pixels), 7, dtype=np.uint8)
+    assert buffer.shape == (21, 1 + 13 * 3)
+    assert png.sub_filtered(pixels, buffer) is buffer
+    np.testing.assert_array_equal(buffer, sub_filtered(pixels))
+    assert encode_png(pixels, scanlines=buffer) == encode_png(pixels)
+    grey = pixels[..., 0]
+    assert png.scanline_shape(grey) == (21, 14)
+    assert encode_png(grey, scanlines=np.empty((21, 14), np.uint8)) == encode_png(grey)
+    for bad in (np.empty((21, 39), np.uint8), np.empty((21, 40), np.uint16)):
+        with pytest.raises(ValueError, match="scanline buffer"):
+            encode_png(pixels, scanlines=bad)

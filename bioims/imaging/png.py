@@ -34,7 +34,9 @@ except ImportError:  # isal is a base dependency; this keeps a checkout without 
     isal_zlib = None  # type: ignore[assignment]
 
 SIGNATURE = b"\x89PNG\r\n\x1a\n"
+NONE_FILTER = 0
 SUB_FILTER = 1
+FILTER = NONE_FILTER  # the filter of every row: see the module docstring for the measurements
 COLOUR_TYPES = {1: 0, 3: 2}  # samples per pixel -> PNG colour type (grey, RGB)
 ISAL_LEVEL = 2  # ISA-L levels are 0-3: see the module docstring for the measurements
 ZLIB_LEVEL = 1  # the fallback: zlib level 1, run-length strategy
@@ -63,26 +65,46 @@ def _chunk(kind: bytes, data: bytes) -> list[bytes]:
     return [struct.pack(">I", len(data)), kind, data, struct.pack(">I", _crc32(data, _crc32(kind, 0)))]
 
 
-def sub_filtered(pixels: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-    """(H, 1 + W * S) uint8 scanlines: the filter-type byte, then each byte minus the byte S to
-    its left (0 left of the first pixel). out: an array of that shape and type to write them into
-    (a buffer kept by the caller: a fresh 2.4 MB array per 1000-px thumbnail costs page faults)."""
-    height = pixels.shape[0]
-    samples = 1 if pixels.ndim == 2 else pixels.shape[2]
-    rows = pixels.reshape(height, -1)
-    shape = (height, rows.shape[1] + 1)
+def _scanline_buffer(rows: np.ndarray, out: np.ndarray | None) -> np.ndarray:
+    shape = (rows.shape[0], rows.shape[1] + 1)
     if out is None:
-        out = np.empty(shape, dtype=np.uint8)
-    elif out.shape != shape or out.dtype != np.uint8:
+        return np.empty(shape, dtype=np.uint8)
+    if out.shape != shape or out.dtype != np.uint8:
         raise ValueError(f"the scanline buffer must be {shape} uint8, not {out.shape} {out.dtype}")
+    return out
+
+
+def unfiltered(pixels: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """(H, 1 + W * S) uint8 scanlines: the filter-type byte 0 (None), then the row's bytes as they
+    are. out: an array of that shape and type to write them into (a buffer kept by the caller: a
+    fresh 2.4 MB array per 1000-px thumbnail costs page faults)."""
+    rows = pixels.reshape(pixels.shape[0], -1)
+    out = _scanline_buffer(rows, out)
+    out[:, 0] = NONE_FILTER
+    out[:, 1:] = rows
+    return out
+
+
+def sub_filtered(pixels: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """(H, 1 + W * S) uint8 scanlines: the filter-type byte 1 (Sub), then each byte minus the
+    byte S to its left (0 left of the first pixel). out: as `unfiltered`'s."""
+    samples = 1 if pixels.ndim == 2 else pixels.shape[2]
+    rows = pixels.reshape(pixels.shape[0], -1)
+    out = _scanline_buffer(rows, out)
     out[:, 0] = SUB_FILTER
     out[:, 1 : 1 + samples] = rows[:, :samples]
     np.subtract(rows[:, samples:], rows[:, :-samples], out=out[:, 1 + samples :])
     return out
 
 
+FILTERS: dict[int, Callable[[np.ndarray, np.ndarray | None], np.ndarray]] = {
+    NONE_FILTER: unfiltered,
+    SUB_FILTER: sub_filtered,
+}
+
+
 def scanline_shape(pixels: np.ndarray) -> tuple[int, int]:
-    """The shape of `sub_filtered(pixels)`: (H, 1 + W * S)."""
+    """The shape of the scanlines of pixels: (H, 1 + W * S)."""
     return pixels.shape[0], 1 + int(np.prod(pixels.shape[1:]))
 
 
@@ -91,10 +113,14 @@ def encode_png(
     compress: Callable[[np.ndarray | bytes], bytes] | None = None,
     *,
     scanlines: np.ndarray | None = None,
+    filter_type: int = FILTER,
 ) -> bytes:
     """PNG bytes of a (H, W) grey or (H, W, 3) RGB uint8 image (8 bits, no interlace). compress:
     the zlib-stream compressor of the filtered rows (default: ISA-L's, or zlib's without isal).
-    scanlines: a reusable uint8 buffer of `scanline_shape(pixels)` for the filtered rows."""
+    scanlines: a reusable uint8 buffer of `scanline_shape(pixels)` for the filtered rows;
+    filter_type: the PNG filter of every row (one of FILTERS)."""
+    if filter_type not in FILTERS:
+        raise ValueError(f"PNG filter type must be one of {sorted(FILTERS)}, not {filter_type}")
     pixels = np.ascontiguousarray(pixels)
     if (
         pixels.dtype != np.uint8
@@ -106,6 +132,6 @@ def encode_png(
     if height == 0 or width == 0:
         raise ValueError(f"cannot encode an empty image of shape {pixels.shape}")
     colour_type = COLOUR_TYPES[1 if pixels.ndim == 2 else pixels.shape[2]]
-    data = (compress or deflate)(sub_filtered(pixels, scanlines))
+    data = (compress or deflate)(FILTERS[filter_type](pixels, scanlines))
     header = struct.pack(">IIBBBBB", width, height, 8, colour_type, 0, 0, 0)
     return b"".join([SIGNATURE, *_chunk(b"IHDR", header), *_chunk(b"IDAT", data), *_chunk(b"IEND", b"")])

@@ -80,6 +80,7 @@ from bioims.imaging.thumbnails import (
     colour_mip_rgbx,
     keep_pil_blocks,
     mapped_rgb_image,
+    png_filter,
     render_thumbnails,
     rgb_image,
     thumbnail_size,
@@ -166,12 +167,13 @@ PARTS = ("colour MIP", "resize 1000 px", "resize 100 px", "encode 1000 px", "enc
 
 def stepwise(
     mip_image: Callable[[list[np.ndarray]], Image.Image],
-    png: Callable[[np.ndarray], bytes],
+    png: Callable[[np.ndarray, tuple[int, int]], bytes],
     channels: list[np.ndarray],
     times: dict[str, float],
 ) -> dict[str, bytes]:
     """One path's render_thumbnails, step by step (the same calls), adding each step's CPU time to
-    times: mip_image makes the full-size PIL image, png encodes a resized one's pixels."""
+    times: mip_image makes the full-size PIL image, png encodes a resized one's pixels (given the
+    full-size image's size)."""
     clock = time.process_time()
 
     def lap(part: str) -> None:
@@ -187,7 +189,7 @@ def stepwise(
         width, height = thumbnail_size(mip.height, mip.width, size)
         image = mip.resize((width, height), Image.Resampling.BICUBIC)
         lap(f"resize {size} px")
-        out[name] = png(np.asarray(image))
+        out[name] = png(np.asarray(image), mip.size)
         lap(f"encode {size} px")
     return out
 
@@ -204,12 +206,15 @@ def today_mip(channels: list[np.ndarray]) -> Image.Image:
     return mapped_rgb_image(colour_mip_rgbx(channels, out=rgbx, scratch=SCRATCH))
 
 
-def today_png(pixels: np.ndarray) -> bytes:
-    return encode_png(pixels, scanlines=SCRATCH.array(f"scanlines-{pixels.shape}", scanline_shape(pixels)))
+def today_png(pixels: np.ndarray, source: tuple[int, int]) -> bytes:
+    scanlines = SCRATCH.array(f"scanlines-{pixels.shape}", scanline_shape(pixels))
+    return encode_png(pixels, scanlines=scanlines, filter_type=png_filter(source, pixels.shape[1::-1]))
 
 
 STEPWISE: dict[str, Callable[[list[np.ndarray], dict[str, float]], dict[str, bytes]]] = {
-    "previous": functools.partial(stepwise, lambda c: Image.fromarray(previous_colour_mip_raw(c)), previous_encode_png),
+    "previous": functools.partial(
+        stepwise, lambda c: Image.fromarray(previous_colour_mip_raw(c)), lambda pixels, _: previous_encode_png(pixels)
+    ),
     "today": functools.partial(stepwise, today_mip, today_png),
 }
 

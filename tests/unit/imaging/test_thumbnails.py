@@ -1,15 +1,17 @@
 import io
 import os
+import struct
 import subprocess
 import sys
 import threading
+import zlib
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from bioims.imaging import thumbnails
+from bioims.imaging import png, thumbnails
 from bioims.imaging.normalize import normalize_for_thumbnail
 from bioims.imaging.palette import channel_colors, husl_palette
 from bioims.imaging.params import ArtifactParameters
@@ -283,3 +285,23 @@ def test_pil_keeps_its_blocks_unless_the_environment_chose(env, expected):
         [sys.executable, "-c", PIL_SETTINGS], cwd=root, env={**clean, **env}, capture_output=True, text=True, check=True
     )
     assert run.stdout.split() == expected.split()
+
+
+def _row_filters(data: bytes) -> set[int]:
+    """The filter bytes of every row of a PNG (IHDR, one IDAT, IEND as png.encode_png writes)."""
+    width, height = struct.unpack(">II", data[16:24])
+    idat_length = struct.unpack(">I", data[33:37])[0]
+    rows = zlib.decompress(data[41 : 41 + idat_length])
+    assert len(rows) == height * (1 + 3 * width)
+    return set(rows[:: 1 + 3 * width])
+
+
+def test_downscaled_thumbnails_have_unfiltered_rows_and_upscaled_ones_sub_filtered_rows():
+    assert thumbnails.png_filter((1280, 1024), (1000, 800)) == png.NONE_FILTER
+    assert thumbnails.png_filter((1280, 1024), (100, 80)) == png.NONE_FILTER
+    assert thumbnails.png_filter((320, 256), (1000, 800)) == png.SUB_FILTER
+    assert thumbnails.png_filter((100, 80), (100, 80)) == png.NONE_FILTER
+    small = render_thumbnails(synthetic_field(3, (64, 80)))  # 80 px wide: 100 px is larger, 1000 px too
+    assert _row_filters(small["thumbnail-2d.png"]) == _row_filters(small["medium-2d.png"]) == {png.SUB_FILTER}
+    large = render_thumbnails(synthetic_field(4, (1100, 1200)))
+    assert _row_filters(large["thumbnail-2d.png"]) == _row_filters(large["medium-2d.png"]) == {png.NONE_FILTER}

@@ -2,13 +2,20 @@
 
 Why not PIL's encoder: PIL picks a filter per row by trying all five (adaptive filtering) in C
 before zlib sees the data, which costs more than the compression itself (a 1000 x 800 RGB
-thumbnail: ~83 ms at zlib level 1). Here every row gets the Sub filter (the byte minus the same
-channel's byte one pixel to the left, mod 256), computed for the whole image in one numpy
-subtraction (~0.3 ms).
+thumbnail: ~83 ms at zlib level 1). Here every row gets one filter, chosen by the caller: None
+(the bytes as they are) or Sub (the byte minus the same channel's byte one pixel to the left, mod
+256, one numpy subtraction for the whole image, ~0.2 ms). Which compresses better depends on the
+image (benchmarks/thumbnails.py part 2, 1000-px thumbnails of 1024 x 1280 synthetic fields, ISA-L
+level 2: None 7.8 ms for 1.262 MB, Sub 11.4 ms for 1.274 MB; their 100-px thumbnails: None 7 %
+smaller). Upscaled images are smooth along rows and favour Sub (1000-px thumbnails of 256 x 320
+fields: None 18 % larger; of 512 x 640 fields: 4 %), and so does heavy noise (Gaussian noise of
+40 grey levels added to the raw channels: None 2.6 % larger); with 10 levels None is still 1.5 %
+smaller and faster. bioims.imaging.thumbnails picks None for downscaled thumbnails, Sub for
+upscaled ones; FILTER (None) is the default for other callers.
 
 Why ISA-L (the `isal` package) and not zlib: after filtering, deflate is nearly all of the cost.
-On the filtered rows of the 1000 x 800 thumbnail of a BBBC021-size synthetic field (one core, CPU
-time, benchmarks/thumbnails.py, 3 fields, three runs): zlib level 1 with its run-length strategy
+On the Sub-filtered rows of the 1000 x 800 thumbnail of a BBBC021-size synthetic field (one core,
+CPU time, benchmarks/thumbnails.py, 3 fields, three runs): zlib level 1 with its run-length strategy
 (Z_RLE, the previous encoder) 30-33 ms for 1.18 MB; ISA-L level 2 9-11 ms for 1.27 MB (+8.3 %);
 level 1 0.5-0.9 ms slower and 0.2 % larger than level 2, level 3 ~1.4x level 2's time for 0.4 %
 less, level 0 about as fast as level 2 but +31 %. So ISA-L level 2. (zlib-ng, measured for issue

@@ -14,16 +14,38 @@ is taken on the raw integers; the winner and its colour are found through intege
 `rank(value) * C + (C - 1 - channel)`, so a running `np.maximum` over C gathered uint32 keys picks
 the largest value with ties to the earlier channel, and one gather from a colour table of uint32
 RGBX entries (bytes R, G, B, 0) gives the image in the layout PIL keeps RGB images in (4 bytes a
-pixel), so PIL copies it in without repacking. The gathers run BLOCK pixels at a time into reused
-buffers: whole-image gathers allocate ~60 MB of fresh temporaries per field (numpy casts every
-index array to 8-byte integers), which costs page faults and cache misses on every call.
-PNGs are written by `bioims.imaging.png` (Sub filter, ISA-L deflate) instead of PIL's encoder.
+pixel). The gathers run BLOCK pixels at a time into reused buffers: whole-image gathers allocate
+~60 MB of fresh temporaries per field (numpy casts every index array to 8-byte integers), which
+costs page faults and cache misses on every call. PNGs are written by `bioims.imaging.png` (ISA-L
+deflate) instead of PIL's encoder, rows unfiltered where the thumbnail is smaller than its source
+and Sub-filtered where it is larger (`png_filter`).
 
-Measured (benchmarks/thumbnails.py: one core, CPU ms per 1024 x 1280 x 3 field, median of 3
-synthetic fields, best of 5, side by side with the previous implementation; three runs on the
-shared machine): colour MIP 23-31 -> 15-16, 1000-px PNG encoding 33 -> 10-11, the resizes unchanged
-(PIL bicubic from the full-size image: ~21 to 1000 px, ~8 to 100 px); render_thumbnails 84-85 ->
-55-60 (1.5-1.6x). The 1000-px PNG is 8.3 % larger (1.18 -> 1.27 MB), the 100-px one 2.2 %.
+Memory across calls: a worker renders field after field, and every fresh megabyte-sized array (the
+5 MB RGBX image, PIL's copy of it, PIL's resize intermediates and outputs, the PNG scanlines) was
+mapped and zero-filled by the kernel again: ~2600 minor page faults and ~7 ms of system time per
+field in a worker-like loop. So `render_thumbnails` writes the MIP into this thread's kept RGBX
+array (`Scratch`, also the scanlines and the gathers' blocks), hands that array to PIL as its RGB
+image without a copy (`mapped_rgb_image`), and has PIL keep its image blocks for reuse
+(`keep_pil_blocks`): ~160 faults and ~1 ms of system time a field remain (the PNG bytes objects).
+None of it changes a pixel: PIL resamples the same RGB image from the same memory layout.
+
+Not done, measured: the resizes are PIL's bicubic in C (~21 ms to 1000 px, ~8 ms to 100 px), half
+of the CPU time; the 100-px resize shares no pass with the 1000-px one (other coefficients), and
+an exact re-implementation through BLAS (float64 products of 8-bit pixels and 22-bit fixed-point
+coefficients are exact) would cost more: the dense 100-px horizontal pass alone is ~20 ms
+(3 x 1024 x 1280 by 1280 x 100), ~3 ms more to make the float planes. An RGBX-mode PIL image
+(which `Image.frombuffer` can map publicly) is resized as 4 bands, ~15 % slower. Keeping PIL's
+default 16 MiB blocks (reused with realloc) made the faults worse, not better.
+
+Measured (benchmarks/thumbnails.py, one core, CPU time per 1024 x 1280 x 3 synthetic field, side by
+side with the previous implementation of commit a519cbc): best of 5 on 3 fields, render_thumbnails
+84 -> 52 ms (colour MIP 23 -> 14, 1000-px PNG encoding 32 -> 9, resizes unchanged); a sequential
+loop over 16 fields, each path in a fresh process as an ingest worker: user + sys 96-98 -> 55-57 ms
+a field and 3100-3360 -> ~155 page faults. Against this module before the buffers (commit
+7e9ff04), 48 fields read from TIFF then rendered one after the other: 64.5 -> 56.3 ms a field in
+the best of 6 alternating runs, median 73.2 -> 62.6 (sys 5.4-8.9 -> 0.9-2.0 ms, 2620 -> 155-410
+faults), on the shared 2-core machine. PNG sizes against the previous implementation: the
+1000-px one +7.3 % (1.18 -> 1.26 MB), the 100-px one -5.4 %.
 """
 
 from __future__ import annotations

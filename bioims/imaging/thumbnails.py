@@ -64,7 +64,7 @@ from bioims.imaging.params import ArtifactParameters, artifact_format
 from bioims.imaging.png import NONE_FILTER, SUB_FILTER, encode_png, scanline_shape
 
 MIP_SCALE = 255.99
-BLOCK = 1 << 16  # pixels per block of the colour MIP's gathers (module docstring)
+BLOCK = 1 << 17  # pixels per block of the colour MIP's gathers (module docstring; 2^16: ~0.25 ms a field slower)
 RETAIN_BYTES = 64 << 20  # larger scratch arrays are not kept between calls
 
 

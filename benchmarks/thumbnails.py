@@ -343,39 +343,39 @@ def compare_deflate(fields: list[list[np.ndarray]], repeats: int) -> None:
         coders[f"isal level {level}"] = lambda data, level=level: isal_zlib.compress(data, level)
     print(
         f"\n2. the 1000-px thumbnail's scanlines, filtered and deflated ({len(pixels)} fields; CPU ms, "
-        f"best of {repeats}; sizes against the previous encoder, Sub + zlib):"
+        f"best of {repeats}, cases interleaved; sizes against the previous encoder, Sub + zlib):"
     )
-    reference = None
-    for filter_type, name in ((SUB_FILTER, "Sub"), (NONE_FILTER, "None")):
-        filtering, rows = [], []
-        for image in pixels:
-            best = float("inf")
-            for _ in range(repeats):
+    filters = {SUB_FILTER: "Sub", NONE_FILTER: "None"}
+    cases = [(filter_type, label) for filter_type in filters for label in coders]
+    best: dict[tuple[int, str], list[float]] = {case: [float("inf")] * len(pixels) for case in cases}
+    filtering: dict[int, list[float]] = {filter_type: [float("inf")] * len(pixels) for filter_type in filters}
+    sizes: dict[tuple[int, str], int] = dict.fromkeys(cases, 0)
+    for i, image in enumerate(pixels):
+        rows: dict[int, bytes] = {}
+        for repeat in range(repeats):  # interleaved, so that every case sees the same machine
+            for filter_type in filters:
                 start = time.process_time()
-                rows_of_image = FILTERS[filter_type](image, None)
-                best = min(best, time.process_time() - start)
-            filtering.append(best)
-            rows.append(rows_of_image.tobytes())
-        for label, coder in coders.items():
-            times, size = [], 0
-            for data in rows:
-                best = float("inf")
-                for _ in range(repeats):
-                    start = time.process_time()
-                    compressed = coder(data)
-                    best = min(best, time.process_time() - start)
-                if zlib.decompress(compressed) != data:
-                    raise SystemExit(f"{label}: the stream does not inflate to its input")
-                times.append(best)
-                size += len(compressed)
-            reference = reference or size
-            ms, change = 1000 * statistics.median(times), 100 * (size / reference - 1)
-            marks = {(SUB_FILTER, "zlib 1 Z_RLE"): " (previous)", (FILTER, f"isal level {ISAL_LEVEL}"): " (today)"}
-            chosen = marks.get((filter_type, label), "")
-            print(
-                f"   {name:<5} filter {1000 * statistics.median(filtering):4.1f} ms, {label:<13}{ms:>6.1f} ms  "
-                f"{size / len(rows) / 1e6:.3f} MB ({change:+.1f} %){chosen}"
-            )
+                scanlines = FILTERS[filter_type](image, None)
+                filtering[filter_type][i] = min(filtering[filter_type][i], time.process_time() - start)
+                rows[filter_type] = scanlines.tobytes()
+            for filter_type, label in cases:
+                start = time.process_time()
+                compressed = coders[label](rows[filter_type])
+                best[filter_type, label][i] = min(best[filter_type, label][i], time.process_time() - start)
+                if repeat == 0:
+                    if zlib.decompress(compressed) != rows[filter_type]:
+                        raise SystemExit(f"{label}: the stream does not inflate to its input")
+                    sizes[filter_type, label] += len(compressed)
+    reference = sizes[SUB_FILTER, "zlib 1 Z_RLE"]
+    marks = {(SUB_FILTER, "zlib 1 Z_RLE"): " (previous)", (FILTER, f"isal level {ISAL_LEVEL}"): " (today)"}
+    for case in cases:
+        filter_type, label = case
+        ms, size = 1000 * statistics.median(best[case]), sizes[case]
+        print(
+            f"   {filters[filter_type]:<5} filter {1000 * statistics.median(filtering[filter_type]):4.1f} ms, "
+            f"{label:<13}{ms:>6.1f} ms  {size / len(pixels) / 1e6:.3f} MB ({100 * (size / reference - 1):+.1f} %)"
+            f"{marks.get(case, '')}"
+        )
 
 
 def main() -> None:

@@ -6,7 +6,7 @@ thumbnail: ~83 ms at zlib level 1). Here every row gets one filter, chosen by th
 (the bytes as they are) or Sub (the byte minus the same channel's byte one pixel to the left, mod
 256, one numpy subtraction for the whole image, ~0.2 ms). Which compresses better depends on the
 image (benchmarks/thumbnails.py part 2, 1000-px thumbnails of 1024 x 1280 synthetic fields, ISA-L
-level 2: None 7.8 ms for 1.262 MB, Sub 11.4 ms for 1.274 MB; their 100-px thumbnails: None 7 %
+level 2, cases interleaved: None 7.6 ms for 1.262 MB, Sub 8.7 ms for 1.274 MB; their 100-px thumbnails: None 7 %
 smaller). Upscaled images are smooth along rows and favour Sub (1000-px thumbnails of 256 x 320
 fields: None 18 % larger; of 512 x 640 fields: 4 %), and so does heavy noise (Gaussian noise of
 40 grey levels added to the raw channels: None 2.6 % larger); with 10 levels None is still 1.5 %

@@ -39,13 +39,14 @@ default 16 MiB blocks (reused with realloc) made the faults worse, not better.
 
 Measured (benchmarks/thumbnails.py, one core, CPU time per 1024 x 1280 x 3 synthetic field, side by
 side with the previous implementation of commit a519cbc): best of 5 on 3 fields, render_thumbnails
-84 -> 52 ms (colour MIP 23 -> 14, 1000-px PNG encoding 32 -> 9, resizes unchanged); a sequential
-loop over 16 fields, each path in a fresh process as an ingest worker: user + sys 96-98 -> 55-57 ms
-a field and 3100-3360 -> ~155 page faults. Against this module before the buffers (commit
-7e9ff04), 48 fields read from TIFF then rendered one after the other: 64.5 -> 56.3 ms a field in
-the best of 6 alternating runs, median 73.2 -> 62.6 (sys 5.4-8.9 -> 0.9-2.0 ms, 2620 -> 155-410
-faults), on the shared 2-core machine. PNG sizes against the previous implementation: the
-1000-px one +7.3 % (1.18 -> 1.26 MB), the 100-px one -5.4 %.
+82-84 -> 50-52 ms (colour MIP 21-23 -> 13-14, 1000-px PNG encoding 32 -> 9, resizes unchanged); a
+sequential loop over 16 fields, each path in a fresh process as an ingest worker, best of 3
+rounds: user + sys 92-98 -> 51-56 ms a field and 3100-3360 -> ~155 page faults. Against this
+module before the buffers and the filter choice (commit 7e9ff04), 48 fields read from TIFF and
+rendered one after the other, 18 alternating runs on the shared 2-core machine: median 70.4 ->
+62.5 ms a field (user 63.3 -> 61.2, sys 7.7 -> 1.1), best 67.6 -> 57.0; faults 2623 -> ~170.
+PNG sizes against the previous implementation: the 1000-px one +7.3 % (1.18 -> 1.26 MB), the
+100-px one -5.4 %.
 """
 
 from __future__ import annotations

@@ -7,9 +7,15 @@ on one core, CPU time (time.process_time), side by side in one run:
    Z_RLE), per part of a field (colour MIP, the two resizes, the two PNG encodings) and in total,
    on real-size fields (1024 x 1280); with the PNG sizes. Each path's parts are timed in the
    previous path's own calls, so the parts add up to its total.
-2. the deflate of the 1000-px thumbnail's filtered rows: zlib level 1 Z_RLE against ISA-L levels
-   0-3 (time and size): the measurement behind bioims.imaging.png's choice of level.
-3. today's path against the older one of commit e0f4132 (kept below verbatim: float64 normalised
+2. the 1000-px thumbnail's scanlines with PNG's Sub and None filters, each deflated with zlib
+   level 1 Z_RLE and ISA-L levels 0-3 (time and size): the measurement behind bioims.imaging.png's
+   choice of filter and level.
+3. previous against today as an ingest worker runs them: a sequential loop over --loop-fields
+   different real-size fields, each path in a fresh process (what a call costs in page faults
+   depends on what the process allocated before, so one process cannot time both), user + sys CPU
+   time and minor page faults per field (resource.getrusage), the paths alternating --loop-rounds
+   times; best and median rounds.
+4. today's path against the older one of commit e0f4132 (kept below verbatim: float64 normalised
    channels, stacked colour MIP, PNG at PIL's default zlib level 6), at 256 x 320 and 1024 x 1280.
 
 Data: synthetic BBBC021 fields (bioims.bbbc021.synthetic), 3 uint16 channels. Per field: both
@@ -17,12 +23,15 @@ artifacts (thumbnail-2d.png at 100 px, medium-2d.png at 1000 px) from the raw ch
 path's decoded PNGs are compared pixel by pixel with today's (they must be identical).
 
 Run:  .venv/bin/python benchmarks/thumbnails.py [--fields 3] [--repeats 5] [--seed 0]
+      [--loop-fields 16] [--loop-rounds 3]
 Last line:  speedup_256x320=<x> speedup_1024x1280=<y> thumbnail_ms_per_field=<ms>
-thumbnail_speedup_vs_previous=<r> png_bytes_vs_previous=<b>: speedups are the older baseline's
+thumbnail_speedup_vs_previous=<r> png_bytes_vs_previous=<b> loop_cpu_ms_previous=<ms>
+loop_cpu_ms_today=<ms> loop_speedup_vs_previous=<r> loop_faults_today=<n>: speedups are the older baseline's
 time per field over today's, best of repeats, median over fields (timeit's convention against noise
 from other processes); thumbnail_ms_per_field is today's render_thumbnails CPU time per real-size
 field, thumbnail_speedup_vs_previous the previous path's over it, png_bytes_vs_previous today's
-PNG bytes over the previous path's.
+PNG bytes over the previous path's; loop_* are part 3's best rounds (user + sys ms per field, and
+today's minor page faults per field).
 """
 
 from __future__ import annotations
@@ -33,9 +42,14 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
 import argparse
+import functools
 import io
+import json
+import resource
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 import zlib
 from collections.abc import Callable, Sequence
@@ -51,8 +65,26 @@ from bioims.imaging.io import full_scale
 from bioims.imaging.normalize import _background_from_levels, log_background, log_levels
 from bioims.imaging.palette import channel_colors
 from bioims.imaging.params import LOG_RATIO_MAX, THUMBNAIL_BACKGROUND_QUANTILE, ArtifactParameters, artifact_format
-from bioims.imaging.png import encode_png, sub_filtered, zlib_deflate
-from bioims.imaging.thumbnails import colour_mip_rgbx, render_thumbnails, rgb_image, thumbnail_size
+from bioims.imaging.png import (
+    FILTER,
+    FILTERS,
+    ISAL_LEVEL,
+    NONE_FILTER,
+    SUB_FILTER,
+    encode_png,
+    scanline_shape,
+    zlib_deflate,
+)
+from bioims.imaging.thumbnails import (
+    Scratch,
+    colour_mip_rgbx,
+    keep_pil_blocks,
+    mapped_rgb_image,
+    png_filter,
+    render_thumbnails,
+    rgb_image,
+    thumbnail_size,
+)
 from tests.unit.imaging.previous_thumbnails import (
     previous_colour_mip_raw,
     previous_encode_png,
@@ -133,8 +165,15 @@ def decoded(data: bytes) -> np.ndarray:
 PARTS = ("colour MIP", "resize 1000 px", "resize 100 px", "encode 1000 px", "encode 100 px")
 
 
-def previous_parts(channels: list[np.ndarray], times: dict[str, float]) -> dict[str, bytes]:
-    """The previous path's render_thumbnails, step by step, adding each step's CPU time to times."""
+def stepwise(
+    mip_image: Callable[[list[np.ndarray]], Image.Image],
+    png: Callable[[np.ndarray, tuple[int, int]], bytes],
+    channels: list[np.ndarray],
+    times: dict[str, float],
+) -> dict[str, bytes]:
+    """One path's render_thumbnails, step by step (the same calls), adding each step's CPU time to
+    times: mip_image makes the full-size PIL image, png encodes a resized one's pixels (given the
+    full-size image's size)."""
     clock = time.process_time()
 
     def lap(part: str) -> None:
@@ -143,44 +182,53 @@ def previous_parts(channels: list[np.ndarray], times: dict[str, float]) -> dict[
         times[part] = times.get(part, 0.0) + now - clock
         clock = now
 
-    mip = Image.fromarray(previous_colour_mip_raw(channels))
+    mip = mip_image(channels)
     lap("colour MIP")
     out = {}
     for name, size in ArtifactParameters().pairs():
         width, height = thumbnail_size(mip.height, mip.width, size)
         image = mip.resize((width, height), Image.Resampling.BICUBIC)
         lap(f"resize {size} px")
-        out[name] = previous_encode_png(np.asarray(image))
+        out[name] = png(np.asarray(image), mip.size)
         lap(f"encode {size} px")
     return out
 
 
-def today_parts(channels: list[np.ndarray], times: dict[str, float]) -> dict[str, bytes]:
-    """Today's render_thumbnails, step by step (the same calls), adding each step's CPU time."""
-    clock = time.process_time()
+SCRATCH = Scratch()  # today's buffers for the step-by-step calls (render_thumbnails keeps its own)
 
-    def lap(part: str) -> None:
-        nonlocal clock
-        now = time.process_time()
-        times[part] = times.get(part, 0.0) + now - clock
-        clock = now
 
-    mip = rgb_image(colour_mip_rgbx(channels))
-    lap("colour MIP")
-    out = {}
-    for name, size in ArtifactParameters().pairs():
-        width, height = thumbnail_size(mip.height, mip.width, size)
-        image = mip.resize((width, height), Image.Resampling.BICUBIC)
-        lap(f"resize {size} px")
-        out[name] = encode_png(np.asarray(image))
-        lap(f"encode {size} px")
-    return out
+def today_mip(channels: list[np.ndarray]) -> Image.Image:
+    """Today's full-size image as render_thumbnails makes it: the colour MIP into a kept RGBX
+    buffer, mapped (not copied) as PIL's RGB image, PIL's image blocks kept."""
+    keep_pil_blocks()
+    height, width = channels[0].shape[-2:]
+    rgbx = SCRATCH.array("rgbx", (height, width, 4))
+    return mapped_rgb_image(colour_mip_rgbx(channels, out=rgbx, scratch=SCRATCH))
+
+
+def today_png(pixels: np.ndarray, source: tuple[int, int]) -> bytes:
+    scanlines = SCRATCH.array(f"scanlines-{pixels.shape}", scanline_shape(pixels))
+    return encode_png(pixels, scanlines=scanlines, filter_type=png_filter(source, pixels.shape[1::-1]))
+
+
+STEPWISE: dict[str, Callable[[list[np.ndarray], dict[str, float]], dict[str, bytes]]] = {
+    "previous": functools.partial(
+        stepwise, lambda c: Image.fromarray(previous_colour_mip_raw(c)), lambda pixels, _: previous_encode_png(pixels)
+    ),
+    "today": functools.partial(stepwise, today_mip, today_png),
+}
+
+
+RENDERERS: dict[str, Callable[[list[np.ndarray]], dict[str, bytes]]] = {
+    "previous": previous_render_thumbnails,
+    "today": render_thumbnails,
+}
 
 
 def compare_previous(fields: list[list[np.ndarray]], repeats: int) -> tuple[float, float, float]:
     """Part 1: previous against today, per part and in total (ms per field), and the PNG sizes.
     Returns (today's ms per field, speedup, today's bytes / previous bytes)."""
-    paths = {"previous": (previous_parts, previous_render_thumbnails), "today": (today_parts, render_thumbnails)}
+    paths = {path: (STEPWISE[path], RENDERERS[path]) for path in ("previous", "today")}
     parts: dict[str, dict[str, list[float]]] = {path: {} for path in paths}
     totals: dict[str, list[float]] = {path: [] for path in paths}
     sizes: dict[str, dict[str, int]] = {path: {} for path in paths}
@@ -226,35 +274,108 @@ def compare_previous(fields: list[list[np.ndarray]], repeats: int) -> tuple[floa
     return 1000 * t, speedup, ratio
 
 
+LOOP_MEASURES = ("user", "sys", "faults")
+
+
+def loop_worker(path: str, folder: str) -> None:
+    """A fresh process that renders the fields saved in folder one after the other, as an ingest
+    worker does (load the channels, render); prints the renders' CPU seconds (user, sys) and
+    minor page faults per field as JSON. The first field is rendered once untimed (warm-up)."""
+    render = RENDERERS[path]
+    fields = sorted({file.name.split("-c")[0] for file in Path(folder).glob("field-*-c*.npy")})
+    totals = dict.fromkeys(LOOP_MEASURES, 0.0)
+    for i, field in enumerate([fields[0], *fields]):
+        channels = [np.load(file) for file in sorted(Path(folder).glob(f"{field}-c*.npy"))]
+        before = resource.getrusage(resource.RUSAGE_SELF)
+        render(channels)
+        after = resource.getrusage(resource.RUSAGE_SELF)
+        if i:
+            totals["user"] += after.ru_utime - before.ru_utime
+            totals["sys"] += after.ru_stime - before.ru_stime
+            totals["faults"] += after.ru_minflt - before.ru_minflt
+    print(json.dumps({key: value / len(fields) for key, value in totals.items()}))
+
+
+def compare_loop(fields: list[list[np.ndarray]], rounds: int) -> dict[str, dict[str, float]]:
+    """Part 3: previous against today in a sequential loop over all the fields, each path in fresh
+    processes (page faults depend on what the process allocated before), the paths alternating
+    `rounds` times. Per field: user + sys CPU ms and minor page faults, the best round's (lowest
+    CPU) and the median round's. Returns {path: {"cpu_ms", "faults"}} of the best rounds."""
+    runs: dict[str, list[dict[str, float]]] = {path: [] for path in RENDERERS}
+    with tempfile.TemporaryDirectory() as folder:
+        for i, channels in enumerate(fields):
+            for c, raw in enumerate(channels):
+                np.save(Path(folder) / f"field-{i:03d}-c{c}.npy", raw)
+        for _ in range(rounds):
+            for path in RENDERERS:
+                command = [sys.executable, __file__, "--loop-worker", path, folder]
+                done = subprocess.run(command, capture_output=True, text=True, check=True)
+                runs[path].append(json.loads(done.stdout.strip().splitlines()[-1]))
+    print(
+        f"\n3. sequential loop over {len(fields)} fields of 1024 x 1280, each path in a fresh process "
+        f"(as an ingest worker), {rounds} alternating rounds; per field:"
+    )
+    print(f"   {'':<22}{'user ms':>9}{'sys ms':>8}{'CPU ms':>8}{'faults':>8}")
+    best: dict[str, dict[str, float]] = {}
+    for path, results in runs.items():
+        ordered = sorted(results, key=lambda r: r["user"] + r["sys"])
+        for label, r in (("best", ordered[0]), ("median", ordered[len(ordered) // 2])):
+            user, system, faults = 1000 * r["user"], 1000 * r["sys"], r["faults"]
+            print(f"   {f'{path} ({label})':<22}{user:>9.1f}{system:>8.1f}{user + system:>8.1f}{faults:>8.0f}")
+        best[path] = {"cpu_ms": 1000 * (ordered[0]["user"] + ordered[0]["sys"]), "faults": ordered[0]["faults"]}
+    ratio = best["previous"]["cpu_ms"] / best["today"]["cpu_ms"]
+    print(f"   CPU previous / today (best rounds): {ratio:.2f}")
+    return best
+
+
 def compare_deflate(fields: list[list[np.ndarray]], repeats: int) -> None:
-    """Part 2: zlib level 1 Z_RLE against ISA-L levels 0-3 on the 1000-px thumbnail's filtered rows."""
+    """Part 2: the 1000-px thumbnail's scanlines with the Sub and None filters, each deflated with
+    zlib level 1 Z_RLE and ISA-L levels 0-3: filter and deflate CPU time and size."""
     from isal import isal_zlib
 
-    rows = []
+    pixels = []
     for channels in fields:
         mip = rgb_image(colour_mip_rgbx(channels))
         width, height = thumbnail_size(mip.height, mip.width, 1000)
-        rows.append(sub_filtered(np.asarray(mip.resize((width, height), Image.Resampling.BICUBIC))).tobytes())
-    coders: dict[str, Callable[[bytes], bytes]] = {"zlib 1 Z_RLE (previous)": zlib_deflate}
+        pixels.append(np.asarray(mip.resize((width, height), Image.Resampling.BICUBIC)))
+    coders: dict[str, Callable[[bytes], bytes]] = {"zlib 1 Z_RLE": zlib_deflate}
     for level in range(4):
         coders[f"isal level {level}"] = lambda data, level=level: isal_zlib.compress(data, level)
-    print(f"\n2. deflate of the 1000-px thumbnail's Sub-filtered rows ({len(rows)} fields; CPU ms, best of {repeats}):")
-    reference = None
-    for label, coder in coders.items():
-        times, size = [], 0
-        for data in rows:
-            best = float("inf")
-            for _ in range(repeats):
+    print(
+        f"\n2. the 1000-px thumbnail's scanlines, filtered and deflated ({len(pixels)} fields; CPU ms, "
+        f"best of {repeats}, cases interleaved; sizes against the previous encoder, Sub + zlib):"
+    )
+    filters = {SUB_FILTER: "Sub", NONE_FILTER: "None"}
+    cases = [(filter_type, label) for filter_type in filters for label in coders]
+    best: dict[tuple[int, str], list[float]] = {case: [float("inf")] * len(pixels) for case in cases}
+    filtering: dict[int, list[float]] = {filter_type: [float("inf")] * len(pixels) for filter_type in filters}
+    sizes: dict[tuple[int, str], int] = dict.fromkeys(cases, 0)
+    for i, image in enumerate(pixels):
+        rows: dict[int, bytes] = {}
+        for repeat in range(repeats):  # interleaved, so that every case sees the same machine
+            for filter_type in filters:
                 start = time.process_time()
-                compressed = coder(data)
-                best = min(best, time.process_time() - start)
-            if zlib.decompress(compressed) != data:
-                raise SystemExit(f"{label}: the stream does not inflate to its input")
-            times.append(best)
-            size += len(compressed)
-        reference = reference or size
-        ms, change = 1000 * statistics.median(times), 100 * (size / reference - 1)
-        print(f"   {label:<26}{ms:>7.1f} ms  {size / len(rows) / 1e6:.3f} MB ({change:+.1f} %)")
+                scanlines = FILTERS[filter_type](image, None)
+                filtering[filter_type][i] = min(filtering[filter_type][i], time.process_time() - start)
+                rows[filter_type] = scanlines.tobytes()
+            for filter_type, label in cases:
+                start = time.process_time()
+                compressed = coders[label](rows[filter_type])
+                best[filter_type, label][i] = min(best[filter_type, label][i], time.process_time() - start)
+                if repeat == 0:
+                    if zlib.decompress(compressed) != rows[filter_type]:
+                        raise SystemExit(f"{label}: the stream does not inflate to its input")
+                    sizes[filter_type, label] += len(compressed)
+    reference = sizes[SUB_FILTER, "zlib 1 Z_RLE"]
+    marks = {(SUB_FILTER, "zlib 1 Z_RLE"): " (previous)", (FILTER, f"isal level {ISAL_LEVEL}"): " (today)"}
+    for case in cases:
+        filter_type, label = case
+        ms, size = 1000 * statistics.median(best[case]), sizes[case]
+        print(
+            f"   {filters[filter_type]:<5} filter {1000 * statistics.median(filtering[filter_type]):4.1f} ms, "
+            f"{label:<13}{ms:>6.1f} ms  {size / len(pixels) / 1e6:.3f} MB ({100 * (size / reference - 1):+.1f} %)"
+            f"{marks.get(case, '')}"
+        )
 
 
 def main() -> None:
@@ -262,7 +383,13 @@ def main() -> None:
     parser.add_argument("--fields", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--loop-fields", type=int, default=16, help="fields of the sequential loop (part 4)")
+    parser.add_argument("--loop-rounds", type=int, default=3)
+    parser.add_argument("--loop-worker", nargs=2, metavar=("PATH", "FOLDER"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.loop_worker:
+        loop_worker(*args.loop_worker)
+        return
     cpu = sorted(os.sched_getaffinity(0))[0]
     os.sched_setaffinity(0, {cpu})
     print(
@@ -272,7 +399,9 @@ def main() -> None:
     real = make_fields(1024, 1280, args.fields, args.seed)
     today_ms, vs_previous, bytes_ratio = compare_previous(real, args.repeats)
     compare_deflate(real, args.repeats)
-    print("\n3. the older baseline (e0f4132) vs today:")
+    extra = make_fields(1024, 1280, args.loop_fields, args.seed + 1) if args.loop_fields > len(real) else []
+    loop = compare_loop((real + extra)[: args.loop_fields], args.loop_rounds)
+    print("\n4. the older baseline (e0f4132) vs today:")
     ratios = {}
     for height, width in SIZES:
         fields = real if (height, width) == (1024, 1280) else make_fields(height, width, args.fields, args.seed)
@@ -299,6 +428,9 @@ def main() -> None:
         " ".join(f"speedup_{size}={ratio:.2f}" for size, ratio in ratios.items())
         + f" thumbnail_ms_per_field={today_ms:.1f} thumbnail_speedup_vs_previous={vs_previous:.2f}"
         + f" png_bytes_vs_previous={bytes_ratio:.3f}"
+        + f" loop_cpu_ms_previous={loop['previous']['cpu_ms']:.1f} loop_cpu_ms_today={loop['today']['cpu_ms']:.1f}"
+        + f" loop_speedup_vs_previous={loop['previous']['cpu_ms'] / loop['today']['cpu_ms']:.2f}"
+        + f" loop_faults_today={loop['today']['faults']:.0f}"
     )
 
 

@@ -1,17 +1,27 @@
 import io
+import os
+import struct
+import subprocess
+import sys
+import threading
+import zlib
+from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from bioims.imaging import png, thumbnails
 from bioims.imaging.normalize import normalize_for_thumbnail
 from bioims.imaging.palette import channel_colors, husl_palette
 from bioims.imaging.params import ArtifactParameters
 from bioims.imaging.thumbnails import (
+    Scratch,
     colour_mip,
     colour_mip_raw,
     colour_mip_rgbx,
     encode,
+    mapped_rgb_image,
     render_thumbnails,
     rgb_image,
     thumbnail_size,
@@ -163,3 +173,135 @@ def test_rgb_image_maps_rgbx_pixels_and_rgb_views_of_them():
 def test_a_colour_mip_of_no_channels_is_refused():
     with pytest.raises(ValueError, match="at least one channel"):
         colour_mip_rgbx([])
+
+
+def _decoded(rendered: dict[str, bytes]) -> dict[str, np.ndarray]:
+    return {name: np.asarray(Image.open(io.BytesIO(data))) for name, data in rendered.items()}
+
+
+def test_fields_of_changing_sizes_in_a_row_reuse_the_buffers_and_keep_the_previous_pixels():
+    # one thread's scratch arrays are reused and re-made as shapes change: odd sizes, a portrait
+    # field, a 1-pixel row, a z-stack, uint8, and a repeat of the first size after the others
+    shapes = [(257, 263), (64, 80), (1000, 31), (1, 5), (257, 263), (130, 97), (64, 80)]
+    for i, shape in enumerate(shapes):
+        field = synthetic_field(10 + i, shape, dtype=np.uint8 if i == 3 else np.uint16)
+        if i == 5:
+            field = [np.concatenate([raw, raw[:, ::-1]]) for raw in field]
+        today = render_thumbnails(field)
+        assert today == {name: encode(colour_mip_raw(field), size, name) for name, size in ArtifactParameters().pairs()}
+        before = previous.previous_render_thumbnails(field)
+        for name, pixels in _decoded(today).items():
+            np.testing.assert_array_equal(pixels, _decoded(before)[name])
+
+
+def test_threads_render_at_once_each_with_its_own_buffers():
+    fields = [synthetic_field(20 + i, (200, 240)) for i in range(4)]
+    expected = [previous.previous_render_thumbnails(field) for field in fields]
+    results: dict[int, list[dict[str, np.ndarray]]] = {}
+
+    def work(i: int) -> None:
+        results[i] = [_decoded(render_thumbnails(fields[(i + k) % 4])) for k in range(6)]
+
+    workers = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    for i, rendered in results.items():
+        for k, got in enumerate(rendered):
+            for name, pixels in _decoded(expected[(i + k) % 4]).items():
+                np.testing.assert_array_equal(got[name], pixels)
+    assert len(results) == 4
+
+
+def test_mapped_rgb_image_is_a_view_of_the_rgbx_array():
+    rgbx = np.random.default_rng(6).integers(0, 256, (30, 40, 4), dtype=np.uint8)
+    image = mapped_rgb_image(rgbx)
+    assert image.mode == "RGB" and image.size == (40, 30)
+    np.testing.assert_array_equal(np.asarray(image), rgbx[..., :3])
+    rgbx[2, 3] = (1, 2, 3, 4)  # the image reads the array's memory: no copy was made
+    assert tuple(np.asarray(image)[2, 3]) == (1, 2, 3)
+    small = image.resize((10, 7), Image.Resampling.BICUBIC)
+    copied = rgb_image(rgbx).resize((10, 7), Image.Resampling.BICUBIC)
+    np.testing.assert_array_equal(np.asarray(small), np.asarray(copied))
+    for bad in (rgbx[..., :3], rgbx[::2], rgbx.astype(np.uint16), rgbx[0]):
+        with pytest.raises(ValueError, match="mapped RGB image needs"):
+            mapped_rgb_image(bad)
+
+
+def test_without_pils_buffer_mapping_the_image_is_copied(monkeypatch):
+    monkeypatch.delattr(Image.core, "map_buffer")
+    rgbx = np.random.default_rng(7).integers(0, 256, (12, 9, 4), dtype=np.uint8)
+    image = mapped_rgb_image(rgbx)
+    rgbx[0, 0] = 0
+    assert image.mode == "RGB" and np.asarray(image)[0, 0].any()  # a copy: unchanged
+    field = synthetic_field(8, (40, 50))
+    assert render_thumbnails(field) == {
+        name: encode(colour_mip_raw(field), size, name) for name, size in ArtifactParameters().pairs()
+    }
+
+
+def test_scratch_arrays_are_kept_per_name_and_shape_up_to_a_size(monkeypatch):
+    scratch = Scratch()
+    a = scratch.array("x", (4, 5))
+    assert scratch.array("x", (4, 5)) is a and a.dtype == np.uint8
+    assert scratch.array("x", (4, 5), np.uint32) is not a
+    b = scratch.array("x", (5, 4))
+    assert b is not a and scratch.array("x", (5, 4)) is b
+    monkeypatch.setattr(thumbnails, "RETAIN_BYTES", 100)
+    big = scratch.array("x", (11, 10))
+    assert big.shape == (11, 10) and scratch.array("x", (11, 10)) is not big
+    assert "x" not in scratch.arrays
+
+
+def test_colour_mip_rgbx_writes_into_out_and_refuses_a_wrong_one():
+    field = synthetic_field(9, (33, 47))
+    out = np.full((33, 47, 4), 255, dtype=np.uint8)
+    assert colour_mip_rgbx(field, out=out) is out
+    np.testing.assert_array_equal(out, colour_mip_rgbx(field))
+    for bad in (np.zeros((33, 47, 3), np.uint8), np.zeros((47, 33, 4), np.uint8), np.zeros((33, 47, 4), np.uint16)):
+        with pytest.raises(ValueError, match="out must be"):
+            colour_mip_rgbx(field, out=bad)
+    with pytest.raises(ValueError, match="out must be"):
+        colour_mip_rgbx(field, out=np.zeros((33, 94, 4), np.uint8)[:, ::2])
+
+
+PIL_SETTINGS = (
+    "import numpy as np; from PIL import Image; from bioims.imaging.thumbnails import render_thumbnails; "
+    "render_thumbnails([np.arange(20 * 30, dtype=np.uint16).reshape(1, 20, 30)] * 3); "
+    "print(Image.core.get_block_size(), Image.core.get_blocks_max())"
+)
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [({}, f"{thumbnails.PIL_BLOCK_SIZE} {thumbnails.PIL_BLOCKS_MAX}"), ({"PILLOW_BLOCKS_MAX": "3"}, "16777216 3")],
+)
+def test_pil_keeps_its_blocks_unless_the_environment_chose(env, expected):
+    # a fresh interpreter, as a worker starts: PIL's own defaults, then render_thumbnails
+    root = Path(__file__).resolve().parents[3]
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("PILLOW_")}
+    run = subprocess.run(
+        [sys.executable, "-c", PIL_SETTINGS], cwd=root, env={**clean, **env}, capture_output=True, text=True, check=True
+    )
+    assert run.stdout.split() == expected.split()
+
+
+def _row_filters(data: bytes) -> set[int]:
+    """The filter bytes of every row of a PNG (IHDR, one IDAT, IEND as png.encode_png writes)."""
+    width, height = struct.unpack(">II", data[16:24])
+    idat_length = struct.unpack(">I", data[33:37])[0]
+    rows = zlib.decompress(data[41 : 41 + idat_length])
+    assert len(rows) == height * (1 + 3 * width)
+    return set(rows[:: 1 + 3 * width])
+
+
+def test_downscaled_thumbnails_have_unfiltered_rows_and_upscaled_ones_sub_filtered_rows():
+    assert thumbnails.png_filter((1280, 1024), (1000, 800)) == png.NONE_FILTER
+    assert thumbnails.png_filter((1280, 1024), (100, 80)) == png.NONE_FILTER
+    assert thumbnails.png_filter((320, 256), (1000, 800)) == png.SUB_FILTER
+    assert thumbnails.png_filter((100, 80), (100, 80)) == png.NONE_FILTER
+    small = render_thumbnails(synthetic_field(3, (64, 80)))  # 80 px wide: 100 px is larger, 1000 px too
+    assert _row_filters(small["thumbnail-2d.png"]) == _row_filters(small["medium-2d.png"]) == {png.SUB_FILTER}
+    large = render_thumbnails(synthetic_field(4, (1100, 1200)))
+    assert _row_filters(large["thumbnail-2d.png"]) == _row_filters(large["medium-2d.png"]) == {png.NONE_FILTER}

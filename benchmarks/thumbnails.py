@@ -20,7 +20,9 @@ on one core, CPU time (time.process_time), side by side in one run:
 
 Data: synthetic BBBC021 fields (bioims.bbbc021.synthetic), 3 uint16 channels. Per field: both
 artifacts (thumbnail-2d.png at 100 px, medium-2d.png at 1000 px) from the raw channels. Every
-path's decoded PNGs are compared pixel by pixel with today's (they must be identical).
+path's decoded PNGs are compared pixel by pixel with today's: identical, except where today's
+reducing resize applies (downscales of 4x and more: the 100-px thumbnail of a real-size field),
+which must stay within its documented difference (`same_as_documented`).
 
 Run:  .venv/bin/python benchmarks/thumbnails.py [--fields 3] [--repeats 5] [--seed 0]
       [--loop-fields 16] [--loop-rounds 3]
@@ -76,6 +78,7 @@ from bioims.imaging.png import (
     zlib_deflate,
 )
 from bioims.imaging.thumbnails import (
+    REDUCING_GAP,
     Scratch,
     colour_mip_rgbx,
     keep_pil_blocks,
@@ -162,18 +165,35 @@ def decoded(data: bytes) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(data)))
 
 
+def same_as_documented(today: dict[str, bytes], other: dict[str, bytes], source: tuple[int, int]) -> bool:
+    """Today's thumbnails against an older path's: identical pixels where no reducing resize
+    applies (downscales under 2 x REDUCING_GAP, e.g. the 1000-px image of a real-size field);
+    within a few grey levels where it does (the 100-px one: docs/compatibility.md)."""
+    for name, size in ArtifactParameters().pairs():
+        now, then = decoded(today[name]).astype(int), decoded(other[name]).astype(int)
+        if now.shape != then.shape:
+            return False
+        if max(source) < 2 * REDUCING_GAP * size:
+            if not np.array_equal(now, then):
+                return False
+        elif np.abs(now - then).mean() >= 1.0 or np.abs(now - then).max() > 32:
+            return False
+    return True
+
+
 PARTS = ("colour MIP", "resize 1000 px", "resize 100 px", "encode 1000 px", "encode 100 px")
 
 
 def stepwise(
     mip_image: Callable[[list[np.ndarray]], Image.Image],
     png: Callable[[np.ndarray, tuple[int, int]], bytes],
+    reducing_gap: float | None,
     channels: list[np.ndarray],
     times: dict[str, float],
 ) -> dict[str, bytes]:
     """One path's render_thumbnails, step by step (the same calls), adding each step's CPU time to
     times: mip_image makes the full-size PIL image, png encodes a resized one's pixels (given the
-    full-size image's size)."""
+    full-size image's size), reducing_gap is the path's Pillow resize setting."""
     clock = time.process_time()
 
     def lap(part: str) -> None:
@@ -187,7 +207,7 @@ def stepwise(
     out = {}
     for name, size in ArtifactParameters().pairs():
         width, height = thumbnail_size(mip.height, mip.width, size)
-        image = mip.resize((width, height), Image.Resampling.BICUBIC)
+        image = mip.resize((width, height), Image.Resampling.BICUBIC, reducing_gap=reducing_gap)
         lap(f"resize {size} px")
         out[name] = png(np.asarray(image), mip.size)
         lap(f"encode {size} px")
@@ -213,9 +233,12 @@ def today_png(pixels: np.ndarray, source: tuple[int, int]) -> bytes:
 
 STEPWISE: dict[str, Callable[[list[np.ndarray], dict[str, float]], dict[str, bytes]]] = {
     "previous": functools.partial(
-        stepwise, lambda c: Image.fromarray(previous_colour_mip_raw(c)), lambda pixels, _: previous_encode_png(pixels)
+        stepwise,
+        lambda c: Image.fromarray(previous_colour_mip_raw(c)),
+        lambda pixels, _: previous_encode_png(pixels),
+        None,
     ),
-    "today": functools.partial(stepwise, today_mip, today_png),
+    "today": functools.partial(stepwise, today_mip, today_png, REDUCING_GAP),
 }
 
 
@@ -246,9 +269,8 @@ def compare_previous(fields: list[list[np.ndarray]], repeats: int) -> tuple[floa
                     raise SystemExit(f"{path}: the step-by-step calls do not give render_thumbnails' bytes")
                 for part, seconds in times.items():
                     best[path][part] = min(best[path].get(part, float("inf")), seconds)
-        for name, data in rendered["today"].items():
-            if not np.array_equal(decoded(data), decoded(rendered["previous"][name])):
-                raise SystemExit(f"{name}: today's decoded pixels differ from the previous path's")
+        if not same_as_documented(rendered["today"], rendered["previous"], channels[0].shape[-2:]):
+            raise SystemExit("today's decoded pixels differ from the previous path's beyond the documented resize")
         for path in paths:
             totals[path].append(best[path].pop("total"))
             for part, seconds in best[path].items():
@@ -266,7 +288,10 @@ def compare_previous(fields: list[list[np.ndarray]], repeats: int) -> tuple[floa
     p, t = statistics.median(totals["previous"]), statistics.median(totals["today"])
     speedup = statistics.median(a / b for a, b in zip(totals["previous"], totals["today"], strict=True))
     print(f"   {'render_thumbnails (total)':<28}{1000 * p:>10.1f}{1000 * t:>10.1f}{speedup:>8.2f}")
-    print("   decoded pixels identical: True (every artifact of every field)")
+    print(
+        "   decoded pixels: the 1000-px images identical, the 100-px ones within the reducing resize's "
+        "documented difference (docs/compatibility.md), every field"
+    )
     for name in sizes["today"]:
         a, b = sizes["previous"][name] / len(fields), sizes["today"][name] / len(fields)
         print(f"   PNG {name}: {a / 1e3:.1f} kB previous, {b / 1e3:.1f} kB today ({100 * (b / a - 1):+.1f} %)")
@@ -411,8 +436,8 @@ def main() -> None:
             tn, out_n = best_time(render_thumbnails, channels, args.repeats)
             base_times.append(tb)
             new_times.append(tn)
+            identical &= same_as_documented(out_n, out_b, channels[0].shape[-2:])
             for name in out_b:
-                identical &= bool(np.array_equal(decoded(out_b[name]), decoded(out_n[name])))
                 base_bytes += len(out_b[name])
                 new_bytes += len(out_n[name])
         ratio = statistics.median(b / n for b, n in zip(base_times, new_times, strict=True))
@@ -420,7 +445,7 @@ def main() -> None:
         print(
             f"   {height}x{width}: baseline {1000 * statistics.median(base_times):.1f} ms/field, "
             f"today {1000 * statistics.median(new_times):.1f} ms/field, speedup {ratio:.2f}x; "
-            f"decoded pixels identical: {identical}; PNG bytes today/baseline {new_bytes / base_bytes:.3f}"
+            f"decoded pixels as documented: {identical}; PNG bytes today/baseline {new_bytes / base_bytes:.3f}"
         )
         if not identical:
             raise SystemExit("decoded thumbnails differ from the baseline's")

@@ -11,7 +11,9 @@ machine's 2 cores by default). Step times come from the workflow runner's observ
 is the peak RSS (VmHWM) of every spawned worker process, sampled from /proc while it lives, and
 the peak of the main process (the workflows, the flat-field job's merge and writes) since the
 workflows started. CPU time (main process + workers) is reported beside the wall time: on a
-shared, loaded machine the wall time mostly measures the wait for a core. The memory sampler's
+shared, loaded machine the wall time mostly measures the wait for a core. Where the cores' time went while
+the workflows ran (this run's processes, the kernel's threads, idle, waiting for the disk, the
+host's steal) is read from /proc/stat, and the workers' kernel time is shown apart. The memory sampler's
 own CPU (a thread of the main process that scans /proc) is measured and left out of the main
 process's CPU.
 
@@ -164,6 +166,18 @@ def _children_user_system() -> tuple[float, float]:
 
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime, usage.ru_stime
+
+
+def machine_ticks() -> dict[str, int]:
+    """The whole machine's CPU time so far by kind (/proc/stat's first line, clock ticks): where
+    the cores' wall time went while the workflows ran, this process's or not."""
+    names = ("user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal")
+    try:
+        with open("/proc/stat") as stat:
+            values = stat.readline().split()[1 : 1 + len(names)]
+    except OSError:
+        return {}
+    return dict(zip(names, (int(v) for v in values), strict=False))
 
 
 class WorkerMemory:
@@ -393,6 +407,7 @@ def main() -> None:
         with WorkerMemory() as memory:
             started, start_wall_s = start_worker_pool(args.workers) if args.workers > 1 else ({}, 0.0)
             c0 = time.process_time()
+            machine0 = machine_ticks()
             t0 = time.perf_counter()
             report = ingest(data_dir, [plate_name], context=ctx, embedding=EMBEDDING)
             ingest_s = time.perf_counter() - t0
@@ -418,6 +433,7 @@ def main() -> None:
             )
             process_s = time.perf_counter() - t1
             main_cpu_s = time.process_time() - c0
+            machine = {k: v - machine0.get(k, 0) for k, v in machine_ticks().items()}
             from bioims.workflows.runner import shutdown_process_pool
 
             shutdown_process_pool()  # the shared workers exit: their CPU time becomes countable
@@ -520,6 +536,16 @@ def main() -> None:
         print(
             f"  the workers' CPU not in the array work above (store writes, rows, registrations, "
             f"status): {(worker_cpu_s / n_fields - worker_array) * 1000:.0f} ms per field"
+        )
+    total_ticks = sum(machine.values())
+    if total_ticks:
+        share = {k: 100 * v / total_ticks for k, v in machine.items()}
+        ours = 100 * (main_cpu_s + worker_cpu_s) * os.sysconf("SC_CLK_TCK") / total_ticks
+        print(
+            f"the machine's cores during the workflows: user {share['user'] + share['nice']:.0f} %, kernel "
+            f"{share['system'] + share['irq'] + share['softirq']:.0f} %, idle {share['idle']:.0f} %, waiting for "
+            f"the disk {share['iowait']:.0f} %, taken by the host {share['steal']:.0f} %; this run's processes "
+            f"{ours:.0f} % (the rest: kernel threads such as writeback, other processes)"
         )
     print(
         f"wall time: {ms_per_field:.0f} ms per field, extrapolated {minutes:.1f} min at load average "

@@ -201,6 +201,20 @@ class ServerLock:
             self._fd = None
 
 
+_drain_locks: dict[Path, threading.Lock] = {}
+_drain_locks_guard = threading.Lock()
+
+
+def _drain_lock(home: Path) -> threading.Lock:
+    """The one lock of this process's embedded drains of a data directory. Threads of one process
+    take turns on it before they try the directory's lock file: with a lock per EmbeddedSearch,
+    a thread whose drain found the file locked by another thread of its own process took that for
+    a `bioims search serve` process and left its message in the queue (two plates loaded at once
+    by the search-train-loader's threads: one plate's embeddings went missing)."""
+    with _drain_locks_guard:
+        return _drain_locks.setdefault(Path(home).resolve(), threading.Lock())
+
+
 class EmbeddedSearch:
     """The search service inside a local process (the default on the local backend): after a
     message is sent, `drain()` handles the queues in the caller's thread, unless a `bioims search
@@ -211,7 +225,7 @@ class EmbeddedSearch:
         self.stores = stores
         self.tag_source = tag_source
         self._server: SearchServer | None = None
-        self._lock = threading.Lock()
+        self._lock = _drain_lock(stores.settings.home)
         self._file_lock = ServerLock(stores.settings.home)
 
     def server(self) -> SearchServer:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import io
 import json
+import threading
 import time
 from typing import Annotated, Any, Literal
 
@@ -123,6 +124,7 @@ class SearchService(Service):
     def __init__(self, context):
         super().__init__(context)
         self._embedded = None
+        self._embedded_guard = threading.Lock()  # the map's threads send (and drain) at once
 
     # --- plumbing ------------------------------------------------------------------------------
     @property
@@ -137,9 +139,10 @@ class SearchService(Service):
         """The in-process search service of the local backend (None on AWS)."""
         if self.ctx.settings.backend != "local":
             return None
-        if self._embedded is None:
-            self._embedded = EmbeddedSearch(self.ctx.stores, tag_source=self.ctx.tag.all_tags)
-        return self._embedded
+        with self._embedded_guard:
+            if self._embedded is None:
+                self._embedded = EmbeddedSearch(self.ctx.stores, tag_source=self.ctx.tag.all_tags)
+            return self._embedded
 
     def _deliver(self) -> bool:
         """Locally, handle what was just sent (unless a `bioims search serve` process does)."""

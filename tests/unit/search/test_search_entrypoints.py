@@ -137,6 +137,41 @@ def test_embedded_copies_reload_when_another_process_changed_the_index(local_ctx
     assert second.server().engine.trainings()[0]["images"] == 3
 
 
+def test_threads_of_one_process_take_turns_draining_and_no_message_is_left(local_ctx):
+    """Two threads' embedded searches of one data directory (the search-train-loader loads plates
+    in threads): while one drains, the other waits for it, then drains its own message. Before,
+    the second found the lock file taken, answered as if a `bioims search serve` process owned
+    the queues, and its plate's embeddings stayed in the queue."""
+    _, _, plate_ids = _world(local_ctx)
+    first, second = EmbeddedSearch(local_ctx.stores), EmbeddedSearch(local_ctx.stores)
+    inside, release = threading.Event(), threading.Event()
+
+    class Busy:
+        def drain(self) -> None:
+            inside.set()
+            assert release.wait(30)
+
+    first.server = lambda: Busy()  # type: ignore[method-assign]  # holds the drain until released
+    answers: dict[str, bool] = {}
+    one = threading.Thread(target=lambda: answers.update(first=first.drain()))
+    one.start()
+    assert inside.wait(30)
+    buffer = io.BytesIO()
+    np.savez(buffer, image_ids=np.asarray(["a1", "a2", "a3"]), embeddings=np.eye(3, 5, dtype=np.float32) + 0.1)
+    local_ctx.stores.data.put_bytes("staged/plate.npz", buffer.getvalue())
+    message = m.plate_embedding("T1", "emb", plate_ids[0], "staged/plate.npz")
+    local_ctx.stores.queue(resources.MANAGEMENT_QUEUE).send(m.encode(message), group_id="T1")
+    two = threading.Thread(target=lambda: answers.update(second=second.drain()))
+    two.start()
+    two.join(0.5)
+    assert two.is_alive() and "second" not in answers  # waiting for its turn, not giving up
+    release.set()
+    one.join(30)
+    two.join(30)
+    assert answers == {"first": True, "second": True}
+    assert second.server().engine.trainings()[0]["images"] == 3  # its message was handled
+
+
 def test_service_options_from_environment():
     options = ServiceOptions.from_env(
         {"BIOIMS_SEARCH_HOST": "0.0.0.0", "BIOIMS_SEARCH_PORT": "9000", "BIOIMS_SEARCH_MAX_RECEIVES": "4"}

@@ -259,7 +259,7 @@ def shared_process_pool(workers: int, *, replace_broken: bool = False) -> future
     global _pool
     key = _pool_key(workers)
     with _pool_lock:
-        if _pool is not None and (_pool[0] != key or replace_broken or getattr(_pool[1], "_broken", False)):
+        if _pool is not None and (_pool[0] != key or replace_broken or _unusable(_pool[1])):
             _pool[1].shutdown(wait=False, cancel_futures=True)
             _pool = None
         if _pool is None:
@@ -271,6 +271,17 @@ def shared_process_pool(workers: int, *, replace_broken: bool = False) -> future
             )
             _pool = (key, pool)
         return _pool[1]
+
+
+def _unusable(pool: futures.ProcessPoolExecutor) -> bool:
+    """Broken, or holding a worker that has died. The executor marks itself broken only once its
+    manager thread has seen the death; a map given the pool before that could run wholly on the
+    other workers and leave the dead one in the pool (seen on a loaded machine), so dead workers
+    are looked for here too."""
+    if getattr(pool, "_broken", False):
+        return True
+    workers = getattr(pool, "_processes", None) or {}
+    return any(process.exitcode is not None for process in list(workers.values()))
 
 
 def _exit_with_parent(parent: int, interval: float = 1.0) -> None:

@@ -56,6 +56,7 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import argparse
 import json
+import resource
 import statistics
 import sys
 import tempfile
@@ -157,15 +158,13 @@ def _status_kib(pid: int | str, field: str) -> int | None:
 
 def _children_cpu() -> float:
     """User + system CPU seconds of this process's finished children."""
-    return sum(_children_user_system())
-
-
-def _children_user_system() -> tuple[float, float]:
-    """(user, system) CPU seconds of this process's finished children."""
-    import resource
-
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime, usage.ru_stime
+    return usage.ru_utime + usage.ru_stime
+
+
+def _children_system_cpu() -> float:
+    """System (kernel) CPU seconds of this process's finished children."""
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_stime
 
 
 def machine_ticks() -> dict[str, int]:
@@ -403,7 +402,7 @@ def main() -> None:
         ctx.runtime.observer = clock
         reset = reset_peak_rss()
         children0 = _children_cpu()
-        user0, system0 = _children_user_system()
+        system0 = _children_system_cpu()
         with WorkerMemory() as memory:
             started, start_wall_s = start_worker_pool(args.workers) if args.workers > 1 else ({}, 0.0)
             c0 = time.process_time()
@@ -439,8 +438,7 @@ def main() -> None:
             shutdown_process_pool()  # the shared workers exit: their CPU time becomes countable
         start_cpu_s = sum(started.values())
         worker_cpu_s = _children_cpu() - children0 - start_cpu_s  # the plate's work on warm workers
-        user1, system1 = _children_user_system()
-        worker_system_s = system1 - system0  # the kernel's share (page faults, file writes), start-up included
+        worker_system_s = _children_system_cpu() - system0  # the kernel's share, start-up included
         if started and set(memory.peaks_kib) - set(started):
             raise SystemExit("the workflows started workers of their own: the warm pool was not reused")
         main_cpu_s -= memory.cpu_s  # scanning /proc for the workers' memory is the benchmark's, not the run's
